@@ -1,0 +1,158 @@
+/**
+ * Entries and their exact JSON text (docs/PROTOCOL.md §3).
+ *
+ * The JSON text of an entry is what gets signed, byte for byte. It has exactly one valid form:
+ * the fields in a fixed order, serialised as ECMAScript `JSON.stringify` does. A verifier parses
+ * the text, checks the fields, and checks that re-serialising gives back the same text; that
+ * rules out duplicate keys, reordering and whitespace, so every implementation reads the same
+ * fields out of the same signed bytes.
+ */
+import { sledlogError } from '../errors.js'
+import { isSledId, type SledId } from './ids.js'
+
+/** Any JSON value. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+
+/** Fields every entry has. */
+export interface EntryHeader {
+  /** The writing sled. */
+  readonly sled: SledId
+  /** Position in the sled's log: contiguous from 0. */
+  readonly seq: number
+  /** Writer's wall clock in ms since the epoch (informational; not ordered). */
+  readonly ts: number
+}
+
+/** An application event. */
+export interface EventEntry extends EntryHeader {
+  readonly kind: 'event'
+  /** Application-defined event type. */
+  readonly type: string
+  /** Application data. */
+  readonly payload: JsonValue
+  /** Optional idempotency id chosen by the producer. */
+  readonly id?: string
+}
+
+/** A gap sentinel: producer-side logical ids `[from, to]` (inclusive) were dropped before append. */
+export interface GapEntry extends EntryHeader {
+  readonly kind: 'gap'
+  readonly from: number
+  readonly to: number
+}
+
+/** A log entry. */
+export type Entry = EventEntry | GapEntry
+
+/** The body of an entry: what a writer chooses; the log adds sled, seq and ts. */
+export type EntryBody =
+  | { readonly kind: 'event'; readonly type: string; readonly payload: JsonValue; readonly id?: string }
+  | { readonly kind: 'gap'; readonly from: number; readonly to: number }
+
+/** Limits on entry fields. */
+export const ENTRY_LIMITS = {
+  /** Max length of `type`, in UTF-16 code units. */
+  typeLength: 256,
+  /** Max length of `id`, in UTF-16 code units. */
+  idLength: 256,
+  /** Max nesting depth of `payload`. */
+  payloadDepth: 64,
+} as const
+
+function invalid(message: string, details?: Record<string, unknown>): never {
+  throw sledlogError('ENTRY_INVALID', message, details)
+}
+
+function isSeq(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
+}
+
+function checkShortString(value: unknown, field: string, max: number): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
+    invalid(`${field} must be a string of 1..${max} characters`, { field })
+  }
+}
+
+/**
+ * Throws ENTRY_INVALID unless `value` is plain JSON data: no undefined, functions, symbols,
+ * bigints, non-finite numbers, class instances or cycles, and nesting at most
+ * {@link ENTRY_LIMITS.payloadDepth}. `JSON.stringify` would silently change such values, and a
+ * signed entry must mean exactly what the writer passed.
+ */
+export function assertJsonValue(value: unknown, path = 'payload', depth = 0): asserts value is JsonValue {
+  if (depth > ENTRY_LIMITS.payloadDepth) invalid(`${path} nests deeper than ${ENTRY_LIMITS.payloadDepth}`)
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) invalid(`${path} holds a non-finite number`)
+    return
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) assertJsonValue(value[i], `${path}[${i}]`, depth + 1)
+    return
+  }
+  if (typeof value === 'object') {
+    const proto: unknown = Object.getPrototypeOf(value)
+    if (proto !== Object.prototype && proto !== null) invalid(`${path} is not a plain object`)
+    for (const [k, v] of Object.entries(value)) assertJsonValue(v, `${path}.${k}`, depth + 1)
+    return
+  }
+  invalid(`${path} holds a ${typeof value}, which is not JSON`)
+}
+
+/** Throws ENTRY_INVALID unless `body` is a well-formed entry body. */
+export function assertEntryBody(body: unknown): asserts body is EntryBody {
+  if (typeof body !== 'object' || body === null) invalid('entry must be an object')
+  const b = body as Record<string, unknown>
+  if (b.kind === 'event') {
+    checkShortString(b.type, 'type', ENTRY_LIMITS.typeLength)
+    if (!('payload' in b)) invalid('payload is required (use null for none)')
+    assertJsonValue(b.payload)
+    if (b.id !== undefined) checkShortString(b.id, 'id', ENTRY_LIMITS.idLength)
+    for (const k of Object.keys(b)) {
+      if (k !== 'kind' && k !== 'type' && k !== 'payload' && k !== 'id') invalid(`unknown field ${k}`, { field: k })
+    }
+    return
+  }
+  if (b.kind === 'gap') {
+    if (!isSeq(b.from) || !isSeq(b.to) || b.from > b.to) invalid('gap needs integers 0 <= from <= to')
+    for (const k of Object.keys(b)) {
+      if (k !== 'kind' && k !== 'from' && k !== 'to') invalid(`unknown field ${k}`, { field: k })
+    }
+    return
+  }
+  invalid('kind must be "event" or "gap"')
+}
+
+/**
+ * Serialises an entry to its one valid JSON text. Field order: sled, seq, ts, kind, then
+ * type, payload, id (events) or from, to (gaps).
+ */
+export function encodeEntryJson(e: Entry): string {
+  const head = `{"sled":"${e.sled}","seq":${e.seq},"ts":${e.ts},"kind":"${e.kind}"`
+  if (e.kind === 'gap') return `${head},"from":${e.from},"to":${e.to}}`
+  const id = e.id === undefined ? '' : `,"id":${JSON.stringify(e.id)}`
+  return `${head},"type":${JSON.stringify(e.type)},"payload":${JSON.stringify(e.payload)}${id}}`
+}
+
+/**
+ * Parses and checks an entry's JSON text; throws ENTRY_INVALID if it is not the canonical text
+ * of a well-formed entry.
+ */
+export function parseEntryJson(json: string): Entry {
+  let v: unknown
+  try {
+    v = JSON.parse(json)
+  } catch {
+    invalid('entry is not valid JSON')
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) invalid('entry must be a JSON object')
+  const o = v as Record<string, unknown>
+  if (!isSledId(o.sled)) invalid('sled must be 64 lowercase hex characters')
+  if (!isSeq(o.seq)) invalid('seq must be a non-negative safe integer')
+  if (!isSeq(o.ts)) invalid('ts must be a non-negative safe integer')
+  const { sled, seq, ts, ...body } = o
+  assertEntryBody(body)
+  const entry = { sled, seq, ts, ...body } as Entry
+  if (encodeEntryJson(entry) !== json) invalid('entry JSON is not in canonical form')
+  return entry
+}

@@ -1,0 +1,66 @@
+/**
+ * The one error type of sledlog and its stable codes.
+ *
+ * Codes are part of the public contract (docs/ERRORS.md, the HTTP status table, guard rejection
+ * counters): they never change meaning once released. Messages are for humans and may change.
+ */
+
+/** Every stable error code, with the one-line meaning documented in docs/ERRORS.md. */
+export const ERROR_CODES = {
+  // identity
+  KEY_FILE_PERMISSIONS: 'key file is readable by group or others',
+  KEY_FILE_CORRUPT: 'key file cannot be parsed or does not match its public key',
+  // entries and local input
+  ENTRY_INVALID: 'entry fields are missing, of the wrong type or out of range',
+  ENTRY_TOO_LARGE: 'encoded entry exceeds the configured size limit',
+  // updates from disk or peers (guard rejections)
+  UPDATE_MALFORMED: 'update bytes are not a well-formed sledlog Yjs update',
+  UPDATE_TOO_LARGE: 'update exceeds the configured size limit',
+  UPDATE_DELETION: 'update carries a non-empty delete set',
+  UPDATE_NOT_APPEND: 'update holds a struct that is not an append to a sled log',
+  UPDATE_BAD_SIGNATURE: 'an entry signature does not verify',
+  UPDATE_BAD_BINDING: 'an entry is not bound to its Yjs client and clock (sled, seq)',
+  UPDATE_GAP: 'update starts past the local head of a sled (missing predecessors)',
+  // store and lifecycle
+  STORE_WRITE_FAILED: 'the LevelDB write failed; nothing of the batch was applied',
+  STORE_CORRUPT: 'stored data fails its integrity check',
+  LOG_CLOSED: 'the log is closed or closing',
+  LOG_NOT_OPEN: 'the log has not been opened',
+  OWN_HEAD_BEHIND: 'this node holds fewer of its own entries than it has written; appends wait for recovery',
+} as const
+
+/** A stable error code; see {@link ERROR_CODES}. */
+export type ErrorCode = keyof typeof ERROR_CODES
+
+/** The codes a guard rejection can carry. */
+export type RejectCode = Extract<ErrorCode, `UPDATE_${string}` | 'ENTRY_INVALID' | 'ENTRY_TOO_LARGE'>
+
+/** An error with a stable {@link ErrorCode}; `details` carries machine-readable context. */
+export class SledlogError extends Error {
+  /** The stable code. */
+  readonly code: ErrorCode
+  /** Optional structured context (never secrets). */
+  readonly details: Readonly<Record<string, unknown>> | undefined
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SledlogError'
+    this.code = code
+    this.details = details
+  }
+}
+
+/** Creates a {@link SledlogError}; the factory keeps call sites short (hypercore style). */
+export function sledlogError(
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+  cause?: unknown,
+): SledlogError {
+  return new SledlogError(code, message, details, cause === undefined ? undefined : { cause })
+}
+
+/** True when `err` is a {@link SledlogError}, optionally with the given code. */
+export function isSledlogError(err: unknown, code?: ErrorCode): err is SledlogError {
+  return err instanceof SledlogError && (code === undefined || err.code === code)
+}

@@ -1,0 +1,581 @@
+/**
+ * The log of one node: a Yjs doc of signed entries, persisted in a {@link LevelStore}
+ * (docs/ARCHITECTURE.md).
+ *
+ * Every change goes through one serial commit pipeline: jobs (local appends, remote updates)
+ * queue up; a flush checks them against the doc plus what the flush already staged, writes their
+ * canonical updates in one LevelDB batch, and only then applies them to the doc and resolves the
+ * callers. So nothing is visible (to readers or to replication) before it is durable, appends in
+ * the same tick share one batch, and a failed write changes nothing.
+ */
+import * as Y from 'yjs'
+import type { EntryBody } from '../core/entry.js'
+import { assertEntryBody } from '../core/entry.js'
+import { guardUpdate, type Equivocation, type GuardOptions, type LogView } from '../core/guard.js'
+import { clientIdOf, rootNameOf, sledOfRootName, type ClientId, type SledId } from '../core/ids.js'
+import { recordToEntry, runQuery, type Heads, type Query, type QueryResult, type StoredEntry } from '../core/query.js'
+import { createSigner, createVerifier, openRecord, type EntrySigner, type EntryVerifier, type KeyPair } from '../core/signing.js'
+import { encodeRuns, encodeRunsChunked, recordWireSize, type Run } from '../core/update-codec.js'
+import { sledlogError, type ErrorCode, type RejectCode } from '../errors.js'
+import { isEvidenceShape, type LevelStore } from '../store/level-store.js'
+import { docView, overlayView } from './doc-view.js'
+import { installLinearMerge } from './yjs-linear.js'
+
+/** Size limits of a log. */
+export interface LogLimits {
+  /** Largest record (signature + entry JSON), UTF-8 bytes. */
+  readonly maxRecordBytes: number
+  /** Largest update accepted from a peer or read from disk. */
+  readonly maxUpdateBytes: number
+  /** Most entries in one `appendBatch`. */
+  readonly maxBatchEntries: number
+}
+
+/** Default limits. */
+export const DEFAULT_LIMITS: LogLimits = {
+  maxRecordBytes: 64 * 1024,
+  maxUpdateBytes: 16 * 1024 * 1024,
+  maxBatchEntries: 10_000,
+}
+
+/** Options of a {@link SledLog}. */
+export interface SledLogOptions {
+  /** This node's identity. */
+  readonly keys: KeyPair
+  /** Where the log is persisted; the log opens and closes it. */
+  readonly store: LevelStore
+  /** Signature verifier; defaults to node:crypto. */
+  readonly verifier?: EntryVerifier
+  readonly limits?: Partial<LogLimits>
+  /** Clock for entry timestamps (ms); defaults to Date.now. */
+  readonly now?: () => number
+  /**
+   * How stored records are checked on open: 'mac' (default) trusts records whose MAC verifies
+   * and fully guards the rest; 'full' verifies every signature.
+   */
+  readonly verifyOnOpen?: 'mac' | 'full'
+  /** Snapshot when the updates since the last snapshot exceed max(this, snapshot size). */
+  readonly snapshotMinBytes?: number
+  /** Target size of a snapshot chunk. */
+  readonly snapshotChunkBytes?: number
+}
+
+/** What an application appends: an event (the log adds sled, seq and ts). */
+export interface AppendInput {
+  readonly type: string
+  readonly payload: unknown
+  readonly id?: string
+}
+
+/** Outcome of {@link SledLog.applyUpdate}. */
+export type ApplyResult =
+  | { readonly ok: true; readonly added: number; readonly duplicates: number; readonly equivocations: number }
+  | { readonly ok: false; readonly code: RejectCode | 'STORE_WRITE_FAILED' | 'LOG_CLOSED'; readonly message: string }
+
+/** A committed change, as listeners see it. */
+export interface CommitEvent {
+  /** Canonical update bytes that were applied (what replication forwards). */
+  readonly update: Uint8Array
+  /** The new records, per client. */
+  readonly runs: readonly Run[]
+  /** True for this node's own appends. */
+  readonly local: boolean
+  /** The origin passed to {@link SledLog.applyUpdate} (e.g. a peer), undefined for local. */
+  readonly origin: unknown
+}
+
+/** Verification status of the log. */
+export interface LogStatus {
+  readonly sled: SledId
+  readonly heads: Heads
+  /** Entries held (all verified on entry). */
+  readonly entries: number
+  readonly rejected: { readonly total: number; readonly byCode: Readonly<Partial<Record<ErrorCode, number>>> }
+  /** Records received again that were already held. */
+  readonly duplicates: number
+  readonly equivocations: readonly Equivocation[]
+  /** Seq ranges known to exist (offered by peers) but not held, per sled; inclusive. */
+  readonly missing: Readonly<Record<string, readonly [number, number][]>>
+  /** Set when appends are refused because this node lost some of its own entries. */
+  readonly ownHeadBehind: { readonly have: number; readonly written: number } | null
+  readonly store: { readonly updatesSinceSnapshot: number; readonly snapshotBytes: number }
+}
+
+type Job =
+  | { kind: 'local'; bodies: EntryBody[]; resolve: (e: StoredEntry[]) => void; reject: (err: unknown) => void }
+  | { kind: 'remote'; update: Uint8Array; origin: unknown; resolve: (r: ApplyResult) => void }
+
+interface Staged {
+  readonly update: Uint8Array
+  readonly runs: readonly Run[]
+  readonly local: boolean
+  readonly origin: unknown
+}
+
+/** A node's signed, durable, grow-only log. Lifecycle: `open()` → use → `close()`. */
+export class SledLog {
+  readonly #keys: KeyPair
+  readonly #store: LevelStore
+  readonly #signer: EntrySigner
+  readonly #verifier: EntryVerifier
+  readonly #limits: LogLimits
+  readonly #now: () => number
+  readonly #verifyOnOpen: 'mac' | 'full'
+  readonly #snapshotMinBytes: number
+  readonly #snapshotChunkBytes: number
+  readonly #doc = new Y.Doc({ gc: false })
+  readonly #view = docView(this.#doc)
+  readonly #client: ClientId
+  readonly #sleds = new Map<number, SledId>()
+  #sortedSleds: SledId[] | null = []
+  readonly #evidence = new Map<string, Set<string>>()
+  readonly #evidenceList: Equivocation[] = []
+  readonly #rejected = new Map<ErrorCode, number>()
+  #duplicates = 0
+  readonly #knownHeads = new Map<SledId, number>()
+  readonly #listeners = new Set<(e: CommitEvent) => void>()
+  #queue: Job[] = []
+  #flushing: Promise<void> | null = null
+  #state: 'new' | 'open' | 'closing' | 'closed' = 'new'
+  #closing: Promise<void> | null = null
+
+  constructor(opts: SledLogOptions) {
+    installLinearMerge()
+    this.#keys = opts.keys
+    this.#store = opts.store
+    this.#signer = createSigner(opts.keys)
+    this.#verifier = opts.verifier ?? createVerifier()
+    this.#limits = { ...DEFAULT_LIMITS, ...opts.limits }
+    this.#now = opts.now ?? Date.now
+    this.#verifyOnOpen = opts.verifyOnOpen ?? 'mac'
+    this.#snapshotMinBytes = opts.snapshotMinBytes ?? 8 * 1024 * 1024
+    this.#snapshotChunkBytes = opts.snapshotChunkBytes ?? 4 * 1024 * 1024
+    this.#client = clientIdOf(opts.keys.sled)
+  }
+
+  /** This node's sled id. */
+  get sled(): SledId {
+    return this.#keys.sled
+  }
+
+  /** The Yjs client id this node writes with. */
+  get clientId(): ClientId {
+    return this.#client
+  }
+
+  /** The underlying Yjs doc. Read-only by contract: write only through this class. */
+  get doc(): Y.Doc {
+    return this.#doc
+  }
+
+  /** Opens the store and rebuilds the doc from it: snapshot chunks, then updates, each guarded. */
+  async open(): Promise<void> {
+    if (this.#state !== 'new') throw sledlogError('LOG_CLOSED', 'a log can be opened once')
+    this.#state = 'closing' // not usable until loaded
+    await this.#store.open()
+    try {
+      await this.#load()
+    } catch (err) {
+      this.#state = 'closed'
+      await this.#store.close()
+      throw err
+    }
+    this.#state = 'open'
+  }
+
+  async #load(): Promise<void> {
+    for (const raw of await this.#store.evidence()) this.#loadEvidence(raw)
+    const trustedOpts = this.#guardOptions('trusted')
+    const fullOpts = this.#guardOptions('full')
+    for await (const stored of this.#store.updates()) {
+      const trusted = stored.trusted && this.#verifyOnOpen === 'mac'
+      const verdict = guardUpdate(stored.update, this.#view, trusted ? trustedOpts : fullOpts)
+      if (!verdict.ok) {
+        this.#countRejection(verdict.code)
+        if (verdict.gap !== undefined) this.#noteGap(verdict.gap)
+        continue
+      }
+      this.#duplicates += verdict.duplicates
+      this.#addEvidence(verdict.equivocations)
+      if (verdict.runs.length === 0) continue
+      // A trusted record holds exactly this node's canonical bytes; anything else is re-encoded.
+      const clean = trusted && verdict.duplicates === 0 ? stored.update : encodeRuns(verdict.runs)
+      this.#apply({ update: clean, runs: verdict.runs, local: false, origin: 'store' })
+    }
+  }
+
+  /** Flushes pending work, then closes the store. Idempotent; concurrent calls share one close. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    const wasOpen = this.#state === 'open'
+    this.#state = 'closing'
+    while (this.#flushing !== null) await this.#flushing
+    this.#listeners.clear()
+    if (wasOpen) await this.#store.close()
+    this.#doc.destroy()
+    this.#state = 'closed'
+  }
+
+  /** Appends one event; resolves with the stored entry once it is durable. */
+  async append(input: AppendInput): Promise<StoredEntry> {
+    const [entry] = await this.appendBatch([input])
+    return entry as StoredEntry
+  }
+
+  /** Appends events atomically with contiguous seqs; resolves once all are durable. */
+  appendBatch(inputs: readonly AppendInput[]): Promise<StoredEntry[]> {
+    try {
+      if (inputs.length === 0) return Promise.resolve([])
+      if (inputs.length > this.#limits.maxBatchEntries) {
+        throw sledlogError('ENTRY_INVALID', `a batch holds at most ${this.#limits.maxBatchEntries} entries`)
+      }
+      const bodies = inputs.map((i): EntryBody => {
+        const body = i.id === undefined ? { kind: 'event', type: i.type, payload: i.payload } : { kind: 'event', ...i }
+        assertEntryBody(body)
+        return body
+      })
+      return this.#enqueueLocal(bodies)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Appends a gap sentinel for dropped producer ids `[from, to]`. */
+  async appendGap(from: number, to: number): Promise<StoredEntry> {
+    const body = { kind: 'gap', from, to } as const
+    assertEntryBody(body)
+    const [entry] = await this.#enqueueLocal([body])
+    return entry as StoredEntry
+  }
+
+  /**
+   * Guards and applies an update from a peer (or any source that is not a local append).
+   * Never throws for bad input: the verdict says what happened, and rejections are counted.
+   */
+  applyUpdate(update: Uint8Array, origin?: unknown): Promise<ApplyResult> {
+    if (this.#state !== 'open') return Promise.resolve({ ok: false, code: 'LOG_CLOSED', message: 'log is not open' })
+    return new Promise((resolve) => {
+      this.#queue.push({ kind: 'remote', update, origin, resolve })
+      this.#schedule()
+    })
+  }
+
+  /** Registers a listener for committed changes; returns the unsubscribe function. */
+  onCommit(listener: (e: CommitEvent) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** Reads entries in (sled, seq) order; see {@link Query}. */
+  query(q: Query = {}): QueryResult {
+    return runQuery(this.#querySource(), q)
+  }
+
+  /** The entry at (sled, seq), if held. */
+  get(sled: SledId, seq: number): StoredEntry | undefined {
+    const record = this.#chosenRecord(sled, seq)
+    return record === undefined ? undefined : recordToEntry(record, this.#evidence.has(`${sled}:${seq}`))
+  }
+
+  /** Last seq held per sled. */
+  heads(): Heads {
+    const out: Record<string, number> = {}
+    for (const sled of this.#sortedSledList()) out[sled] = this.#view.length(clientIdOf(sled)) - 1
+    return out
+  }
+
+  /** Number of entries held for a sled, i.e. its next seq. */
+  length(sled: SledId): number {
+    return this.#sleds.has(clientIdOf(sled)) ? this.#view.length(clientIdOf(sled)) : 0
+  }
+
+  /** Records that a peer holds `sled` up to `seq`, so missing ranges can be reported. */
+  noteRemoteHead(sled: SledId, seq: number): void {
+    const known = this.#knownHeads.get(sled)
+    if (known === undefined || seq > known) this.#knownHeads.set(sled, seq)
+  }
+
+  /** The verification status. */
+  status(): LogStatus {
+    const heads = this.heads()
+    let entries = 0
+    for (const h of Object.values(heads)) entries += h + 1
+    const byCode: Partial<Record<ErrorCode, number>> = {}
+    let total = 0
+    for (const [code, n] of this.#rejected) {
+      byCode[code] = n
+      total += n
+    }
+    const missing: Record<string, [number, number][]> = {}
+    for (const [sled, known] of this.#knownHeads) {
+      const have = heads[sled] ?? -1
+      if (known > have) missing[sled] = [[have + 1, known]]
+    }
+    const have = this.#view.length(this.#client)
+    const written = this.#store.ownNext
+    return {
+      sled: this.sled,
+      heads,
+      entries,
+      rejected: { total, byCode },
+      duplicates: this.#duplicates,
+      equivocations: [...this.#evidenceList],
+      missing,
+      ownHeadBehind: have < written ? { have, written } : null,
+      store: { updatesSinceSnapshot: this.#store.updateCount, snapshotBytes: this.#store.snapshotBytes },
+    }
+  }
+
+  /** The Yjs state vector (per-client next clock), v1 encoding, as sync step 1 sends it. */
+  stateVector(): Uint8Array {
+    return Y.encodeStateVector(this.#doc)
+  }
+
+  /**
+   * Canonical updates holding everything this log has past `stateVector`, in chunks of about
+   * `maxBytes` (so initial sync never needs one giant frame). Throws UPDATE_MALFORMED for a bad
+   * state vector.
+   */
+  updatesSince(stateVector: Map<number, number>, maxBytes: number): Uint8Array[] {
+    const runs: Run[] = []
+    for (const [client, sled] of this.#sleds) {
+      const have = stateVector.get(client) ?? 0
+      const end = this.#view.length(client)
+      if (have < end) runs.push({ client, clock: have, rootName: rootNameOf(sled), records: this.#view.records(client, have, end) })
+    }
+    return encodeRunsChunked(runs, maxBytes)
+  }
+
+  // ---- internals ----
+
+  #guardOptions(level: GuardOptions['level']): GuardOptions {
+    return { verifier: this.#verifier, level, maxUpdateBytes: this.#limits.maxUpdateBytes, maxRecordBytes: this.#limits.maxRecordBytes }
+  }
+
+  #enqueueLocal(bodies: EntryBody[]): Promise<StoredEntry[]> {
+    if (this.#state !== 'open') return Promise.reject(sledlogError(this.#state === 'new' ? 'LOG_NOT_OPEN' : 'LOG_CLOSED', `log is ${this.#state}`))
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ kind: 'local', bodies, resolve, reject })
+      this.#schedule()
+    })
+  }
+
+  #schedule(): void {
+    if (this.#flushing !== null) return
+    this.#flushing = new Promise<void>((done) => {
+      setImmediate(() => {
+        this.#drain().then(done, done)
+      })
+    }).finally(() => {
+      this.#flushing = null
+      if (this.#queue.length > 0) this.#schedule()
+    })
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const jobs = this.#queue
+      this.#queue = []
+      await this.#flush(jobs)
+      if (this.#store.updateBytes > Math.max(this.#snapshotMinBytes, this.#store.snapshotBytes)) {
+        try {
+          await this.#snapshot()
+        } catch {
+          // A failed snapshot loses nothing: the updates stay in the store. Retried next time.
+        }
+      }
+    }
+  }
+
+  async #flush(jobs: Job[]): Promise<void> {
+    const view = overlayView(this.#view)
+    const staged: Staged[] = []
+    const newEvidence: Equivocation[] = []
+    const remoteResults: Array<[Job & { kind: 'remote' }, ApplyResult]> = []
+    const full = this.#guardOptions('full')
+    for (const job of jobs) {
+      if (job.kind !== 'remote') continue
+      const verdict = guardUpdate(job.update, view, full)
+      if (!verdict.ok) {
+        this.#countRejection(verdict.code)
+        if (verdict.gap !== undefined) this.#noteGap(verdict.gap)
+        remoteResults.push([job, { ok: false, code: verdict.code, message: verdict.message }])
+        continue
+      }
+      this.#duplicates += verdict.duplicates
+      for (const e of verdict.equivocations) if (!this.#hasEvidence(e)) newEvidence.push(e)
+      let added = 0
+      for (const run of verdict.runs) {
+        view.stage(run)
+        added += run.records.length
+      }
+      if (verdict.runs.length > 0) staged.push({ update: encodeRuns(verdict.runs), runs: verdict.runs, local: false, origin: job.origin })
+      remoteResults.push([job, { ok: true, added, duplicates: verdict.duplicates, equivocations: verdict.equivocations.length }])
+    }
+    const local = this.#stageLocal(jobs, view)
+    if (local.run !== undefined) staged.push({ update: encodeRuns([local.run]), runs: [local.run], local: true, origin: undefined })
+    if (staged.length > 0 || newEvidence.length > 0) {
+      try {
+        await this.#store.commit({
+          updates: staged.map((s) => s.update),
+          evidence: newEvidence,
+          ...(local.run === undefined ? {} : { ownNext: local.run.clock + local.run.records.length }),
+        })
+      } catch (err) {
+        for (const [job] of remoteResults) job.resolve({ ok: false, code: 'STORE_WRITE_FAILED', message: (err as Error).message })
+        for (const { job } of local.accepted) job.reject(err)
+        return
+      }
+    }
+    this.#addEvidence(newEvidence)
+    for (const s of staged) this.#apply(s)
+    for (const [job, result] of remoteResults) job.resolve(result)
+    for (const { job, entries } of local.accepted) job.resolve(entries)
+  }
+
+  /** Signs the local jobs' entries with the next seqs; rejects jobs that cannot be appended. */
+  #stageLocal(
+    jobs: Job[],
+    view: LogView & { stage(run: Run): void },
+  ): { run: Run | undefined; accepted: Array<{ job: Job & { kind: 'local' }; entries: StoredEntry[] }> } {
+    const accepted: Array<{ job: Job & { kind: 'local' }; entries: StoredEntry[] }> = []
+    const records: string[] = []
+    const start = view.length(this.#client)
+    let seq = start
+    for (const job of jobs) {
+      if (job.kind !== 'local') continue
+      if (start < this.#store.ownNext) {
+        job.reject(
+          sledlogError('OWN_HEAD_BEHIND', `this node wrote ${this.#store.ownNext} entries but holds ${start}; waiting to recover them from peers`, {
+            have: start,
+            written: this.#store.ownNext,
+          }),
+        )
+        continue
+      }
+      try {
+        const signed: string[] = []
+        for (const body of job.bodies) {
+          const record = this.#signer.signEntry({ sled: this.sled, seq: seq + signed.length, ts: this.#now(), ...body })
+          if (recordWireSize(record) > this.#limits.maxRecordBytes) {
+            throw sledlogError('ENTRY_TOO_LARGE', `entry of ${recordWireSize(record)} bytes exceeds ${this.#limits.maxRecordBytes}`)
+          }
+          signed.push(record)
+        }
+        for (const r of signed) records.push(r)
+        seq += signed.length
+        accepted.push({ job, entries: signed.map((r) => recordToEntry(r, false)) })
+      } catch (err) {
+        job.reject(err)
+      }
+    }
+    if (records.length === 0) return { run: undefined, accepted }
+    const run: Run = { client: this.#client, clock: start, rootName: rootNameOf(this.sled), records }
+    view.stage(run)
+    return { run, accepted }
+  }
+
+  /** Applies canonical bytes to the doc and tells listeners. Bytes are ours, so this cannot fail. */
+  #apply(s: Staged): void {
+    Y.applyUpdate(this.#doc, s.update, s.origin)
+    for (const run of s.runs) {
+      if (!this.#sleds.has(run.client)) {
+        const sled = sledOfRootName(run.rootName) as SledId
+        this.#sleds.set(run.client, sled)
+        this.#sortedSleds = null
+      }
+    }
+    if (this.#state !== 'open') return
+    const event: CommitEvent = { update: s.update, runs: s.runs, local: s.local, origin: s.origin }
+    for (const l of this.#listeners) {
+      try {
+        l(event)
+      } catch {
+        // A listener's bug must not break the commit pipeline.
+      }
+    }
+  }
+
+  async #snapshot(): Promise<void> {
+    const runs: Run[] = []
+    for (const [client, sled] of this.#sleds) {
+      runs.push({ client, clock: 0, rootName: rootNameOf(sled), records: this.#view.records(client, 0, this.#view.length(client)) })
+    }
+    await this.#store.writeSnapshot(encodeRunsChunked(runs, this.#snapshotChunkBytes))
+  }
+
+  #countRejection(code: ErrorCode): void {
+    this.#rejected.set(code, (this.#rejected.get(code) ?? 0) + 1)
+  }
+
+  #noteGap(gap: { sled: SledId | undefined; to: number }): void {
+    if (gap.sled !== undefined) this.noteRemoteHead(gap.sled, gap.to)
+  }
+
+  #hasEvidence(e: Equivocation): boolean {
+    const set = this.#evidence.get(`${e.sled}:${e.seq}`)
+    return set !== undefined && e.records.every((r) => set.has(r))
+  }
+
+  #addEvidence(list: readonly Equivocation[]): void {
+    for (const e of list) {
+      if (this.#hasEvidence(e)) continue
+      const key = `${e.sled}:${e.seq}`
+      const set = this.#evidence.get(key) ?? new Set<string>()
+      for (const r of e.records) set.add(r)
+      this.#evidence.set(key, set)
+      this.#evidenceList.push(e)
+    }
+  }
+
+  /** Checks stored evidence: both records validly signed by the sled for the seq, and distinct. */
+  #loadEvidence(raw: unknown): void {
+    try {
+      if (!isEvidenceShape(raw) || raw.records[0] === raw.records[1]) throw new Error('bad shape')
+      for (const r of raw.records) {
+        const { entry } = openRecord(r, this.#verifier)
+        if (entry.sled !== raw.sled || entry.seq !== raw.seq) throw new Error('mismatch')
+      }
+      this.#addEvidence([{ sled: raw.sled, seq: raw.seq, records: [...raw.records].sort() as [string, string] }])
+    } catch {
+      this.#countRejection('STORE_CORRUPT')
+    }
+  }
+
+  /** The record readers see at (sled, seq): with equivocation, the smallest known version. */
+  #chosenRecord(sled: SledId, seq: number): string | undefined {
+    const held = this.#view.recordAt(clientIdOf(sled), seq)
+    if (held === undefined) return undefined
+    const versions = this.#evidence.get(`${sled}:${seq}`)
+    if (versions === undefined) return held
+    let min = held
+    for (const v of versions) if (v < min) min = v
+    return min
+  }
+
+  #sortedSledList(): SledId[] {
+    if (this.#sortedSleds === null) this.#sortedSleds = [...this.#sleds.values()].sort()
+    return this.#sortedSleds
+  }
+
+  #querySource() {
+    return {
+      sleds: () => this.#sortedSledList(),
+      length: (sled: SledId) => this.length(sled),
+      records: (sled: SledId, from: number, to: number) => {
+        const out = this.#view.records(clientIdOf(sled), from, to)
+        if (this.#evidence.size > 0) {
+          for (let i = 0; i < out.length; i++) {
+            if (this.#evidence.has(`${sled}:${from + i}`)) out[i] = this.#chosenRecord(sled, from + i) as string
+          }
+        }
+        return out
+      },
+      isEquivocated: (sled: SledId, seq: number) => this.#evidence.has(`${sled}:${seq}`),
+    }
+  }
+}

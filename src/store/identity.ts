@@ -1,0 +1,106 @@
+/**
+ * A node's Ed25519 identity on disk: `<dir>/sled.key`, mode 0600 (docs/PROTOCOL.md §2).
+ */
+import { randomBytes } from 'node:crypto'
+import { constants as fsc } from 'node:fs'
+import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { keyPairFromSeed, type KeyPair } from '../core/signing.js'
+import { sledlogError } from '../errors.js'
+
+/** File name of the key inside a data directory. */
+export const KEY_FILE = 'sled.key'
+
+interface KeyFile {
+  readonly kind: 'sledlog-key'
+  readonly v: 1
+  readonly seed: string
+  readonly sled: string
+}
+
+/** Path of the key file of a data directory. */
+export function keyPath(dir: string): string {
+  return join(dir, KEY_FILE)
+}
+
+/**
+ * Loads the key of a data directory. Throws KEY_FILE_PERMISSIONS when group or others may read
+ * it (a secret key must stay private, as ssh insists) and KEY_FILE_CORRUPT when it cannot be
+ * parsed or its public key does not match the recorded sled id. Returns undefined if absent.
+ */
+export async function loadIdentity(dir: string): Promise<KeyPair | undefined> {
+  const path = keyPath(dir)
+  let mode: number
+  try {
+    mode = (await stat(path)).mode
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  if ((mode & 0o077) !== 0) {
+    throw sledlogError(
+      'KEY_FILE_PERMISSIONS',
+      `${path} has mode ${(mode & 0o777).toString(8)}; it must not be readable by group or others (chmod 600 ${path})`,
+      { path },
+    )
+  }
+  const text = await readFile(path, 'utf8')
+  let parsed: Partial<KeyFile>
+  try {
+    parsed = JSON.parse(text) as Partial<KeyFile>
+  } catch {
+    throw sledlogError('KEY_FILE_CORRUPT', `${path} is not JSON`, { path })
+  }
+  if (parsed.kind !== 'sledlog-key' || parsed.v !== 1 || typeof parsed.seed !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.seed)) {
+    throw sledlogError('KEY_FILE_CORRUPT', `${path} is not a sledlog v1 key file`, { path })
+  }
+  const keys = keyPairFromSeed(Buffer.from(parsed.seed, 'hex'))
+  if (parsed.sled !== keys.sled) {
+    throw sledlogError('KEY_FILE_CORRUPT', `${path}: its seed does not give the sled id it records`, { path })
+  }
+  return keys
+}
+
+/**
+ * Writes a new key file for `keys`, failing if one exists. The file is written to a temporary
+ * name, synced, then hard-linked into place, so a crash never leaves a half-written key.
+ */
+export async function saveIdentity(dir: string, keys: KeyPair): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const path = keyPath(dir)
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`
+  const body: KeyFile = { kind: 'sledlog-key', v: 1, seed: Buffer.from(keys.seed).toString('hex'), sled: keys.sled }
+  const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600)
+  try {
+    await fh.writeFile(JSON.stringify(body) + '\n')
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  try {
+    await link(tmp, path)
+  } finally {
+    await unlink(tmp)
+  }
+  const dh = await open(dir, 'r')
+  try {
+    await dh.sync()
+  } finally {
+    await dh.close()
+  }
+}
+
+/** Loads the key of a data directory, creating a fresh random one if there is none. */
+export async function loadOrCreateIdentity(dir: string): Promise<KeyPair> {
+  const existing = await loadIdentity(dir)
+  if (existing !== undefined) return existing
+  const keys = keyPairFromSeed(randomBytes(32))
+  try {
+    await saveIdentity(dir, keys)
+  } catch (err) {
+    // Another process created it first: use theirs.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return (await loadIdentity(dir)) as KeyPair
+    throw err
+  }
+  return keys
+}
