@@ -143,7 +143,7 @@ function guardClient(
   if (first.clock > head) {
     fail('UPDATE_GAP', `client ${client}: update starts at ${first.clock}, local head is ${head}`, {
       client,
-      sled,
+      sled: provenSled(last.records[last.records.length - 1] as string, client, end - 1, opts),
       from: first.clock,
       to: end - 1,
     })
@@ -177,6 +177,20 @@ function guardClient(
   if (fresh.length > 0) {
     if (sled === undefined) fail('UPDATE_BAD_BINDING', `client ${client} has no sled root`)
     out.runs.push({ client, clock: end - fresh.length, rootName: rootNameOf(sled), records: fresh })
+  }
+}
+
+/**
+ * The sled of a record offered past the local head, if its signature and binding check out: one
+ * verification lets the log report the missing range without trusting unsigned claims.
+ */
+function provenSled(record: string, client: number, clock: number, opts: GuardOptions): SledId | undefined {
+  try {
+    const entry = open(record, opts, true)
+    checkBinding(entry, client, clock, undefined)
+    return entry.sled
+  } catch {
+    return undefined
   }
 }
 

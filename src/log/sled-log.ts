@@ -16,7 +16,7 @@ import { clientIdOf, rootNameOf, sledOfRootName, type ClientId, type SledId } fr
 import { recordToEntry, runQuery, type Heads, type Query, type QueryResult, type StoredEntry } from '../core/query.js'
 import { createSigner, createVerifier, openRecord, type EntrySigner, type EntryVerifier, type KeyPair } from '../core/signing.js'
 import { encodeRuns, encodeRunsChunked, recordWireSize, type Run } from '../core/update-codec.js'
-import { sledlogError, type ErrorCode, type RejectCode } from '../errors.js'
+import { sledlogError, type ErrorCode, type RejectCode, type SledlogError } from '../errors.js'
 import { isEvidenceShape, type LevelStore } from '../store/level-store.js'
 import { docView, overlayView } from './doc-view.js'
 import { installLinearMerge } from './yjs-linear.js'
@@ -98,6 +98,8 @@ export interface LogStatus {
   readonly missing: Readonly<Record<string, readonly [number, number][]>>
   /** Set when appends are refused because this node lost some of its own entries. */
   readonly ownHeadBehind: { readonly have: number; readonly written: number } | null
+  /** Set after a failed write: the log refuses writes until reopened. */
+  readonly writeFailed: string | null
   readonly store: { readonly updatesSinceSnapshot: number; readonly snapshotBytes: number }
 }
 
@@ -138,6 +140,7 @@ export class SledLog {
   #flushing: Promise<void> | null = null
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new'
   #closing: Promise<void> | null = null
+  #writeFailure: SledlogError | null = null
 
   constructor(opts: SledLogOptions) {
     installLinearMerge()
@@ -326,6 +329,7 @@ export class SledLog {
       equivocations: [...this.#evidenceList],
       missing,
       ownHeadBehind: have < written ? { have, written } : null,
+      writeFailed: this.#writeFailure?.message ?? null,
       store: { updatesSinceSnapshot: this.#store.updateCount, snapshotBytes: this.#store.snapshotBytes },
     }
   }
@@ -392,6 +396,14 @@ export class SledLog {
   }
 
   async #flush(jobs: Job[]): Promise<void> {
+    if (this.#writeFailure !== null) {
+      const err = this.#writeFailure
+      for (const job of jobs) {
+        if (job.kind === 'local') job.reject(err)
+        else job.resolve({ ok: false, code: 'STORE_WRITE_FAILED', message: err.message })
+      }
+      return
+    }
     const view = overlayView(this.#view)
     const staged: Staged[] = []
     const newEvidence: Equivocation[] = []
@@ -425,8 +437,18 @@ export class SledLog {
           evidence: newEvidence,
           ...(local.run === undefined ? {} : { ownNext: local.run.clock + local.run.records.length }),
         })
-      } catch (err) {
-        for (const [job] of remoteResults) job.resolve({ ok: false, code: 'STORE_WRITE_FAILED', message: (err as Error).message })
+      } catch (cause) {
+        // LevelDB may or may not hold the failed batch (it stops writing after an I/O error), so
+        // the in-memory state can no longer be trusted to match the disk: assigning these seqs
+        // again could equivocate. Refuse all further writes until a reopen re-reads the truth.
+        const err = sledlogError(
+          'STORE_WRITE_FAILED',
+          `write failed (${(cause as Error).message}); the log refuses writes until it is reopened`,
+          undefined,
+          cause,
+        )
+        this.#writeFailure = err
+        for (const [job] of remoteResults) job.resolve({ ok: false, code: 'STORE_WRITE_FAILED', message: err.message })
         for (const { job } of local.accepted) job.reject(err)
         return
       }

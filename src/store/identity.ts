@@ -68,7 +68,7 @@ export async function loadIdentity(dir: string): Promise<KeyPair | undefined> {
 export async function saveIdentity(dir: string, keys: KeyPair): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const path = keyPath(dir)
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   const body: KeyFile = { kind: 'sledlog-key', v: 1, seed: Buffer.from(keys.seed).toString('hex'), sled: keys.sled }
   const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600)
   try {

@@ -1,0 +1,35 @@
+/**
+ * Logs on real LevelDB in temp dirs, closed and removed when the test finishes.
+ */
+import { copyFile, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { onTestFinished } from 'vitest'
+import * as Y from 'yjs'
+import { openLog, type OpenLogOptions } from '../../src/log/open-log.js'
+import type { SledLog } from '../../src/log/sled-log.js'
+import { KEY_FILE } from '../../src/store/identity.js'
+import { tempDir } from './tmp.js'
+
+/** Opens a log in `dir` (or a fresh temp dir) and closes it when the test finishes. */
+export async function testLog(dir?: string, opts: OpenLogOptions = {}): Promise<{ log: SledLog; dir: string }> {
+  const d = dir ?? (await tempDir())
+  const log = await openLog(d, opts)
+  onTestFinished(() => log.close())
+  return { log, dir: d }
+}
+
+/** A fresh data dir holding a copy of `dir`'s key: a second node with the same identity. */
+export async function cloneIdentity(dir: string): Promise<string> {
+  const d = await tempDir()
+  await mkdir(d, { recursive: true })
+  await copyFile(join(dir, KEY_FILE), join(d, KEY_FILE))
+  return d
+}
+
+/** Sends everything `from` has that `to` lacks, through `to`'s guard. */
+export async function syncInto(from: SledLog, to: SledLog): Promise<void> {
+  for (const update of from.updatesSince(Y.decodeStateVector(to.stateVector()), 64 * 1024)) {
+    const r = await to.applyUpdate(update, 'test-peer')
+    if (!r.ok) throw new Error(`sync rejected: ${r.code} ${r.message}`)
+  }
+}
