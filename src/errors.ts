@@ -21,6 +21,11 @@ export const ERROR_CODES = {
   UPDATE_BAD_SIGNATURE: 'an entry signature does not verify',
   UPDATE_BAD_BINDING: 'an entry is not bound to its Yjs client and clock (sled, seq)',
   UPDATE_GAP: 'update starts past the local head of a sled (missing predecessors)',
+  // peers
+  PEER_PROTOCOL: 'a peer sent a message that is not part of the sync protocol',
+  PEER_AUTH_FAILED: 'a peer failed the signed challenge handshake or the shared token check',
+  PEER_NOT_ALLOWED: 'a peer authenticated as a sled that is not on the allow-list',
+  PEER_VIOLATIONS: 'a peer sent too many rejected updates or protocol violations',
   // store and lifecycle
   STORE_WRITE_FAILED: 'the LevelDB write failed; nothing of the batch was applied',
   STORE_CORRUPT: 'stored data fails its integrity check',

@@ -241,3 +241,34 @@ export function encodeRunsChunked(runs: readonly Run[], maxBytes: number): Uint8
   flush()
   return out
 }
+
+/**
+ * Decodes a Yjs v1 state vector (`varuint n`, then n × `varuint client, varuint clock`) strictly:
+ * minimal varuints, no duplicate client, nothing trailing. Throws UPDATE_MALFORMED.
+ */
+export function decodeStateVector(sv: Uint8Array): Map<number, number> {
+  const c: Cursor = { buf: sv, pos: 0 }
+  const n = readVarUint(c)
+  if (n * 2 > sv.length) reject('UPDATE_MALFORMED', 'state vector count runs past its end')
+  const out = new Map<number, number>()
+  for (let i = 0; i < n; i++) {
+    const client = readVarUint(c)
+    const clock = readVarUint(c)
+    if (out.has(client)) reject('UPDATE_MALFORMED', `state vector names client ${client} twice`)
+    out.set(client, clock)
+  }
+  if (c.pos !== sv.length) reject('UPDATE_MALFORMED', 'trailing bytes after the state vector')
+  return out
+}
+
+/** Encodes a state vector in Yjs v1 form, clients in descending order as Yjs writes them. */
+export function encodeStateVector(sv: ReadonlyMap<number, number>): Uint8Array {
+  const enc = encoding.createEncoder()
+  const entries = [...sv].sort((a, b) => b[0] - a[0])
+  encoding.writeVarUint(enc, entries.length)
+  for (const [client, clock] of entries) {
+    encoding.writeVarUint(enc, client)
+    encoding.writeVarUint(enc, clock)
+  }
+  return encoding.toUint8Array(enc)
+}

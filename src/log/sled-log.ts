@@ -58,6 +58,11 @@ export interface SledLogOptions {
   readonly snapshotMinBytes?: number
   /** Target size of a snapshot chunk. */
   readonly snapshotChunkBytes?: number
+  /**
+   * Remote update bytes checked per flush (~1k entries, ~75 ms of verification): bounds the
+   * event-loop lag a flood of peer updates can cause.
+   */
+  readonly remoteFlushBytes?: number
 }
 
 /** What an application appends: an event (the log adds sled, seq and ts). */
@@ -125,6 +130,7 @@ export class SledLog {
   readonly #verifyOnOpen: 'mac' | 'full'
   readonly #snapshotMinBytes: number
   readonly #snapshotChunkBytes: number
+  readonly #remoteFlushBytes: number
   readonly #doc = new Y.Doc({ gc: false })
   readonly #view = docView(this.#doc)
   readonly #client: ClientId
@@ -141,6 +147,7 @@ export class SledLog {
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new'
   #closing: Promise<void> | null = null
   #writeFailure: SledlogError | null = null
+  #gate: Promise<void> | null = null
 
   constructor(opts: SledLogOptions) {
     installLinearMerge()
@@ -153,6 +160,7 @@ export class SledLog {
     this.#verifyOnOpen = opts.verifyOnOpen ?? 'mac'
     this.#snapshotMinBytes = opts.snapshotMinBytes ?? 8 * 1024 * 1024
     this.#snapshotChunkBytes = opts.snapshotChunkBytes ?? 4 * 1024 * 1024
+    this.#remoteFlushBytes = opts.remoteFlushBytes ?? 256 * 1024
     this.#client = clientIdOf(opts.keys.sled)
   }
 
@@ -296,6 +304,32 @@ export class SledLog {
     return this.#sleds.has(clientIdOf(sled)) ? this.#view.length(clientIdOf(sled)) : 0
   }
 
+  /** The sled whose entries a Yjs client id holds here, if any. */
+  sledOfClient(client: number): SledId | undefined {
+    return this.#sleds.get(client)
+  }
+
+  /**
+   * Holds local appends until `until` settles: appends made meanwhile wait, then run in order.
+   * Used while a node that may have lost its disk recovers its own head from peers, so it
+   * cannot reuse a seq.
+   */
+  holdAppends(until: Promise<unknown>): void {
+    const gate = until.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.#gate = gate
+    void gate.then(() => {
+      if (this.#gate === gate) this.#gate = null
+    })
+  }
+
+  /** True while appends are held (see {@link holdAppends}). */
+  get appendsHeld(): boolean {
+    return this.#gate !== null
+  }
+
   /** Records that a peer holds `sled` up to `seq`, so missing ranges can be reported. */
   noteRemoteHead(sled: SledId, seq: number): void {
     const known = this.#knownHeads.get(sled)
@@ -361,6 +395,7 @@ export class SledLog {
   }
 
   #enqueueLocal(bodies: EntryBody[]): Promise<StoredEntry[]> {
+    if (this.#gate !== null) return this.#gate.then(() => this.#enqueueLocal(bodies))
     if (this.#state !== 'open') return Promise.reject(sledlogError(this.#state === 'new' ? 'LOG_NOT_OPEN' : 'LOG_CLOSED', `log is ${this.#state}`))
     return new Promise((resolve, reject) => {
       this.#queue.push({ kind: 'local', bodies, resolve, reject })
@@ -382,9 +417,10 @@ export class SledLog {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
-      const jobs = this.#queue
-      this.#queue = []
+      const jobs = this.#takeJobs()
       await this.#flush(jobs)
+      // Let I/O (and other peers) in between flushes even when a flush wrote nothing.
+      if (this.#queue.length > 0) await new Promise((r) => setImmediate(r))
       if (this.#store.updateBytes > Math.max(this.#snapshotMinBytes, this.#store.snapshotBytes)) {
         try {
           await this.#snapshot()
@@ -393,6 +429,23 @@ export class SledLog {
         }
       }
     }
+  }
+
+  /**
+   * Takes the next flush's jobs: every queued local append, and remote updates up to
+   * `remoteFlushBytes` (at least one), so checking signatures never blocks the event loop for
+   * long however much peers send.
+   */
+  #takeJobs(): Job[] {
+    let bytes = 0
+    let n = 0
+    for (; n < this.#queue.length; n++) {
+      const job = this.#queue[n] as Job
+      if (job.kind !== 'remote') continue
+      if (bytes > 0 && bytes + job.update.length > this.#remoteFlushBytes) break
+      bytes += job.update.length
+    }
+    return this.#queue.splice(0, n)
   }
 
   async #flush(jobs: Job[]): Promise<void> {

@@ -1,0 +1,143 @@
+/**
+ * Dials one configured peer with y-websocket's `WebsocketProvider` and runs a
+ * {@link PeerSession} over each connection it makes.
+ *
+ * The provider is kept for what it does well, connection lifecycle and reconnect backoff, and
+ * is kept away from the doc: its update broadcaster is detached (the session relays chunked
+ * commits itself) and every incoming message goes to the session, never to y-protocols'
+ * handlers, which would apply peer bytes to the doc unchecked and log errors instead of
+ * reporting them.
+ */
+import { WebsocketProvider } from 'y-websocket'
+import { WebSocket } from 'ws'
+import type { SledLog } from '../log/sled-log.js'
+import { PeerSession, type PeerSessionOptions } from './peer-session.js'
+import { SYNC_PATH, toBytes } from './server.js'
+
+/** Options of a {@link PeerDialer}. */
+export interface PeerDialerOptions {
+  /** Peer base URL, e.g. `ws://10.0.0.2:7400`. */
+  readonly url: string
+  readonly log: SledLog
+  /** Session options (role, link and label are set by the dialer). */
+  readonly session: Omit<PeerSessionOptions, 'role' | 'link' | 'label' | 'log'>
+  /** Largest websocket message accepted from the peer. */
+  readonly maxPayload: number
+  /** Longest wait between reconnect attempts (exponential backoff from 200 ms). */
+  readonly maxBackoffMs?: number
+  /** Called with each new session (and again when it ends). */
+  readonly onSession?: (s: PeerSession, event: 'open' | 'close') => void
+}
+
+/** The provider's `ws` field, seen as the ws library's socket it really is. */
+type Socket = InstanceType<typeof WebSocket>
+
+/** Keeps a link to one peer. Lifecycle: `start()` → `stop()`. */
+export class PeerDialer {
+  readonly #o: PeerDialerOptions
+  #provider: WebsocketProvider | null = null
+  #session: PeerSession | null = null
+
+  constructor(opts: PeerDialerOptions) {
+    this.#o = opts
+  }
+
+  /** The peer URL. */
+  get url(): string {
+    return this.#o.url
+  }
+
+  /** The current session, if connected. */
+  get session(): PeerSession | null {
+    return this.#session
+  }
+
+  /** Starts dialing; reconnects with backoff until stopped or refused for good (44xx). */
+  start(): void {
+    const dialer = this
+    const maxPayload = this.#o.maxPayload
+    // The socket class handed to the provider: bounded messages, and onmessage routed to the
+    // session (wrapped, so a malformed frame can never throw out of a socket callback).
+    const onmessage = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage') as PropertyDescriptor
+    class PeerSocket extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { maxPayload, handshakeTimeout: 10_000 })
+        this.on('error', () => undefined)
+        const socket = this
+        Object.defineProperty(this, 'onmessage', {
+          configurable: true,
+          get: () => onmessage.get?.call(socket) as unknown,
+          set: (fn: unknown) => {
+            const wrapped = fn === null ? null : (ev: { data: ArrayBuffer | Buffer }) => dialer.#receive(socket, ev.data)
+            onmessage.set?.call(socket, wrapped)
+          },
+        })
+      }
+    }
+    const base = this.#o.url.replace(/\/+$/, '')
+    const provider = new WebsocketProvider(base + SYNC_PATH.slice(0, SYNC_PATH.lastIndexOf('/')), 'sync', this.#o.log.doc, {
+      WebSocketPolyfill: PeerSocket as unknown as typeof globalThis.WebSocket,
+      disableBc: true,
+      connect: false,
+      maxBackoffTime: this.#o.maxBackoffMs ?? 30_000,
+    })
+    provider.doc.off('update', provider._updateHandler)
+    provider.awareness.destroy()
+    provider.on('status', ({ status }: { status: string }) => {
+      if (status === 'connected') this.#open(provider.ws as unknown as Socket)
+    })
+    provider.on('connection-close', () => this.#closeSession('link closed'))
+    this.#provider = provider
+    provider.connect()
+  }
+
+  /** Stops dialing and closes the link. */
+  stop(): void {
+    this.#closeSession('node shutting down')
+    const p = this.#provider
+    this.#provider = null
+    if (p !== null) {
+      p.disconnect()
+      p.destroy()
+    }
+  }
+
+  #open(ws: Socket): void {
+    this.#closeSession('replaced by a new connection')
+    const session = new PeerSession({
+      ...this.#o.session,
+      log: this.#o.log,
+      role: 'client',
+      label: this.#o.url,
+      link: {
+        send: (m) => {
+          if (ws.readyState === ws.OPEN) ws.send(m)
+        },
+        close: (code, reason) => ws.close(code, reason),
+        bufferedAmount: () => ws.bufferedAmount,
+        pause: () => ws.pause(),
+        resume: () => ws.resume(),
+      },
+    })
+    this.#session = session
+    this.#o.onSession?.(session, 'open')
+    session.start()
+  }
+
+  #receive(ws: Socket, data: ArrayBuffer | Buffer): void {
+    const provider = this.#provider
+    if (provider === null || (provider.ws as unknown) !== ws) return
+    // The provider's watchdog reconnects after 30 s without a message; we consume messages
+    // ourselves, so tell it one arrived.
+    provider.wsLastMessageReceived = Date.now()
+    this.#session?.receive(typeof data === 'string' ? new Uint8Array(0) : toBytes(data))
+  }
+
+  #closeSession(reason: string): void {
+    const s = this.#session
+    if (s === null) return
+    this.#session = null
+    s.stop(reason)
+    this.#o.onSession?.(s, 'close')
+  }
+}

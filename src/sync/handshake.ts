@@ -1,0 +1,74 @@
+/**
+ * The signed challenge handshake between two peers (docs/PROTOCOL.md §8.2). Pure.
+ *
+ * Server → client: hello(serverKey, nonceS). Client → server: prove(clientKey, nonceC,
+ * sig_client(T_client), token_client). Server → client: ok(sig_server(T_server), token_server).
+ * Both transcripts bind both keys and both nonces, so a proof cannot be replayed on another
+ * link or reflected back; the role tag keeps a client proof from passing as a server proof.
+ */
+import { createHmac, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto'
+import { sledIdFromPublicKey, type SledId } from '../core/ids.js'
+import { privateKeyObject, publicKeyObject, type KeyPair } from '../core/signing.js'
+
+/** Domain separation prefix of handshake signatures (distinct from entry signatures). */
+export const AUTH_DOMAIN = 'sledlog/auth/v1\n'
+
+/** Authentication settings of a node. */
+export interface AuthConfig {
+  /** When set, only these sleds may connect or be connected to. */
+  readonly allow?: ReadonlySet<SledId>
+  /** When set, both sides must prove knowledge of this shared token. */
+  readonly token?: string
+}
+
+/** The values a handshake binds. */
+export interface Transcript {
+  readonly serverKey: Uint8Array
+  readonly serverNonce: Uint8Array
+  readonly clientKey: Uint8Array
+  readonly clientNonce: Uint8Array
+}
+
+/** A fresh 32-byte challenge. */
+export function newNonce(): Uint8Array {
+  return new Uint8Array(randomBytes(32))
+}
+
+/** The bytes one side signs. */
+export function transcriptBytes(role: 'client' | 'server', t: Transcript): Buffer {
+  return Buffer.concat([Buffer.from(AUTH_DOMAIN + role + '\n'), t.serverKey, t.serverNonce, t.clientKey, t.clientNonce])
+}
+
+/** Signs the transcript for `role` with this node's key. */
+export function signTranscript(keys: KeyPair, role: 'client' | 'server', t: Transcript): Uint8Array {
+  return new Uint8Array(sign(null, transcriptBytes(role, t), privateKeyObject(keys.seed)))
+}
+
+/** Verifies the other side's transcript signature. */
+export function verifyTranscript(role: 'client' | 'server', t: Transcript, signature: Uint8Array): boolean {
+  const key = role === 'client' ? t.clientKey : t.serverKey
+  try {
+    return verify(null, transcriptBytes(role, t), publicKeyObject(key), signature)
+  } catch {
+    return false
+  }
+}
+
+/** Proof of the shared token for `role` (empty when no token is configured). */
+export function tokenProof(token: string | undefined, role: 'client' | 'server', t: Transcript): Uint8Array {
+  if (token === undefined) return new Uint8Array(0)
+  return new Uint8Array(createHmac('sha256', token).update(transcriptBytes(role, t)).digest())
+}
+
+/** Checks the other side's token proof in constant time. */
+export function checkTokenProof(token: string | undefined, role: 'client' | 'server', t: Transcript, proof: Uint8Array): boolean {
+  if (token === undefined) return true
+  const want = tokenProof(token, role, t)
+  return proof.length === want.length && timingSafeEqual(proof, want)
+}
+
+/** Why a peer is refused, or undefined when the allow-list admits it. */
+export function allowListVerdict(auth: AuthConfig, peer: Uint8Array): SledId | undefined {
+  const sled = sledIdFromPublicKey(peer)
+  return auth.allow === undefined || auth.allow.has(sled) ? undefined : sled
+}

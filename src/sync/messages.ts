@@ -1,0 +1,174 @@
+/**
+ * Wire messages between sledlog peers (docs/PROTOCOL.md §8). Pure.
+ *
+ * The framing is y-websocket's: each websocket binary message starts with a varuint message
+ * type. Types 0 (sync) and 1 (awareness) are y-websocket's own, so a stock `WebsocketProvider`
+ * speaks to a sledlog node; type 100 carries sledlog's signed challenge handshake.
+ */
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import { sledlogError } from '../errors.js'
+
+/** y-websocket message types. */
+export const MSG_SYNC = 0
+export const MSG_AWARENESS = 1
+export const MSG_AUTH = 2
+export const MSG_QUERY_AWARENESS = 3
+/** sledlog's handshake message type. */
+export const MSG_SLED_AUTH = 100
+
+/** y-protocols sync sub-types. */
+export const SYNC_STEP1 = 0
+export const SYNC_STEP2 = 1
+export const SYNC_UPDATE = 2
+
+const AUTH_HELLO = 0
+const AUTH_PROVE = 1
+const AUTH_OK = 2
+
+/** Handshake protocol version. */
+export const AUTH_VERSION = 1
+
+/** A decoded wire message. */
+export type WireMessage =
+  | { readonly t: 'step1'; readonly stateVector: Uint8Array }
+  | { readonly t: 'step2'; readonly update: Uint8Array }
+  | { readonly t: 'update'; readonly update: Uint8Array }
+  | { readonly t: 'awareness' }
+  | { readonly t: 'query-awareness' }
+  | { readonly t: 'denied'; readonly reason: string }
+  | { readonly t: 'hello'; readonly version: number; readonly publicKey: Uint8Array; readonly nonce: Uint8Array }
+  | {
+      readonly t: 'prove'
+      readonly publicKey: Uint8Array
+      readonly nonce: Uint8Array
+      readonly signature: Uint8Array
+      readonly tokenProof: Uint8Array
+    }
+  | { readonly t: 'ok'; readonly signature: Uint8Array; readonly tokenProof: Uint8Array }
+
+function bytes(dec: decoding.Decoder, n: number): Uint8Array {
+  if (dec.arr.length - dec.pos < n) throw new RangeError('message too short')
+  return decoding.readUint8Array(dec, n)
+}
+
+function varBytes(dec: decoding.Decoder): Uint8Array {
+  const n = decoding.readVarUint(dec)
+  return bytes(dec, n)
+}
+
+/** Decodes one wire message; throws PEER_PROTOCOL for anything malformed or unknown. */
+export function decodeMessage(buf: Uint8Array): WireMessage {
+  try {
+    const dec = decoding.createDecoder(buf)
+    const type = decoding.readVarUint(dec)
+    let msg: WireMessage
+    if (type === MSG_SYNC) {
+      const sub = decoding.readVarUint(dec)
+      const payload = varBytes(dec)
+      if (sub === SYNC_STEP1) msg = { t: 'step1', stateVector: payload }
+      else if (sub === SYNC_STEP2) msg = { t: 'step2', update: payload }
+      else if (sub === SYNC_UPDATE) msg = { t: 'update', update: payload }
+      else throw new RangeError(`unknown sync sub-type ${sub}`)
+    } else if (type === MSG_AWARENESS) {
+      varBytes(dec)
+      msg = { t: 'awareness' }
+    } else if (type === MSG_QUERY_AWARENESS) {
+      msg = { t: 'query-awareness' }
+    } else if (type === MSG_AUTH) {
+      if (decoding.readVarUint(dec) !== 0) throw new RangeError('unknown auth sub-type')
+      msg = { t: 'denied', reason: decoding.readVarString(dec).slice(0, 200) }
+    } else if (type === MSG_SLED_AUTH) {
+      const sub = decoding.readVarUint(dec)
+      if (sub === AUTH_HELLO) msg = { t: 'hello', version: decoding.readVarUint(dec), publicKey: bytes(dec, 32), nonce: bytes(dec, 32) }
+      else if (sub === AUTH_PROVE) {
+        msg = { t: 'prove', publicKey: bytes(dec, 32), nonce: bytes(dec, 32), signature: bytes(dec, 64), tokenProof: varBytes(dec) }
+      } else if (sub === AUTH_OK) msg = { t: 'ok', signature: bytes(dec, 64), tokenProof: varBytes(dec) }
+      else throw new RangeError(`unknown handshake sub-type ${sub}`)
+    } else {
+      throw new RangeError(`unknown message type ${type}`)
+    }
+    // Awareness payloads are skipped wholesale; everything else must be consumed exactly.
+    if (msg.t !== 'awareness' && dec.pos !== buf.length) throw new RangeError('trailing bytes')
+    return msg
+  } catch (err) {
+    throw sledlogError('PEER_PROTOCOL', `bad message: ${(err as Error).message}`)
+  }
+}
+
+function frame(type: number, write: (enc: encoding.Encoder) => void): Uint8Array {
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, type)
+  write(enc)
+  return encoding.toUint8Array(enc)
+}
+
+/** Sync step 1: "here is my state vector, send me what I lack". */
+export function encodeStep1(stateVector: Uint8Array): Uint8Array {
+  return frame(MSG_SYNC, (e) => {
+    encoding.writeVarUint(e, SYNC_STEP1)
+    encoding.writeVarUint8Array(e, stateVector)
+  })
+}
+
+/** Sync step 2: the last (possibly empty) chunk of an answer to step 1; marks the answer done. */
+export function encodeStep2(update: Uint8Array): Uint8Array {
+  return frame(MSG_SYNC, (e) => {
+    encoding.writeVarUint(e, SYNC_STEP2)
+    encoding.writeVarUint8Array(e, update)
+  })
+}
+
+/** A sync update: a chunk of an answer, or a live change. */
+export function encodeUpdate(update: Uint8Array): Uint8Array {
+  return frame(MSG_SYNC, (e) => {
+    encoding.writeVarUint(e, SYNC_UPDATE)
+    encoding.writeVarUint8Array(e, update)
+  })
+}
+
+/** An empty awareness update: sledlog's keep-alive that y-websocket clients accept. */
+export function encodeAwarenessKeepAlive(): Uint8Array {
+  return frame(MSG_AWARENESS, (e) => {
+    // An awareness update with zero clients.
+    encoding.writeVarUint8Array(e, new Uint8Array([0]))
+  })
+}
+
+/** y-protocols "permission denied", sent before closing an unauthorized link. */
+export function encodeDenied(reason: string): Uint8Array {
+  return frame(MSG_AUTH, (e) => {
+    encoding.writeVarUint(e, 0)
+    encoding.writeVarString(e, reason)
+  })
+}
+
+/** Handshake step 1 (server → client): the server's key and challenge. */
+export function encodeHello(publicKey: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return frame(MSG_SLED_AUTH, (e) => {
+    encoding.writeVarUint(e, AUTH_HELLO)
+    encoding.writeVarUint(e, AUTH_VERSION)
+    encoding.writeUint8Array(e, publicKey)
+    encoding.writeUint8Array(e, nonce)
+  })
+}
+
+/** Handshake step 2 (client → server): the client's key, challenge and proof. */
+export function encodeProve(publicKey: Uint8Array, nonce: Uint8Array, signature: Uint8Array, tokenProof: Uint8Array): Uint8Array {
+  return frame(MSG_SLED_AUTH, (e) => {
+    encoding.writeVarUint(e, AUTH_PROVE)
+    encoding.writeUint8Array(e, publicKey)
+    encoding.writeUint8Array(e, nonce)
+    encoding.writeUint8Array(e, signature)
+    encoding.writeVarUint8Array(e, tokenProof)
+  })
+}
+
+/** Handshake step 3 (server → client): the server's proof. */
+export function encodeOk(signature: Uint8Array, tokenProof: Uint8Array): Uint8Array {
+  return frame(MSG_SLED_AUTH, (e) => {
+    encoding.writeVarUint(e, AUTH_OK)
+    encoding.writeUint8Array(e, signature)
+    encoding.writeVarUint8Array(e, tokenProof)
+  })
+}

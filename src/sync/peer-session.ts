@@ -1,0 +1,429 @@
+/**
+ * One authenticated replication link with a peer, whichever side dialed (docs/PROTOCOL.md §8).
+ *
+ * The session runs the handshake, then the y-protocols exchange: each side sends step 1 (its
+ * state vector); the other answers with chunked updates ending in a step 2; live commits are
+ * relayed as updates. Every update goes through the log's guard. Violations are counted per
+ * code and the link is closed after `maxViolations`. Reading pauses while too many of the peer's
+ * updates wait in the log's pipeline, so a flood cannot grow memory without bound.
+ */
+import { clientIdOf, sledIdFromPublicKey, type SledId } from '../core/ids.js'
+import { decodeStateVector, encodeRunsChunked, encodeRuns } from '../core/update-codec.js'
+import type { KeyPair } from '../core/signing.js'
+import { isSledlogError, type ErrorCode } from '../errors.js'
+import type { CommitEvent, SledLog } from '../log/sled-log.js'
+import {
+  allowListVerdict,
+  checkTokenProof,
+  newNonce,
+  signTranscript,
+  tokenProof,
+  verifyTranscript,
+  type AuthConfig,
+  type Transcript,
+} from './handshake.js'
+import {
+  AUTH_VERSION,
+  decodeMessage,
+  encodeDenied,
+  encodeHello,
+  encodeOk,
+  encodeProve,
+  encodeStep1,
+  encodeStep2,
+  encodeUpdate,
+  type WireMessage,
+} from './messages.js'
+
+/** Websocket close codes sledlog uses. 44xx: do not reconnect; 45xx: retry later. */
+export const CLOSE = {
+  AUTH_FAILED: 4401,
+  NOT_ALLOWED: 4403,
+  VIOLATIONS: 4408,
+  SELF: 4409,
+  HANDSHAKE_TIMEOUT: 4508,
+  PEER_MISBEHAVED: 4509,
+  SHUTDOWN: 1001,
+} as const
+
+/** What a session needs of its transport. */
+export interface PeerLink {
+  send(msg: Uint8Array): void
+  close(code: number, reason: string): void
+  /** Bytes queued for sending. */
+  bufferedAmount(): number
+  /** Stops reading from the peer (backpressure). */
+  pause(): void
+  resume(): void
+}
+
+/** Session tuning. */
+export interface SessionLimits {
+  /** Rejected updates and protocol errors tolerated before closing the link. */
+  readonly maxViolations: number
+  /** Target size of sync chunks and relayed updates. */
+  readonly chunkBytes: number
+  /** Largest update accepted from this peer. */
+  readonly maxUpdateBytes: number
+  /** Stop relaying live updates while more than this many bytes are queued to the peer. */
+  readonly highWaterBytes: number
+  /** Updates of this peer waiting in the log before reading pauses. */
+  readonly maxInflight: number
+  /** Send step 1 this often (anti-entropy and keep-alive). */
+  readonly resyncMs: number
+  /** Close the link if the handshake does not finish in this time. */
+  readonly handshakeMs: number
+}
+
+/** Defaults: chunks of 128 KiB (~500 entries, ~40 ms to verify). */
+export const DEFAULT_SESSION_LIMITS: SessionLimits = {
+  maxViolations: 3,
+  chunkBytes: 128 * 1024,
+  maxUpdateBytes: 1024 * 1024,
+  highWaterBytes: 8 * 1024 * 1024,
+  maxInflight: 8,
+  resyncMs: 15_000,
+  handshakeMs: 10_000,
+}
+
+/** Options of a {@link PeerSession}. */
+export interface PeerSessionOptions {
+  readonly log: SledLog
+  readonly keys: KeyPair
+  readonly auth: AuthConfig
+  /** 'server' accepted the connection, 'client' dialed it. */
+  readonly role: 'server' | 'client'
+  readonly link: PeerLink
+  /** Human label of the peer (address or URL). */
+  readonly label: string
+  readonly limits?: Partial<SessionLimits>
+  /** Called once the handshake succeeded. */
+  readonly onReady?: (s: PeerSession) => void
+  /** Called each time the peer finished answering our step 1 (we hold all it had). */
+  readonly onSynced?: (s: PeerSession) => void
+}
+
+/** Counters and state of a session, for status and metrics. */
+export interface SessionStats {
+  readonly label: string
+  readonly role: 'server' | 'client'
+  readonly state: 'handshake' | 'ready' | 'closed'
+  readonly sled: SledId | null
+  readonly synced: boolean
+  readonly connectedAt: number
+  readonly violations: number
+  readonly rejected: Readonly<Partial<Record<ErrorCode, number>>>
+  readonly entriesReceived: number
+  readonly messagesSent: number
+  readonly liveUpdatesDropped: number
+  /** Entries we hold that the peer's last state vector did not: how far behind it is. */
+  readonly peerLag: number
+  readonly closeReason: string | null
+}
+
+/** Rejection codes that do not count against a peer. */
+const NOT_A_VIOLATION = new Set<string>(['UPDATE_GAP', 'STORE_WRITE_FAILED', 'LOG_CLOSED'])
+
+/** A replication link. Lifecycle: `start()` → `receive()`… → `stop()`. */
+export class PeerSession {
+  readonly #o: PeerSessionOptions
+  readonly #limits: SessionLimits
+  #state: 'handshake' | 'ready' | 'closed' = 'handshake'
+  #transcript: Partial<{ -readonly [K in keyof Transcript]: Transcript[K] }> = {}
+  #remote: SledId | null = null
+  #synced = false
+  readonly #connectedAt = Date.now()
+  #violations = 0
+  readonly #rejected = new Map<ErrorCode, number>()
+  #entriesReceived = 0
+  #messagesSent = 0
+  #dropped = 0
+  #inflight = 0
+  #paused = false
+  #remoteSv: Map<number, number> | null = null
+  #lastGapResync = 0
+  #closeReason: string | null = null
+  #timers: NodeJS.Timeout[] = []
+
+  constructor(opts: PeerSessionOptions) {
+    this.#o = opts
+    this.#limits = { ...DEFAULT_SESSION_LIMITS, ...opts.limits }
+  }
+
+  /** The authenticated peer's sled id, once known. */
+  get remoteSled(): SledId | null {
+    return this.#remote
+  }
+
+  /** True once the handshake succeeded and until the session stops. */
+  get ready(): boolean {
+    return this.#state === 'ready'
+  }
+
+  /** Starts the handshake (the server speaks first). */
+  start(): void {
+    this.#timers.push(
+      setTimeout(() => {
+        if (this.#state === 'handshake') this.#close(CLOSE.HANDSHAKE_TIMEOUT, 'handshake timed out')
+      }, this.#limits.handshakeMs),
+    )
+    if (this.#o.role === 'server') {
+      this.#transcript.serverKey = this.#o.keys.publicKey
+      this.#transcript.serverNonce = newNonce()
+      this.#o.link.send(encodeHello(this.#o.keys.publicKey, this.#transcript.serverNonce))
+    }
+  }
+
+  /** Stops timers; the transport is closed by its owner (or by {@link PeerSession} on error). */
+  stop(reason = 'stopped'): void {
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    this.#closeReason ??= reason
+    for (const t of this.#timers) clearTimeout(t)
+    this.#timers = []
+  }
+
+  /** Handles one message from the peer. Never throws. */
+  receive(buf: Uint8Array): void {
+    if (this.#state === 'closed') return
+    let msg: WireMessage
+    try {
+      msg = decodeMessage(buf)
+    } catch (err) {
+      this.#violation(isSledlogError(err) ? err.code : 'PEER_PROTOCOL', (err as Error).message)
+      return
+    }
+    if (this.#state === 'handshake') {
+      this.#handshake(msg)
+      return
+    }
+    switch (msg.t) {
+      case 'step1':
+        this.#answerStep1(msg.stateVector)
+        return
+      case 'step2':
+      case 'update':
+        this.#applyFromPeer(msg.update, msg.t === 'step2')
+        return
+      case 'awareness':
+      case 'query-awareness':
+        return // keep-alives; sledlog has no awareness state
+      default:
+        this.#violation('PEER_PROTOCOL', `unexpected ${msg.t} after the handshake`)
+    }
+  }
+
+  /** Relays a committed change to the peer unless it came from this peer. */
+  relay(event: CommitEvent): void {
+    if (this.#state !== 'ready' || event.origin === this) return
+    if (this.#o.link.bufferedAmount() > this.#limits.highWaterBytes) {
+      // The peer is slow: drop the live update; it will fetch the range on its next step 1
+      // (a gap it sees triggers one at once).
+      this.#dropped++
+      return
+    }
+    const chunks = event.update.length <= this.#limits.chunkBytes ? [event.update] : encodeRunsChunked(event.runs, this.#limits.chunkBytes)
+    for (const c of chunks) this.#send(encodeUpdate(c))
+  }
+
+  /** Counters for status and metrics. */
+  stats(): SessionStats {
+    const rejected: Partial<Record<ErrorCode, number>> = {}
+    for (const [k, v] of this.#rejected) rejected[k] = v
+    let peerLag = 0
+    if (this.#remoteSv !== null) {
+      for (const sled of Object.keys(this.#o.log.heads()) as SledId[]) {
+        const have = this.#o.log.length(sled)
+        const theirs = this.#remoteSv.get(clientIdOf(sled)) ?? 0
+        if (have > theirs) peerLag += have - theirs
+      }
+    }
+    return {
+      label: this.#o.label,
+      role: this.#o.role,
+      state: this.#state,
+      sled: this.#remote,
+      synced: this.#synced,
+      connectedAt: this.#connectedAt,
+      violations: this.#violations,
+      rejected,
+      entriesReceived: this.#entriesReceived,
+      messagesSent: this.#messagesSent,
+      liveUpdatesDropped: this.#dropped,
+      peerLag,
+      closeReason: this.#closeReason,
+    }
+  }
+
+  // ---- handshake ----
+
+  #handshake(msg: WireMessage): void {
+    const t = this.#transcript
+    const { auth, keys, role } = this.#o
+    if (role === 'client' && msg.t === 'hello') {
+      if (msg.version !== AUTH_VERSION) return this.#authFail(`peer speaks handshake v${msg.version}, this node v${AUTH_VERSION}`)
+      t.serverKey = msg.publicKey
+      t.serverNonce = msg.nonce
+      t.clientKey = keys.publicKey
+      t.clientNonce = newNonce()
+      const full = t as Transcript
+      this.#o.link.send(encodeProve(keys.publicKey, full.clientNonce, signTranscript(keys, 'client', full), tokenProof(auth.token, 'client', full)))
+      return
+    }
+    if (role === 'server' && msg.t === 'prove') {
+      t.clientKey = msg.publicKey
+      t.clientNonce = msg.nonce
+      const full = t as Transcript
+      if (!verifyTranscript('client', full, msg.signature)) return this.#authFail('handshake signature does not verify')
+      if (!checkTokenProof(auth.token, 'client', full, msg.tokenProof)) return this.#authFail('wrong shared token')
+      if (!this.#admit(msg.publicKey)) return
+      this.#o.link.send(encodeOk(signTranscript(keys, 'server', full), tokenProof(auth.token, 'server', full)))
+      this.#becomeReady()
+      return
+    }
+    if (role === 'client' && msg.t === 'ok' && t.clientNonce !== undefined) {
+      const full = t as Transcript
+      if (!verifyTranscript('server', full, msg.signature)) return this.#authFail('server handshake signature does not verify')
+      if (!checkTokenProof(auth.token, 'server', full, msg.tokenProof)) return this.#authFail('server does not know the shared token')
+      if (!this.#admit(full.serverKey)) return
+      this.#becomeReady()
+      return
+    }
+    if (msg.t === 'denied') return this.#close(CLOSE.AUTH_FAILED, `peer denied access: ${msg.reason}`)
+    // y-websocket clients send step 1 and awareness as soon as the socket opens: ignore them
+    // until the peer has proven its key; we send our own step 1 once ready.
+    if (msg.t === 'step1' || msg.t === 'awareness' || msg.t === 'query-awareness') return
+    this.#violation('PEER_PROTOCOL', `unexpected ${msg.t} during the handshake`)
+  }
+
+  #admit(peerKey: Uint8Array): boolean {
+    const sled = sledIdFromPublicKey(peerKey)
+    if (sled === this.#o.keys.sled) {
+      this.#close(CLOSE.SELF, 'connected to itself (same sled id)')
+      return false
+    }
+    const refused = allowListVerdict(this.#o.auth, peerKey)
+    if (refused !== undefined) {
+      this.#count('PEER_NOT_ALLOWED')
+      this.#o.link.send(encodeDenied(`sled ${refused} is not on the allow-list`))
+      this.#close(CLOSE.NOT_ALLOWED, `sled ${refused.slice(0, 16)}… is not on the allow-list`)
+      return false
+    }
+    this.#remote = sled
+    return true
+  }
+
+  #authFail(reason: string): void {
+    this.#count('PEER_AUTH_FAILED')
+    if (this.#o.role === 'server') this.#o.link.send(encodeDenied(reason))
+    this.#close(CLOSE.AUTH_FAILED, reason)
+  }
+
+  #becomeReady(): void {
+    this.#state = 'ready'
+    this.#o.onReady?.(this)
+    this.#sendStep1()
+    const tick = (): void => {
+      if (this.#state !== 'ready') return
+      this.#sendStep1()
+      this.#timers.push(setTimeout(tick, this.#limits.resyncMs))
+    }
+    this.#timers.push(setTimeout(tick, this.#limits.resyncMs))
+  }
+
+  // ---- sync ----
+
+  #sendStep1(): void {
+    this.#send(encodeStep1(this.#o.log.stateVector()))
+  }
+
+  #answerStep1(sv: Uint8Array): void {
+    let remote: Map<number, number>
+    try {
+      remote = decodeStateVector(sv)
+    } catch (err) {
+      this.#violation('UPDATE_MALFORMED', (err as Error).message)
+      return
+    }
+    this.#remoteSv = remote
+    for (const [client, clock] of remote) {
+      const sled = this.#o.log.sledOfClient(client)
+      if (sled !== undefined && clock > 0) this.#o.log.noteRemoteHead(sled, clock - 1)
+    }
+    const chunks = this.#o.log.updatesSince(remote, this.#limits.chunkBytes)
+    const last = chunks.pop() ?? encodeRuns([])
+    for (const c of chunks) this.#send(encodeUpdate(c))
+    this.#send(encodeStep2(last))
+  }
+
+  #applyFromPeer(update: Uint8Array, isStep2: boolean): void {
+    if (update.length > this.#limits.maxUpdateBytes) {
+      this.#violation('UPDATE_TOO_LARGE', `update of ${update.length} bytes exceeds ${this.#limits.maxUpdateBytes}`)
+      return
+    }
+    this.#inflight++
+    if (this.#inflight >= this.#limits.maxInflight && !this.#paused) {
+      this.#paused = true
+      this.#o.link.pause()
+    }
+    void this.#o.log.applyUpdate(update, this).then((result) => {
+      this.#inflight--
+      if (this.#paused && this.#inflight <= this.#limits.maxInflight / 2) {
+        this.#paused = false
+        if (this.#state !== 'closed') this.#o.link.resume()
+      }
+      if (this.#state === 'closed') return
+      if (result.ok) {
+        this.#entriesReceived += result.added
+        if (isStep2) {
+          this.#synced = true
+          this.#o.onSynced?.(this)
+        }
+        return
+      }
+      if (result.code === 'UPDATE_GAP') {
+        this.#count('UPDATE_GAP')
+        // We miss predecessors (a dropped live update, or updates racing on two links): ask.
+        const now = Date.now()
+        if (now - this.#lastGapResync > 1000) {
+          this.#lastGapResync = now
+          this.#sendStep1()
+        }
+        return
+      }
+      if (NOT_A_VIOLATION.has(result.code)) this.#count(result.code)
+      else this.#violation(result.code, result.message)
+    })
+  }
+
+  // ---- plumbing ----
+
+  #send(msg: Uint8Array): void {
+    if (this.#state === 'closed') return
+    this.#messagesSent++
+    this.#o.link.send(msg)
+  }
+
+  #count(code: ErrorCode): void {
+    this.#rejected.set(code, (this.#rejected.get(code) ?? 0) + 1)
+  }
+
+  #violation(code: ErrorCode, message: string): void {
+    this.#count(code)
+    this.#violations++
+    if (this.#violations >= this.#limits.maxViolations) {
+      this.#close(
+        this.#o.role === 'server' ? CLOSE.VIOLATIONS : CLOSE.PEER_MISBEHAVED,
+        `closing after ${this.#violations} violations (last: ${code}: ${message.slice(0, 80)})`,
+      )
+    }
+  }
+
+  #close(code: number, reason: string): void {
+    if (this.#state === 'closed') return
+    this.#closeReason = reason
+    this.stop(reason)
+    // Close reasons must fit in a control frame (123 bytes).
+    this.#o.link.close(code, Buffer.from(reason).subarray(0, 120).toString())
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The websocket sync endpoint: accepts peers on an HTTP server's upgrade path and runs a
+ * {@link PeerSession} for each (docs/PROTOCOL.md §8).
+ */
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { PeerSession, CLOSE, type PeerSessionOptions } from './peer-session.js'
+
+/** Path of the sync endpoint (y-websocket: server URL `ws://host:port/v1`, room `sync`). */
+export const SYNC_PATH = '/v1/sync'
+
+/** Options of a {@link SyncServer}. */
+export interface SyncServerOptions {
+  /** Session options shared by every inbound link (role, link and label are set per link). */
+  readonly session: Omit<PeerSessionOptions, 'role' | 'link' | 'label'>
+  /** Largest websocket message accepted (ws closes the link with 1009 above it). */
+  readonly maxPayload: number
+  /** Ping interval; a link that missed a pong by the next ping is dropped as half-open. */
+  readonly pingMs?: number
+  /** Most simultaneous inbound links. */
+  readonly maxConnections?: number
+  /** Called with each new session (and again when it ends). */
+  readonly onSession?: (s: PeerSession, event: 'open' | 'close') => void
+}
+
+interface Live {
+  alive: boolean
+  session: PeerSession
+}
+
+/** Accepts replication links. Lifecycle: `attach(server)` → `stop()`. */
+export class SyncServer {
+  readonly #o: SyncServerOptions
+  readonly #wss: WebSocketServer
+  readonly #live = new Map<WebSocket, Live>()
+  #http: Server | null = null
+  #pinger: NodeJS.Timeout | null = null
+  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.#upgrade(req, socket, head)
+
+  constructor(opts: SyncServerOptions) {
+    this.#o = opts
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload })
+  }
+
+  /** The sessions of open links. */
+  sessions(): PeerSession[] {
+    return [...this.#live.values()].map((l) => l.session)
+  }
+
+  /** Starts serving upgrades on `server` at {@link SYNC_PATH}. */
+  attach(server: Server): void {
+    this.#http = server
+    server.on('upgrade', this.#onUpgrade)
+    this.#pinger = setInterval(() => {
+      for (const [ws, live] of this.#live) {
+        if (!live.alive) {
+          live.session.stop('no pong: half-open link')
+          ws.terminate()
+          continue
+        }
+        live.alive = false
+        ws.ping()
+      }
+    }, this.#o.pingMs ?? 10_000)
+  }
+
+  /** Closes every link and stops accepting new ones. */
+  async stop(): Promise<void> {
+    if (this.#pinger !== null) clearInterval(this.#pinger)
+    this.#http?.off('upgrade', this.#onUpgrade)
+    for (const [ws, live] of this.#live) {
+      live.session.stop('node shutting down')
+      ws.close(CLOSE.SHUTDOWN, 'node shutting down')
+    }
+    const closing = [...this.#live.keys()].map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          if (ws.readyState === ws.CLOSED) return resolve()
+          const t = setTimeout(() => {
+            ws.terminate()
+            resolve()
+          }, 1000)
+          ws.once('close', () => {
+            clearTimeout(t)
+            resolve()
+          })
+        }),
+    )
+    await Promise.all(closing)
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()))
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '').split('?')[0]
+    if (path !== SYNC_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    if (this.#live.size >= (this.#o.maxConnections ?? 256)) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req))
+  }
+
+  #accept(ws: WebSocket, req: IncomingMessage): void {
+    const label = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`
+    const session = new PeerSession({
+      ...this.#o.session,
+      role: 'server',
+      label,
+      link: {
+        send: (m) => {
+          if (ws.readyState === ws.OPEN) ws.send(m)
+        },
+        close: (code, reason) => ws.close(code, reason),
+        bufferedAmount: () => ws.bufferedAmount,
+        pause: () => ws.pause(),
+        resume: () => ws.resume(),
+      },
+    })
+    const live: Live = { alive: true, session }
+    this.#live.set(ws, live)
+    ws.on('pong', () => (live.alive = true))
+    ws.on('message', (data, isBinary) => {
+      live.alive = true
+      if (!isBinary) {
+        session.receive(new Uint8Array(0)) // text frames are not part of the protocol
+        return
+      }
+      session.receive(toBytes(data))
+    })
+    ws.on('error', () => undefined) // followed by 'close'; ws reports oversize frames here
+    ws.on('close', () => {
+      session.stop('link closed')
+      this.#live.delete(ws)
+      this.#o.onSession?.(session, 'close')
+    })
+    this.#o.onSession?.(session, 'open')
+    session.start()
+  }
+}
+
+/** Normalises ws message data to one Uint8Array. */
+export function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data))
+  if (data instanceof ArrayBuffer) return new Uint8Array(data)
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+}
