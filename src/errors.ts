@@ -26,6 +26,15 @@ export const ERROR_CODES = {
   PEER_AUTH_FAILED: 'a peer failed the signed challenge handshake or the shared token check',
   PEER_NOT_ALLOWED: 'a peer authenticated as a sled that is not on the allow-list',
   PEER_VIOLATIONS: 'a peer sent too many rejected updates or protocol violations',
+  // HTTP API input
+  HTTP_BAD_JSON: 'request body is not valid JSON',
+  HTTP_PAYLOAD_TOO_LARGE: 'request body exceeds the size limit',
+  HTTP_BAD_REQUEST: 'request parameters are missing or malformed',
+  HTTP_NOT_FOUND: 'no such route',
+  HTTP_METHOD_NOT_ALLOWED: 'method not allowed on this route',
+  APPENDS_HELD: 'appends wait while this node recovers its own entries from peers',
+  // configuration
+  CONFIG_INVALID: 'a configuration value is missing or invalid',
   // store and lifecycle
   STORE_WRITE_FAILED: 'the LevelDB write failed; nothing of the batch was applied',
   STORE_CORRUPT: 'stored data fails its integrity check',

@@ -215,7 +215,11 @@ export class PeerSession {
 
   /** Relays a committed change to the peer unless it came from this peer. */
   relay(event: CommitEvent): void {
-    if (this.#state !== 'ready' || event.origin === this) return
+    if (this.#state !== 'ready') return
+    if (event.origin === this) {
+      this.#peerHolds(event)
+      return
+    }
     if (this.#o.link.bufferedAmount() > this.#limits.highWaterBytes) {
       // The peer is slow: drop the live update; it will fetch the range on its next step 1
       // (a gap it sees triggers one at once).
@@ -224,6 +228,17 @@ export class PeerSession {
     }
     const chunks = event.update.length <= this.#limits.chunkBytes ? [event.update] : encodeRunsChunked(event.runs, this.#limits.chunkBytes)
     for (const c of chunks) this.#send(encodeUpdate(c))
+    this.#peerHolds(event)
+  }
+
+  /** Advances what we believe the peer holds (for lag) by a change it sent or was sent. */
+  #peerHolds(event: CommitEvent): void {
+    const sv = this.#remoteSv
+    if (sv === null) return
+    for (const run of event.runs) {
+      const end = run.clock + run.records.length
+      if ((sv.get(run.client) ?? 0) < end) sv.set(run.client, end)
+    }
   }
 
   /** Counters for status and metrics. */

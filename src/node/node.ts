@@ -1,0 +1,109 @@
+/**
+ * A running sledlog node: its log, one HTTP server carrying both the API and the websocket sync
+ * endpoint, and replication with its peers.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import type { SledId } from '../core/ids.js'
+import { handleApi } from '../http/api.js'
+import { SledLog, type LogLimits } from '../log/sled-log.js'
+import { loadOrCreateIdentity } from '../store/identity.js'
+import { deriveMacKey, LevelStore } from '../store/level-store.js'
+import { Replicator } from '../sync/replicator.js'
+import type { SessionLimits } from '../sync/peer-session.js'
+
+/** Node settings (validated by the CLI's config layer). */
+export interface NodeConfig {
+  /** Data directory: key file and LevelDB. */
+  readonly dataDir: string
+  readonly host: string
+  /** Port for HTTP and websocket sync; 0 picks a free one. */
+  readonly port: number
+  /** Peer base URLs to dial. */
+  readonly peers: readonly string[]
+  /** Allowed peer sled ids; absent = any authenticated peer. */
+  readonly allow?: readonly SledId[]
+  /** Shared token both sides must prove. */
+  readonly token?: string
+  /** fsync every commit. */
+  readonly sync?: boolean
+  readonly recoveryTimeoutMs?: number
+  readonly maxBodyBytes?: number
+  readonly limits?: Partial<LogLimits>
+  readonly sessionLimits?: Partial<SessionLimits>
+  readonly maxBackoffMs?: number
+}
+
+/** A node. Lifecycle: `start()` → `stop()`. */
+export class SledNode {
+  readonly #config: NodeConfig
+  #log: SledLog | null = null
+  #http: Server | null = null
+  #replicator: Replicator | null = null
+
+  constructor(config: NodeConfig) {
+    this.#config = config
+  }
+
+  /** The node's log (after start). */
+  get log(): SledLog {
+    if (this.#log === null) throw new Error('node not started')
+    return this.#log
+  }
+
+  /** The replicator (after start). */
+  get replicator(): Replicator {
+    if (this.#replicator === null) throw new Error('node not started')
+    return this.#replicator
+  }
+
+  /** The base URL the node listens on (after start). */
+  get url(): string {
+    const addr = this.#http?.address() as AddressInfo | null
+    if (addr === null || addr === undefined) throw new Error('node not started')
+    return `http://${this.#config.host}:${addr.port}`
+  }
+
+  /** Opens the log, starts listening and starts replicating. */
+  async start(): Promise<void> {
+    const c = this.#config
+    const keys = await loadOrCreateIdentity(c.dataDir)
+    const store = new LevelStore({ path: join(c.dataDir, 'db'), macKey: deriveMacKey(keys.seed), sync: c.sync ?? false })
+    const log = new SledLog({ keys, store, ...(c.limits === undefined ? {} : { limits: c.limits }) })
+    await log.open()
+    this.#log = log
+    const replicator = new Replicator({
+      log,
+      keys,
+      peers: c.peers,
+      auth: { ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }), ...(c.token === undefined ? {} : { token: c.token }) },
+      ...(c.sessionLimits === undefined ? {} : { limits: c.sessionLimits }),
+      ...(c.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: c.recoveryTimeoutMs }),
+      ...(c.maxBackoffMs === undefined ? {} : { maxBackoffMs: c.maxBackoffMs }),
+    })
+    this.#replicator = replicator
+    const ctx = { log, peers: () => replicator.status(), maxBodyBytes: c.maxBodyBytes ?? 1024 * 1024 }
+    const http = createServer((req, res) => void handleApi(ctx, req, res))
+    this.#http = http
+    replicator.start(http)
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject)
+      http.listen(c.port, c.host, () => {
+        http.off('error', reject)
+        resolve()
+      })
+    })
+  }
+
+  /** Stops replication and the server, then flushes and closes the log. */
+  async stop(): Promise<void> {
+    await this.#replicator?.stop()
+    const http = this.#http
+    if (http !== null) {
+      http.closeAllConnections()
+      await new Promise<void>((resolve) => http.close(() => resolve()))
+    }
+    await this.#log?.close()
+  }
+}
