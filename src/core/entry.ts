@@ -30,7 +30,9 @@ export interface EventEntry extends EntryHeader {
   readonly type: string
   /** Application data. */
   readonly payload: JsonValue
-  /** Optional idempotency id chosen by the producer. */
+  /** Producer-side logical id assigned by the ingest bus (see gap sentinels). */
+  readonly lid?: number
+  /** Optional idempotency id chosen by the producer; a sled never holds two entries with one id. */
   readonly id?: string
 }
 
@@ -46,7 +48,7 @@ export type Entry = EventEntry | GapEntry
 
 /** The body of an entry: what a writer chooses; the log adds sled, seq and ts. */
 export type EntryBody =
-  | { readonly kind: 'event'; readonly type: string; readonly payload: JsonValue; readonly id?: string }
+  | { readonly kind: 'event'; readonly type: string; readonly payload: JsonValue; readonly lid?: number; readonly id?: string }
   | { readonly kind: 'gap'; readonly from: number; readonly to: number }
 
 /** Limits on entry fields. */
@@ -108,8 +110,9 @@ export function assertEntryBody(body: unknown): asserts body is EntryBody {
     if (!('payload' in b)) invalid('payload is required (use null for none)')
     assertJsonValue(b.payload)
     if (b.id !== undefined) checkShortString(b.id, 'id', ENTRY_LIMITS.idLength)
+    if (b.lid !== undefined && !isSeq(b.lid)) invalid('lid must be a non-negative safe integer')
     for (const k of Object.keys(b)) {
-      if (k !== 'kind' && k !== 'type' && k !== 'payload' && k !== 'id') invalid(`unknown field ${k}`, { field: k })
+      if (k !== 'kind' && k !== 'type' && k !== 'payload' && k !== 'id' && k !== 'lid') invalid(`unknown field ${k}`, { field: k })
     }
     return
   }
@@ -125,13 +128,15 @@ export function assertEntryBody(body: unknown): asserts body is EntryBody {
 
 /**
  * Serialises an entry to its one valid JSON text. Field order: sled, seq, ts, kind, then
- * type, payload, id (events) or from, to (gaps).
+ * type, payload, lid?, id? (events) or from, to (gaps). `id` is last, so {@link idOfRecordJson}
+ * can read it without parsing the payload.
  */
 export function encodeEntryJson(e: Entry): string {
   const head = `{"sled":"${e.sled}","seq":${e.seq},"ts":${e.ts},"kind":"${e.kind}"`
   if (e.kind === 'gap') return `${head},"from":${e.from},"to":${e.to}}`
+  const lid = e.lid === undefined ? '' : `,"lid":${e.lid}`
   const id = e.id === undefined ? '' : `,"id":${JSON.stringify(e.id)}`
-  return `${head},"type":${JSON.stringify(e.type)},"payload":${JSON.stringify(e.payload)}${id}}`
+  return `${head},"type":${JSON.stringify(e.type)},"payload":${JSON.stringify(e.payload)}${lid}${id}}`
 }
 
 /**
@@ -155,4 +160,22 @@ export function parseEntryJson(json: string): Entry {
   const entry = { sled, seq, ts, ...body } as Entry
   if (encodeEntryJson(entry) !== json) invalid('entry JSON is not in canonical form')
   return entry
+}
+
+/**
+ * The idempotency id of an entry's canonical JSON text, read from its tail without parsing the
+ * payload (used to index a large log quickly on open). Sound because `id` is the last field and a
+ * raw `,"id":"` cannot occur inside a JSON string (its quotes would be escaped); a payload object
+ * ending in an "id" key is told apart by the second closing brace.
+ */
+export function idOfEntryJson(json: string): string | undefined {
+  if (!json.endsWith('"}')) return undefined
+  const at = json.lastIndexOf(',"id":"')
+  if (at < 0) return undefined
+  try {
+    const v: unknown = JSON.parse(json.slice(at + 6, -1))
+    return typeof v === 'string' ? v : undefined
+  } catch {
+    return undefined
+  }
 }

@@ -10,11 +10,11 @@
  */
 import * as Y from 'yjs'
 import type { EntryBody } from '../core/entry.js'
-import { assertEntryBody } from '../core/entry.js'
+import { assertEntryBody, idOfEntryJson, type JsonValue } from '../core/entry.js'
 import { guardUpdate, type Equivocation, type GuardOptions, type LogView } from '../core/guard.js'
 import { clientIdOf, rootNameOf, sledOfRootName, type ClientId, type SledId } from '../core/ids.js'
 import { recordToEntry, runQuery, type Heads, type Query, type QueryResult, type StoredEntry } from '../core/query.js'
-import { createSigner, createVerifier, openRecord, type EntrySigner, type EntryVerifier, type KeyPair } from '../core/signing.js'
+import { createSigner, createVerifier, openRecord, SIG_CHARS, type EntrySigner, type EntryVerifier, type KeyPair } from '../core/signing.js'
 import { encodeRuns, encodeRunsChunked, recordWireSize, type Run } from '../core/update-codec.js'
 import { sledlogError, type ErrorCode, type RejectCode, type SledlogError } from '../errors.js'
 import { isEvidenceShape, type LevelStore } from '../store/level-store.js'
@@ -148,6 +148,9 @@ export class SledLog {
   #closing: Promise<void> | null = null
   #writeFailure: SledlogError | null = null
   #gate: Promise<void> | null = null
+  /** Idempotency ids of this sled's entries → seq. */
+  readonly #ids = new Map<string, number>()
+  readonly #remoteHeadListeners = new Set<(sled: SledId, seq: number) => void>()
 
   constructor(opts: SledLogOptions) {
     installLinearMerge()
@@ -239,17 +242,24 @@ export class SledLog {
 
   /** Appends events atomically with contiguous seqs; resolves once all are durable. */
   appendBatch(inputs: readonly AppendInput[]): Promise<StoredEntry[]> {
+    return this.appendBodies(
+      inputs.map((i): EntryBody => (i.id === undefined ? { kind: 'event', type: i.type, payload: i.payload as JsonValue } : { kind: 'event', ...i } as EntryBody)),
+    )
+  }
+
+  /**
+   * Appends entry bodies (events, possibly with `lid`, and gap sentinels) atomically with
+   * contiguous seqs, in order. Events whose idempotency id this sled already holds are not
+   * appended again: their existing entry is returned in their place.
+   */
+  appendBodies(bodies: readonly EntryBody[]): Promise<StoredEntry[]> {
     try {
-      if (inputs.length === 0) return Promise.resolve([])
-      if (inputs.length > this.#limits.maxBatchEntries) {
+      if (bodies.length === 0) return Promise.resolve([])
+      if (bodies.length > this.#limits.maxBatchEntries) {
         throw sledlogError('ENTRY_INVALID', `a batch holds at most ${this.#limits.maxBatchEntries} entries`)
       }
-      const bodies = inputs.map((i): EntryBody => {
-        const body = i.id === undefined ? { kind: 'event', type: i.type, payload: i.payload } : { kind: 'event', ...i }
-        assertEntryBody(body)
-        return body
-      })
-      return this.#enqueueLocal(bodies)
+      for (const b of bodies) assertEntryBody(b)
+      return this.#enqueueLocal([...bodies])
     } catch (err) {
       return Promise.reject(err)
     }
@@ -257,9 +267,7 @@ export class SledLog {
 
   /** Appends a gap sentinel for dropped producer ids `[from, to]`. */
   async appendGap(from: number, to: number): Promise<StoredEntry> {
-    const body = { kind: 'gap', from, to } as const
-    assertEntryBody(body)
-    const [entry] = await this.#enqueueLocal([body])
+    const [entry] = await this.appendBodies([{ kind: 'gap', from, to }])
     return entry as StoredEntry
   }
 
@@ -333,7 +341,15 @@ export class SledLog {
   /** Records that a peer holds `sled` up to `seq`, so missing ranges can be reported. */
   noteRemoteHead(sled: SledId, seq: number): void {
     const known = this.#knownHeads.get(sled)
-    if (known === undefined || seq > known) this.#knownHeads.set(sled, seq)
+    if (known !== undefined && seq <= known) return
+    this.#knownHeads.set(sled, seq)
+    if (seq >= this.length(sled)) for (const l of this.#remoteHeadListeners) l(sled, seq)
+  }
+
+  /** Registers a listener for peers announcing a sled head past what this log holds. */
+  onRemoteHead(listener: (sled: SledId, seq: number) => void): () => void {
+    this.#remoteHeadListeners.add(listener)
+    return () => this.#remoteHeadListeners.delete(listener)
   }
 
   /** The verification status. */
@@ -519,6 +535,7 @@ export class SledLog {
   ): { run: Run | undefined; accepted: Array<{ job: Job & { kind: 'local' }; entries: StoredEntry[] }> } {
     const accepted: Array<{ job: Job & { kind: 'local' }; entries: StoredEntry[] }> = []
     const records: string[] = []
+    const stagedIds = new Map<string, number>()
     const start = view.length(this.#client)
     let seq = start
     for (const job of jobs) {
@@ -533,17 +550,31 @@ export class SledLog {
         continue
       }
       try {
+        // Entries of this job: existing ones (idempotency id already held or staged) or new.
+        const out: Array<string | StoredEntry> = []
         const signed: string[] = []
+        const jobIds = new Map<string, number>()
         for (const body of job.bodies) {
+          const id = body.kind === 'event' ? body.id : undefined
+          if (id !== undefined) {
+            const existing = this.#ids.get(id) ?? stagedIds.get(id) ?? jobIds.get(id)
+            if (existing !== undefined) {
+              out.push(existing < start ? (this.get(this.sled, existing) as StoredEntry) : (records[existing - start] ?? signed[existing - seq]) as string)
+              continue
+            }
+            jobIds.set(id, seq + signed.length)
+          }
           const record = this.#signer.signEntry({ sled: this.sled, seq: seq + signed.length, ts: this.#now(), ...body })
           if (recordWireSize(record) > this.#limits.maxRecordBytes) {
             throw sledlogError('ENTRY_TOO_LARGE', `entry of ${recordWireSize(record)} bytes exceeds ${this.#limits.maxRecordBytes}`)
           }
           signed.push(record)
+          out.push(record)
         }
         for (const r of signed) records.push(r)
+        for (const [id, at] of jobIds) stagedIds.set(id, at)
         seq += signed.length
-        accepted.push({ job, entries: signed.map((r) => recordToEntry(r, false)) })
+        accepted.push({ job, entries: out.map((r) => (typeof r === 'string' ? recordToEntry(r, false) : r)) })
       } catch (err) {
         job.reject(err)
       }
@@ -558,6 +589,7 @@ export class SledLog {
   #apply(s: Staged): void {
     Y.applyUpdate(this.#doc, s.update, s.origin)
     for (const run of s.runs) {
+      if (run.client === this.#client) this.#indexIds(run.records, run.clock)
       if (!this.#sleds.has(run.client)) {
         const sled = sledOfRootName(run.rootName) as SledId
         this.#sleds.set(run.client, sled)
@@ -572,6 +604,13 @@ export class SledLog {
       } catch {
         // A listener's bug must not break the commit pipeline.
       }
+    }
+  }
+
+  #indexIds(records: readonly string[], firstSeq: number): void {
+    for (let i = 0; i < records.length; i++) {
+      const id = idOfEntryJson((records[i] as string).slice(SIG_CHARS + 1))
+      if (id !== undefined && !this.#ids.has(id)) this.#ids.set(id, firstSeq + i)
     }
   }
 
