@@ -312,6 +312,27 @@ export class SledLog {
     return this.#sleds.has(clientIdOf(sled)) ? this.#view.length(clientIdOf(sled)) : 0
   }
 
+  /** True when this sled already holds an entry with idempotency id `id`. */
+  hasId(id: string): boolean {
+    return this.#ids.has(id)
+  }
+
+  /** Reads a small persistent metadata value (consumer cursors, ingest state). */
+  readMeta(name: string): Promise<string | undefined> {
+    return this.#store.getMeta(name)
+  }
+
+  /** Reads persistent metadata values whose names start with `prefix`. */
+  readMetaPrefix(prefix: string): Promise<Map<string, string>> {
+    return this.#store.metaWithPrefix(prefix)
+  }
+
+  /** Writes persistent metadata values atomically (not ordered with appends). */
+  writeMeta(values: Readonly<Record<string, string>>): Promise<void> {
+    if (this.#state !== 'open') return Promise.reject(sledlogError('LOG_CLOSED', `log is ${this.#state}`))
+    return this.#store.putMeta(values)
+  }
+
   /** The sled whose entries a Yjs client id holds here, if any. */
   sledOfClient(client: number): SledId | undefined {
     return this.#sleds.get(client)

@@ -153,6 +153,30 @@ export class LevelStore {
     }
   }
 
+  /** Reads a small metadata value (`m:` keys) as text. */
+  async getMeta(name: string): Promise<string | undefined> {
+    return text(await this.#db.get('m:' + name))
+  }
+
+  /** Writes small metadata values (`m:` keys) in one atomic batch. */
+  async putMeta(values: Readonly<Record<string, string>>): Promise<void> {
+    const ops: Op[] = Object.entries(values).map(([k, v]) => ({ type: 'put', key: 'm:' + k, value: utf8(v) }))
+    try {
+      await this.#db.batch(ops, { sync: this.#sync })
+    } catch (err) {
+      throw sledlogError('STORE_WRITE_FAILED', `metadata write failed: ${(err as Error).message}`, undefined, err)
+    }
+  }
+
+  /** Reads all metadata values whose name starts with `prefix`. */
+  async metaWithPrefix(prefix: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    for await (const [key, value] of this.#db.iterator({ gte: 'm:' + prefix, lt: 'm:' + prefix + '\uffff' })) {
+      out.set(key.slice(2), text(value) as string)
+    }
+    return out
+  }
+
   /** Reads all stored equivocation evidence (not MAC-protected: evidence verifies itself). */
   async evidence(): Promise<unknown[]> {
     const out: unknown[] = []

@@ -1,0 +1,108 @@
+/**
+ * Durable named consumers: an acknowledged cursor per sled, persisted in the node's LevelDB, so a
+ * consumer restarted after a crash resumes right after its last acknowledged entry — never
+ * before it, and never past an entry it has not acknowledged.
+ */
+import type { SledId } from '../core/ids.js'
+import type { Heads, QueryResult } from '../core/query.js'
+import { sledlogError } from '../errors.js'
+import type { SledLog } from './sled-log.js'
+import { Subscription, type SubscribeOptions } from './subscription.js'
+
+const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/
+const META_PREFIX = 'consumer:'
+
+/** A durable consumer. Lifecycle: `open()` → read/subscribe/ack → `close()`. */
+export class DurableConsumer {
+  readonly #log: SledLog
+  readonly #name: string
+  /** Acknowledged cursor: every seq up to it is acknowledged, per sled. */
+  readonly #cursor = new Map<SledId, number>()
+  /** Acknowledged seqs past the cursor (out of order), per sled. */
+  readonly #ahead = new Map<SledId, Set<number>>()
+  #writing: Promise<void> | null = null
+  #dirty = false
+  #open = false
+
+  constructor(log: SledLog, name: string) {
+    if (!NAME_RE.test(name)) throw sledlogError('ENTRY_INVALID', 'consumer name must be 1..64 of [A-Za-z0-9._-]')
+    this.#log = log
+    this.#name = name
+  }
+
+  /** Names of the consumers stored in a log. */
+  static async list(log: SledLog): Promise<string[]> {
+    return [...(await log.readMetaPrefix(META_PREFIX)).keys()].map((k) => k.slice(META_PREFIX.length))
+  }
+
+  /** The consumer's name. */
+  get name(): string {
+    return this.#name
+  }
+
+  /** Loads the stored cursor. */
+  async open(): Promise<void> {
+    const raw = await this.#log.readMeta(META_PREFIX + this.#name)
+    if (raw !== undefined) {
+      const parsed = JSON.parse(raw) as Record<string, number>
+      for (const [sled, seq] of Object.entries(parsed)) this.#cursor.set(sled as SledId, seq)
+    }
+    this.#open = true
+  }
+
+  /** Waits for pending cursor writes. */
+  async close(): Promise<void> {
+    while (this.#writing !== null) await this.#writing
+    this.#open = false
+  }
+
+  /** The acknowledged cursor (last acknowledged seq per sled). */
+  cursor(): Heads {
+    return Object.fromEntries(this.#cursor)
+  }
+
+  /** Reads entries after the acknowledged cursor. */
+  read(limit = 1000): QueryResult {
+    return this.#log.query({ afterHeads: this.cursor(), limit })
+  }
+
+  /** Subscribes from the acknowledged cursor (stored entries, then live). */
+  subscribe(opts: Omit<SubscribeOptions, 'from'> = {}): Subscription {
+    return new Subscription(this.#log, { ...opts, from: this.cursor() }).start()
+  }
+
+  /**
+   * Acknowledges (sled, seq). The cursor only moves over contiguous acknowledged seqs, so it
+   * never passes an entry that was not acknowledged; resolves once the cursor is durable.
+   * Acknowledging an entry the log does not hold is refused.
+   */
+  ack(sled: SledId, seq: number): Promise<void> {
+    if (!this.#open) return Promise.reject(sledlogError('LOG_NOT_OPEN', 'consumer is not open'))
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.#log.length(sled)) {
+      return Promise.reject(sledlogError('ENTRY_INVALID', `cannot acknowledge ${sled.slice(0, 12)}…/${seq}: not held`))
+    }
+    let cur = this.#cursor.get(sled) ?? -1
+    if (seq <= cur) return this.#persist(false)
+    const ahead = this.#ahead.get(sled) ?? new Set<number>()
+    ahead.add(seq)
+    while (ahead.delete(cur + 1)) cur++
+    if (ahead.size === 0) this.#ahead.delete(sled)
+    else this.#ahead.set(sled, ahead)
+    const moved = cur !== (this.#cursor.get(sled) ?? -1)
+    if (moved) this.#cursor.set(sled, cur)
+    return this.#persist(moved)
+  }
+
+  /** Writes the cursor, coalescing acks that arrive while a write is in flight. */
+  #persist(changed: boolean): Promise<void> {
+    if (changed) this.#dirty = true
+    if (this.#writing !== null) return this.#writing.then(() => this.#persist(false))
+    if (!this.#dirty) return Promise.resolve()
+    this.#dirty = false
+    const value = JSON.stringify(this.cursor())
+    this.#writing = this.#log.writeMeta({ [META_PREFIX + this.#name]: value }).finally(() => {
+      this.#writing = null
+    })
+    return this.#writing
+  }
+}

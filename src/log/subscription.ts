@@ -1,0 +1,234 @@
+/**
+ * Live subscriptions: the stored entries after a cursor, then the live tail, with no gap and no
+ * duplicate at the hand-off (docs/ARCHITECTURE.md "Subscriptions").
+ *
+ * Reads of the stored log are synchronous and commits are applied synchronously, so "read up to
+ * the head, then switch to live" happens in one tick: nothing can commit in between. Delivery
+ * is bounded: a subscriber whose queue overflows is told exactly which ranges it missed and is
+ * resynced from the stored log, never silently skipped.
+ */
+import { sledOfRootName, type SledId } from '../core/ids.js'
+import { recordToEntry, type Heads, type StoredEntry } from '../core/query.js'
+import type { CommitEvent, SledLog } from './sled-log.js'
+
+/** What a subscriber receives. */
+export type SubscriptionMessage =
+  | { readonly type: 'entry'; readonly entry: StoredEntry }
+  /** Everything stored up to now was delivered; what follows is live. */
+  | { readonly type: 'live' }
+  /**
+   * The subscriber fell behind its buffer: these ranges (inclusive, per sled) were dropped from
+   * the live stream and follow again from the stored log, in order.
+   */
+  | { readonly type: 'lagged'; readonly missed: Readonly<Record<string, readonly [number, number]>> }
+  /** Peers hold entries of `sled` in [from, to] that this node has not received yet. */
+  | { readonly type: 'hole'; readonly sled: SledId; readonly from: number; readonly to: number }
+  /** The hole announced for `sled` has filled up to `upTo`. */
+  | { readonly type: 'hole-filled'; readonly sled: SledId; readonly upTo: number }
+
+/** Options of a subscription. */
+export interface SubscribeOptions {
+  /** Start after these per-sled seqs ('start': everything; 'now': only new entries). */
+  readonly from?: Heads | 'start' | 'now'
+  /** Only these sleds. */
+  readonly sleds?: readonly SledId[]
+  /** Most entries queued for the subscriber before it counts as lagging. */
+  readonly bufferSize?: number
+}
+
+const PAGE = 1000
+
+/** A subscription to a log. Lifecycle: `start()` → consume with `next()`/for-await → `stop()`. */
+export class Subscription implements AsyncIterableIterator<SubscriptionMessage> {
+  readonly #log: SledLog
+  readonly #filter: ReadonlySet<SledId> | null
+  readonly #bufferSize: number
+  readonly #from: SubscribeOptions['from']
+  /** Last seq queued per sled. */
+  readonly #queued = new Map<SledId, number>()
+  /** Last seq handed to the subscriber per sled. */
+  readonly #consumed = new Map<SledId, number>()
+  readonly #holes = new Map<SledId, number>()
+  #queue: SubscriptionMessage[] = []
+  #head = 0
+  #entriesQueued = 0
+  #mode: 'catchup' | 'live' | 'stopped' = 'catchup'
+  #waiter: ((r: IteratorResult<SubscriptionMessage>) => void) | null = null
+  #unsubscribe: Array<() => void> = []
+  #lagEvents = 0
+
+  constructor(log: SledLog, opts: SubscribeOptions = {}) {
+    this.#log = log
+    this.#filter = opts.sleds === undefined ? null : new Set(opts.sleds)
+    this.#bufferSize = Math.max(1, opts.bufferSize ?? 1000)
+    this.#from = opts.from
+  }
+
+  /** Registers for live commits, then starts delivering the stored entries after the cursor. */
+  start(): this {
+    const from = this.#from ?? 'start'
+    const heads = from === 'now' ? this.#log.heads() : from === 'start' ? {} : from
+    for (const [sled, seq] of Object.entries(heads)) {
+      this.#queued.set(sled as SledId, seq)
+      this.#consumed.set(sled as SledId, seq)
+    }
+    this.#unsubscribe.push(this.#log.onCommit((e) => this.#onCommit(e)))
+    this.#unsubscribe.push(this.#log.onRemoteHead((sled, seq) => this.#onRemoteHead(sled, seq)))
+    this.#pump()
+    return this
+  }
+
+  /** Stops delivery; a pending `next()` resolves done. */
+  stop(): void {
+    if (this.#mode === 'stopped') return
+    this.#mode = 'stopped'
+    for (const u of this.#unsubscribe) u()
+    this.#unsubscribe = []
+    this.#queue = []
+    this.#head = 0
+    this.#waiter?.({ done: true, value: undefined })
+    this.#waiter = null
+  }
+
+  /** Last seq handed to the subscriber, per sled: resume from here. */
+  cursor(): Heads {
+    return Object.fromEntries(this.#consumed)
+  }
+
+  /** True once delivering live. */
+  get live(): boolean {
+    return this.#mode === 'live'
+  }
+
+  /** How often the subscriber overflowed its buffer. */
+  get lagEvents(): number {
+    return this.#lagEvents
+  }
+
+  /** Next message; waits for one while live. */
+  next(): Promise<IteratorResult<SubscriptionMessage>> {
+    if (this.#mode === 'stopped') return Promise.resolve({ done: true, value: undefined })
+    const msg = this.#shift()
+    if (msg !== undefined) return Promise.resolve({ done: false, value: msg })
+    return new Promise((resolve) => {
+      this.#waiter = resolve
+    })
+  }
+
+  /** Ends iteration (for-await break). */
+  return(): Promise<IteratorResult<SubscriptionMessage>> {
+    this.stop()
+    return Promise.resolve({ done: true, value: undefined })
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  #shift(): SubscriptionMessage | undefined {
+    if (this.#head >= this.#queue.length && this.#mode === 'catchup') this.#pump()
+    const msg = this.#queue[this.#head]
+    if (msg === undefined) return undefined
+    this.#head++
+    if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
+    if (msg.type === 'entry') {
+      this.#entriesQueued--
+      this.#consumed.set(msg.entry.sled, msg.entry.seq)
+    }
+    if (this.#mode === 'catchup' && this.#entriesQueued <= this.#bufferSize / 2) this.#pump()
+    return msg
+  }
+
+  #push(msg: SubscriptionMessage): void {
+    if (msg.type === 'entry') this.#entriesQueued++
+    const w = this.#waiter
+    if (w !== null) {
+      // The subscriber waits: hand the message over directly.
+      this.#waiter = null
+      this.#queue.push(msg)
+      const next = this.#shift() as SubscriptionMessage
+      w({ done: false, value: next })
+      return
+    }
+    this.#queue.push(msg)
+  }
+
+  #wanted(sled: SledId): boolean {
+    return this.#filter === null || this.#filter.has(sled)
+  }
+
+  /** Queues stored entries after the cursor until the buffer is full; switches to live at the head. */
+  #pump(): void {
+    while (this.#mode === 'catchup' && this.#entriesQueued < this.#bufferSize) {
+      const room = Math.min(PAGE, this.#bufferSize - this.#entriesQueued)
+      const page = this.#log.query({
+        afterHeads: Object.fromEntries(this.#queued),
+        limit: room,
+        ...(this.#filter === null ? {} : { sled: [...this.#filter] }),
+      })
+      for (const entry of page.entries) {
+        this.#queued.set(entry.sled, entry.seq)
+        this.#push({ type: 'entry', entry })
+      }
+      if (page.next === null) {
+        // Same tick as the last read: no commit can fall between history and live.
+        this.#mode = 'live'
+        this.#push({ type: 'live' })
+      }
+    }
+  }
+
+  #onCommit(event: CommitEvent): void {
+    if (this.#mode === 'live') {
+      for (const run of event.runs) {
+        const sled = sledOfRootName(run.rootName)
+        if (sled === undefined || !this.#wanted(sled)) continue
+        const after = this.#queued.get(sled) ?? -1
+        for (let i = 0; i < run.records.length; i++) {
+          const seq = run.clock + i
+          if (seq <= after) continue
+          this.#queued.set(sled, seq)
+          this.#push({ type: 'entry', entry: recordToEntry(run.records[i] as string, false) })
+        }
+      }
+      if (this.#entriesQueued > this.#bufferSize) this.#lag()
+    }
+    for (const [sled, to] of this.#holes) {
+      if (this.#log.length(sled) - 1 >= to) {
+        this.#holes.delete(sled)
+        this.#push({ type: 'hole-filled', sled, upTo: to })
+      }
+    }
+  }
+
+  /** Drops the queued live entries, tells the subscriber what it missed, and resyncs. */
+  #lag(): void {
+    this.#lagEvents++
+    const missed: Record<string, [number, number]> = {}
+    for (const [sled, queued] of this.#queued) {
+      const consumed = this.#consumed.get(sled) ?? -1
+      if (queued > consumed) missed[sled] = [consumed + 1, queued]
+    }
+    const kept = this.#queue.slice(this.#head).filter((m) => m.type !== 'entry')
+    this.#queue = []
+    this.#head = 0
+    this.#entriesQueued = 0
+    this.#queued.clear()
+    for (const [sled, seq] of this.#consumed) this.#queued.set(sled, seq)
+    this.#mode = 'catchup'
+    for (const m of kept) this.#push(m)
+    this.#push({ type: 'lagged', missed })
+    this.#pump()
+  }
+
+  #onRemoteHead(sled: SledId, seq: number): void {
+    if (this.#mode === 'stopped' || !this.#wanted(sled)) return
+    const known = this.#holes.get(sled)
+    if (known !== undefined && known >= seq) return
+    this.#holes.set(sled, seq)
+    this.#push({ type: 'hole', sled, from: this.#log.length(sled), to: seq })
+  }
+}

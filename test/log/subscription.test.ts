@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest'
+import type { SledId } from '../../src/core/ids.js'
+import { Subscription, type SubscriptionMessage } from '../../src/log/subscription.js'
+import { syncInto, testLog } from '../helpers/logs.js'
+import { prng, testSeed } from '../helpers/seed.js'
+
+const ev = (i: number) => ({ type: 't', payload: i })
+
+/** Consumes until `stop` says so (the subscription stays open); returns every message. */
+async function collect(sub: Subscription, stop: (msgs: SubscriptionMessage[]) => boolean): Promise<SubscriptionMessage[]> {
+  const msgs: SubscriptionMessage[] = []
+  for (;;) {
+    const r = await sub.next()
+    if (r.done === true) return msgs
+    msgs.push(r.value)
+    if (stop(msgs)) return msgs
+  }
+}
+
+function seqsBySled(msgs: readonly SubscriptionMessage[]): Map<SledId, number[]> {
+  const out = new Map<SledId, number[]>()
+  for (const m of msgs) {
+    if (m.type !== 'entry') continue
+    const list = out.get(m.entry.sled) ?? []
+    list.push(m.entry.seq)
+    out.set(m.entry.sled, list)
+  }
+  return out
+}
+
+const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i)
+
+describe('Subscription', () => {
+  it('delivers history, then live, with no gap or duplicate at the hand-off under concurrent appends', async () => {
+    const seed = testSeed('subscription-handoff')
+    const rand = prng(seed)
+    const { log } = await testLog()
+    await log.appendBatch(range(300).map(ev))
+    const sub = new Subscription(log, { from: 'start', bufferSize: 64 }).start()
+    const batches = range(40).map(() => 1 + Math.floor(rand() * 10))
+    const total = 300 + batches.reduce((a, b) => a + b, 0)
+    // Keep appending while the subscriber reads history and switches to live.
+    const writer = (async () => {
+      for (const n of batches) {
+        await log.appendBatch(range(n).map(ev))
+        if (rand() < 0.5) await new Promise((r) => setImmediate(r))
+      }
+    })()
+    const msgs = await collect(sub, (m) => m.filter((x) => x.type === 'entry').length === total)
+    await writer
+    expect(seqsBySled(msgs).get(log.sled)).toEqual(range(log.length(log.sled)))
+    const liveAt = msgs.findIndex((m) => m.type === 'live')
+    expect(liveAt).toBeGreaterThan(0)
+    expect(msgs.filter((m) => m.type === 'live')).toHaveLength(1)
+    expect(msgs.slice(liveAt).some((m) => m.type === 'entry')).toBe(true)
+  })
+
+  it('starts after a cursor or at now', async () => {
+    const { log } = await testLog()
+    await log.appendBatch(range(10).map(ev))
+    const fromCursor = new Subscription(log, { from: { [log.sled]: 6 } }).start()
+    const now = new Subscription(log, { from: 'now' }).start()
+    await log.append(ev(10))
+    const a = await collect(fromCursor, (m) => m.filter((x) => x.type === 'entry').length === 4)
+    const b = await collect(now, (m) => m.filter((x) => x.type === 'entry').length === 1)
+    expect(seqsBySled(a).get(log.sled)).toEqual([7, 8, 9, 10])
+    expect(seqsBySled(b).get(log.sled)).toEqual([10])
+    expect(b[0]).toEqual({ type: 'live' })
+  })
+
+  it('tells a lagging subscriber exactly what it missed and resyncs it from the stored log', async () => {
+    const { log } = await testLog()
+    const sub = new Subscription(log, { from: 'now', bufferSize: 20 }).start()
+    expect(await sub.next()).toEqual({ done: false, value: { type: 'live' } })
+    // The subscriber does not read while 100 entries arrive: its live buffer overflows.
+    await log.appendBatch(range(100).map(ev))
+    expect(sub.lagEvents).toBe(1)
+    const msgs = await collect(sub, (m) => m.filter((x) => x.type === 'entry').length === 100 && m.at(-1)?.type === 'entry')
+    const lagged = msgs.find((m) => m.type === 'lagged')
+    expect(lagged).toEqual({ type: 'lagged', missed: { [log.sled]: [0, 99] } })
+    expect(msgs[0]?.type).toBe('lagged')
+    expect(seqsBySled(msgs).get(log.sled)).toEqual(range(100))
+    // And it goes live again.
+    const next = await collect(sub, (m) => m.some((x) => x.type === 'live'))
+    expect(next.some((m) => m.type === 'live')).toBe(true)
+    sub.stop()
+  })
+
+  it('delivers replicated entries of other sleds and reports holes and their filling', async () => {
+    const { log } = await testLog()
+    const { log: peer } = await testLog()
+    const sub = new Subscription(log, { from: 'start' }).start()
+    expect((await sub.next()).value).toEqual({ type: 'live' })
+    await peer.appendBatch(range(5).map(ev))
+    log.noteRemoteHead(peer.sled, 4)
+    expect((await sub.next()).value).toEqual({ type: 'hole', sled: peer.sled, from: 0, to: 4 })
+    await syncInto(peer, log)
+    const msgs = await collect(sub, (m) => m.some((x) => x.type === 'hole-filled'))
+    expect(seqsBySled(msgs).get(peer.sled)).toEqual(range(5))
+    expect(msgs.at(-1)).toEqual({ type: 'hole-filled', sled: peer.sled, upTo: 4 })
+  })
+
+  it('filters by sled and stops cleanly', async () => {
+    const { log } = await testLog()
+    const { log: peer } = await testLog()
+    await peer.appendBatch(range(3).map(ev))
+    await syncInto(peer, log)
+    await log.appendBatch(range(2).map(ev))
+    const sub = new Subscription(log, { sleds: [peer.sled] }).start()
+    const msgs = await collect(sub, (m) => m.some((x) => x.type === 'live'))
+    expect([...seqsBySled(msgs).keys()]).toEqual([peer.sled])
+    const pending = sub.next()
+    sub.stop()
+    expect(await pending).toEqual({ done: true, value: undefined })
+  })
+})
