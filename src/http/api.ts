@@ -3,9 +3,11 @@
  * size-limited and parsed strictly; every failure is a JSON error with a stable code.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { assertEntryBody } from '../core/entry.js'
 import { isSledId, type SledId } from '../core/ids.js'
 import type { Query } from '../core/query.js'
 import { isSledlogError, sledlogError, SledlogError } from '../errors.js'
+import type { IngestWriter } from '../ingest/writer.js'
 import type { AppendInput, SledLog } from '../log/sled-log.js'
 import type { PeerStatus } from '../sync/replicator.js'
 import { HTTP_STATUS } from './status-codes.js'
@@ -13,6 +15,8 @@ import { HTTP_STATUS } from './status-codes.js'
 /** What the API serves. */
 export interface ApiContext {
   readonly log: SledLog
+  /** The ingest writer behind POST /v1/ingest. */
+  readonly ingest: IngestWriter
   /** Peer states for /v1/status. */
   readonly peers: () => PeerStatus[]
   /** Largest request body, in bytes. */
@@ -139,7 +143,12 @@ export async function handleApi(ctx: ApiContext, req: IncomingMessage, res: Serv
       case 'GET /healthz':
         return sendJson(res, 200, { ok: true, sled: ctx.log.sled })
       case 'GET /v1/status':
-        return sendJson(res, 200, { ...ctx.log.status(), appendsHeld: ctx.log.appendsHeld, peers: ctx.peers() })
+        return sendJson(res, 200, {
+          ...ctx.log.status(),
+          appendsHeld: ctx.log.appendsHeld,
+          peers: ctx.peers(),
+          ingest: ctx.ingest.stats(),
+        })
       case 'GET /v1/events': {
         const result = ctx.log.query(parseQuery(url.searchParams))
         return sendJson(res, 200, { entries: result.entries, next: result.next === null ? null : `${result.next.sled}:${result.next.seq}` })
@@ -149,8 +158,17 @@ export async function handleApi(ctx: ApiContext, req: IncomingMessage, res: Serv
         const entries = await ctx.log.appendBatch(inputs)
         return sendJson(res, 201, single ? entries[0] : { entries })
       }
+      case 'POST /v1/ingest': {
+        // Fire-and-forget onto the bounded bus: never waits for the log; drops are recorded as
+        // gap sentinels. 202: accepted for ingest, not yet durable.
+        const { inputs } = appendInputs(parseJson(await readBody(req, ctx.maxBodyBytes)))
+        if (!ctx.ingest.started) throw sledlogError('APPENDS_HELD', 'ingest starts once this node has recovered from its peers')
+        // Check every event before publishing any, so a bad one leaves nothing half-published.
+        for (const i of inputs) assertEntryBody({ kind: 'event', ...i })
+        return sendJson(res, 202, { results: inputs.map((i) => ctx.ingest.bus.publish(i)) })
+      }
       default: {
-        const known = ['/healthz', '/v1/status', '/v1/events'].includes(url.pathname)
+        const known = ['/healthz', '/v1/status', '/v1/events', '/v1/ingest'].includes(url.pathname)
         throw known
           ? sledlogError('HTTP_METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${url.pathname}`)
           : sledlogError('HTTP_NOT_FOUND', `no route ${url.pathname}`)

@@ -65,6 +65,11 @@ export class IngestWriter {
     this.#block = opts.reserveBlock ?? 100_000
   }
 
+  /** True once started: the bus accepts events. */
+  get started(): boolean {
+    return this.#bus !== null
+  }
+
   /** The bus producers publish onto (after start). */
   get bus(): IngestBus {
     if (this.#bus === null) throw new Error('ingest writer not started')

@@ -10,6 +10,7 @@ import { handleApi } from '../http/api.js'
 import { SledLog, type LogLimits } from '../log/sled-log.js'
 import { loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
+import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
 import { Replicator } from '../sync/replicator.js'
 import type { SessionLimits } from '../sync/peer-session.js'
 
@@ -33,6 +34,8 @@ export interface NodeConfig {
   readonly limits?: Partial<LogLimits>
   readonly sessionLimits?: Partial<SessionLimits>
   readonly maxBackoffMs?: number
+  /** Ingest bus and writer tuning. */
+  readonly ingest?: Omit<IngestWriterOptions, 'log'>
 }
 
 /** A node. Lifecycle: `start()` → `stop()`. */
@@ -41,6 +44,7 @@ export class SledNode {
   #log: SledLog | null = null
   #http: Server | null = null
   #replicator: Replicator | null = null
+  #ingest: IngestWriter | null = null
 
   constructor(config: NodeConfig) {
     this.#config = config
@@ -56,6 +60,12 @@ export class SledNode {
   get replicator(): Replicator {
     if (this.#replicator === null) throw new Error('node not started')
     return this.#replicator
+  }
+
+  /** The ingest writer, whose bus producers publish onto (after start). */
+  get ingest(): IngestWriter {
+    if (this.#ingest === null) throw new Error('node not started')
+    return this.#ingest
   }
 
   /** The base URL the node listens on (after start). */
@@ -83,10 +93,14 @@ export class SledNode {
       ...(c.maxBackoffMs === undefined ? {} : { maxBackoffMs: c.maxBackoffMs }),
     })
     this.#replicator = replicator
-    const ctx = { log, peers: () => replicator.status(), maxBodyBytes: c.maxBodyBytes ?? 1024 * 1024 }
+    const ingest = new IngestWriter({ log, ...c.ingest })
+    this.#ingest = ingest
+    const ctx = { log, ingest, peers: () => replicator.status(), maxBodyBytes: c.maxBodyBytes ?? 1024 * 1024 }
     const http = createServer((req, res) => void handleApi(ctx, req, res))
     this.#http = http
     replicator.start(http)
+    // Started after replication: a node recovering its own entries must know its last lid.
+    void replicator.recovered.then(() => ingest.start()).catch(() => undefined)
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject)
       http.listen(c.port, c.host, () => {
@@ -98,6 +112,7 @@ export class SledNode {
 
   /** Stops replication and the server, then flushes and closes the log. */
   async stop(): Promise<void> {
+    await this.#ingest?.stop()
     await this.#replicator?.stop()
     const http = this.#http
     if (http !== null) {
