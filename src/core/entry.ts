@@ -77,9 +77,10 @@ function checkShortString(value: unknown, field: string, max: number): asserts v
 
 /**
  * Throws ENTRY_INVALID unless `value` is plain JSON data: no undefined, functions, symbols,
- * bigints, non-finite numbers, class instances or cycles, and nesting at most
- * {@link ENTRY_LIMITS.payloadDepth}. `JSON.stringify` would silently change such values, and a
- * signed entry must mean exactly what the writer passed.
+ * bigints, non-finite numbers, class instances, symbol keys, arrays with extra properties or
+ * holes, and nesting deeper than {@link ENTRY_LIMITS.payloadDepth} (which also rules out cycles).
+ * `JSON.stringify` would silently change such values, and a signed entry must mean exactly what
+ * the writer passed. (-0 is accepted and written as 0: JSON has no negative zero.)
  */
 export function assertJsonValue(value: unknown, path = 'payload', depth = 0): asserts value is JsonValue {
   if (depth > ENTRY_LIMITS.payloadDepth) invalid(`${path} nests deeper than ${ENTRY_LIMITS.payloadDepth}`)
@@ -89,12 +90,15 @@ export function assertJsonValue(value: unknown, path = 'payload', depth = 0): as
     return
   }
   if (Array.isArray(value)) {
+    // Extra named or symbol properties on an array would vanish in JSON.stringify.
+    if (Reflect.ownKeys(value).length !== value.length + 1) invalid(`${path} is an array with extra properties`)
     for (let i = 0; i < value.length; i++) assertJsonValue(value[i], `${path}[${i}]`, depth + 1)
     return
   }
   if (typeof value === 'object') {
     const proto: unknown = Object.getPrototypeOf(value)
     if (proto !== Object.prototype && proto !== null) invalid(`${path} is not a plain object`)
+    if (Object.getOwnPropertySymbols(value).length > 0) invalid(`${path} has symbol keys, which JSON drops`)
     for (const [k, v] of Object.entries(value)) assertJsonValue(v, `${path}.${k}`, depth + 1)
     return
   }

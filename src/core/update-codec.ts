@@ -51,7 +51,8 @@ function reject(code: RejectCode, message: string): never {
   throw sledlogError(code, message)
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM: a leading U+FEFF is content (lib0 keeps it too), not a marker to strip.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 interface Cursor {
   readonly buf: Uint8Array
