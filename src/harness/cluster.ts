@@ -1,0 +1,689 @@
+/**
+ * A local cluster of real sledlog node processes for multi-node tests, the demo and the
+ * harness command.
+ *
+ * Each node is a child process running `sledlog node` on its own port and data directory. Every
+ * replication link (node i dials node j) goes through its own {@link FaultProxy}, so links can be
+ * cut, blackholed, delayed or throttled one by one and partitions are made of proxy faults. The
+ * cluster talks to the nodes only through their public HTTP API with `fetch`, as a user would.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { rm, mkdir, stat } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { StoredEntry } from '../core/query.js'
+import type { LogStatus } from '../log/sled-log.js'
+import { KEY_FILE, loadOrCreateIdentity } from '../store/identity.js'
+import type { PeerStatus } from '../sync/replicator.js'
+import { checkInvariants, type AckedAppend, type NodeLog } from './invariants.js'
+import { FaultProxy } from './proxy.js'
+
+/** A command that runs the sledlog CLI: executable, arguments and working directory. */
+export interface NodeCommand {
+  readonly command: string
+  readonly args: readonly string[]
+  readonly cwd: string
+}
+
+/**
+ * Builds the command that runs `sledlog <cliArgs>`. The one place that knows how the CLI is
+ * launched: from the TypeScript sources (this module loaded as .ts, e.g. under vitest or tsx)
+ * it runs `node --import tsx src/cli/bin.ts` from the repository root, where tsx resolves; from
+ * a build (this module loaded as .js under dist/) it runs the compiled `bin.js` with plain node.
+ */
+export function nodeCommand(cliArgs: readonly string[]): NodeCommand {
+  const fromSources = import.meta.url.endsWith('.ts')
+  const bin = fileURLToPath(new URL(fromSources ? '../cli/bin.ts' : '../cli/bin.js', import.meta.url))
+  const root = fileURLToPath(new URL(fromSources ? '../../' : '../../../', import.meta.url))
+  return {
+    command: process.execPath,
+    args: fromSources ? ['--import', 'tsx', bin, ...cliArgs] : [bin, ...cliArgs],
+    cwd: root,
+  }
+}
+
+/**
+ * Who dials whom. `mesh`: every node dials every other (each node is configured with all the
+ * others, as an operator would do); `star`: nodes 1… dial the hub, node 0; `chain`: node i dials
+ * node i-1, so updates between the ends must be relayed; or explicit `[from, to]` dial edges.
+ */
+export type Topology = 'mesh' | 'star' | 'chain' | readonly (readonly [number, number])[]
+
+/** The dial edges `[from, to]` of a topology over `size` nodes. */
+export function edgesOf(topology: Topology, size: number): Array<[number, number]> {
+  const edges: Array<[number, number]> = []
+  if (topology === 'mesh') {
+    for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) if (i !== j) edges.push([i, j])
+  } else if (topology === 'star') {
+    for (let i = 1; i < size; i++) edges.push([i, 0])
+  } else if (topology === 'chain') {
+    for (let i = 1; i < size; i++) edges.push([i, i - 1])
+  } else {
+    for (const [a, b] of topology) {
+      if (!(Number.isInteger(a) && Number.isInteger(b) && a >= 0 && b >= 0 && a < size && b < size && a !== b)) {
+        throw new RangeError(`edge [${a}, ${b}] is not between two distinct nodes of ${size}`)
+      }
+      edges.push([a, b])
+    }
+  }
+  return edges
+}
+
+/** Per-node settings; each overrides the cluster-wide one. */
+export interface NodeSettings {
+  /** Shared token (`--token`); null: none even if the cluster has one. */
+  readonly token?: string | null
+  /** `--recovery-timeout` in ms. */
+  readonly recoveryTimeoutMs?: number
+  /** More CLI arguments. */
+  readonly extraArgs?: readonly string[]
+}
+
+/** Options of a {@link Cluster}. */
+export interface ClusterOptions {
+  /** Number of nodes. */
+  readonly size: number
+  /** Directory that receives one data directory per node (`node-<i>`); created if needed. */
+  readonly baseDir: string
+  /** Default `mesh`. */
+  readonly topology?: Topology
+  /** Shared token for every node. */
+  readonly token?: string
+  /** Give each node an allow-list (`--allow`) of the sleds it is linked with. */
+  readonly allowList?: boolean
+  /**
+   * `--recovery-timeout` for every node. Default 1500 ms: at cluster start nodes come up
+   * together, so a node must not wait its default 10 s for peers that are still starting.
+   */
+  readonly recoveryTimeoutMs?: number
+  /** Per-node overrides. */
+  readonly nodeSettings?: (index: number) => NodeSettings
+  /** How a node process is launched; default {@link nodeCommand}. */
+  readonly command?: (cliArgs: readonly string[]) => NodeCommand
+  /** How long a node may take to report it is listening. Default 30 s. */
+  readonly startTimeoutMs?: number
+  /** Timeout of each HTTP request to a node. Default 10 s. */
+  readonly httpTimeoutMs?: number
+  /** Random source for proxy jitter. */
+  readonly random?: () => number
+  /** Extra environment for the node processes. */
+  readonly env?: Readonly<Record<string, string>>
+}
+
+/** An event as POST /v1/events takes it. */
+export interface AppendEvent {
+  readonly type: string
+  readonly payload: unknown
+  readonly id?: string
+}
+
+/** GET /v1/status of a node. */
+export type NodeStatus = LogStatus & { readonly appendsHeld: boolean; readonly peers: PeerStatus[] }
+
+/** How a node process ended. */
+export interface ExitInfo {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+/** A non-2xx answer of a node's API. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    /** The API's error code (e.g. `LOG_CLOSED`), if the body had one. */
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'HttpError'
+  }
+}
+
+/** Most stderr kept per node, across restarts (the tail is what explains a failure). */
+const STDERR_KEEP = 64 * 1024
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}
+
+/** A free TCP port on `host` (bound and released; a tiny race with other processes remains). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej)
+    server.listen(0, host, () => res())
+  })
+  const port = (server.address() as AddressInfo).port
+  await new Promise<void>((res) => server.close(() => res()))
+  return port
+}
+
+/**
+ * Polls `check` until it passes, then resolves; rejects with the last failure after
+ * `timeoutMs`. `check` passes when it returns `true`, `undefined` or an empty list, and fails
+ * when it returns `false`, a non-empty list of violations, or throws.
+ */
+export async function eventually(
+  check: () => Promise<readonly string[] | boolean | void> | readonly string[] | boolean | void,
+  timeoutMs: number,
+  opts: { readonly intervalMs?: number; readonly what?: string } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = 'never checked'
+  for (;;) {
+    try {
+      const r = await check()
+      if (r === true || r === undefined || (Array.isArray(r) && r.length === 0)) return
+      last = r === false ? 'check returned false' : (r as readonly string[]).join('\n  ')
+    } catch (err) {
+      last = `check threw: ${err instanceof Error ? err.message : String(err)}`
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`${opts.what ?? 'condition'} did not hold within ${timeoutMs} ms; last result:\n  ${last}`)
+    }
+    await sleep(opts.intervalMs ?? 150)
+  }
+}
+
+/** One node of a {@link Cluster}: its process and a small client for its HTTP API. */
+export class ClusterNode {
+  /** Position in the cluster. */
+  readonly index: number
+  /** `node <index>`, used in messages and as the acknowledging node of appends. */
+  readonly name: string
+  /** Data directory (key file and `db/`). */
+  readonly dataDir: string
+  #port: number
+  #sled = ''
+  #child: ChildProcess | null = null
+  #exited: Promise<ExitInfo> | null = null
+  #stopped = false
+  #stderr = ''
+  #starts = 0
+  readonly #cluster: Cluster
+  readonly #httpTimeoutMs: number
+
+  /** @internal created by {@link Cluster}. */
+  constructor(cluster: Cluster, index: number, dataDir: string, port: number, httpTimeoutMs: number) {
+    this.#cluster = cluster
+    this.index = index
+    this.name = `node ${index}`
+    this.dataDir = dataDir
+    this.#port = port
+    this.#httpTimeoutMs = httpTimeoutMs
+  }
+
+  /** The node's real port (proxies forward here). */
+  get port(): number {
+    return this.#port
+  }
+
+  /** The node's sled id (known from its key file before it first starts). */
+  get sled(): string {
+    return this.#sled
+  }
+
+  /** Base URL of its HTTP API. */
+  get url(): string {
+    return `http://127.0.0.1:${this.#port}`
+  }
+
+  /** True while the process runs (also while it is SIGSTOPped). */
+  get running(): boolean {
+    return this.#child !== null
+  }
+
+  /** True between SIGSTOP and SIGCONT. */
+  get paused(): boolean {
+    return this.#stopped
+  }
+
+  /** Process id while running. */
+  get pid(): number | undefined {
+    return this.#child?.pid
+  }
+
+  /** The tail of the node's stderr over all its runs. */
+  get stderr(): string {
+    return this.#stderr
+  }
+
+  /**
+   * Appends events over POST /v1/events (always as an array, atomically) and returns the stored
+   * entries. Each is recorded in {@link Cluster.acked}: the node acknowledged it.
+   */
+  async append(events: AppendEvent | readonly AppendEvent[]): Promise<StoredEntry[]> {
+    const list = Array.isArray(events) ? events : [events as AppendEvent]
+    const body = (await this.#request('POST', '/v1/events', list)) as { entries: StoredEntry[] }
+    for (const e of body.entries) this.#cluster.acked.push({ sled: e.sled, seq: e.seq, sig: e.sig, node: this.name })
+    return body.entries
+  }
+
+  /** GET /v1/status. */
+  async status(): Promise<NodeStatus> {
+    return (await this.#request('GET', '/v1/status')) as NodeStatus
+  }
+
+  /** GET /healthz; true when the node answers for the expected sled. */
+  async healthy(): Promise<boolean> {
+    try {
+      const body = (await this.#request('GET', '/healthz')) as { ok?: boolean; sled?: string }
+      return body.ok === true && body.sled === this.#sled
+    } catch {
+      return false
+    }
+  }
+
+  /** Reads the whole log: GET /v1/events page by page until `next` is null. */
+  async readAll(pageSize = 10_000): Promise<StoredEntry[]> {
+    const out: StoredEntry[] = []
+    let after: string | null = null
+    for (;;) {
+      const q = new URLSearchParams({ limit: String(pageSize) })
+      if (after !== null) q.set('after', after)
+      const page = (await this.#request('GET', `/v1/events?${q.toString()}`)) as { entries: StoredEntry[]; next: string | null }
+      out.push(...page.entries)
+      if (page.next === null) return out
+      if (page.next === after) throw new Error(`${this.name}: pagination did not advance past ${after}`)
+      after = page.next
+    }
+  }
+
+  /** @internal */
+  async prepare(): Promise<void> {
+    await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
+    // Create the key up front so the sled id is known for allow-lists and checks.
+    this.#sled = (await loadOrCreateIdentity(this.dataDir)).sled
+  }
+
+  /** @internal */
+  setPort(port: number): void {
+    this.#port = port
+  }
+
+  /**
+   * @internal Starts the process and resolves once it listens and answers /healthz. The
+   * health check also guarantees the CLI got past its startup code (signal handlers included)
+   * before anyone signals it.
+   */
+  async start(cmd: NodeCommand, env: Readonly<Record<string, string>>, timeoutMs: number): Promise<void> {
+    if (this.#child !== null) throw new Error(`${this.name} is already running`)
+    this.#starts++
+    const child = spawn(cmd.command, [...cmd.args], {
+      cwd: cmd.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    })
+    this.#child = child
+    this.#stopped = false
+    this.#note(`--- ${this.name} start #${this.#starts} pid ${child.pid ?? '?'} port ${this.#port} ---\n`)
+    child.stderr?.setEncoding('utf8')
+    child.stderr?.on('data', (s: string) => this.#note(s))
+    this.#exited = new Promise<ExitInfo>((res) => {
+      child.once('exit', (code, signal) => {
+        this.#note(`--- ${this.name} exited: ${signal ?? `code ${code}`} ---\n`)
+        if (this.#child === child) {
+          this.#child = null
+          this.#stopped = false
+        }
+        res({ code, signal })
+      })
+    })
+    const listening = new Promise<{ sled: string }>((res, rej) => {
+      let buf = ''
+      child.stdout?.setEncoding('utf8')
+      child.stdout?.on('data', (s: string) => {
+        buf += s
+        let nl: number
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl)
+          buf = buf.slice(nl + 1)
+          try {
+            const msg = JSON.parse(line) as { event?: string; sled?: string }
+            if (msg.event === 'listening' && typeof msg.sled === 'string') res({ sled: msg.sled })
+            else this.#note(`[stdout] ${line}\n`)
+          } catch {
+            this.#note(`[stdout] ${line}\n`)
+          }
+        }
+      })
+      void this.#exited?.then((e) => rej(new Error(`${this.name} exited before listening (${e.signal ?? `code ${e.code}`})`)))
+    })
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new Error(`${this.name} did not listen within ${timeoutMs} ms`)), timeoutMs)
+    })
+    try {
+      const { sled } = await Promise.race([listening, timeout])
+      if (sled !== this.#sled) throw new Error(`${this.name} runs as sled ${sled}, its key file says ${this.#sled}`)
+      await eventually(() => this.healthy(), timeoutMs, { what: `${this.name} /healthz`, intervalMs: 50 })
+    } catch (err) {
+      child.kill('SIGKILL')
+      await this.#exited
+      throw new Error(`${(err as Error).message}\n${this.stderrTail()}`, { cause: err })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /**
+   * @internal Sends `signal`. For SIGTERM/SIGKILL (and SIGINT) waits for the exit; a SIGTERM
+   * that is not obeyed within `graceMs` is followed by SIGKILL.
+   */
+  async signal(signal: NodeJS.Signals, graceMs = 10_000): Promise<ExitInfo | null> {
+    const child = this.#child
+    if (child === null) throw new Error(`${this.name} is not running`)
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
+      child.kill(signal)
+      this.#stopped = signal === 'SIGSTOP'
+      return null
+    }
+    const exited = this.#exited as Promise<ExitInfo>
+    child.kill(signal)
+    // A stopped process only acts on SIGTERM once it runs again.
+    if (this.#stopped && signal !== 'SIGKILL') child.kill('SIGCONT')
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    try {
+      return await exited
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** The last lines of stderr, labelled, for failure messages. */
+  stderrTail(chars = 4000): string {
+    const tail = this.#stderr.slice(-chars)
+    return `[${this.name} stderr]\n${tail === '' ? '(empty)' : tail}`
+  }
+
+  /** @internal Synchronous last-resort kill (process exit handler). */
+  killNow(): void {
+    try {
+      this.#child?.kill('SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+
+  #note(s: string): void {
+    this.#stderr += s
+    if (this.#stderr.length > STDERR_KEEP * 2) this.#stderr = this.#stderr.slice(-STDERR_KEEP)
+  }
+
+  async #request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    // GETs are retried on network errors (a keep-alive socket to a node that restarted can
+    // fail once); a POST is not: it may have been applied, and a retry would append twice.
+    const attempts = method === 'GET' ? 3 : 1
+    for (let attempt = 1; ; attempt++) {
+      let res: Response
+      try {
+        res = await fetch(this.url + path, {
+          method,
+          signal: AbortSignal.timeout(this.#httpTimeoutMs),
+          ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+        })
+      } catch (err) {
+        if (attempt < attempts && !(err instanceof DOMException)) {
+          await sleep(50 * attempt)
+          continue
+        }
+        throw new Error(`${this.name}: ${method} ${path} failed: ${(err as Error).message}`, { cause: err })
+      }
+      const text = await res.text()
+      let json: unknown
+      try {
+        json = JSON.parse(text)
+      } catch {
+        throw new HttpError(res.status, undefined, `${this.name}: ${method} ${path} → ${res.status}, not JSON: ${text.slice(0, 200)}`)
+      }
+      if (!res.ok) {
+        const e = (json as { error?: { code?: string; message?: string } }).error
+        throw new HttpError(res.status, e?.code, `${this.name}: ${method} ${path} → ${res.status} ${e?.code ?? ''}: ${e?.message ?? text.slice(0, 200)}`)
+      }
+      return json
+    }
+  }
+}
+
+/** Options of {@link Cluster.check}. */
+export interface CheckOptions {
+  /** Nodes to read (default: every running node that is not SIGSTOPped). */
+  readonly nodes?: readonly number[]
+  /** Expect identical logs and every acknowledged append on every checked node. */
+  readonly converged?: boolean
+  /** Acknowledged appends to check (default: all of {@link Cluster.acked}). */
+  readonly acked?: readonly AckedAppend[]
+}
+
+/**
+ * A cluster of node processes wired through fault proxies.
+ * Lifecycle: `start()` → use → `stop()` (always call it, also after a failure: it kills every
+ * child).
+ */
+export class Cluster {
+  /** Every append a node acknowledged (201), in order. */
+  readonly acked: AckedAppend[] = []
+  readonly #o: ClusterOptions
+  readonly #nodes: ClusterNode[] = []
+  readonly #edges: Array<[number, number]>
+  readonly #proxies = new Map<string, FaultProxy>()
+  readonly #settings = new Map<number, NodeSettings>()
+  #exitHook: (() => void) | null = null
+
+  constructor(opts: ClusterOptions) {
+    if (!(Number.isInteger(opts.size) && opts.size >= 1)) throw new RangeError('size must be >= 1')
+    this.#o = opts
+    this.#edges = edgesOf(opts.topology ?? 'mesh', opts.size)
+  }
+
+  /** Number of nodes. */
+  get size(): number {
+    return this.#o.size
+  }
+
+  /** The dial edges `[from, to]`. */
+  get edges(): ReadonlyArray<readonly [number, number]> {
+    return this.#edges
+  }
+
+  /** Every node. */
+  get nodes(): readonly ClusterNode[] {
+    return this.#nodes
+  }
+
+  /** Node `i`. */
+  node(i: number): ClusterNode {
+    const n = this.#nodes[i]
+    if (n === undefined) throw new RangeError(`no node ${i} (cluster of ${this.#nodes.length})`)
+    return n
+  }
+
+  /** The proxy of the link on which node `from` dials node `to`. */
+  link(from: number, to: number): FaultProxy {
+    const p = this.#proxies.get(`${from}>${to}`)
+    if (p === undefined) throw new RangeError(`node ${from} does not dial node ${to} in this topology`)
+    return p
+  }
+
+  /** Every proxy, keyed `"from>to"`. */
+  get proxies(): ReadonlyMap<string, FaultProxy> {
+    return this.#proxies
+  }
+
+  /** Creates data dirs and keys, allocates ports, starts the proxies, then every node. */
+  async start(): Promise<void> {
+    this.#exitHook = () => {
+      for (const n of this.#nodes) n.killNow()
+    }
+    process.once('exit', this.#exitHook)
+    await mkdir(this.#o.baseDir, { recursive: true })
+    for (let i = 0; i < this.#o.size; i++) {
+      const node = new ClusterNode(this, i, resolve(this.#o.baseDir, `node-${i}`), await freePort(), this.#o.httpTimeoutMs ?? 10_000)
+      await node.prepare()
+      this.#nodes.push(node)
+    }
+    for (const [from, to] of this.#edges) {
+      const proxy = new FaultProxy({
+        targetPort: this.node(to).port,
+        label: `${from}→${to}`,
+        ...(this.#o.random === undefined ? {} : { random: this.#o.random }),
+      })
+      await proxy.start()
+      this.#proxies.set(`${from}>${to}`, proxy)
+    }
+    await Promise.all(this.#nodes.map((n) => this.#launch(n.index)))
+  }
+
+  /** Kills every node (SIGTERM, SIGKILL after 3 s) and stops the proxies. Safe to call twice. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.#nodes.filter((n) => n.running).map((n) => n.signal('SIGTERM', 3000).catch(() => n.killNow())),
+    )
+    await Promise.all([...this.#proxies.values()].map((p) => p.stop()))
+    if (this.#exitHook !== null) process.off('exit', this.#exitHook)
+    this.#exitHook = null
+  }
+
+  /**
+   * Sends `signal` to node `i`. SIGTERM and SIGKILL wait for the process to exit; SIGSTOP and
+   * SIGCONT freeze and thaw it (its sockets stay open, so peers see a silent node).
+   */
+  async kill(i: number, signal: 'SIGKILL' | 'SIGTERM' | 'SIGSTOP' | 'SIGCONT' = 'SIGTERM'): Promise<ExitInfo | null> {
+    return this.node(i).signal(signal)
+  }
+
+  /**
+   * Restarts node `i` on the same port and data dir: stops it with SIGTERM if it runs, then
+   * starts it with its settings, updated by `settings` (kept for later restarts).
+   */
+  async restart(i: number, settings: NodeSettings = {}): Promise<void> {
+    const node = this.node(i)
+    if (node.running) await node.signal('SIGTERM')
+    this.#settings.set(i, { ...this.#settings.get(i), ...settings })
+    await this.#launch(i)
+  }
+
+  /** Starts node `i` if it is not running (after {@link kill}). */
+  async revive(i: number): Promise<void> {
+    if (!this.node(i).running) await this.#launch(i)
+  }
+
+  /**
+   * Disk loss: deletes node `i`'s database but keeps its key file, so it comes back as the same
+   * sled with no entries. The node must not be running.
+   */
+  async wipe(i: number): Promise<void> {
+    const node = this.node(i)
+    if (node.running) throw new Error(`${node.name} is running; kill it before wiping its disk`)
+    await rm(join(node.dataDir, 'db'), { recursive: true, force: true })
+    await stat(join(node.dataDir, KEY_FILE)) // the key must survive
+  }
+
+  /**
+   * Partitions the cluster: every link between a node of `a` and a node of `b` (either way) is
+   * cut (connections reset, new ones refused) or, with `blackhole`, silently drops its bytes.
+   */
+  partition(a: readonly number[], b: readonly number[], mode: 'cut' | 'blackhole' = 'cut'): void {
+    for (const x of a) {
+      for (const y of b) {
+        for (const key of [`${x}>${y}`, `${y}>${x}`]) {
+          const p = this.#proxies.get(key)
+          if (p === undefined) continue
+          if (mode === 'cut') p.cut()
+          else p.blackhole()
+        }
+      }
+    }
+  }
+
+  /** Removes every fault from every link. */
+  heal(): void {
+    for (const p of this.#proxies.values()) p.heal()
+  }
+
+  /** The logs of the given nodes (default: every running node that is not SIGSTOPped). */
+  async logs(nodes?: readonly number[]): Promise<NodeLog[]> {
+    const list = this.#pick(nodes)
+    return Promise.all(list.map(async (n) => ({ node: n.name, entries: await n.readAll() })))
+  }
+
+  /**
+   * Reads logs and statuses of the given nodes and returns every invariant violation (see
+   * {@link checkInvariants}); with `converged`, also that all of them hold the same log and
+   * every acknowledged append.
+   */
+  async check(opts: CheckOptions = {}): Promise<string[]> {
+    const list = this.#pick(opts.nodes)
+    // Snapshot the acknowledged appends before reading: an append acknowledged while the logs
+    // are being read may legitimately be missing from them.
+    const acked = (opts.acked ?? this.acked).slice()
+    const [logs, statuses] = await Promise.all([
+      this.logs(list.map((n) => n.index)),
+      Promise.all(list.map(async (n) => ({ node: n.name, ...(await n.status()) }))),
+    ])
+    return checkInvariants({ logs, statuses, acked, converged: opts.converged ?? false })
+  }
+
+  /** Waits until the given nodes (default: all running, not SIGSTOPped) converge with every invariant holding. */
+  async converge(timeoutMs: number, opts: Omit<CheckOptions, 'converged'> = {}): Promise<void> {
+    await eventually(() => this.check({ ...opts, converged: true }), timeoutMs, { what: 'convergence', intervalMs: 200 })
+  }
+
+  /** State of every node and the stderr tail of each, for failure reports. */
+  describe(chars = 3000): string {
+    const lines: string[] = []
+    for (const n of this.#nodes) {
+      lines.push(`${n.name}: ${n.running ? (n.paused ? 'stopped (SIGSTOP)' : `running pid ${n.pid ?? '?'}`) : 'down'} port ${n.port} sled ${n.sled.slice(0, 12)}`)
+    }
+    for (const [k, p] of this.#proxies) {
+      const s = p.stats
+      lines.push(`link ${k}: ${p.isCut ? 'CUT ' : ''}accepted ${s.accepted} refused ${s.refused} active ${s.active} dropped ${s.dropped.forward}/${s.dropped.backward}`)
+    }
+    for (const n of this.#nodes) lines.push(n.stderrTail(chars))
+    return lines.join('\n')
+  }
+
+  #pick(nodes: readonly number[] | undefined): ClusterNode[] {
+    // By default, only nodes that can answer: a SIGSTOPped node would just time the reads out.
+    return nodes === undefined ? this.#nodes.filter((n) => n.running && !n.paused) : nodes.map((i) => this.node(i))
+  }
+
+  #cliArgs(i: number): string[] {
+    const node = this.node(i)
+    const s = { ...this.#o.nodeSettings?.(i), ...this.#settings.get(i) }
+    const args = ['node', '--data', node.dataDir, '--host', '127.0.0.1', '--port', String(node.port)]
+    for (const [from, to] of this.#edges) if (from === i) args.push('--peer', this.link(from, to).wsUrl)
+    const token = s.token === undefined ? this.#o.token : s.token
+    if (token !== undefined && token !== null) args.push('--token', token)
+    if (this.#o.allowList === true) {
+      const linked = new Set<number>()
+      for (const [from, to] of this.#edges) {
+        if (from === i) linked.add(to)
+        if (to === i) linked.add(from)
+      }
+      for (const j of [...linked].sort((x, y) => x - y)) args.push('--allow', this.node(j).sled)
+    }
+    args.push('--recovery-timeout', String(s.recoveryTimeoutMs ?? this.#o.recoveryTimeoutMs ?? 1500))
+    if (s.extraArgs !== undefined) args.push(...s.extraArgs)
+    return args
+  }
+
+  async #launch(i: number): Promise<void> {
+    const node = this.node(i)
+    const build = this.#o.command ?? nodeCommand
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await node.start(build(this.#cliArgs(i)), this.#o.env ?? {}, this.#o.startTimeoutMs ?? 30_000)
+        return
+      } catch (err) {
+        // The port was free when allocated, but another process may have taken it since: move
+        // the node (and the proxies pointing at it) to a new one.
+        if (attempt >= 3 || !/EADDRINUSE/.test(node.stderr.slice(-4000))) throw err
+        node.setPort(await freePort())
+        for (const [from, to] of this.#edges) if (to === i) this.link(from, to).retarget(node.port)
+      }
+    }
+  }
+}
