@@ -177,6 +177,11 @@ export class SledLog {
     return this.#client
   }
 
+  /** True when opening found no stored log and created an empty one (new node or lost disk). */
+  get storeCreated(): boolean {
+    return this.#store.created
+  }
+
   /** The underlying Yjs doc. Read-only by contract: write only through this class. */
   get doc(): Y.Doc {
     return this.#doc

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { SledId } from '../core/ids.js'
 import { handleApi } from '../http/api.js'
 import { SledLog, type LogLimits } from '../log/sled-log.js'
-import { loadOrCreateIdentity } from '../store/identity.js'
+import { loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
 import { Replicator } from '../sync/replicator.js'
@@ -78,7 +78,9 @@ export class SledNode {
   /** Opens the log, starts listening and starts replicating. */
   async start(): Promise<void> {
     const c = this.#config
-    const keys = await loadOrCreateIdentity(c.dataDir)
+    // A key that existed before this start, over a store that did not, means a lost disk.
+    const existingKey = await loadIdentity(c.dataDir)
+    const keys = existingKey ?? (await loadOrCreateIdentity(c.dataDir))
     const store = new LevelStore({ path: join(c.dataDir, 'db'), macKey: deriveMacKey(keys.seed), sync: c.sync ?? false })
     const log = new SledLog({ keys, store, ...(c.limits === undefined ? {} : { limits: c.limits }) })
     await log.open()
@@ -87,6 +89,7 @@ export class SledNode {
       log,
       keys,
       peers: c.peers,
+      recovery: existingKey !== undefined && log.storeCreated ? 'hold' : 'skip',
       auth: { ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }), ...(c.token === undefined ? {} : { token: c.token }) },
       ...(c.sessionLimits === undefined ? {} : { limits: c.sessionLimits }),
       ...(c.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: c.recoveryTimeoutMs }),

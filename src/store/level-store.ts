@@ -74,6 +74,7 @@ export class LevelStore {
   #snapshotBytes = 0
   #updateBytes = 0
   #ownNext = 0
+  #created = false
 
   constructor(opts: LevelStoreOptions) {
     this.#db = new Level<string, Uint8Array>(opts.path, { keyEncoding: 'utf8', valueEncoding: 'view' })
@@ -85,6 +86,7 @@ export class LevelStore {
   async open(): Promise<void> {
     await this.#db.open()
     const format = text(await this.#db.get('m:format'))
+    this.#created = format === undefined
     if (format === undefined) await this.#db.put('m:format', utf8(FORMAT))
     else if (format !== FORMAT) throw sledlogError('STORE_CORRUPT', `unknown store format ${JSON.stringify(format)}`)
     const own = text(await this.#db.get('m:own-next'))
@@ -102,6 +104,11 @@ export class LevelStore {
   /** Closes the database. */
   async close(): Promise<void> {
     await this.#db.close()
+  }
+
+  /** True when `open()` found no database and created it (a new node, or a lost disk). */
+  get created(): boolean {
+    return this.#created
   }
 
   /** Entries this node has durably written, i.e. its next seq, as of the last commit. */

@@ -37,6 +37,7 @@ export class PeerDialer {
   readonly #o: PeerDialerOptions
   #provider: WebsocketProvider | null = null
   #session: PeerSession | null = null
+  #last: PeerSession | null = null
 
   constructor(opts: PeerDialerOptions) {
     this.#o = opts
@@ -50,6 +51,11 @@ export class PeerDialer {
   /** The current session, if connected. */
   get session(): PeerSession | null {
     return this.#session
+  }
+
+  /** The most recent session, open or closed (its stats say why a link went down). */
+  get lastSession(): PeerSession | null {
+    return this.#last
   }
 
   /** Starts dialing; reconnects with backoff until stopped or refused for good (44xx). */
@@ -104,8 +110,15 @@ export class PeerDialer {
 
   #open(ws: Socket): void {
     this.#closeSession('replaced by a new connection')
+    const provider = this.#provider
     const session = new PeerSession({
       ...this.#o.session,
+      onSynced: (s) => {
+        // y-websocket resets its backoff only on its own `synced` flag, which this dialer never
+        // sets (sessions sync, not the provider): reset it here, or every drop doubles the wait.
+        if (provider !== null) provider.wsUnsuccessfulReconnects = 0
+        this.#o.session.onSynced?.(s)
+      },
       log: this.#o.log,
       role: 'client',
       label: this.#o.url,
@@ -120,6 +133,7 @@ export class PeerDialer {
       },
     })
     this.#session = session
+    this.#last = session
     this.#o.onSession?.(session, 'open')
     session.start()
   }

@@ -24,9 +24,13 @@ export interface ReplicatorOptions {
   /** Ping interval of inbound links. */
   readonly pingMs?: number
   /**
-   * How long a node with no entries of its own waits to sync with its peers before it appends
-   * anyway (a new node, or one that lost its disk and has no reachable peer).
+   * Whether to hold local appends until peers have returned this node's own entries: 'hold'
+   * when the node may have lost entries it wrote (its key existed but its store was just
+   * created), 'skip' for a brand-new node, 'auto' (default) holds when the store was just
+   * created and holds no own entries.
    */
+  readonly recovery?: 'auto' | 'hold' | 'skip'
+  /** How long a recovering node waits for its peers before it appends anyway. */
   readonly recoveryTimeoutMs?: number
 }
 
@@ -96,9 +100,11 @@ export class Replicator {
     this.#unsubscribe = log.onCommit((event) => {
       for (const s of this.#sessions) s.relay(event)
     })
-    if (log.length(log.sled) === 0 && this.#dialers.length > 0) {
-      // No entries of our own: a new node, or one whose disk was lost. Appending now could
-      // reuse seqs that peers hold, so wait until they have sent us what they have.
+    const recovery = this.#o.recovery ?? 'auto'
+    if (recovery === 'hold' || (recovery === 'auto' && log.storeCreated && log.length(log.sled) === 0)) {
+      // This node may have lost entries it wrote (its disk is new but its key is not):
+      // appending now could re-sign seqs that peers still hold, so wait until peers that know
+      // us (dialed or dialing in) have sent us what they have.
       this.#recovered = new Promise((resolve) => {
         this.#resolveRecovery = resolve
         this.#recoveryTimer = setTimeout(() => resolve('timeout'), this.#o.recoveryTimeoutMs ?? 10_000)
@@ -122,8 +128,8 @@ export class Replicator {
   status(): PeerStatus[] {
     const out: PeerStatus[] = []
     for (const d of this.#dialers) {
-      const s = d.session
-      out.push(s === null ? { url: d.url, connected: false } : { url: d.url, connected: s.ready, ...s.stats() })
+      const s = d.session ?? d.lastSession
+      out.push(s === null ? { url: d.url, connected: false } : { url: d.url, ...s.stats(), connected: d.session !== null && s.ready })
     }
     for (const s of this.#server.sessions()) out.push({ url: null, connected: s.ready, ...s.stats() })
     return out
@@ -131,8 +137,11 @@ export class Replicator {
 
   #onSynced(s: PeerSession): void {
     const dialer = this.#dialers.find((d) => d.session === s)
-    if (dialer !== undefined) this.#syncedPeers.add(dialer.url)
-    if (this.#resolveRecovery !== null && this.#dialers.every((d) => this.#syncedPeers.has(d.url))) {
+    this.#syncedPeers.add(dialer?.url ?? 'inbound')
+    // Done once some peer has synced with us and every configured peer has: an unreachable
+    // configured peer might hold entries the others lack, so it is waited for until the timeout.
+    const allDialed = this.#dialers.every((d) => this.#syncedPeers.has(d.url))
+    if (this.#resolveRecovery !== null && allDialed) {
       if (this.#recoveryTimer !== null) clearTimeout(this.#recoveryTimer)
       this.#resolveRecovery('synced')
       this.#resolveRecovery = null

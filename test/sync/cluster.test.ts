@@ -219,6 +219,23 @@ describe('cluster of node processes', () => {
     expect(st.equivocations).toEqual([])
   })
 
+  it('a wiped star hub (dials no one) waits for the leaves that dial it and never reuses a seq', async () => {
+    const seed = testSeed('cluster hub wipe')
+    const c = await testCluster({ size: 3, topology: 'star' })
+    await appendEverywhere(c, [0, 1, 2], seed, 2, 'before')
+    await c.converge(CONVERGE_MS)
+    const hub = c.node(0)
+    const oldHead = Math.max(...c.acked.filter((a) => a.sled === hub.sled).map((a) => a.seq))
+    await c.kill(0, 'SIGKILL')
+    await c.wipe(0)
+    await c.restart(0, { recoveryTimeoutMs: 20_000 })
+    const [first] = await hub.append([{ type: 'after-wipe', payload: 1 }])
+    expect(first?.seq).toBe(oldHead + 1)
+    await checkNow(c, 'hub append after disk loss')
+    await c.converge(CONVERGE_MS)
+    for (const i of [0, 1, 2]) expect((await c.node(i).status()).equivocations).toEqual([])
+  })
+
   it('token auth and allow-lists: the cluster replicates; a node with a wrong token stays isolated until fixed', async () => {
     const seed = testSeed('cluster token')
     const c = await testCluster({
