@@ -8,6 +8,7 @@
  * callers. So nothing is visible (to readers or to replication) before it is durable, appends in
  * the same tick share one batch, and a failed write changes nothing.
  */
+import { createHash, type Hash } from 'node:crypto'
 import * as Y from 'yjs'
 import type { EntryBody } from '../core/entry.js'
 import { assertEntryBody, idOfEntryJson, type JsonValue } from '../core/entry.js'
@@ -151,6 +152,8 @@ export class SledLog {
   /** Idempotency ids of this sled's entries → seq. */
   readonly #ids = new Map<string, number>()
   readonly #remoteHeadListeners = new Set<(sled: SledId, seq: number) => void>()
+  /** Running SHA-256 over each client's chosen records; null when evidence made it stale. */
+  readonly #digests = new Map<number, Hash | null>()
 
   constructor(opts: SledLogOptions) {
     installLinearMerge()
@@ -221,6 +224,8 @@ export class SledLog {
       const clean = trusted && verdict.duplicates === 0 ? stored.update : encodeRuns(verdict.runs)
       this.#apply({ update: clean, runs: verdict.runs, local: false, origin: 'store' })
     }
+    // Digests were built from held records; slots with evidence read their chosen record.
+    for (const e of this.#evidenceList) this.#digests.set(clientIdOf(e.sled), null)
   }
 
   /** Flushes pending work, then closes the store. Idempotent; concurrent calls share one close. */
@@ -408,6 +413,30 @@ export class SledLog {
       writeFailed: this.#writeFailure?.message ?? null,
       store: { updatesSinceSnapshot: this.#store.updateCount, snapshotBytes: this.#store.snapshotBytes },
     }
+  }
+
+  /**
+   * Per-client SHA-256 over the chosen record of every held seq (records joined by newlines,
+   * which neither signatures nor JSON text contain), combined with the sled's equivocation
+   * evidence. Two nodes with equal state vectors but different content or evidence (an
+   * equivocation one of them has not seen both sides of) differ here.
+   */
+  digests(): Array<{ client: number; length: number; hash: Uint8Array }> {
+    const out: Array<{ client: number; length: number; hash: Uint8Array }> = []
+    for (const [client, sled] of this.#sleds) {
+      let h = this.#digests.get(client) ?? null
+      if (h === null) {
+        h = hashRecords(this.#querySource().records(sled, 0, this.#view.length(client)), createHash('sha256'))
+        this.#digests.set(client, h)
+      }
+      // Evidence is part of the digest, so a node that has not seen an equivocation differs
+      // from one that has, fetches the sled, and records the evidence too.
+      const versions = this.#evidenceList.filter((e) => e.sled === sled).flatMap((e) => e.records)
+      const base = h.copy().digest()
+      const hash = versions.length === 0 ? base : createHash('sha256').update(base).update([...new Set(versions)].sort().join('\n')).digest()
+      out.push({ client, length: this.#view.length(client), hash: new Uint8Array(hash) })
+    }
+    return out
   }
 
   /** The Yjs state vector (per-client next clock), v1 encoding, as sync step 1 sends it. */
@@ -616,6 +645,9 @@ export class SledLog {
     Y.applyUpdate(this.#doc, s.update, s.origin)
     for (const run of s.runs) {
       if (run.client === this.#client) this.#indexIds(run.records, run.clock)
+      const h = this.#digests.get(run.client)
+      if (h === undefined) this.#digests.set(run.client, hashRecords(run.records, createHash('sha256')))
+      else if (h !== null) hashRecords(run.records, h)
       if (!this.#sleds.has(run.client)) {
         const sled = sledOfRootName(run.rootName) as SledId
         this.#sleds.set(run.client, sled)
@@ -669,6 +701,8 @@ export class SledLog {
       for (const r of e.records) set.add(r)
       this.#evidence.set(key, set)
       this.#evidenceList.push(e)
+      // The chosen record of this slot may change: recompute the sled's digest when next asked.
+      if (this.#digests.has(clientIdOf(e.sled))) this.#digests.set(clientIdOf(e.sled), null)
     }
   }
 
@@ -718,4 +752,9 @@ export class SledLog {
       isEquivocated: (sled: SledId, seq: number) => this.#evidence.has(`${sled}:${seq}`),
     }
   }
+}
+
+function hashRecords(records: readonly string[], h: Hash): Hash {
+  for (const r of records) h.update(r).update('\n')
+  return h
 }

@@ -16,6 +16,8 @@ export const MSG_AUTH = 2
 export const MSG_QUERY_AWARENESS = 3
 /** sledlog's handshake message type. */
 export const MSG_SLED_AUTH = 100
+/** sledlog's per-sled content digests (detects replicas that differ under equal state vectors). */
+export const MSG_SLED_DIGEST = 101
 
 /** y-protocols sync sub-types. */
 export const SYNC_STEP1 = 0
@@ -46,6 +48,14 @@ export type WireMessage =
       readonly tokenProof: Uint8Array
     }
   | { readonly t: 'ok'; readonly signature: Uint8Array; readonly tokenProof: Uint8Array }
+  | { readonly t: 'digest'; readonly digests: readonly SledDigest[] }
+
+/** A hash over a client's (chosen) records 0..length-1. */
+export interface SledDigest {
+  readonly client: number
+  readonly length: number
+  readonly hash: Uint8Array
+}
 
 function bytes(dec: decoding.Decoder, n: number): Uint8Array {
   if (dec.arr.length - dec.pos < n) throw new RangeError('message too short')
@@ -85,6 +95,12 @@ export function decodeMessage(buf: Uint8Array): WireMessage {
         msg = { t: 'prove', publicKey: bytes(dec, 32), nonce: bytes(dec, 32), signature: bytes(dec, 64), tokenProof: varBytes(dec) }
       } else if (sub === AUTH_OK) msg = { t: 'ok', signature: bytes(dec, 64), tokenProof: varBytes(dec) }
       else throw new RangeError(`unknown handshake sub-type ${sub}`)
+    } else if (type === MSG_SLED_DIGEST) {
+      const n = decoding.readVarUint(dec)
+      if (n * 34 > buf.length) throw new RangeError('digest count runs past the message')
+      const digests: SledDigest[] = []
+      for (let i = 0; i < n; i++) digests.push({ client: decoding.readVarUint(dec), length: decoding.readVarUint(dec), hash: bytes(dec, 32) })
+      msg = { t: 'digest', digests }
     } else {
       throw new RangeError(`unknown message type ${type}`)
     }
@@ -170,5 +186,17 @@ export function encodeOk(signature: Uint8Array, tokenProof: Uint8Array): Uint8Ar
     encoding.writeVarUint(e, AUTH_OK)
     encoding.writeUint8Array(e, signature)
     encoding.writeVarUint8Array(e, tokenProof)
+  })
+}
+
+/** Per-sled digests: lets a peer notice content that differs under an equal state vector. */
+export function encodeDigest(digests: readonly SledDigest[]): Uint8Array {
+  return frame(MSG_SLED_DIGEST, (e) => {
+    encoding.writeVarUint(e, digests.length)
+    for (const d of digests) {
+      encoding.writeVarUint(e, d.client)
+      encoding.writeVarUint(e, d.length)
+      encoding.writeUint8Array(e, d.hash)
+    }
   })
 }

@@ -8,7 +8,7 @@
  * updates wait in the log's pipeline, so a flood cannot grow memory without bound.
  */
 import { clientIdOf, sledIdFromPublicKey, type SledId } from '../core/ids.js'
-import { decodeStateVector, encodeRunsChunked, encodeRuns } from '../core/update-codec.js'
+import { decodeStateVector, encodeRunsChunked, encodeRuns, encodeStateVector } from '../core/update-codec.js'
 import type { KeyPair } from '../core/signing.js'
 import { isSledlogError, type ErrorCode } from '../errors.js'
 import type { CommitEvent, SledLog } from '../log/sled-log.js'
@@ -26,6 +26,7 @@ import {
   AUTH_VERSION,
   decodeMessage,
   encodeDenied,
+  encodeDigest,
   encodeHello,
   encodeOk,
   encodeProve,
@@ -142,6 +143,7 @@ export class PeerSession {
   #paused = false
   #remoteSv: Map<number, number> | null = null
   #lastGapResync = 0
+  readonly #refetchedAt = new Map<number, number>()
   #closeReason: string | null = null
   #timers: NodeJS.Timeout[] = []
 
@@ -204,6 +206,9 @@ export class PeerSession {
       case 'step2':
       case 'update':
         this.#applyFromPeer(msg.update, msg.t === 'step2')
+        return
+      case 'digest':
+        this.#compareDigests(msg.digests)
         return
       case 'awareness':
       case 'query-awareness':
@@ -350,6 +355,29 @@ export class PeerSession {
 
   #sendStep1(): void {
     this.#send(encodeStep1(this.#o.log.stateVector()))
+    this.#send(encodeDigest(this.#o.log.digests()))
+  }
+
+  /**
+   * Where the peer holds as many entries of a sled as we do but its digest differs, one of us
+   * holds a record the other has not seen (an equivocation): ask for that sled from seq 0, so the
+   * guard sees both versions and records the evidence. Rate-limited per sled.
+   */
+  #compareDigests(theirs: readonly { client: number; length: number; hash: Uint8Array }[]): void {
+    const ours = new Map(this.#o.log.digests().map((d) => [d.client, d]))
+    const now = Date.now()
+    const refetch = new Map<number, number>()
+    for (const d of theirs) {
+      const mine = ours.get(d.client)
+      if (mine === undefined || mine.length !== d.length || Buffer.from(mine.hash).equals(d.hash)) continue
+      if (now - (this.#refetchedAt.get(d.client) ?? 0) < 60_000) continue
+      this.#refetchedAt.set(d.client, now)
+      refetch.set(d.client, 0)
+    }
+    if (refetch.size === 0) return
+    const sv = decodeStateVector(this.#o.log.stateVector())
+    for (const [client] of refetch) sv.set(client, 0)
+    this.#send(encodeStep1(encodeStateVector(sv)))
   }
 
   #answerStep1(sv: Uint8Array): void {

@@ -5,7 +5,7 @@ import type { SledLog } from '../../src/log/sled-log.js'
 import { Replicator } from '../../src/sync/replicator.js'
 import type { AuthConfig } from '../../src/sync/handshake.js'
 import { loadIdentity } from '../../src/store/identity.js'
-import { testLog } from '../helpers/logs.js'
+import { cloneIdentity, syncInto, testLog } from '../helpers/logs.js'
 
 interface InProc {
   log: SledLog
@@ -13,8 +13,8 @@ interface InProc {
   rep: Replicator
 }
 
-async function node(peers: string[], auth: AuthConfig = {}, port = 0): Promise<InProc & { http: Server }> {
-  const { log, dir } = await testLog()
+async function node(peers: string[], auth: AuthConfig = {}, port = 0, dataDir?: string): Promise<InProc & { http: Server }> {
+  const { log, dir } = await testLog(dataDir)
   const keys = (await loadIdentity(dir))!
   const http = createServer((_req, res) => res.end())
   await new Promise<void>((r) => http.listen(port, '127.0.0.1', r))
@@ -48,5 +48,28 @@ describe('Replicator (in process, real websockets)', () => {
     await until(() => b.log.query().entries.length === 4)
     const st = b.rep.status()
     expect(st[0]).toMatchObject({ connected: true, sled: a.log.sled, synced: true })
+  })
+
+  it('detects an equivocation between replicas with equal state vectors (digest exchange)', async () => {
+    // Two nodes with one key sign different entries for seq 0; C learns one, D the other.
+    const { log: a, dir } = await testLog()
+    const { log: twin } = await testLog(await cloneIdentity(dir))
+    await a.append({ type: 'fork', payload: 'a' })
+    await twin.append({ type: 'fork', payload: 'twin' })
+    // C and D learn their versions before they ever connect, so no live relay carries them.
+    const { log: c0, dir: dirC } = await testLog()
+    const { log: d0, dir: dirD } = await testLog()
+    await syncInto(a, c0)
+    await syncInto(twin, d0)
+    await Promise.all([c0.close(), d0.close()])
+    const d = await node([], {}, 0, dirD)
+    const c = await node([d.url], {}, 0, dirC)
+    // Equal state vectors: plain y-protocols sync would never exchange the differing records.
+    expect(c.log.stateVector()).toEqual(d.log.stateVector())
+    await until(() => c.log.status().equivocations.length === 1 && d.log.status().equivocations.length === 1)
+    expect(c.log.query().entries).toEqual(d.log.query().entries)
+    expect(c.log.get(a.sled, 0)?.equivocated).toBe(true)
+    const digest = (n: InProc) => n.log.digests().find((x) => x.client === a.clientId)?.hash
+    expect(digest(c)).toEqual(digest(d))
   })
 })
