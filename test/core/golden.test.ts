@@ -1,0 +1,255 @@
+/**
+ * Golden vectors (test/fixtures/golden.json, made by scripts/make-golden.ts): the code must keep
+ * reproducing every byte of docs/PROTOCOL.md's worked example, and Yjs must agree with the
+ * canonical update encoding byte for byte.
+ */
+import { createHmac } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { Level } from 'level'
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { encodeEntryJson, parseEntryJson, type Entry } from '../../src/core/entry.js'
+import { clientIdOf, rootNameOf, type SledId } from '../../src/core/ids.js'
+import { createSigner, createVerifier, keyPairFromSeed, openRecord, signedMessage, splitRecord } from '../../src/core/signing.js'
+import { decodeStateVector, decodeUpdate, encodeRuns, encodeStateVector } from '../../src/core/update-codec.js'
+import { deriveMacKey, LevelStore } from '../../src/store/level-store.js'
+import { tempDir } from '../helpers/tmp.js'
+
+interface GoldenEntry {
+  readonly seq: number
+  readonly entry: Entry
+  readonly json: string
+  readonly jsonUtf8Hex: string
+  readonly signedMessageHex: string
+  readonly signatureHex: string
+  readonly signature: string
+  readonly record: string
+}
+
+interface Golden {
+  readonly seedHex: string
+  readonly publicKeyHex: string
+  readonly sled: SledId
+  readonly clientId: number
+  readonly rootName: string
+  readonly entryDomain: string
+  readonly entries: readonly GoldenEntry[]
+  readonly updateHex: string
+  readonly update2Hex: string
+  readonly updateAllHex: string
+  readonly stateVectorHex: string
+  readonly stateVector2Hex: string
+  readonly store: { readonly macKeyHex: string; readonly key: string; readonly macHex: string }
+}
+
+const golden = JSON.parse(readFileSync(new URL('../fixtures/golden.json', import.meta.url), 'utf8')) as Golden
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'))
+const first3 = golden.entries.slice(0, 3)
+const fourth = golden.entries[3] as GoldenEntry
+
+describe('golden vectors: keys and ids', () => {
+  it('uses the fixed seed 00..1f', () => {
+    expect(golden.seedHex).toBe(Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString('hex'))
+  })
+
+  it('derives the public key, sled id, client id and root name', () => {
+    const keys = keyPairFromSeed(bytes(golden.seedHex))
+    expect(hex(keys.publicKey)).toBe(golden.publicKeyHex)
+    expect(keys.sled).toBe(golden.sled)
+    expect(golden.sled).toBe(golden.publicKeyHex)
+    expect(clientIdOf(keys.sled)).toBe(golden.clientId)
+    expect(golden.clientId).toBe(Number(BigInt('0x' + golden.sled.slice(0, 14)) >> 3n))
+    expect(rootNameOf(keys.sled)).toBe(golden.rootName)
+    expect(golden.rootName).toBe('log:' + golden.sled)
+  })
+})
+
+describe('golden vectors: entries and records', () => {
+  const keys = keyPairFromSeed(bytes(golden.seedHex))
+  const signer = createSigner(keys)
+  const verifier = createVerifier()
+
+  it('covers an event with lid and id, an event without id, a gap and a later event', () => {
+    expect(golden.entries.map((g) => g.seq)).toEqual([0, 1, 2, 3])
+    expect(golden.entries.map((g) => g.entry.kind)).toEqual(['event', 'event', 'gap', 'event'])
+    const e0 = golden.entries[0]?.entry
+    expect(e0?.kind === 'event' && e0.id !== undefined && e0.lid !== undefined).toBe(true)
+    const e1 = golden.entries[1]?.entry
+    expect(e1?.kind === 'event' && e1.id === undefined).toBe(true)
+  })
+
+  for (const g of golden.entries) {
+    it(`reproduces entry seq ${g.seq} byte for byte`, () => {
+      expect(encodeEntryJson(g.entry)).toBe(g.json)
+      expect(Buffer.from(g.json, 'utf8').toString('hex')).toBe(g.jsonUtf8Hex)
+      expect(hex(signedMessage(g.json))).toBe(g.signedMessageHex)
+      expect(g.signedMessageHex.startsWith(Buffer.from(golden.entryDomain, 'utf8').toString('hex'))).toBe(true)
+      const record = signer.signEntry(g.entry)
+      expect(record).toBe(g.record)
+      expect(g.record).toBe(g.signature + '.' + g.json)
+      expect(g.signature).toHaveLength(86)
+      expect(Buffer.from(g.signatureHex, 'hex').toString('base64url')).toBe(g.signature)
+      const parts = splitRecord(g.record)
+      expect(parts && hex(parts.sig)).toBe(g.signatureHex)
+      expect(parts?.json).toBe(g.json)
+    })
+
+    it(`parses and verifies entry seq ${g.seq}`, () => {
+      expect(parseEntryJson(g.json)).toEqual(g.entry)
+      expect(openRecord(g.record, verifier).entry).toEqual(g.entry)
+    })
+  }
+})
+
+describe('golden vectors: Yjs updates', () => {
+  const run = { client: golden.clientId, clock: 0, rootName: golden.rootName, records: first3.map((g) => g.record) }
+
+  it('encodeRuns reproduces the fixture updates', () => {
+    expect(hex(encodeRuns([run]))).toBe(golden.updateHex)
+    expect(hex(encodeRuns([{ client: golden.clientId, clock: 3, rootName: golden.rootName, records: [fourth.record] }]))).toBe(
+      golden.update2Hex,
+    )
+    expect(hex(encodeRuns([{ ...run, records: golden.entries.map((g) => g.record) }]))).toBe(golden.updateAllHex)
+  })
+
+  it('decodeUpdate gives back the records (root form, then origin form)', () => {
+    const d = decodeUpdate(bytes(golden.updateHex), 64 * 1024)
+    expect(d.emptyDeleteSetClients).toBe(0)
+    expect(d.structs).toEqual([
+      { client: golden.clientId, clock: 0, origin: null, parentKey: golden.rootName, records: first3.map((g) => g.record) },
+    ])
+    const d2 = decodeUpdate(bytes(golden.update2Hex), 64 * 1024)
+    expect(d2.structs).toEqual([
+      { client: golden.clientId, clock: 3, origin: { client: golden.clientId, clock: 2 }, parentKey: null, records: [fourth.record] },
+    ])
+  })
+
+  it('Yjs applies the fixture update and re-encodes it byte-identically', () => {
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, bytes(golden.updateHex))
+    expect(doc.getArray('log:' + golden.sled).toArray()).toEqual(first3.map((g) => g.record))
+    expect(hex(Y.encodeStateAsUpdate(doc))).toBe(golden.updateHex)
+    const sv = Y.encodeStateVector(doc)
+    expect(hex(sv)).toBe(golden.stateVectorHex)
+    expect(decodeStateVector(sv)).toEqual(new Map([[golden.clientId, 3]]))
+    expect(Y.decodeStateVector(sv)).toEqual(new Map([[golden.clientId, 3]]))
+    expect(hex(encodeStateVector(new Map([[golden.clientId, 3]])))).toBe(golden.stateVectorHex)
+    doc.destroy()
+  })
+
+  it('Yjs appends the second update after the first; the state vector moves to 4', () => {
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, bytes(golden.updateHex))
+    Y.applyUpdate(doc, bytes(golden.update2Hex))
+    expect(doc.getArray('log:' + golden.sled).toArray()).toEqual(golden.entries.map((g) => g.record))
+    const sv = Y.encodeStateVector(doc)
+    expect(hex(sv)).toBe(golden.stateVector2Hex)
+    expect(decodeStateVector(sv)).toEqual(new Map([[golden.clientId, 4]]))
+    // Yjs merges the two structs: its whole-doc update is the single-struct canonical form.
+    expect(hex(Y.encodeStateAsUpdate(doc))).toBe(golden.updateAllHex)
+    // And the delta past the first state vector is exactly the second update.
+    expect(hex(Y.encodeStateAsUpdate(doc, bytes(golden.stateVectorHex)))).toBe(golden.update2Hex)
+    doc.destroy()
+  })
+
+  it('the second update alone is pending in a fresh doc (its origin is missing)', () => {
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, bytes(golden.update2Hex))
+    expect(doc.getArray('log:' + golden.sled).length).toBe(0)
+    expect(decodeStateVector(Y.encodeStateVector(doc)).size).toBe(0)
+    doc.destroy()
+  })
+
+  it('the fixture update starts with the bytes the spec spells out', () => {
+    // 01 clients, 01 struct, client id varuint, clock 00, info 08, parent info 01, varString root.
+    const clientVar = 'c2f3f9bf8f841d'
+    const rootHex = Buffer.from(golden.rootName, 'utf8').toString('hex')
+    expect(golden.updateHex.startsWith(`0101${clientVar}00` + `0801` + '44' + rootHex + '03' + '77')).toBe(true)
+    expect(golden.update2Hex.startsWith(`0101${clientVar}03` + `88${clientVar}02` + '01' + '77')).toBe(true)
+    expect(golden.updateHex.endsWith('00')).toBe(true)
+  })
+})
+
+describe('golden vectors: LevelDB storage', () => {
+  it('derives the MAC key as HMAC-SHA256(seed, "sledlog/store-mac/v1")', () => {
+    const seed = bytes(golden.seedHex)
+    expect(hex(deriveMacKey(seed))).toBe(golden.store.macKeyHex)
+    expect(createHmac('sha256', seed).update('sledlog/store-mac/v1').digest('hex')).toBe(golden.store.macKeyHex)
+  })
+
+  it('MAC = first 16 bytes of HMAC-SHA256(macKey, key || 0x00 || update)', () => {
+    const msg = Buffer.concat([Buffer.from(golden.store.key, 'utf8'), Buffer.from([0]), bytes(golden.updateHex)])
+    expect(createHmac('sha256', bytes(golden.store.macKeyHex)).update(msg).digest().subarray(0, 16).toString('hex')).toBe(golden.store.macHex)
+  })
+
+  it('LevelStore stores the first committed update as MAC || update under u:0000000000000000', async () => {
+    const dir = await tempDir()
+    const store = new LevelStore({ path: dir, macKey: deriveMacKey(bytes(golden.seedHex)) })
+    await store.open()
+    await store.commit({ updates: [bytes(golden.updateHex)], ownNext: 3 })
+    await store.close()
+    const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.open()
+    try {
+      const raw: Record<string, string> = {}
+      for await (const [k, v] of db.iterator()) raw[k] = hex(v)
+      expect(raw).toEqual({
+        'm:format': Buffer.from('1').toString('hex'),
+        'm:own-next': Buffer.from('3').toString('hex'),
+        [golden.store.key]: golden.store.macHex + golden.updateHex,
+      })
+    } finally {
+      await db.close()
+    }
+    // And it reads back as trusted.
+    const again = new LevelStore({ path: dir, macKey: deriveMacKey(bytes(golden.seedHex)) })
+    await again.open()
+    const got = []
+    for await (const u of again.updates()) got.push({ key: u.key, trusted: u.trusted, hex: hex(u.update) })
+    await again.close()
+    expect(got).toEqual([{ key: golden.store.key, trusted: true, hex: golden.updateHex }])
+  })
+})
+
+describe('docs/PROTOCOL.md worked example matches the fixture', () => {
+  const doc = readFileSync(new URL('../../docs/PROTOCOL.md', import.meta.url), 'utf8')
+  /** The code blocks of the section starting with `heading`, in order. */
+  const blocksOf = (heading: string): string[] => {
+    const start = doc.indexOf(heading)
+    expect(start).toBeGreaterThanOrEqual(0)
+    const end = doc.indexOf('\n### ', start + heading.length)
+    const section = doc.slice(start, end < 0 ? undefined : end)
+    return [...section.matchAll(/```\n([\s\S]*?)```/g)].map((m) => m[1] as string)
+  }
+
+  it('quotes the keys, ids, signatures and MACs verbatim', () => {
+    for (const s of [golden.seedHex, golden.publicKeyHex, golden.rootName, String(golden.clientId), golden.store.macKeyHex, golden.store.macHex]) {
+      expect(doc).toContain(s)
+    }
+    for (const g of golden.entries) expect(doc).toContain(g.signature)
+    expect(doc).toContain(fourth.record)
+    expect(doc).toContain(fourth.signatureHex.slice(0, 64))
+    expect(doc).toContain(fourth.signatureHex.slice(64))
+  })
+
+  it('spells out the signed message of seq 3 and the full update of 9.5', () => {
+    const msgBlock = blocksOf('### 9.3')[0] as string
+    const msgHex = msgBlock
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => l.split(/\s+/)[0])
+      .join('')
+    expect(msgHex).toBe(fourth.signedMessageHex)
+    const full = blocksOf('### 9.5')[1] as string
+    expect(full.replace(/\s+/g, '')).toBe(golden.update2Hex)
+  })
+
+  it('quotes the entry texts (with S for the sled id)', () => {
+    for (const g of [golden.entries[0], golden.entries[2], golden.entries[3]] as GoldenEntry[]) {
+      expect(doc).toContain(g.json.replace(golden.sled, 'S'))
+    }
+    const e1 = (golden.entries[1] as GoldenEntry).json.replace(golden.sled, 'S').replace('\u007f', '⟨DEL⟩').replace('\u2028', '⟨LS⟩')
+    expect(doc).toContain(e1)
+  })
+})
