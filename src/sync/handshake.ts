@@ -8,7 +8,7 @@
  */
 import { createHmac, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto'
 import { sledIdFromPublicKey, type SledId } from '../core/ids.js'
-import { privateKeyObject, publicKeyObject, type KeyPair } from '../core/signing.js'
+import { isWeakPublicKey, privateKeyObject, publicKeyObject, type KeyPair } from '../core/signing.js'
 
 /** Domain separation prefix of handshake signatures (distinct from entry signatures). */
 export const AUTH_DOMAIN = 'sledlog/auth/v1\n'
@@ -47,6 +47,8 @@ export function signTranscript(keys: KeyPair, role: 'client' | 'server', t: Tran
 /** Verifies the other side's transcript signature. */
 export function verifyTranscript(role: 'client' | 'server', t: Transcript, signature: Uint8Array): boolean {
   const key = role === 'client' ? t.clientKey : t.serverKey
+  // A weak key would let anyone prove it, so it proves nothing.
+  if (isWeakPublicKey(key)) return false
   try {
     return verify(null, transcriptBytes(role, t), publicKeyObject(key), signature)
   } catch {

@@ -302,3 +302,25 @@ describe('openRecord', () => {
     expect(codeOf(() => createSigner(keys).signEntry(entryOf(testKeys(2).sled, 0)))).toBe('ENTRY_INVALID')
   })
 })
+
+describe('weak public keys', () => {
+  it('never verifies a signature under a small-order or invalid key, though node:crypto alone would', async () => {
+    const { Point } = await import('@noble/ed25519')
+    const { verify, createPublicKey } = await import('node:crypto')
+    const { isWeakPublicKey, createVerifier: makeVerifier, signedMessage: msgOf } = await import('../../src/core/signing.js')
+    const identity = new Uint8Array(32)
+    identity[0] = 1 // the identity point: every R with S = r verifies under it
+    const r = 987654321n
+    const R = Point.BASE.multiply(r).toBytes()
+    const S = new Uint8Array(32)
+    let x = r
+    for (let i = 0; i < 32; i++, x >>= 8n) S[i] = Number(x & 0xffn)
+    const sig = new Uint8Array([...R, ...S])
+    const json = '{"x":1}'
+    const raw = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(identity).toString('base64url') }, format: 'jwk' })
+    expect(verify(null, msgOf(json), raw, sig)).toBe(true) // the hole being closed
+    expect(isWeakPublicKey(identity)).toBe(true)
+    expect(makeVerifier().verifyJson(Buffer.from(identity).toString('hex') as never, json, sig)).toBe(false)
+    expect(isWeakPublicKey(new Uint8Array(32).fill(0xff))).toBe(true)
+  })
+})
