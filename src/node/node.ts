@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { SledId } from '../core/ids.js'
-import { handleApi } from '../http/api.js'
+import { createApi, type Api } from '../http/api.js'
 import { SledLog, type LogLimits } from '../log/sled-log.js'
 import { loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
@@ -45,6 +45,7 @@ export class SledNode {
   #http: Server | null = null
   #replicator: Replicator | null = null
   #ingest: IngestWriter | null = null
+  #api: Api | null = null
 
   constructor(config: NodeConfig) {
     this.#config = config
@@ -98,8 +99,9 @@ export class SledNode {
     this.#replicator = replicator
     const ingest = new IngestWriter({ log, ...c.ingest })
     this.#ingest = ingest
-    const ctx = { log, ingest, peers: () => replicator.status(), maxBodyBytes: c.maxBodyBytes ?? 1024 * 1024 }
-    const http = createServer((req, res) => void handleApi(ctx, req, res))
+    const api = createApi({ log, ingest, peers: () => replicator.status(), ...(c.maxBodyBytes === undefined ? {} : { maxBodyBytes: c.maxBodyBytes }) })
+    this.#api = api
+    const http = createServer(api.handle)
     this.#http = http
     replicator.start(http)
     // Started after replication: a node recovering its own entries must know its last lid.
@@ -117,6 +119,8 @@ export class SledNode {
   async stop(): Promise<void> {
     await this.#ingest?.stop()
     await this.#replicator?.stop()
+    // Streams end and consumer cursors are written before the log they read closes.
+    await this.#api?.close()
     const http = this.#http
     if (http !== null) {
       http.closeAllConnections()

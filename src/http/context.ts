@@ -1,0 +1,46 @@
+/**
+ * What the HTTP API's route handlers share: the node's parts and the API's own registries.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IngestWriter } from '../ingest/writer.js'
+import type { SledLog } from '../log/sled-log.js'
+import type { PeerStatus } from '../sync/replicator.js'
+import type { ConsumerRegistry } from './consumer-registry.js'
+import type { NodeMetrics } from './node-metrics.js'
+import type { SubscriberRegistry } from './subscribers.js'
+
+/** What a node hands its API. */
+export interface ApiOptions {
+  readonly log: SledLog
+  /** The ingest writer behind POST /v1/ingest. */
+  readonly ingest: IngestWriter
+  /** Peer states for /v1/status and /metrics. */
+  readonly peers: () => PeerStatus[]
+  /** Largest request body, in bytes (default 1 MiB). */
+  readonly maxBodyBytes?: number
+  /** Interval of the comment heartbeat on event streams (default 15 s). */
+  readonly heartbeatMs?: number
+}
+
+/** The handlers' shared state. */
+export interface ApiContext {
+  readonly log: SledLog
+  readonly ingest: IngestWriter
+  readonly peers: () => PeerStatus[]
+  readonly maxBodyBytes: number
+  readonly heartbeatMs: number
+  readonly subscribers: SubscriberRegistry
+  readonly consumers: ConsumerRegistry
+  readonly metrics: NodeMetrics
+}
+
+/** A matched request: the parsed URL and the path parameters of its route. */
+export interface RouteRequest {
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly url: URL
+  readonly path: Readonly<Record<string, string>>
+}
+
+/** A route handler. */
+export type Handler = (ctx: ApiContext, r: RouteRequest) => Promise<void> | void

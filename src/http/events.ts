@@ -1,0 +1,114 @@
+/**
+ * Routes that read and write entries: GET /v1/events (query), POST /v1/events (durable append)
+ * and POST /v1/ingest (fire-and-forget onto the ingest bus).
+ */
+import { assertEntryBody } from '../core/entry.js'
+import { isSledId, type SledId } from '../core/ids.js'
+import { checkQuery, MAX_LIMIT, type Query } from '../core/query.js'
+import { isSledlogError, sledlogError } from '../errors.js'
+import type { AppendInput } from '../log/sled-log.js'
+import { readJson, strictObject } from './body.js'
+import type { Handler } from './context.js'
+import { intParam, sledParams, type ParamSpec } from './params.js'
+import { sendJson } from './respond.js'
+
+/** Query parameters of GET /v1/events. */
+export const QUERY_PARAMS: ParamSpec = { single: ['after', 'afterSeq', 'since', 'until', 'limit'], multi: ['sled', 'type', 'kind'] }
+
+const MAX_TS = Number.MAX_SAFE_INTEGER
+
+/**
+ * Turns an append body into inputs: one event object, an array of events, or `{events: [...]}`.
+ * Every event is checked here (with its index in the message) before anything is appended.
+ */
+export function appendInputs(body: unknown): { inputs: AppendInput[]; single: boolean } {
+  let items: unknown[]
+  let single = false
+  if (Array.isArray(body)) items = body
+  else if (typeof body === 'object' && body !== null && 'events' in body) {
+    const wrapper = strictObject(body, 'body', ['events'])
+    if (!Array.isArray(wrapper.events)) throw sledlogError('ENTRY_INVALID', 'events must be an array')
+    items = wrapper.events as unknown[]
+  } else {
+    items = [body]
+    single = true
+  }
+  if (items.length === 0) throw sledlogError('ENTRY_INVALID', 'no events to append')
+  const inputs = items.map((item, i): AppendInput => {
+    const where = single ? 'event' : `events[${i}]`
+    const o = strictObject(item, where, ['type', 'payload', 'id'])
+    if (typeof o.type !== 'string') throw sledlogError('ENTRY_INVALID', `${where}: type must be a string`, { index: i })
+    if (!('payload' in o)) throw sledlogError('ENTRY_INVALID', `${where}: payload is required (use null for none)`, { index: i })
+    if (o.id !== undefined && typeof o.id !== 'string') throw sledlogError('ENTRY_INVALID', `${where}: id must be a string`, { index: i })
+    const input: AppendInput = o.id === undefined ? { type: o.type, payload: o.payload } : { type: o.type, payload: o.payload, id: o.id }
+    try {
+      assertEntryBody({ kind: 'event', ...input })
+    } catch (err) {
+      if (isSledlogError(err)) throw sledlogError(err.code, `${where}: ${err.message}`, { ...err.details, index: i })
+      throw err
+    }
+    return input
+  })
+  return { inputs, single }
+}
+
+/** Parses GET /v1/events parameters into a {@link Query}; anything malformed is HTTP_BAD_REQUEST. */
+export function parseQuery(params: URLSearchParams): Query {
+  const q: { -readonly [K in keyof Query]: Query[K] } = {}
+  const sleds = sledParams(params)
+  if (sleds.length === 1) q.sled = sleds[0] as SledId
+  else if (sleds.length > 1) q.sled = sleds
+  const after = params.get('after')
+  if (after !== null) {
+    const m = /^([0-9a-f]{64}):(\d{1,16})$/.exec(after)
+    const seq = Number(m?.[2])
+    if (m === null || !isSledId(m[1]) || !Number.isSafeInteger(seq)) throw sledlogError('HTTP_BAD_REQUEST', 'after must be <sled>:<seq>', { param: 'after' })
+    q.after = { sled: m[1], seq }
+  }
+  const afterSeq = intParam(params, 'afterSeq', -1, Number.MAX_SAFE_INTEGER)
+  if (afterSeq !== undefined) q.afterSeq = afterSeq
+  const since = intParam(params, 'since', 0, MAX_TS)
+  if (since !== undefined) q.since = since
+  const until = intParam(params, 'until', 0, MAX_TS)
+  if (until !== undefined) q.until = until
+  const types = params.getAll('type')
+  if (types.length > 0) q.types = types
+  const kinds = params.getAll('kind')
+  for (const k of kinds) if (k !== 'event' && k !== 'gap') throw sledlogError('HTTP_BAD_REQUEST', 'kind must be event or gap', { param: 'kind' })
+  if (kinds.length > 0) q.kinds = kinds as ('event' | 'gap')[]
+  const limit = intParam(params, 'limit', 1, MAX_LIMIT)
+  if (limit !== undefined) q.limit = limit
+  try {
+    checkQuery(q)
+  } catch (err) {
+    // Combinations the query layer refuses (afterSeq without exactly one sled) are bad
+    // parameters here, reported under the HTTP code like every other parameter error.
+    if (isSledlogError(err, 'ENTRY_INVALID')) throw sledlogError('HTTP_BAD_REQUEST', err.message)
+    throw err
+  }
+  return q
+}
+
+/** GET /v1/events: one page of entries and the cursor of the next. */
+export const getEvents: Handler = (ctx, { res, url }) => {
+  const result = ctx.log.query(parseQuery(url.searchParams))
+  sendJson(res, 200, { entries: result.entries, next: result.next === null ? null : `${result.next.sled}:${result.next.seq}` })
+}
+
+/** POST /v1/events: appends atomically; answers once the entries are durable. */
+export const postEvents: Handler = async (ctx, { req, res }) => {
+  const { inputs, single } = appendInputs(await readJson(req, res, ctx.maxBodyBytes))
+  const entries = await ctx.log.appendBatch(inputs)
+  sendJson(res, 201, single ? entries[0] : { entries })
+}
+
+/**
+ * POST /v1/ingest: publishes onto the bounded bus and answers at once (202: accepted, not yet
+ * durable); events dropped for lack of room are recorded as gap sentinels.
+ */
+export const postIngest: Handler = async (ctx, { req, res }) => {
+  const { inputs } = appendInputs(await readJson(req, res, ctx.maxBodyBytes))
+  if (!ctx.ingest.started) throw sledlogError('APPENDS_HELD', 'ingest starts once this node has recovered from its peers')
+  // Every event was checked by appendInputs, so publishing cannot fail half-way.
+  sendJson(res, 202, { results: inputs.map((i) => ctx.ingest.bus.publish(i)) })
+}

@@ -1,0 +1,99 @@
+/**
+ * GET /v1/stream: the log as Server-Sent Events (docs/API.md "Live stream"). Stored entries
+ * after the start position, then live ones, with `lagged`, `hole` and `hole-filled` notices, each
+ * entry carrying the whole cursor as its event id so a reconnect with `Last-Event-ID` resumes
+ * with no gap and no duplicate.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { SledId } from '../core/ids.js'
+import { sledlogError } from '../errors.js'
+import { Subscription, type SubscriptionMessage } from '../log/subscription.js'
+import type { ApiContext, Handler } from './context.js'
+import { choiceParam, intParam, sledParams, type ParamSpec } from './params.js'
+import { SseWriter } from './sse.js'
+import { CursorTracker, parseEventId, resolveCursor } from './stream-cursor.js'
+
+/** Query parameters of GET /v1/stream. */
+export const STREAM_PARAMS: ParamSpec = { single: ['from', 'consumer', 'buffer'], multi: ['sled'] }
+
+/** Largest per-subscriber buffer a client may ask for. */
+const MAX_BUFFER = 10_000
+
+function lastEventId(req: IncomingMessage): string | undefined {
+  const v = req.headers['last-event-id']
+  // EventSource sends no header before it has seen an id; an empty one means the same.
+  return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+/** Validates the request and subscribes at the position it asks for. */
+async function subscribe(ctx: ApiContext, req: IncomingMessage, params: URLSearchParams): Promise<{ sub: Subscription; sleds: SledId[] }> {
+  const from = choiceParam(params, 'from', ['start', 'now'] as const)
+  const sleds = sledParams(params)
+  const bufferSize = intParam(params, 'buffer', 1, MAX_BUFFER) ?? 1000
+  const opts = { bufferSize, ...(sleds.length > 0 ? { sleds } : {}) }
+  const consumerName = params.get('consumer')
+  if (consumerName !== null) {
+    if (from !== undefined) throw sledlogError('HTTP_BAD_REQUEST', 'a consumer stream starts at the consumer\'s cursor; from cannot be given', { param: 'from' })
+    // Consumer streams resume from the acknowledged cursor, not from Last-Event-ID: what was
+    // received but not acknowledged is delivered again (at-least-once).
+    const consumer = await ctx.consumers.get(consumerName)
+    return { sub: consumer.subscribe(opts), sleds }
+  }
+  const id = lastEventId(req)
+  if (id !== undefined) {
+    const heads = resolveCursor(parseEventId(id), Object.keys(ctx.log.heads()) as SledId[])
+    return { sub: new Subscription(ctx.log, { ...opts, from: heads }).start(), sleds }
+  }
+  return { sub: new Subscription(ctx.log, { ...opts, from: from ?? 'now' }).start(), sleds }
+}
+
+/** GET /v1/stream. */
+export const getStream: Handler = async (ctx, { req, res, url }) => {
+  const { sub, sleds } = await subscribe(ctx, req, url.searchParams)
+  if (res.destroyed || res.socket === null || res.socket.destroyed) {
+    // The client left while a consumer was opening: its 'close' has fired already.
+    sub.stop()
+    return
+  }
+  const filter = sleds.length === 0 ? null : new Set(sleds)
+  const cursor = new CursorTracker(sub.cursor(), (s) => filter === null || filter.has(s))
+  const sse = new SseWriter(res, ctx.heartbeatMs)
+  // The client going away, or the node stopping, ends the subscription; next() then ends the loop.
+  const unregister = ctx.subscribers.add(() => {
+    sub.stop()
+    sse.end()
+  })
+  res.once('close', () => sub.stop())
+  try {
+    sse.open()
+    for (;;) {
+      const r = await sub.next()
+      if (r.done === true || sse.closed) break
+      if (!send(ctx, sse, cursor, r.value)) await sse.drained()
+    }
+  } finally {
+    sub.stop()
+    unregister()
+    sse.end()
+  }
+}
+
+/** Writes one message; false when the client's buffer is full. */
+function send(ctx: ApiContext, sse: SseWriter, cursor: CursorTracker, msg: SubscriptionMessage): boolean {
+  switch (msg.type) {
+    case 'entry':
+      cursor.advance(msg.entry.sled, msg.entry.seq)
+      return sse.send('entry', JSON.stringify(msg.entry), cursor.id())
+    case 'live':
+      // With an id too: a client that saw no entry yet must still resume from here, not from
+      // wherever its URL says (which for from=now would skip what committed meanwhile).
+      return sse.send('live', JSON.stringify({ cursor: cursor.heads() }), cursor.id())
+    case 'lagged':
+      ctx.subscribers.noteLagged()
+      return sse.send('lagged', JSON.stringify({ missed: msg.missed }))
+    case 'hole':
+      return sse.send('hole', JSON.stringify({ sled: msg.sled, from: msg.from, to: msg.to }))
+    case 'hole-filled':
+      return sse.send('hole-filled', JSON.stringify({ sled: msg.sled, upTo: msg.upTo }))
+  }
+}

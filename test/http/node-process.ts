@@ -1,0 +1,110 @@
+/**
+ * A real node process for end-to-end API tests: `src/cli/bin.ts node` under tsx, killed when the
+ * test finishes (pass or fail), its stderr shown when the test fails.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { onTestFailed, onTestFinished } from 'vitest'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url))
+
+/** A running node. */
+export interface NodeProcess {
+  readonly url: string
+  readonly sled: string
+  readonly dir: string
+  readonly child: ChildProcess
+  /** Stops it with SIGTERM (a clean shutdown) and waits for it to exit. */
+  stop(): Promise<void>
+  /** stderr so far. */
+  stderr(): string
+}
+
+/** Starts a node on `dir` (port 0) with extra CLI arguments; resolves once it listens. */
+export async function startNode(dir: string, extra: readonly string[] = []): Promise<NodeProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'node', '--data', dir, '--host', '127.0.0.1', '--port', '0', ...extra], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr = (stderr + d).slice(-20_000)
+  })
+  const exited = once(child, 'exit')
+  onTestFailed(() => {
+    console.error(`node ${dir} stderr:\n${stderr}`)
+  })
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  const listening = await new Promise<{ url: string; sled: string }>((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`node did not start within 20 s:\n${stderr}`)), 20_000)
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      for (const line of out.split('\n').slice(0, -1)) {
+        try {
+          const msg = JSON.parse(line) as { event?: string; url?: string; sled?: string }
+          if (msg.event === 'listening' && typeof msg.url === 'string' && typeof msg.sled === 'string') {
+            clearTimeout(timer)
+            resolve({ url: msg.url, sled: msg.sled })
+          }
+        } catch {
+          // not a JSON line: ignore
+        }
+      }
+    })
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`node exited (${code ?? signal}) before listening:\n${stderr}`))
+    })
+  })
+  return {
+    ...listening,
+    dir,
+    child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      await exited
+    },
+    stderr: () => stderr,
+  }
+}
+
+/** A JSON API answer. */
+export interface Answer<T = any> {
+  readonly status: number
+  readonly headers: Headers
+  readonly body: T
+}
+
+/** Sends a request and parses the JSON answer. `body` is sent as JSON unless it is a string or Buffer. */
+export async function call<T = any>(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer<T>> {
+  const init: RequestInit = { method, headers: { ...headers } }
+  if (body !== undefined) {
+    init.body = typeof body === 'string' || Buffer.isBuffer(body) ? (body as string) : JSON.stringify(body)
+    ;(init.headers as Record<string, string>)['content-type'] ??= 'application/json'
+  }
+  const res = await fetch(base + path, init)
+  const text = await res.text()
+  let parsed: unknown = text
+  if ((res.headers.get('content-type') ?? '').startsWith('application/json')) parsed = JSON.parse(text)
+  return { status: res.status, headers: res.headers, body: parsed as T }
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `ms`. */
+export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, ms = 10_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await check()
+    if (v !== undefined) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
