@@ -1,128 +1,110 @@
 /**
- * The `sledlog` command line. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+ * The `sledlog` command line: dispatches to a subcommand and maps failures to exit codes
+ * (0 ok, 1 runtime failure or problems found, 2 bad usage or configuration).
  */
-import { parseArgs } from 'node:util'
-import { isSledId, type SledId } from '../core/ids.js'
+import { readFileSync } from 'node:fs'
 import { isSledlogError } from '../errors.js'
-import { SledNode } from '../node/node.js'
-import { loadOrCreateIdentity, loadIdentity } from '../store/identity.js'
+import { CliError, EXIT, UsageError } from './cli-error.js'
+import type { Command } from './command.js'
+import { processIo, write, type CliIo } from './io.js'
 
-const USAGE = `sledlog <command> [options]
+/** A subcommand as the usage lists it; its module is loaded only when it runs. */
+export interface CommandEntry {
+  readonly name: string
+  readonly summary: string
+  load(): Promise<Command>
+}
+
+/**
+ * Every subcommand, in the order the usage lists them. Loaded lazily: `sledlog read --url`
+ * should not pay for loading LevelDB, Yjs and the replication stack it never uses.
+ */
+export const COMMANDS: readonly CommandEntry[] = [
+  { name: 'node', summary: 'run a node (HTTP API + replication) until SIGTERM/SIGINT', load: async () => (await import('./commands/node.js')).node },
+  { name: 'keygen', summary: 'create a node key and print its sled id', load: async () => (await import('./commands/keygen.js')).keygen },
+  { name: 'id', summary: "print a node's sled id", load: async () => (await import('./commands/keygen.js')).id },
+  { name: 'append', summary: 'append one event (flags) or many (NDJSON on stdin)', load: async () => (await import('./commands/append.js')).append },
+  { name: 'read', summary: 'print entries in (sled, seq) order as NDJSON or a table', load: async () => (await import('./commands/read.js')).read },
+  { name: 'tail', summary: "follow a running node's log live (NDJSON)", load: async () => (await import('./commands/tail.js')).tail },
+  { name: 'status', summary: "show a node's heads, peers, rejections and health", load: async () => (await import('./commands/status.js')).status },
+  { name: 'verify', summary: "check a stopped node's data directory (every signature)", load: async () => (await import('./commands/verify.js')).verify },
+]
+
+/** The top-level usage text. */
+export function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length))
+  return `Usage: sledlog <command> [options]
+
+A signed, replicated, grow-only event log.
 
 Commands:
-  node     run a node            --data DIR [--host H] [--port P] [--peer URL]... [--token T] [--allow SLED]...
-                                 [--sync] [--recovery-timeout MS]
-  keygen   create a node key     --data DIR
-  id       print the sled id     --data DIR
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Every command accepts --help.`
-
-/** Thrown for bad usage; exits with code 2. */
-class UsageError extends Error {}
-
-function fail(message: string): never {
-  throw new UsageError(message)
+Run 'sledlog <command> --help' for a command's options. 'sledlog --version' prints the version.
+Exit codes: 0 ok, 1 runtime failure or problems found, 2 bad usage or configuration.`
 }
 
-async function runNode(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      data: { type: 'string' },
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '7400' },
-      peer: { type: 'string', multiple: true, default: [] },
-      token: { type: 'string' },
-      allow: { type: 'string', multiple: true, default: [] },
-      sync: { type: 'boolean', default: false },
-      'recovery-timeout': { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
-  })
-  if (values.help) {
-    console.log(USAGE)
-    return
+/** The package version (package.json sits two levels above src/cli, three above dist/src/cli). */
+function version(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'sledlog' && typeof pkg.version === 'string') return pkg.version
+    } catch {
+      // try the next location
+    }
   }
-  if (values.data === undefined) fail('node needs --data DIR')
-  const port = Number(values.port)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port ${values.port} is not a port number`)
-  for (const p of values.peer) if (!/^wss?:\/\/[^/]+/.test(p)) fail(`--peer ${p} must be a ws:// or wss:// URL`)
-  for (const a of values.allow) if (!isSledId(a)) fail(`--allow ${a} is not a sled id (64 lowercase hex)`)
-  const recovery = values['recovery-timeout'] === undefined ? undefined : Number(values['recovery-timeout'])
-  if (recovery !== undefined && !(Number.isInteger(recovery) && recovery >= 0)) fail('--recovery-timeout must be ms >= 0')
-  const node = new SledNode({
-    dataDir: values.data,
-    host: values.host,
-    port,
-    peers: values.peer,
-    ...(values.allow.length > 0 ? { allow: values.allow as SledId[] } : {}),
-    ...(values.token === undefined ? {} : { token: values.token }),
-    sync: values.sync,
-    ...(recovery === undefined ? {} : { recoveryTimeoutMs: recovery }),
-  })
-  await node.start()
-  process.stdout.write(JSON.stringify({ event: 'listening', url: node.url, sled: node.log.sled }) + '\n')
-  let stopping = false
-  const stop = (signal: string): void => {
-    if (stopping) return
-    stopping = true
-    process.stderr.write(JSON.stringify({ event: 'stopping', signal }) + '\n')
-    node.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error(err)
-        process.exit(1)
-      },
-    )
-  }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
+  return 'unknown'
 }
 
-async function runKey(argv: string[], create: boolean): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { data: { type: 'string' }, help: { type: 'boolean', default: false } } })
-  if (values.help) {
-    console.log(USAGE)
-    return
+/** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined) {
+    await write(io.stderr, `${usage()}\n`)
+    return EXIT.USAGE
   }
-  if (values.data === undefined) fail(`${create ? 'keygen' : 'id'} needs --data DIR`)
-  const keys = create ? await loadOrCreateIdentity(values.data) : await loadIdentity(values.data)
-  if (keys === undefined) fail(`no key in ${values.data} (run: sledlog keygen --data ${values.data})`)
-  console.log(keys.sled)
-}
-
-/** Runs the CLI with `argv` (without node and script). */
-export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv
+  if (name === '--help' || name === '-h' || name === 'help') {
+    await write(io.stdout, `${usage()}\n`)
+    return EXIT.OK
+  }
+  if (name === '--version' || name === '-v') {
+    await write(io.stdout, `${version()}\n`)
+    return EXIT.OK
+  }
+  const entry = COMMANDS.find((c) => c.name === name)
+  if (entry === undefined) {
+    await write(io.stderr, `sledlog: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`)
+    return EXIT.USAGE
+  }
+  const command = await entry.load()
   try {
-    switch (command) {
-      case 'node':
-        await runNode(rest)
-        return 0
-      case 'keygen':
-        await runKey(rest, true)
-        return 0
-      case 'id':
-        await runKey(rest, false)
-        return 0
-      case undefined:
-      case '--help':
-      case 'help':
-        console.log(USAGE)
-        return command === undefined ? 2 : 0
-      default:
-        fail(`unknown command ${command}`)
-    }
+    return await command.run(rest, io)
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
-      console.error(`sledlog: ${err.message}\n\n${USAGE}`)
-      return 2
-    }
-    if (isSledlogError(err)) {
-      console.error(`sledlog: ${err.code}: ${err.message}`)
-      return 1
-    }
-    console.error(err)
-    return 1
+    return report(err, command, io)
   }
+}
+
+/** Prints a failure as one clear line (no stack for expected failures) and picks the exit code. */
+async function report(err: unknown, command: Command, io: CliIo): Promise<number> {
+  if (err instanceof UsageError) {
+    await write(io.stderr, `sledlog ${command.name}: ${err.message}\nRun 'sledlog ${command.name} --help' for usage.\n`)
+    return EXIT.USAGE
+  }
+  if (err instanceof CliError) {
+    await write(io.stderr, `sledlog ${command.name}: ${err.message}\n`)
+    return err.exitCode
+  }
+  if (isSledlogError(err)) {
+    await write(io.stderr, `sledlog ${command.name}: ${err.code}: ${err.message}\n`)
+    return err.code === 'CONFIG_INVALID' ? EXIT.USAGE : EXIT.FAILURE
+  }
+  const e = err as NodeJS.ErrnoException
+  // System errors (EACCES, EADDRINUSE…) are operator problems, not bugs: no stack trace.
+  if (typeof e?.code === 'string' && typeof e.syscall === 'string') {
+    await write(io.stderr, `sledlog ${command.name}: ${e.message}\n`)
+    return EXIT.FAILURE
+  }
+  await write(io.stderr, `sledlog ${command.name}: unexpected error: ${e?.stack ?? String(err)}\n`)
+  return EXIT.FAILURE
 }

@@ -1,0 +1,100 @@
+/**
+ * `sledlog status`: a node's status, from a running node (`--url`, GET /v1/status) or a stopped
+ * node's data directory, as a summary for people or as JSON.
+ */
+import type { LogStatus } from '../../log/sled-log.js'
+import { parseFlags } from '../args.js'
+import { EXIT } from '../cli-error.js'
+import { help, type Command } from '../command.js'
+import { write } from '../io.js'
+import { targetOf } from '../target.js'
+
+const OPTIONS = {
+  url: { type: 'string' },
+  data: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+/** What GET /v1/status adds to the log status. */
+interface PeerLine {
+  readonly url: string | null
+  readonly connected: boolean
+  readonly label?: string
+  readonly synced?: boolean
+  readonly peerLag?: number
+  readonly sled?: string | null
+}
+type NodeStatus = LogStatus & {
+  readonly appendsHeld?: boolean
+  readonly peers?: readonly PeerLine[]
+  readonly ingest?: { readonly published: number; readonly appended: number; readonly dropped: number; readonly depth: number }
+}
+
+/** `sledlog status`. */
+export const status: Command = {
+  name: 'status',
+  help: `Usage: sledlog status (--url URL | --data DIR) [--json]
+
+Shows a node's status: entries and heads per sled, peers (running node only), rejected updates,
+equivocations, missing ranges, and whether appends are open. --url asks a running node;
+--data opens a stopped node's data directory read-only.
+
+Options:
+  --json      print the full status as one JSON object
+
+Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
+  async run(argv, io) {
+    const v = parseFlags(argv, OPTIONS)
+    if (v.help === true) return help(io, status)
+    const target = targetOf(v, 'status')
+    let st: NodeStatus
+    if (target.kind === 'url') {
+      st = (await target.client.get('/v1/status')) as NodeStatus
+    } else {
+      const log = await (await import('../data-dir.js')).openDataDir(target.dir)
+      try {
+        st = log.status()
+      } finally {
+        await log.close()
+      }
+    }
+    await write(io.stdout, v.json === true ? `${JSON.stringify(st)}\n` : describe(st))
+    return EXIT.OK
+  },
+}
+
+const short = (sled: string): string => sled.slice(0, 12)
+
+/** The human summary of a status. */
+export function describe(st: NodeStatus): string {
+  const rows: Array<[string, string]> = []
+  const heads = Object.entries(st.heads)
+  rows.push(['sled', st.sled])
+  rows.push(['entries', `${st.entries} from ${heads.length} sled${heads.length === 1 ? '' : 's'}`])
+  for (const [sled, head] of heads) rows.push(['', `${short(sled)}  head ${head}${sled === st.sled ? '  (this node)' : ''}`])
+  let appends = 'open'
+  if (st.writeFailed !== null) appends = `refused: a write failed (${st.writeFailed}); restart the node`
+  else if (st.ownHeadBehind !== null) appends = `refused: holds ${st.ownHeadBehind.have} of the ${st.ownHeadBehind.written} entries it wrote (OWN_HEAD_BEHIND)`
+  else if (st.appendsHeld === true) appends = 'held: waiting to sync with peers'
+  rows.push(['appends', appends])
+  if (st.peers !== undefined) {
+    const up = st.peers.filter((p) => p.connected).length
+    rows.push(['peers', `${up} of ${st.peers.length} connected`])
+    for (const p of st.peers) {
+      const state = p.connected ? `connected${p.synced === true ? ', synced' : ''}${p.peerLag !== undefined && p.peerLag > 0 ? `, ${p.peerLag} behind` : ''}` : 'disconnected'
+      rows.push(['', `${p.url ?? `inbound ${p.label ?? ''}`}  ${state}${p.sled ? `  sled ${short(p.sled)}` : ''}`])
+    }
+  }
+  const codes = Object.entries(st.rejected.byCode).map(([c, n]) => `${c} ${n}`)
+  rows.push(['rejected', st.rejected.total === 0 ? 'none' : `${st.rejected.total} (${codes.join(', ')})`])
+  rows.push(['equivocations', st.equivocations.length === 0 ? 'none' : st.equivocations.map((e) => `${short(e.sled)}:${e.seq}`).join(', ')])
+  const missing = Object.entries(st.missing).flatMap(([sled, ranges]) => ranges.map(([a, b]) => `${short(sled)} ${a}..${b}`))
+  rows.push(['missing', missing.length === 0 ? 'none' : missing.join(', ')])
+  if (st.ingest !== undefined) {
+    const i = st.ingest
+    rows.push(['ingest', `published ${i.published}, appended ${i.appended}, dropped ${i.dropped}, queued ${i.depth}`])
+  }
+  const width = Math.max(...rows.map(([k]) => k.length))
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n'
+}

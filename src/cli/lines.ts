@@ -1,0 +1,37 @@
+/**
+ * Splits an input stream into lines with their numbers and the bytes consumed, for bulk import
+ * from NDJSON: errors name the line, progress counts bytes.
+ */
+import type { InStream } from './io.js'
+
+/** One input line. */
+export interface InputLine {
+  /** 1-based line number. */
+  readonly n: number
+  readonly text: string
+  /** Bytes of input consumed up to and including this line. */
+  readonly bytes: number
+}
+
+/** Yields the lines of `input` (without line terminators; a final unterminated line included). */
+export async function* readLines(input: InStream): AsyncGenerator<InputLine> {
+  const decoder = new TextDecoder('utf-8', { fatal: false })
+  let buf = ''
+  let n = 0
+  let bytes = 0
+  let consumed = 0
+  for await (const chunk of input) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    bytes += b.length
+    buf += decoder.decode(b, { stream: true })
+    let nl: number
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const raw = buf.slice(0, nl)
+      buf = buf.slice(nl + 1)
+      consumed += Buffer.byteLength(raw) + 1
+      yield { n: ++n, text: raw.endsWith('\r') ? raw.slice(0, -1) : raw, bytes: Math.min(consumed, bytes) }
+    }
+  }
+  buf += decoder.decode()
+  if (buf !== '') yield { n: ++n, text: buf, bytes }
+}

@@ -1,0 +1,74 @@
+/**
+ * The settings of a node as an operator gives them: what each one is, where it can come from
+ * (flag, environment variable, config file key) and its default.
+ */
+import type { SledId } from '../core/ids.js'
+
+/** Log levels, most to least severe; `silent` turns logging off. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** A log level. */
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** A node's settings after resolution: every value validated, defaults filled in. */
+export interface NodeSettings {
+  /** Data directory: key file and LevelDB. */
+  readonly data: string
+  /** Address to listen on. */
+  readonly host: string
+  /** Port for HTTP and websocket sync; 0 picks a free one. */
+  readonly port: number
+  /** Peer base URLs (`ws://` or `wss://`) to dial. */
+  readonly peers: readonly string[]
+  /** Shared secret both sides of a link must prove. */
+  readonly token?: string
+  /** Sleds allowed to connect; absent: any peer that authenticates. */
+  readonly allow?: readonly SledId[]
+  /** fsync every commit. */
+  readonly sync: boolean
+  /** How long a node with no entries of its own waits for its peers before appending. */
+  readonly recoveryTimeoutMs?: number
+  readonly logLevel: LogLevel
+}
+
+/** The name of a setting. */
+export type SettingName = keyof NodeSettings
+
+/** Where a resolved setting came from. */
+export type Origin = 'flag' | 'env' | 'file' | 'default'
+
+/** The three names of one setting. */
+export interface SettingSource {
+  /** Command-line flag, without the leading `--`. */
+  readonly flag: string
+  /** Environment variable. */
+  readonly env: string
+  /** Key in the JSON config file. */
+  readonly file: string
+}
+
+/** Where each setting can come from. Lists are repeatable flags, comma-separated in the env. */
+export const SETTING_SOURCES: Readonly<Record<SettingName, SettingSource>> = {
+  data: { flag: 'data', env: 'SLEDLOG_DATA', file: 'data' },
+  host: { flag: 'host', env: 'SLEDLOG_HOST', file: 'host' },
+  port: { flag: 'port', env: 'SLEDLOG_PORT', file: 'port' },
+  peers: { flag: 'peer', env: 'SLEDLOG_PEERS', file: 'peers' },
+  token: { flag: 'token', env: 'SLEDLOG_TOKEN', file: 'token' },
+  allow: { flag: 'allow', env: 'SLEDLOG_ALLOW', file: 'allow' },
+  sync: { flag: 'sync', env: 'SLEDLOG_SYNC', file: 'sync' },
+  recoveryTimeoutMs: { flag: 'recovery-timeout', env: 'SLEDLOG_RECOVERY_TIMEOUT', file: 'recoveryTimeoutMs' },
+  logLevel: { flag: 'log-level', env: 'SLEDLOG_LOG_LEVEL', file: 'logLevel' },
+}
+
+/** Flag and environment variable naming the JSON config file. */
+export const CONFIG_SOURCE = { flag: 'config', env: 'SLEDLOG_CONFIG' } as const
+
+/** Defaults of the settings that have one. */
+export const DEFAULTS = {
+  // Loopback: a node is reachable from elsewhere only when the operator says so.
+  host: '127.0.0.1',
+  port: 7400,
+  peers: [] as readonly string[],
+  sync: false,
+  logLevel: 'info' as LogLevel,
+} as const

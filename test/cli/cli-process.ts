@@ -1,0 +1,146 @@
+/**
+ * Runs the sledlog CLI as a child process, as a user would (`node --import tsx src/cli/bin.ts`),
+ * or in-process through `main` for fast checks. Processes still running when the test finishes
+ * are killed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { onTestFinished } from 'vitest'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url))
+
+/** The environment without any SLEDLOG_* variable of the developer's shell. */
+function cleanEnv(extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SLEDLOG_')) env[k] = v
+  return { ...env, ...extra }
+}
+
+/** How a CLI run ended. */
+export interface CliResult {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Options of {@link runCli}. */
+export interface RunOptions {
+  readonly env?: Readonly<Record<string, string>>
+  /** Written to stdin, which is then closed (closed at once when absent). */
+  readonly input?: string
+  readonly timeoutMs?: number
+}
+
+function spawnCli(args: readonly string[], env: Readonly<Record<string, string>>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] })
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return child
+}
+
+/** Runs `sledlog <args>` to completion. */
+export function runCli(args: readonly string[], opts: RunOptions = {}): Promise<CliResult> {
+  const child = spawnCli(args, opts.env ?? {})
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.setEncoding('utf8').on('data', (s: string) => (stdout += s))
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s))
+  child.stdin?.on('error', () => undefined)
+  child.stdin?.end(opts.input ?? '')
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`sledlog ${args.join(' ')} did not finish in time\nstdout: ${stdout}\nstderr: ${stderr}`))
+    }, opts.timeoutMs ?? 20_000)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      // 'exit' can come before the pipes are drained; 'close' comes after.
+      child.on('close', () => resolve({ code, signal, stdout, stderr }))
+    })
+  })
+}
+
+/** A running `sledlog node`. */
+export interface RunningNode {
+  readonly url: string
+  readonly sled: string
+  readonly child: ChildProcess
+  /** Everything the node wrote on stderr so far. */
+  stderr(): string
+  /** Its stderr as parsed JSON log lines (other lines skipped). */
+  logs(): Array<Record<string, unknown>>
+  /** Sends `signal` and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+/** Starts `sledlog node <args>` and waits for its "listening" line. */
+export async function startNode(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<RunningNode> {
+  const child = spawnCli(['node', ...args], env)
+  child.stdin?.end()
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  )
+  const stdoutLines: string[] = []
+  const listening = await new Promise<{ url: string; sled: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node did not listen in time\n${stderr}`)), 20_000)
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+    rl.on('line', (line) => {
+      stdoutLines.push(line)
+      const msg = JSON.parse(line) as { event?: string; url?: string; sled?: string }
+      if (msg.event === 'listening') {
+        clearTimeout(timer)
+        resolve({ url: msg.url as string, sled: msg.sled as string })
+      }
+    })
+    void exited.then((e) => {
+      clearTimeout(timer)
+      reject(new Error(`node exited before listening (${e.signal ?? `code ${e.code}`})\n${stderr}`))
+    })
+  })
+  return {
+    ...listening,
+    child,
+    stderr: () => stderr,
+    logs: () =>
+      stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    async stop(signal = 'SIGTERM') {
+      child.kill(signal)
+      const e = await exited
+      // Exactly one stdout line, ever: the contract other tools parse.
+      if (stdoutLines.length !== 1) throw new Error(`node printed ${stdoutLines.length} stdout lines: ${stdoutLines.join('\n')}`)
+      return e
+    },
+  }
+}
+
+/** Parses NDJSON output. */
+export function ndjson(text: string): Array<Record<string, unknown>> {
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+/** Runs `sledlog <args>` in this process through `main`, with captured streams (fast checks). */
+export async function runMain(args: readonly string[], opts: { env?: Readonly<Record<string, string>>; input?: string } = {}): Promise<CliResult> {
+  const { main } = await import('../../src/cli/main.js')
+  const capture = () => {
+    const s = { text: '', isTTY: false, write: (c: string) => ((s.text += c), true), once: () => undefined }
+    return s
+  }
+  const stdout = capture()
+  const stderr = capture()
+  const stdin = Readable.from(opts.input === undefined ? [] : [Buffer.from(opts.input)])
+  const code = await main(args, { stdout, stderr, stdin, env: opts.env ?? {} })
+  return { code, signal: null, stdout: stdout.text, stderr: stderr.text }
+}

@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest'
+import { peerUrlProblem, resolveDataDir, resolveNodeSettings, type ConfigSources } from '../../src/config/resolve.js'
+
+const SLED_A = 'a'.repeat(64)
+const SLED_B = 'b'.repeat(64)
+
+function ok(sources: Partial<ConfigSources>) {
+  const r = resolveNodeSettings({ flags: {}, env: {}, ...sources })
+  if (!r.ok) throw new Error(`expected ok, got:\n${r.problems.join('\n')}`)
+  return r
+}
+
+function problems(sources: Partial<ConfigSources>): readonly string[] {
+  const r = resolveNodeSettings({ flags: {}, env: {}, ...sources })
+  if (r.ok) throw new Error('expected problems')
+  return r.problems
+}
+
+describe('resolveNodeSettings', () => {
+  it('fills defaults around the one required setting', () => {
+    const r = ok({ flags: { data: './d' } })
+    expect(r.settings).toEqual({ data: './d', host: '127.0.0.1', port: 7400, peers: [], sync: false, logLevel: 'info' })
+    expect(r.origins.data).toBe('flag')
+    expect(r.origins.port).toBe('default')
+  })
+
+  it('takes flags over env over file over defaults, setting by setting', () => {
+    const r = ok({
+      flags: { port: '1', peer: ['ws://f:1'] },
+      env: { SLEDLOG_PORT: '2', SLEDLOG_HOST: '10.0.0.2', SLEDLOG_PEERS: 'ws://e:1', SLEDLOG_DATA: '/env' },
+      file: { path: '/etc/sledlog.json', value: { port: 3, host: 'file-host', data: '/file', logLevel: 'debug', sync: true } },
+    })
+    expect(r.settings.port).toBe(1)
+    expect(r.settings.peers).toEqual(['ws://f:1']) // a list is replaced whole, never merged
+    expect(r.settings.host).toBe('10.0.0.2')
+    expect(r.settings.data).toBe('/env')
+    expect(r.settings.logLevel).toBe('debug')
+    expect(r.settings.sync).toBe(true)
+    expect(r.origins).toMatchObject({ port: 'flag', peers: 'flag', host: 'env', data: 'env', logLevel: 'file', sync: 'file', token: 'default' })
+  })
+
+  it('parses env lists comma-separated and treats empty variables as unset', () => {
+    const r = ok({
+      flags: { data: 'd' },
+      env: { SLEDLOG_PEERS: ' ws://a:1 , ws://b:2,', SLEDLOG_ALLOW: `${SLED_A},${SLED_B},${SLED_A}`, SLEDLOG_TOKEN: '', SLEDLOG_PORT: '' },
+    })
+    expect(r.settings.peers).toEqual(['ws://a:1', 'ws://b:2'])
+    expect(r.settings.allow).toEqual([SLED_A, SLED_B])
+    expect(r.settings.token).toBeUndefined()
+    expect(r.settings.port).toBe(7400)
+  })
+
+  it('reads an empty allow-list (unset compose variables) as no allow-list', () => {
+    expect(ok({ flags: { data: 'd' }, env: { SLEDLOG_ALLOW: ',' } }).settings.allow).toBeUndefined()
+  })
+
+  it('resolves a relative data path in a config file against the file, not the working dir', () => {
+    expect(ok({ file: { path: '/etc/sledlog/conf.json', value: { data: 'node-a' } } }).settings.data).toBe('/etc/sledlog/node-a')
+    expect(ok({ file: { path: '/etc/sledlog/conf.json', value: { data: '/var/a' } } }).settings.data).toBe('/var/a')
+    expect(ok({ flags: { data: 'rel' }, file: { path: '/etc/c.json', value: {} } }).settings.data).toBe('rel')
+  })
+
+  it('accepts the env spellings of booleans, durations and levels', () => {
+    const r = ok({ flags: { data: 'd' }, env: { SLEDLOG_SYNC: 'yes', SLEDLOG_RECOVERY_TIMEOUT: '2500', SLEDLOG_LOG_LEVEL: 'WARN' } })
+    expect(r.settings).toMatchObject({ sync: true, recoveryTimeoutMs: 2500, logLevel: 'warn' })
+    expect(ok({ flags: { data: 'd' }, env: { SLEDLOG_SYNC: 'off' } }).settings.sync).toBe(false)
+  })
+
+  it('reports every problem at once, each naming where the value came from', () => {
+    const p = problems({
+      flags: { port: 'abc', peer: ['http://x:1', 'ws://ok:1', 'ws://ok:1'], allow: ['zz'] },
+      env: { SLEDLOG_LOG_LEVEL: 'loud', SLEDLOG_RECOVERY_TIMEOUT: '-5', SLEDLOG_SYNC: 'maybe', SLEDLOG_HOST: 'http://h' },
+      file: { path: 'c.json', value: { prot: 1, token: '' } },
+    })
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^c\.json: unknown key "prot"/),
+        expect.stringMatching(/^data directory missing/),
+        '--port: "abc" is not a port (an integer 0..65535)',
+        '--peer: "http://x:1" must be a ws:// or wss:// URL, not http://',
+        '--peer: "ws://ok:1" is listed twice',
+        expect.stringMatching(/^--allow: "zz" is not a sled id/),
+        expect.stringMatching(/^SLEDLOG_LOG_LEVEL: "loud" is not a log level/),
+        expect.stringMatching(/^SLEDLOG_RECOVERY_TIMEOUT: "-5" is not a duration/),
+        expect.stringMatching(/^SLEDLOG_SYNC: "maybe" is not a boolean/),
+        expect.stringMatching(/^SLEDLOG_HOST: "http:\/\/h" is not a host/),
+        'c.json: token: token must not be empty',
+      ]),
+    )
+    expect(p).toHaveLength(11)
+  })
+
+  it('checks types in the config file', () => {
+    const p = problems({ file: { path: 'c.json', value: { data: 7, port: 70000, peers: 'ws://a:1', allow: [1], sync: 'true' } } })
+    expect(p).toEqual(
+      expect.arrayContaining([
+        'c.json: data: data directory must be a string, got 7',
+        'c.json: port: 70000 is not a port (an integer 0..65535)',
+        'c.json: peers: must be a list of strings, got "ws://a:1"',
+        'c.json: allow: must be a list of strings, got [1]',
+      ]),
+    )
+    // "true" in a file is a string, but the env spellings are accepted everywhere for booleans.
+    expect(p.some((x) => x.includes('sync'))).toBe(false)
+  })
+
+  it('reports an unreadable or malformed config file with the rest', () => {
+    expect(problems({ flags: { port: 'x' }, file: { path: 'gone.json', error: 'config file not found' } })).toEqual([
+      'gone.json: config file not found',
+      expect.stringMatching(/^data directory missing/),
+      '--port: "x" is not a port (an integer 0..65535)',
+    ])
+    expect(problems({ flags: { data: 'd' }, file: { path: 'arr.json', value: [] } })).toEqual(['arr.json: a config file must hold a JSON object, got an array'])
+  })
+
+  it('lets a flag override an invalid env value without complaint', () => {
+    expect(ok({ flags: { data: 'd', port: '0' }, env: { SLEDLOG_PORT: 'nonsense' } }).settings.port).toBe(0)
+  })
+})
+
+describe('peerUrlProblem', () => {
+  it.each([
+    ['ws://node-b:7400', undefined],
+    ['wss://example.org', undefined],
+    ['ws://10.0.0.2:7400/prefix', undefined],
+    ['node-b:7400', 'must be a ws:// or wss:// URL, not node-b://'],
+    ['not a url', 'is not a URL (expected ws://host:port)'],
+    ['ws://h:1/?x=1', 'must not carry a query or fragment (the sync path is added by the node)'],
+    ['ws://u:p@h:1', 'must not carry credentials (use the token setting)'],
+  ])('%s', (url, why) => {
+    expect(peerUrlProblem(url)).toBe(why)
+  })
+})
+
+describe('resolveDataDir', () => {
+  it('takes the flag, else SLEDLOG_DATA, else nothing', () => {
+    expect(resolveDataDir('f', { SLEDLOG_DATA: 'e' })).toBe('f')
+    expect(resolveDataDir(undefined, { SLEDLOG_DATA: 'e' })).toBe('e')
+    expect(resolveDataDir(undefined, { SLEDLOG_DATA: '' })).toBeUndefined()
+  })
+})
