@@ -1,0 +1,196 @@
+/**
+ * In-process replicating nodes for sync tests, built like test/sync/replicator.test.ts: a real
+ * LevelDB log in a temp dir, a real HTTP server on loopback and a real {@link Replicator}.
+ * Everything is stopped when the test finishes (or earlier with `stop()`, e.g. to restart a
+ * node on the same data directory).
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { onTestFinished } from 'vitest'
+import * as Y from 'yjs'
+import type { SledId } from '../../src/core/ids.js'
+import { clientIdOf } from '../../src/core/ids.js'
+import { openRecord, createVerifier, type KeyPair } from '../../src/core/signing.js'
+import type { OpenLogOptions } from '../../src/log/open-log.js'
+import type { SledLog } from '../../src/log/sled-log.js'
+import { loadIdentity } from '../../src/store/identity.js'
+import type { AuthConfig } from '../../src/sync/handshake.js'
+import type { SessionLimits } from '../../src/sync/peer-session.js'
+import { Replicator, type PeerStatus } from '../../src/sync/replicator.js'
+import { SYNC_PATH } from '../../src/sync/server.js'
+import { testLog } from './logs.js'
+
+/** Options of {@link syncNode}. */
+export interface SyncNodeOptions {
+  /** Data directory (default: a fresh temp dir); reuse one to restart a node. */
+  readonly dir?: string
+  /** Peer base URLs, or a function of the node's own base URL (to dial itself). */
+  readonly peers?: readonly string[] | ((selfUrl: string) => readonly string[])
+  readonly auth?: AuthConfig
+  readonly limits?: Partial<SessionLimits>
+  readonly recoveryTimeoutMs?: number
+  /** Recovery hold mode (default: the replicator's default). */
+  readonly recovery?: 'auto' | 'hold' | 'skip'
+  readonly maxBackoffMs?: number
+  readonly pingMs?: number
+  /** Options of the log. */
+  readonly log?: OpenLogOptions
+  /** Start the replicator right away (default true). */
+  readonly start?: boolean
+}
+
+/** A running in-process node. */
+export interface SyncNode {
+  readonly log: SledLog
+  readonly keys: KeyPair
+  readonly dir: string
+  /** Base URL, `ws://127.0.0.1:<port>` (what peers are configured with). */
+  readonly url: string
+  /** The sync endpoint, `ws://127.0.0.1:<port>/v1/sync`. */
+  readonly syncUrl: string
+  readonly port: number
+  readonly http: Server
+  readonly rep: Replicator
+  /** The raw sockets of inbound upgrade requests, in arrival order (to watch write queues). */
+  readonly upgrades: Socket[]
+  /** Starts the replicator (when created with `start: false`). */
+  start(): void
+  /** Stops replication, the HTTP server and the log. Idempotent. */
+  stop(): Promise<void>
+}
+
+/** Starts a node for the current test. */
+export async function syncNode(opts: SyncNodeOptions = {}): Promise<SyncNode> {
+  const { log, dir } = await testLog(opts.dir, opts.log ?? {})
+  const keys = (await loadIdentity(dir)) as KeyPair
+  const http = createServer((_req, res) => res.end())
+  const upgrades: Socket[] = []
+  http.on('upgrade', (_req, socket: Socket) => upgrades.push(socket))
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r))
+  const port = (http.address() as AddressInfo).port
+  const url = `ws://127.0.0.1:${port}`
+  const peers = typeof opts.peers === 'function' ? opts.peers(url) : (opts.peers ?? [])
+  const rep = new Replicator({
+    log,
+    keys,
+    peers,
+    auth: opts.auth ?? {},
+    maxBackoffMs: opts.maxBackoffMs ?? 500,
+    recoveryTimeoutMs: opts.recoveryTimeoutMs ?? 2000,
+    ...(opts.limits === undefined ? {} : { limits: opts.limits }),
+    ...(opts.pingMs === undefined ? {} : { pingMs: opts.pingMs }),
+    ...(opts.recovery === undefined ? {} : { recovery: opts.recovery }),
+  })
+  let started = false
+  let stopping: Promise<void> | null = null
+  const node: SyncNode = {
+    log,
+    keys,
+    dir,
+    url,
+    syncUrl: url + SYNC_PATH,
+    port,
+    http,
+    rep,
+    upgrades,
+    start() {
+      if (started) return
+      started = true
+      rep.start(http)
+    },
+    stop() {
+      stopping ??= (async () => {
+        if (started) await rep.stop()
+        http.closeAllConnections()
+        await new Promise((r) => http.close(r))
+        await log.close()
+      })()
+      return stopping
+    },
+  }
+  onTestFinished(() => node.stop())
+  if (opts.start ?? true) node.start()
+  return node
+}
+
+/** Polls `cond` every 10 ms until it holds; throws `what` after `ms`. */
+export async function until(cond: () => boolean, what = 'condition', ms = 10_000): Promise<void> {
+  const t0 = Date.now()
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** The status entries of a node's links to (or from) `sled`. */
+export function linksOf(node: SyncNode, sled: SledId): PeerStatus[] {
+  return node.rep.status().filter((s) => s.sled === sled)
+}
+
+/** The single status entry of the inbound link whose remote port is `port` (before the handshake). */
+export function inboundByPort(node: SyncNode, port: number): PeerStatus | undefined {
+  return node.rep.status().find((s) => s.url === null && s.label?.endsWith(`:${port}`) === true)
+}
+
+/** What a log holds, to compare before and after an attack. */
+export interface LogSnapshot {
+  /** Yjs state vector (client → next clock). */
+  readonly sv: Readonly<Record<string, number>>
+  /** Hex of the whole Yjs doc state. */
+  readonly state: string
+  /** Every record, per sled. */
+  readonly records: Readonly<Record<string, readonly string[]>>
+  readonly equivocations: number
+}
+
+/** Snapshots a log (small logs only: it encodes the whole doc). */
+export function snapshotLog(log: SledLog): LogSnapshot {
+  const sv: Record<string, number> = {}
+  for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVector(log.doc))) sv[String(client)] = clock
+  const records: Record<string, string[]> = {}
+  for (const sled of Object.keys(log.heads()) as SledId[]) {
+    records[sled] = log.doc.getArray<string>('log:' + sled).toArray()
+  }
+  return { sv, state: Buffer.from(Y.encodeStateAsUpdate(log.doc)).toString('hex'), records, equivocations: log.status().equivocations.length }
+}
+
+const verifier = createVerifier()
+
+/**
+ * Checks that `log` holds everything of `before` byte for byte, that only the sleds in `grown`
+ * gained entries (exactly as many as given, or at least as many with `atLeast`), that the doc
+ * state vector equals the per-sled heads (clock == seq binding), and that every held record is
+ * validly signed by its sled for its seq.
+ */
+export function expectOnlyGrown(log: SledLog, before: LogSnapshot, grown: Readonly<Record<string, number>> = {}, atLeast = false): void {
+  const after = snapshotLog(log)
+  const problems: string[] = []
+  const clients = new Set([...Object.keys(before.sv), ...Object.keys(after.sv)])
+  const grownByClient = new Map<string, number>()
+  for (const [sled, n] of Object.entries(grown)) grownByClient.set(String(clientIdOf(sled as SledId)), n)
+  for (const c of clients) {
+    const was = before.sv[c] ?? 0
+    const is = after.sv[c] ?? 0
+    const want = grownByClient.get(c) ?? 0
+    if (atLeast && want > 0 ? is < was + want : is !== was + want) problems.push(`client ${c}: clock ${was} -> ${is}, expected +${want}`)
+  }
+  for (const [sled, recs] of Object.entries(before.records)) {
+    const now = after.records[sled] ?? []
+    for (let i = 0; i < recs.length; i++) if (now[i] !== recs[i]) problems.push(`${sled.slice(0, 8)}/${i} changed`)
+  }
+  for (const [sled, recs] of Object.entries(after.records)) {
+    if (after.sv[String(clientIdOf(sled as SledId))] !== recs.length) problems.push(`${sled.slice(0, 8)}: state vector != entries`)
+    recs.forEach((r, seq) => {
+      try {
+        const { entry } = openRecord(r, verifier)
+        if (entry.sled !== sled || entry.seq !== seq) problems.push(`${sled.slice(0, 8)}/${seq} holds ${entry.sled.slice(0, 8)}/${entry.seq}`)
+      } catch (err) {
+        problems.push(`${sled.slice(0, 8)}/${seq}: ${(err as Error).message}`)
+      }
+    })
+  }
+  if (problems.length > 0) throw new Error(`log changed unexpectedly:\n  ${problems.slice(0, 20).join('\n  ')}`)
+}
