@@ -143,7 +143,7 @@ function guardClient(
   if (first.clock > head) {
     fail('UPDATE_GAP', `client ${client}: update starts at ${first.clock}, local head is ${head}`, {
       client,
-      sled: provenSled(last.records[last.records.length - 1] as string, client, end - 1, opts),
+      sled: proveGap(last.records[last.records.length - 1] as string, client, end - 1, sled, opts),
       from: first.clock,
       to: end - 1,
     })
@@ -181,17 +181,14 @@ function guardClient(
 }
 
 /**
- * The sled of a record offered past the local head, if its signature and binding check out: one
- * verification lets the log report the missing range without trusting unsigned claims.
+ * The sled of the last record offered past the local head. It is verified (one signature), so
+ * the log can report the missing range without trusting unsigned claims, and so a peer cannot
+ * send forgeries past the head forever as mere gaps: an unproven gap is rejected as what it is.
  */
-function provenSled(record: string, client: number, clock: number, opts: GuardOptions): SledId | undefined {
-  try {
-    const entry = open(record, opts, true)
-    checkBinding(entry, client, clock, undefined)
-    return entry.sled
-  } catch {
-    return undefined
-  }
+function proveGap(record: string, client: number, clock: number, sled: SledId | undefined, opts: GuardOptions): SledId {
+  const entry = open(record, opts, true)
+  checkBinding(entry, client, clock, sled)
+  return entry.sled
 }
 
 /** The sled named in a held record (held records were checked when they were applied). */

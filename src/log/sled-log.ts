@@ -39,6 +39,14 @@ export const DEFAULT_LIMITS: LogLimits = {
   maxBatchEntries: 10_000,
 }
 
+/** Caps on stored equivocation evidence (a hostile sled can sign endless versions). */
+export const EVIDENCE_LIMITS = {
+  /** Distinct versions kept per (sled, seq). */
+  versionsPerSlot: 8,
+  /** Evidence pairs kept per sled. */
+  pairsPerSled: 1024,
+} as const
+
 /** Options of a {@link SledLog}. */
 export interface SledLogOptions {
   /** This node's identity. */
@@ -139,6 +147,8 @@ export class SledLog {
   #sortedSleds: SledId[] | null = []
   readonly #evidence = new Map<string, Set<string>>()
   readonly #evidenceList: Equivocation[] = []
+  readonly #evidenceBySled = new Map<SledId, number>()
+  #evidenceDropped = 0
   readonly #rejected = new Map<ErrorCode, number>()
   #duplicates = 0
   readonly #knownHeads = new Map<SledId, number>()
@@ -431,7 +441,7 @@ export class SledLog {
       }
       // Evidence is part of the digest, so a node that has not seen an equivocation differs
       // from one that has, fetches the sled, and records the evidence too.
-      const versions = this.#evidenceList.filter((e) => e.sled === sled).flatMap((e) => e.records)
+      const versions = this.#evidenceBySled.has(sled) ? this.#evidenceList.filter((e) => e.sled === sled).flatMap((e) => e.records) : []
       const base = h.copy().digest()
       const hash = versions.length === 0 ? base : createHash('sha256').update(base).update([...new Set(versions)].sort().join('\n')).digest()
       out.push({ client, length: this.#view.length(client), hash: new Uint8Array(hash) })
@@ -543,7 +553,11 @@ export class SledLog {
         continue
       }
       this.#duplicates += verdict.duplicates
-      for (const e of verdict.equivocations) if (!this.#hasEvidence(e)) newEvidence.push(e)
+      for (const e of verdict.equivocations) {
+        if (this.#hasEvidence(e) || newEvidence.some((n) => n.sled === e.sled && n.seq === e.seq && n.records[1] === e.records[1])) continue
+        if (this.#evidenceRoom(e, newEvidence)) newEvidence.push(e)
+        else this.#evidenceDropped++
+      }
       let added = 0
       for (const run of verdict.runs) {
         view.stage(run)
@@ -688,6 +702,17 @@ export class SledLog {
     if (gap.sled !== undefined) this.noteRemoteHead(gap.sled, gap.to)
   }
 
+  /**
+   * Caps evidence a sled can make us keep (it can sign endless versions of its own slots):
+   * {@link EVIDENCE_LIMITS}. The sled is flagged either way; past the caps versions are counted
+   * and dropped.
+   */
+  #evidenceRoom(e: Equivocation, pending: readonly Equivocation[]): boolean {
+    const slot = (this.#evidence.get(`${e.sled}:${e.seq}`)?.size ?? 0) + pending.filter((p) => p.sled === e.sled && p.seq === e.seq).length
+    const sled = (this.#evidenceBySled.get(e.sled) ?? 0) + pending.filter((p) => p.sled === e.sled).length
+    return slot < EVIDENCE_LIMITS.versionsPerSlot && sled < EVIDENCE_LIMITS.pairsPerSled
+  }
+
   #hasEvidence(e: Equivocation): boolean {
     const set = this.#evidence.get(`${e.sled}:${e.seq}`)
     return set !== undefined && e.records.every((r) => set.has(r))
@@ -701,6 +726,7 @@ export class SledLog {
       for (const r of e.records) set.add(r)
       this.#evidence.set(key, set)
       this.#evidenceList.push(e)
+      this.#evidenceBySled.set(e.sled, (this.#evidenceBySled.get(e.sled) ?? 0) + 1)
       // The chosen record of this slot may change: recompute the sled's digest when next asked.
       if (this.#digests.has(clientIdOf(e.sled))) this.#digests.set(clientIdOf(e.sled), null)
     }

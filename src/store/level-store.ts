@@ -6,14 +6,15 @@
  * - `m:own-next`          decimal: how many entries this node has ever written (its next seq)
  * - `s:<8 hex>`           snapshot chunk i: MAC ‖ canonical update
  * - `u:<16 hex>`          update n since the snapshot: MAC ‖ canonical update
- * - `e:<sled>:<16 hex>`   equivocation evidence for (sled, seq): JSON
+ * - `e:<sled>:<16 hex>:<16 hex>`  equivocation evidence for (sled, seq), one key per pair of
+ *                         versions (hash of the pair): JSON
  *
  * Every update and snapshot value starts with a 16-byte HMAC-SHA256 over key and value, keyed by
  * a secret derived from the node's seed: a record whose MAC verifies was written by this node
  * after its entries were verified, so loading it needs no signature checks. Random corruption
  * fails the MAC and the record goes through the full guard instead.
  */
-import { createHmac } from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
 import { Level } from 'level'
 import type { Equivocation } from '../core/guard.js'
 import { isSledId } from '../core/ids.js'
@@ -213,7 +214,9 @@ export class LevelStore {
     }
     if (batch.ownNext !== undefined) ops.push({ type: 'put', key: 'm:own-next', value: utf8(String(batch.ownNext)) })
     for (const e of batch.evidence ?? []) {
-      ops.push({ type: 'put', key: `e:${e.sled}:${hex(e.seq, 16)}`, value: utf8(JSON.stringify(e)) })
+      // One key per pair: a slot can have more than two versions, and each pair must survive.
+      const pairHash = createHash('sha256').update(e.records[0]).update('\n').update(e.records[1]).digest('hex').slice(0, 16)
+      ops.push({ type: 'put', key: `e:${e.sled}:${hex(e.seq, 16)}:${pairHash}`, value: utf8(JSON.stringify(e)) })
     }
     if (ops.length === 0) return
     try {

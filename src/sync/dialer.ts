@@ -12,7 +12,7 @@ import { WebsocketProvider } from 'y-websocket'
 import { WebSocket } from 'ws'
 import type { SledLog } from '../log/sled-log.js'
 import { PeerSession, type PeerSessionOptions } from './peer-session.js'
-import { SYNC_PATH, toBytes } from './server.js'
+import { closeLink, SYNC_PATH, toBytes } from './server.js'
 
 /** Options of a {@link PeerDialer}. */
 export interface PeerDialerOptions {
@@ -126,7 +126,7 @@ export class PeerDialer {
         send: (m) => {
           if (ws.readyState === ws.OPEN) ws.send(m)
         },
-        close: (code, reason) => ws.close(code, reason),
+        close: (code, reason) => closeLink(ws, code, reason),
         bufferedAmount: () => ws.bufferedAmount,
         pause: () => ws.pause(),
         resume: () => ws.resume(),

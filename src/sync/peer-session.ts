@@ -11,7 +11,7 @@ import { clientIdOf, sledIdFromPublicKey, type SledId } from '../core/ids.js'
 import { decodeStateVector, encodeRunsChunked, encodeRuns, encodeStateVector } from '../core/update-codec.js'
 import type { KeyPair } from '../core/signing.js'
 import { isSledlogError, type ErrorCode } from '../errors.js'
-import type { CommitEvent, SledLog } from '../log/sled-log.js'
+import type { ApplyResult, CommitEvent, SledLog } from '../log/sled-log.js'
 import {
   allowListVerdict,
   checkTokenProof,
@@ -143,6 +143,9 @@ export class PeerSession {
   #paused = false
   #remoteSv: Map<number, number> | null = null
   #lastGapResync = 0
+  #applyQueue: Array<{ update: Uint8Array; isStep2: boolean }> = []
+  #deferredStep1: Map<number, number> | null = null
+  #answerTimer: NodeJS.Timeout | null = null
   readonly #refetchedAt = new Map<number, number>()
   #closeReason: string | null = null
   #timers: NodeJS.Timeout[] = []
@@ -183,6 +186,10 @@ export class PeerSession {
     this.#closeReason ??= reason
     for (const t of this.#timers) clearTimeout(t)
     this.#timers = []
+    if (this.#answerTimer !== null) clearTimeout(this.#answerTimer)
+    // Updates the peer sent but the log has not taken yet die with the link.
+    this.#applyQueue = []
+    this.#deferredStep1 = null
   }
 
   /** Handles one message from the peer. Never throws. */
@@ -393,6 +400,27 @@ export class PeerSession {
       const sled = this.#o.log.sledOfClient(client)
       if (sled !== undefined && clock > 0) this.#o.log.noteRemoteHead(sled, clock - 1)
     }
+    this.#deferredStep1 = remote
+    this.#sendAnswer()
+  }
+
+  /**
+   * Answers the latest step 1 once the peer has read what we already sent: a peer that keeps
+   * asking without reading gets one answer, not an unbounded queue (repeated asks collapse).
+   */
+  #sendAnswer(): void {
+    const remote = this.#deferredStep1
+    if (remote === null || this.#state !== 'ready') return
+    if (this.#o.link.bufferedAmount() > this.#limits.highWaterBytes) {
+      if (this.#answerTimer === null) {
+        this.#answerTimer = setTimeout(() => {
+          this.#answerTimer = null
+          this.#sendAnswer()
+        }, 100)
+      }
+      return
+    }
+    this.#deferredStep1 = null
     const chunks = this.#o.log.updatesSince(remote, this.#limits.chunkBytes)
     const last = chunks.pop() ?? encodeRuns([])
     for (const c of chunks) this.#send(encodeUpdate(c))
@@ -404,39 +432,54 @@ export class PeerSession {
       this.#violation('UPDATE_TOO_LARGE', `update of ${update.length} bytes exceeds ${this.#limits.maxUpdateBytes}`)
       return
     }
-    this.#inflight++
-    if (this.#inflight >= this.#limits.maxInflight && !this.#paused) {
+    // Queue here and hand the log at most maxInflight at a time: ws still delivers frames it had
+    // read before a pause, and those must not all reach the log (or outlive a close).
+    this.#applyQueue.push({ update, isStep2 })
+    if (this.#applyQueue.length >= this.#limits.maxInflight && !this.#paused) {
       this.#paused = true
       this.#o.link.pause()
     }
-    void this.#o.log.applyUpdate(update, this).then((result) => {
-      this.#inflight--
-      if (this.#paused && this.#inflight <= this.#limits.maxInflight / 2) {
-        this.#paused = false
-        if (this.#state !== 'closed') this.#o.link.resume()
-      }
-      if (this.#state === 'closed') return
-      if (result.ok) {
-        this.#entriesReceived += result.added
-        if (isStep2) {
-          this.#synced = true
-          this.#o.onSynced?.(this)
+    this.#pumpApply()
+  }
+
+  #pumpApply(): void {
+    while (this.#state !== 'closed' && this.#inflight < this.#limits.maxInflight && this.#applyQueue.length > 0) {
+      const { update, isStep2 } = this.#applyQueue.shift() as { update: Uint8Array; isStep2: boolean }
+      this.#inflight++
+      void this.#o.log.applyUpdate(update, this).then((result) => {
+        this.#inflight--
+        this.#onApplied(result, isStep2)
+        this.#pumpApply()
+        if (this.#paused && this.#applyQueue.length <= this.#limits.maxInflight / 2 && this.#state !== 'closed') {
+          this.#paused = false
+          this.#o.link.resume()
         }
-        return
+      })
+    }
+  }
+
+  #onApplied(result: ApplyResult, isStep2: boolean): void {
+    if (this.#state === 'closed') return
+    if (result.ok) {
+      this.#entriesReceived += result.added
+      if (isStep2) {
+        this.#synced = true
+        this.#o.onSynced?.(this)
       }
-      if (result.code === 'UPDATE_GAP') {
-        this.#count('UPDATE_GAP')
-        // We miss predecessors (a dropped live update, or updates racing on two links): ask.
-        const now = Date.now()
-        if (now - this.#lastGapResync > 1000) {
-          this.#lastGapResync = now
-          this.#sendStep1()
-        }
-        return
+      return
+    }
+    if (result.code === 'UPDATE_GAP') {
+      this.#count('UPDATE_GAP')
+      // We miss predecessors (a dropped live update, or updates racing on two links): ask.
+      const now = Date.now()
+      if (now - this.#lastGapResync > 1000) {
+        this.#lastGapResync = now
+        this.#sendStep1()
       }
-      if (NOT_A_VIOLATION.has(result.code)) this.#count(result.code)
-      else this.#violation(result.code, result.message)
-    })
+      return
+    }
+    if (NOT_A_VIOLATION.has(result.code)) this.#count(result.code)
+    else this.#violation(result.code, result.message)
   }
 
   // ---- plumbing ----

@@ -114,7 +114,7 @@ export class SyncServer {
         send: (m) => {
           if (ws.readyState === ws.OPEN) ws.send(m)
         },
-        close: (code, reason) => ws.close(code, reason),
+        close: (code, reason) => closeLink(ws, code, reason),
         bufferedAmount: () => ws.bufferedAmount,
         pause: () => ws.pause(),
         resume: () => ws.resume(),
@@ -147,4 +147,16 @@ export function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
   if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data))
   if (data instanceof ArrayBuffer) return new Uint8Array(data)
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+}
+
+/**
+ * Closes a link promptly: a paused socket would never read the peer's close frame, so resume it
+ * first, and terminate if the closing handshake has not finished within a second.
+ */
+export function closeLink(ws: WebSocket, code: number, reason: string): void {
+  ws.resume()
+  ws.close(code, reason)
+  setTimeout(() => {
+    if (ws.readyState !== ws.CLOSED) ws.terminate()
+  }, 1000).unref()
 }
