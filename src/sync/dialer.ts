@@ -12,7 +12,7 @@ import { WebsocketProvider } from 'y-websocket'
 import { WebSocket } from 'ws'
 import type { SledLog } from '../log/sled-log.js'
 import { PeerSession, type PeerSessionOptions } from './peer-session.js'
-import { closeLink, SYNC_PATH, toBytes } from './server.js'
+import { SYNC_PATH, toBytes, wsLink } from './server.js'
 
 /** Options of a {@link PeerDialer}. */
 export interface PeerDialerOptions {
@@ -122,15 +122,7 @@ export class PeerDialer {
       log: this.#o.log,
       role: 'client',
       label: this.#o.url,
-      link: {
-        send: (m) => {
-          if (ws.readyState === ws.OPEN) ws.send(m)
-        },
-        close: (code, reason) => closeLink(ws, code, reason),
-        bufferedAmount: () => ws.bufferedAmount,
-        pause: () => ws.pause(),
-        resume: () => ws.resume(),
-      },
+      link: wsLink(ws),
     })
     this.#session = session
     this.#last = session

@@ -5,7 +5,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { PeerSession, CLOSE, type PeerSessionOptions } from './peer-session.js'
+import { PeerSession, CLOSE, type PeerLink, type PeerSessionOptions } from './peer-session.js'
 
 /** Path of the sync endpoint (y-websocket: server URL `ws://host:port/v1`, room `sync`). */
 export const SYNC_PATH = '/v1/sync'
@@ -110,15 +110,7 @@ export class SyncServer {
       ...this.#o.session,
       role: 'server',
       label,
-      link: {
-        send: (m) => {
-          if (ws.readyState === ws.OPEN) ws.send(m)
-        },
-        close: (code, reason) => closeLink(ws, code, reason),
-        bufferedAmount: () => ws.bufferedAmount,
-        pause: () => ws.pause(),
-        resume: () => ws.resume(),
-      },
+      link: wsLink(ws),
     })
     const live: Live = { alive: true, session }
     this.#live.set(ws, live)
@@ -149,14 +141,23 @@ export function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
 }
 
-/**
- * Closes a link promptly: a paused socket would never read the peer's close frame, so resume it
- * first, and terminate if the closing handshake has not finished within a second.
- */
-export function closeLink(ws: WebSocket, code: number, reason: string): void {
-  ws.resume()
-  ws.close(code, reason)
-  setTimeout(() => {
-    if (ws.readyState !== ws.CLOSED) ws.terminate()
-  }, 1000).unref()
+/** A {@link PeerLink} over a `ws` socket (either side). */
+export function wsLink(ws: WebSocket): PeerLink {
+  return {
+    send: (m) => {
+      if (ws.readyState === ws.OPEN) ws.send(m)
+    },
+    close: (code, reason) => {
+      // A paused socket would never read the peer's close frame: resume it first, and terminate
+      // if the closing handshake has not finished within a second.
+      ws.resume()
+      ws.close(code, reason)
+      setTimeout(() => {
+        if (ws.readyState !== ws.CLOSED) ws.terminate()
+      }, 1000).unref()
+    },
+    bufferedAmount: () => ws.bufferedAmount,
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+  }
 }
