@@ -13,13 +13,14 @@
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { cryptoGroup } from './bench/crypto.js'
+import { ingestGroup } from './bench/ingest.js'
 import { fmt, fullGc, now, REPO_ROOT, TempDirs, type BenchContext, type BenchGroup, type BenchResult, type RatioDef } from './bench/harness.js'
 import { computeRatios, formatMachine, formatResults, machineInfo, writeJson } from './bench/report.js'
 import { singleNodeGroup } from './bench/single-node.js'
 import { yjsBaselineGroup } from './bench/yjs-baseline.js'
 
 /** All groups, in run order (crypto first: other groups compare against its limits). */
-const GROUPS: readonly BenchGroup[] = [cryptoGroup, yjsBaselineGroup, singleNodeGroup]
+const GROUPS: readonly BenchGroup[] = [cryptoGroup, yjsBaselineGroup, singleNodeGroup, ingestGroup]
 
 interface Args {
   quick: boolean
