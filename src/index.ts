@@ -2,7 +2,8 @@
  * sledlog: a signed, grow-only event log replicated as a Yjs CRDT.
  *
  * Layout: `core/` is pure (ids, entry codec, signing, update codec, guard, query); `store/` and
- * `log/` add I/O (key file, LevelDB, the commit pipeline).
+ * `log/` add I/O (key file, LevelDB, the commit pipeline, subscriptions, consumers); `ingest/` is
+ * the bounded bus with gap sentinels; `node/` runs a log with HTTP and replication.
  */
 export * from './errors.js'
 export * from './core/ids.js'
@@ -15,3 +16,8 @@ export * from './store/identity.js'
 export * from './store/level-store.js'
 export * from './log/sled-log.js'
 export * from './log/open-log.js'
+export * from './log/subscription.js'
+export * from './log/consumer.js'
+export * from './ingest/bus.js'
+export * from './ingest/writer.js'
+export * from './node/node.js'
