@@ -15,12 +15,15 @@ import { join } from 'node:path'
 import { cryptoGroup } from './bench/crypto.js'
 import { ingestGroup } from './bench/ingest.js'
 import { fmt, fullGc, now, REPO_ROOT, TempDirs, type BenchContext, type BenchGroup, type BenchResult, type RatioDef } from './bench/harness.js'
+import { compareGroup } from './bench/compare.js'
 import { computeRatios, formatMachine, formatResults, machineInfo, writeJson } from './bench/report.js'
+import { replicationGroup } from './bench/replication.js'
+import { scalingGroup } from './bench/scaling.js'
 import { singleNodeGroup } from './bench/single-node.js'
 import { yjsBaselineGroup } from './bench/yjs-baseline.js'
 
 /** All groups, in run order (crypto first: other groups compare against its limits). */
-const GROUPS: readonly BenchGroup[] = [cryptoGroup, yjsBaselineGroup, singleNodeGroup, ingestGroup]
+const GROUPS: readonly BenchGroup[] = [cryptoGroup, yjsBaselineGroup, singleNodeGroup, ingestGroup, replicationGroup, compareGroup, scalingGroup]
 
 interface Args {
   quick: boolean
