@@ -63,8 +63,10 @@ export interface SledLogOptions {
    * and fully guards the rest; 'full' verifies every signature.
    */
   readonly verifyOnOpen?: 'mac' | 'full'
-  /** Snapshot when the updates since the last snapshot exceed max(this, snapshot size). */
+  /** Compact the updates since the last compaction into snapshot chunks past this many bytes… */
   readonly snapshotMinBytes?: number
+  /** …or past this many updates (each stored update costs ~30 µs on open; chunks far less). */
+  readonly snapshotMaxUpdates?: number
   /** Target size of a snapshot chunk. */
   readonly snapshotChunkBytes?: number
   /**
@@ -139,6 +141,9 @@ export class SledLog {
   readonly #verifyOnOpen: 'mac' | 'full'
   readonly #snapshotMinBytes: number
   readonly #snapshotChunkBytes: number
+  readonly #snapshotMaxUpdates: number
+  /** Per client, how many records the snapshot chunks hold (the next compaction starts there). */
+  readonly #compacted = new Map<number, number>()
   readonly #remoteFlushBytes: number
   readonly #doc = new Y.Doc({ gc: false })
   readonly #view = docView(this.#doc)
@@ -176,6 +181,7 @@ export class SledLog {
     this.#verifyOnOpen = opts.verifyOnOpen ?? 'mac'
     this.#snapshotMinBytes = opts.snapshotMinBytes ?? 8 * 1024 * 1024
     this.#snapshotChunkBytes = opts.snapshotChunkBytes ?? 4 * 1024 * 1024
+    this.#snapshotMaxUpdates = opts.snapshotMaxUpdates ?? 4096
     this.#remoteFlushBytes = opts.remoteFlushBytes ?? 256 * 1024
     this.#client = clientIdOf(opts.keys.sled)
   }
@@ -233,9 +239,13 @@ export class SledLog {
       // A trusted record holds exactly this node's canonical bytes; anything else is re-encoded.
       const clean = trusted && verdict.duplicates === 0 ? stored.update : encodeRuns(verdict.runs)
       this.#apply({ update: clean, runs: verdict.runs, local: false, origin: 'store' })
+      if (stored.key.startsWith('s:')) {
+        for (const run of verdict.runs) this.#compacted.set(run.client, run.clock + run.records.length)
+      }
     }
-    // Digests were built from held records; slots with evidence read their chosen record.
-    for (const e of this.#evidenceList) this.#digests.set(clientIdOf(e.sled), null)
+    // Digests are computed on first use, not while loading (hashing every record is a third of
+    // the open time, and a node without peers never needs them).
+    for (const client of this.#digests.keys()) this.#digests.set(client, null)
   }
 
   /** Flushes pending work, then closes the store. Idempotent; concurrent calls share one close. */
@@ -502,7 +512,7 @@ export class SledLog {
       await this.#flush(jobs)
       // Let I/O (and other peers) in between flushes even when a flush wrote nothing.
       if (this.#queue.length > 0) await new Promise((r) => setImmediate(r))
-      if (this.#store.updateBytes > Math.max(this.#snapshotMinBytes, this.#store.snapshotBytes)) {
+      if (this.#store.updateBytes > this.#snapshotMinBytes || this.#store.updateCount > this.#snapshotMaxUpdates) {
         try {
           await this.#snapshot()
         } catch {
@@ -660,7 +670,8 @@ export class SledLog {
     for (const run of s.runs) {
       if (run.client === this.#client) this.#indexIds(run.records, run.clock)
       const h = this.#digests.get(run.client)
-      if (h === undefined) this.#digests.set(run.client, hashRecords(run.records, createHash('sha256')))
+      if (this.#state !== 'open') this.#digests.set(run.client, null)
+      else if (h === undefined) this.#digests.set(run.client, hashRecords(run.records, createHash('sha256')))
       else if (h !== null) hashRecords(run.records, h)
       if (!this.#sleds.has(run.client)) {
         const sled = sledOfRootName(run.rootName) as SledId
@@ -686,12 +697,16 @@ export class SledLog {
     }
   }
 
+  /** Compacts the updates written since the last compaction into snapshot chunks. */
   async #snapshot(): Promise<void> {
     const runs: Run[] = []
     for (const [client, sled] of this.#sleds) {
-      runs.push({ client, clock: 0, rootName: rootNameOf(sled), records: this.#view.records(client, 0, this.#view.length(client)) })
+      const from = this.#compacted.get(client) ?? 0
+      const to = this.#view.length(client)
+      if (from < to) runs.push({ client, clock: from, rootName: rootNameOf(sled), records: this.#view.records(client, from, to) })
     }
-    await this.#store.writeSnapshot(encodeRunsChunked(runs, this.#snapshotChunkBytes))
+    await this.#store.appendSnapshot(encodeRunsChunked(runs, this.#snapshotChunkBytes))
+    for (const run of runs) this.#compacted.set(run.client, run.clock + run.records.length)
   }
 
   #countRejection(code: ErrorCode): void {

@@ -4,7 +4,7 @@
  * Layout (all keys UTF-8):
  * - `m:format`            "1"
  * - `m:own-next`          decimal: how many entries this node has ever written (its next seq)
- * - `s:<8 hex>`           snapshot chunk i: MAC ‖ canonical update
+ * - `s:<8 hex>`           snapshot chunk i: MAC ‖ canonical update (chunks only ever appended)
  * - `u:<16 hex>`          update n since the snapshot: MAC ‖ canonical update
  * - `e:<sled>:<16 hex>:<16 hex>`  equivocation evidence for (sled, seq), one key per pair of
  *                         versions (hash of the pair): JSON
@@ -230,29 +230,30 @@ export class LevelStore {
   }
 
   /**
-   * Replaces the snapshot with `chunks` (which must cover every update written so far) and
-   * removes the updates it covers. The snapshot swap is one atomic batch; removing the covered
-   * updates follows it, and a crash in between only leaves updates that re-apply as duplicates.
+   * Compacts: appends `chunks` (canonical updates holding exactly the records of every update
+   * written since the last compaction) after the existing snapshot chunks, then removes the
+   * updates they cover. Records never change, so a compaction only rewrites what is new: total
+   * work stays linear in the log size. The append is one atomic batch; a crash before the
+   * removal only leaves updates that re-apply as duplicates.
    */
-  async writeSnapshot(chunks: readonly Uint8Array[]): Promise<void> {
+  async appendSnapshot(chunks: readonly Uint8Array[]): Promise<void> {
     const ops: Op[] = []
     let bytes = 0
     chunks.forEach((c, i) => {
-      const key = 's:' + hex(i, 8)
+      const key = 's:' + hex(this.#snapshotChunks + i, 8)
       ops.push({ type: 'put', key, value: this.#seal(key, c) })
       bytes += c.length
     })
-    for (let i = chunks.length; i < this.#snapshotChunks; i++) ops.push({ type: 'del', key: 's:' + hex(i, 8) })
     const covered = this.#nextUpdate
     try {
-      await this.#db.batch(ops, { sync: this.#sync })
-      this.#snapshotChunks = chunks.length
-      this.#snapshotBytes = bytes
+      if (ops.length > 0) await this.#db.batch(ops, { sync: this.#sync })
+      this.#snapshotChunks += chunks.length
+      this.#snapshotBytes += bytes
       this.#updateBytes = 0
       await this.#db.clear({ gte: 'u:', lt: 'u:' + hex(covered, 16) })
       this.#firstUpdate = covered
     } catch (err) {
-      throw sledlogError('STORE_WRITE_FAILED', `snapshot write failed: ${(err as Error).message}`, undefined, err)
+      throw sledlogError('STORE_WRITE_FAILED', `compaction failed: ${(err as Error).message}`, undefined, err)
     }
   }
 }

@@ -132,6 +132,33 @@ describe('SledLog persistence', () => {
     }
   })
 
+  it('compacts by appending snapshot chunks: earlier chunks are never rewritten', async () => {
+    const dir = await tempDir()
+    const chunks = async (): Promise<Map<string, string>> => {
+      const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view' })
+      const out = new Map<string, string>()
+      for await (const [k, v] of db.iterator({ gte: 's:', lt: 's;' })) out.set(k, Buffer.from(v).toString('hex'))
+      await db.close()
+      return out
+    }
+    let log = await openLog(dir, { snapshotMinBytes: 2048, snapshotChunkBytes: 1024 })
+    for (let i = 0; i < 60; i++) await log.append(ev(i))
+    await log.close()
+    const first = await chunks()
+    expect(first.size).toBeGreaterThan(0)
+    log = await openLog(dir, { snapshotMinBytes: 2048, snapshotChunkBytes: 1024 })
+    for (let i = 60; i < 120; i++) await log.append(ev(i))
+    const all = log.query().entries
+    await log.close()
+    const second = await chunks()
+    expect(second.size).toBeGreaterThan(first.size)
+    for (const [k, v] of first) expect(second.get(k), `chunk ${k} rewritten`).toBe(v)
+    log = await openLog(dir, { verifyOnOpen: 'full' })
+    expect(log.query().entries).toEqual(all)
+    expect(log.status().rejected.total).toBe(0)
+    await log.close()
+  })
+
   it('persists replicated entries of other sleds', async () => {
     const { log: a } = await testLog()
     const dirB = await tempDir()
