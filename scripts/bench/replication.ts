@@ -13,7 +13,7 @@
  * Throughputs are also reported as a fraction of the single-core Ed25519 verify rate of the
  * same run: each receiving node must verify every entry it did not write.
  */
-import type { Cluster } from '../../src/harness/cluster.js'
+import type { Cluster, Topology } from '../../src/harness/cluster.js'
 import { fmt, latencySummary, now, type BenchContext, type BenchGroup, type RatioDef } from './harness.js'
 import {
   appendVia,
@@ -54,11 +54,18 @@ const NODES = 3
 /** Links each node has in a full mesh of 3 where every node dials every other: 2 dialed + 2 accepted. */
 const LINKS = 2 * (NODES - 1)
 
-async function withCluster(ctx: BenchContext, fn: (c: Cluster) => Promise<void>): Promise<void> {
+/** One link per pair (node i dials node j < i), instead of the mesh's two. */
+const TRIANGLE: Topology = [
+  [1, 0],
+  [2, 0],
+  [2, 1],
+]
+
+async function withCluster(ctx: BenchContext, fn: (c: Cluster) => Promise<void>, topology: Topology = 'mesh'): Promise<void> {
   const t0 = now()
-  const cluster = await startCluster(ctx, NODES)
+  const cluster = await startCluster(ctx, NODES, topology)
   try {
-    await waitReady(cluster.nodes.map((n) => n.url), LINKS)
+    await waitReady(cluster.nodes.map((n) => n.url), topology === 'mesh' ? LINKS : NODES - 1)
     ctx.progress(`3-node cluster up in ${Math.round(now() - t0)} ms`)
     await fn(cluster)
   } catch (err) {
@@ -87,6 +94,31 @@ async function rejectedTotal(cluster: Cluster): Promise<number> {
   return st.reduce((a, s) => a + s.rejected.total, 0)
 }
 
+/** Appends `n` on node 0 (HTTP batches) and times until every node holds them. */
+async function oneWriter(ctx: BenchContext, cluster: Cluster, s: string, n: number, limit: { rate: number; source: string }): Promise<void> {
+  const urls = cluster.nodes.map((x) => x.url)
+  {
+    const base = await headsOf(cluster)
+    const sled0 = cluster.node(0).sled
+    const want = { [sled0]: (base[sled0] ?? -1) + n }
+    const dup0 = await duplicatesOf(cluster.nodes)
+    const w0 = wireBytes(cluster)
+    ctx.progress(`one writer: appending ${label(n)} on node 0 in batches of ${BULK_BATCH}`)
+    const t0 = now()
+    const done = waitHeads(urls, want, t0)
+    const producerMs = await appendVia(urls[0] as string, n, BULK_BATCH)
+    const at = await done
+    const allMs = Math.max(...at)
+    const dup = (await duplicatesOf(cluster.nodes)).map((d, i) => d - (dup0[i] as number))
+    const rate = (n * 1000) / allMs
+    ctx.record(s, 'entries/s (all 3 nodes hold all)', rate, 'entries/s', `n=${label(n)} appended on node 0 (HTTP batches of ${BULK_BATCH}); 2 nodes verify each`)
+    ctx.record(s, 'producer appends/s (node 0 acks)', (n * 1000) / producerMs, 'entries/s', 'POST /v1/events answered (durable on node 0)')
+    ctx.record(s, 'last node behind producer', allMs - producerMs, 'ms', `per-node done at ${at.map((x) => (x / 1000).toFixed(2)).join(' / ')} s`)
+    ctx.record(s, 'fraction of verify limit', rate / limit.rate, 'ratio', `vs ${fmt(limit.rate)} verifies/s on one core (${limit.source})`)
+    ctx.record(s, 'wire bytes per entry', (wireBytes(cluster) - w0) / n, 'B', `all links, both ways; duplicates received per node ${dup.join('/')}`)
+  }
+}
+
 const throughputScenario = {
   name: 'throughput',
   async run(ctx: BenchContext): Promise<void> {
@@ -96,28 +128,7 @@ const throughputScenario = {
       await warmUp(cluster, ctx.quick)
       const urls = cluster.nodes.map((n) => n.url)
       // One writer: everything appended on node 0, the two others verify all of it.
-      {
-        const n = z.oneWriter
-        const base = await headsOf(cluster)
-        const sled0 = cluster.node(0).sled
-        const want = { [sled0]: (base[sled0] ?? -1) + n }
-        const dup0 = await duplicatesOf(cluster.nodes)
-        const w0 = wireBytes(cluster)
-        ctx.progress(`one writer: appending ${label(n)} on node 0 in batches of ${BULK_BATCH}`)
-        const t0 = now()
-        const done = waitHeads(urls, want, t0)
-        const producerMs = await appendVia(urls[0] as string, n, BULK_BATCH)
-        const at = await done
-        const allMs = Math.max(...at)
-        const dup = (await duplicatesOf(cluster.nodes)).map((d, i) => d - (dup0[i] as number))
-        const s = 'replication/one-writer'
-        const rate = (n * 1000) / allMs
-        ctx.record(s, 'entries/s (all 3 nodes hold all)', rate, 'entries/s', `n=${label(n)} appended on node 0 (HTTP batches of ${BULK_BATCH}); 2 nodes verify each`)
-        ctx.record(s, 'producer appends/s (node 0 acks)', (n * 1000) / producerMs, 'entries/s', 'POST /v1/events answered (durable on node 0)')
-        ctx.record(s, 'last node behind producer', allMs - producerMs, 'ms', `per-node done at ${at.map((x) => (x / 1000).toFixed(2)).join(' / ')} s`)
-        ctx.record(s, 'fraction of verify limit', rate / limit.rate, 'ratio', `vs ${fmt(limit.rate)} verifies/s on one core (${limit.source})`)
-        ctx.record(s, 'wire bytes per entry', (wireBytes(cluster) - w0) / n, 'B', `all 6 links, both ways; duplicates received per node ${dup.join('/')}`)
-      }
+      await oneWriter(ctx, cluster, 'replication/one-writer', z.oneWriter, limit)
       // All writers: a third on each node, concurrently; each node verifies two thirds.
       {
         const n = z.allWriters
@@ -143,6 +154,18 @@ const throughputScenario = {
       const rejected = await rejectedTotal(cluster)
       if (rejected !== 0) throw new Error(`replication: ${rejected} updates rejected during an honest run`)
     })
+    // Full run: the same one-writer load over one link per pair (node i dials node j < i), to
+    // show what the mesh's second link per pair and relays cost.
+    if (!ctx.quick) {
+      await withCluster(
+        ctx,
+        async (cluster) => {
+          await warmUp(cluster, ctx.quick)
+          await oneWriter(ctx, cluster, 'replication/one-writer-1-link-per-pair', z.oneWriter, limit)
+        },
+        TRIANGLE,
+      )
+    }
   },
 }
 

@@ -28,6 +28,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'tail', summary: "follow a running node's log live (NDJSON)", load: async () => (await import('./commands/tail.js')).tail },
   { name: 'status', summary: "show a node's heads, peers, rejections and health", load: async () => (await import('./commands/status.js')).status },
   { name: 'verify', summary: "check a stopped node's data directory (every signature)", load: async () => (await import('./commands/verify.js')).verify },
+  { name: 'harness', summary: 'run a local cluster under seeded faults and check every invariant', load: async () => (await import('./commands/harness.js')).harness },
 ]
 
 /** The top-level usage text. */

@@ -128,6 +128,17 @@ export interface ExitInfo {
   readonly signal: NodeJS.Signals | null
 }
 
+/** One exit of a node process. */
+export interface ExitRecord extends ExitInfo {
+  /** When it exited (ms since the epoch). */
+  readonly at: number
+  /**
+   * True when the cluster caused it (kill, restart, stop, a failed start); false when the
+   * process died on its own: a crash.
+   */
+  readonly expected: boolean
+}
+
 /** A non-2xx answer of a node's API. */
 export class HttpError extends Error {
   constructor(
@@ -202,6 +213,8 @@ export class ClusterNode {
   #stopped = false
   #stderr = ''
   #starts = 0
+  #expectExit = false
+  readonly #exits: ExitRecord[] = []
   readonly #cluster: Cluster
   readonly #httpTimeoutMs: number
 
@@ -248,6 +261,11 @@ export class ClusterNode {
   /** The tail of the node's stderr over all its runs. */
   get stderr(): string {
     return this.#stderr
+  }
+
+  /** Every exit of the node's processes so far, in order. */
+  get exits(): readonly ExitRecord[] {
+    return this.#exits
   }
 
   /**
@@ -324,6 +342,8 @@ export class ClusterNode {
     this.#exited = new Promise<ExitInfo>((res) => {
       child.once('exit', (code, signal) => {
         this.#note(`--- ${this.name} exited: ${signal ?? `code ${code}`} ---\n`)
+        this.#exits.push({ code, signal, at: Date.now(), expected: this.#expectExit })
+        this.#expectExit = false
         if (this.#child === child) {
           this.#child = null
           this.#stopped = false
@@ -360,6 +380,7 @@ export class ClusterNode {
       if (sled !== this.#sled) throw new Error(`${this.name} runs as sled ${sled}, its key file says ${this.#sled}`)
       await eventually(() => this.healthy(), timeoutMs, { what: `${this.name} /healthz`, intervalMs: 50 })
     } catch (err) {
+      this.#expectExit = true
       child.kill('SIGKILL')
       await this.#exited
       throw new Error(`${(err as Error).message}\n${this.stderrTail()}`, { cause: err })
@@ -381,6 +402,7 @@ export class ClusterNode {
       return null
     }
     const exited = this.#exited as Promise<ExitInfo>
+    this.#expectExit = true
     child.kill(signal)
     // A stopped process only acts on SIGTERM once it runs again.
     if (this.#stopped && signal !== 'SIGKILL') child.kill('SIGCONT')
@@ -400,6 +422,7 @@ export class ClusterNode {
 
   /** @internal Synchronous last-resort kill (process exit handler). */
   killNow(): void {
+    this.#expectExit = true
     try {
       this.#child?.kill('SIGKILL')
     } catch {
@@ -491,6 +514,11 @@ export class Cluster {
   /** Every node. */
   get nodes(): readonly ClusterNode[] {
     return this.#nodes
+  }
+
+  /** Exits no one asked for (crashes), per node, in order. */
+  unexpectedExits(): Array<ExitRecord & { readonly node: string }> {
+    return this.#nodes.flatMap((n) => n.exits.filter((e) => !e.expected).map((e) => ({ ...e, node: n.name })))
   }
 
   /** Node `i`. */

@@ -13,6 +13,15 @@ export interface LogEntry {
   readonly sig: string
   /** Set by the node when it holds two signed versions of this (sled, seq). */
   readonly equivocated?: true
+  /** `event` or `gap` (needed by the ingest and hostile-data checks only). */
+  readonly kind?: string
+  readonly type?: string
+  readonly payload?: unknown
+  /** Ingest logical id of an event. */
+  readonly lid?: number
+  /** Lids `[from, to]` of a gap sentinel. */
+  readonly from?: number
+  readonly to?: number
 }
 
 /** One node's full log, as read in (sled, seq) order. */
@@ -49,12 +58,24 @@ export interface InvariantInput {
   readonly statuses?: readonly NodeStatusLike[]
   /** The nodes are expected to hold identical logs (after a quiet period). */
   readonly converged?: boolean
+  /**
+   * Sleds allowed to equivocate (the harness's attacker): their entries may be flagged
+   * `equivocated` and appear in status evidence. Every other sled's equivocation is a violation.
+   */
+  readonly equivocators?: ReadonlySet<string>
+  /**
+   * Nodes recovering their own entries after losing their disk (appends held): they need not
+   * hold their acknowledged appends yet.
+   */
+  readonly recovering?: ReadonlySet<string>
 }
 
 /** Most violations reported per check, so one broken node does not bury the rest. */
 const MAX_PER_CHECK = 20
 
 const short = (s: string): string => s.slice(0, 12)
+
+const NONE: ReadonlySet<string> = new Set()
 
 function key(e: { sled: string; seq: number }): string {
   return `${e.sled}:${e.seq}`
@@ -73,7 +94,7 @@ function capped(out: string[], limit = MAX_PER_CHECK): (v: string) => void {
  * One node's log on its own: (sled, seq) order, no duplicate (sled, seq), each sled's seqs
  * contiguous from 0, and no equivocation flag.
  */
-export function checkLogShape(log: NodeLog): string[] {
+export function checkLogShape(log: NodeLog, equivocators: ReadonlySet<string> = NONE): string[] {
   const out: string[] = []
   const report = capped(out)
   let prev: LogEntry | undefined
@@ -88,19 +109,24 @@ export function checkLogShape(log: NodeLog): string[] {
     if (e.seq !== expected && !(prev !== undefined && prev.sled === e.sled && prev.seq === e.seq)) {
       report(`${log.node}: sled ${short(e.sled)} seq ${e.seq} where ${expected} was expected (seqs must be contiguous from 0)`)
     }
-    if (e.equivocated === true) report(`${log.node}: ${short(e.sled)}:${e.seq} is equivocated (two signed versions)`)
+    if (e.equivocated === true && !equivocators.has(e.sled)) report(`${log.node}: ${short(e.sled)}:${e.seq} is equivocated (two signed versions)`)
     prev = e
   }
   return out
 }
 
-/** Across nodes: every (sled, seq) held by several nodes has the same signature everywhere. */
-export function checkSigAgreement(logs: readonly NodeLog[]): string[] {
+/**
+ * Across nodes: every (sled, seq) held by several nodes has the same signature everywhere.
+ * Sleds in `skip` are left out (an equivocator's slot may read differently on a node that has
+ * not yet learnt the second version; that is checked once converged).
+ */
+export function checkSigAgreement(logs: readonly NodeLog[], skip: ReadonlySet<string> = NONE): string[] {
   const out: string[] = []
   const report = capped(out)
   const seen = new Map<string, { sig: string; node: string }>()
   for (const log of logs) {
     for (const e of log.entries) {
+      if (skip.has(e.sled)) continue
       const k = key(e)
       const first = seen.get(k)
       if (first === undefined) seen.set(k, { sig: e.sig, node: log.node })
@@ -117,7 +143,12 @@ export function checkSigAgreement(logs: readonly NodeLog[]): string[] {
  * reused seq), and each is present where it must be: on every node when `converged`, else on
  * the node that acknowledged it.
  */
-export function checkAcked(logs: readonly NodeLog[], acked: readonly AckedAppend[], converged: boolean): string[] {
+export function checkAcked(
+  logs: readonly NodeLog[],
+  acked: readonly AckedAppend[],
+  converged: boolean,
+  recovering: ReadonlySet<string> = NONE,
+): string[] {
   const out: string[] = []
   const reportMissing = capped(out)
   const reportReplaced = capped(out)
@@ -138,7 +169,7 @@ export function checkAcked(logs: readonly NodeLog[], acked: readonly AckedAppend
       if (sig !== undefined && sig !== a.sig) {
         reportReplaced(`${log.node}: holds a different entry at acknowledged ${short(a.sled)}:${a.seq} (sig ${short(sig)}…, acknowledged ${short(a.sig)}…)`)
       }
-      const required = converged || a.node === log.node
+      const required = converged || (a.node === log.node && !recovering.has(log.node))
       if (required && sig === undefined) {
         reportMissing(`${log.node}: lacks acknowledged ${short(a.sled)}:${a.seq}${a.node === undefined ? '' : ` (acknowledged by ${a.node})`}`)
       }
@@ -177,15 +208,19 @@ export function checkConverged(logs: readonly NodeLog[]): string[] {
     let onlyMine = 0
     let onlyBase = 0
     let differ = 0
+    const examples: string[] = []
     for (const [k, sig] of mine) {
       const b = base.get(k)
       if (b === undefined) onlyMine++
-      else if (b !== sig) differ++
+      else if (b !== sig) {
+        differ++
+        if (examples.length < 3) examples.push(`${short(k)}:${k.slice(k.lastIndexOf(':') + 1)}`)
+      }
     }
     for (const k of base.keys()) if (!mine.has(k)) onlyBase++
     out.push(
       `${log.node} diverges from ${first.node}: ${log.entries.length} vs ${first.entries.length} entries, ` +
-        `${onlyBase} only on ${first.node}, ${onlyMine} only on ${log.node}, ${differ} with different sigs`,
+        `${onlyBase} only on ${first.node}, ${onlyMine} only on ${log.node}, ${differ} with different sigs${examples.length > 0 ? ` (${examples.join(', ')})` : ''}`,
     )
   }
   return out
@@ -193,10 +228,11 @@ export function checkConverged(logs: readonly NodeLog[]): string[] {
 
 /** Status flags that must never be set: equivocation evidence, a failed write. When converged,
  * no node may still miss ranges or be behind on its own head. */
-export function checkStatuses(statuses: readonly NodeStatusLike[], converged: boolean): string[] {
+export function checkStatuses(statuses: readonly NodeStatusLike[], converged: boolean, equivocators: ReadonlySet<string> = NONE): string[] {
   const out: string[] = []
   for (const s of statuses) {
-    if ((s.equivocations?.length ?? 0) > 0) out.push(`${s.node}: reports ${s.equivocations?.length} equivocation(s)`)
+    const honest = (s.equivocations ?? []).filter((e) => !equivocators.has(String((e as { sled?: unknown } | null)?.sled)))
+    if (honest.length > 0) out.push(`${s.node}: reports ${honest.length} equivocation(s) of honest sleds`)
     if (s.writeFailed !== undefined && s.writeFailed !== null) out.push(`${s.node}: write failed: ${s.writeFailed}`)
     if (!converged) continue
     if (s.ownHeadBehind !== undefined && s.ownHeadBehind !== null) out.push(`${s.node}: own head behind: ${JSON.stringify(s.ownHeadBehind)}`)
@@ -213,11 +249,247 @@ export function checkStatuses(statuses: readonly NodeStatusLike[], converged: bo
  */
 export function checkInvariants(input: InvariantInput): string[] {
   const converged = input.converged ?? false
+  const equivocators = input.equivocators ?? NONE
   const out: string[] = []
-  for (const log of input.logs) out.push(...checkLogShape(log))
-  out.push(...checkSigAgreement(input.logs))
-  if (input.acked !== undefined) out.push(...checkAcked(input.logs, input.acked, converged))
+  for (const log of input.logs) out.push(...checkLogShape(log, equivocators))
+  out.push(...checkSigAgreement(input.logs, converged ? NONE : equivocators))
+  if (input.acked !== undefined) out.push(...checkAcked(input.logs, input.acked, converged, input.recovering ?? NONE))
   if (converged) out.push(...checkConverged(input.logs))
-  if (input.statuses !== undefined) out.push(...checkStatuses(input.statuses, converged))
+  if (input.statuses !== undefined) out.push(...checkStatuses(input.statuses, converged, equivocators))
   return out
+}
+
+// ---- the harness's checks: hostile data, ingest accounting, streams, figures ----
+
+/** What the checker knows about the harness's attacker (see hostile-peer.ts). */
+export interface HostileSpec {
+  /** The attacker's sled: its own entries (of `ownType`) are legitimately accepted. */
+  readonly attackerSled: string
+  /** Sleds that must never hold an accepted entry (the attacker's rebinding key). */
+  readonly forbiddenSleds: readonly string[]
+  /** The type of the attacker's own entries. */
+  readonly ownType: string
+  /** Types of every entry the attacker makes start with this (`hostile.`). */
+  readonly typePrefix: string
+  /** A string in the payload of every forged, tampered or rebound entry. */
+  readonly marker: string
+}
+
+/**
+ * Forged, tampered, rebound or inserted data accepted by a node: any entry carrying the
+ * attacker's marker or an attacker type in an honest sled, any entry of a forbidden sled, any
+ * entry of the attacker's sled other than its own kind. Returns the violations and how many
+ * such entries were found (0 when every attack was refused).
+ */
+export function checkHostileData(logs: readonly NodeLog[], spec: HostileSpec): { violations: string[]; accepted: number } {
+  const violations: string[] = []
+  const report = capped(violations)
+  const forbidden = new Set(spec.forbiddenSleds)
+  let accepted = 0
+  for (const log of logs) {
+    for (const e of log.entries) {
+      let why: string | null = null
+      const marked = e.payload !== undefined && e.payload !== null && JSON.stringify(e.payload).includes(spec.marker)
+      if (forbidden.has(e.sled)) why = "an entry of the attacker's rebinding key"
+      else if (marked) why = `an entry carrying the forgery marker (type ${String(e.type)})`
+      else if (e.sled === spec.attackerSled) {
+        if (e.kind !== 'event' || e.type !== spec.ownType) why = `an attacker entry of type ${String(e.type ?? e.kind)}`
+      } else if (typeof e.type === 'string' && e.type.startsWith(spec.typePrefix)) why = `an honest sled holding attacker type ${e.type}`
+      if (why !== null) {
+        accepted++
+        report(`${log.node}: accepted hostile data at ${short(e.sled)}:${e.seq}: ${why}`)
+      }
+    }
+  }
+  return { violations, accepted }
+}
+
+/** One answer of POST /v1/ingest for an event the harness published. */
+export interface IngestSent {
+  readonly lid: number
+  /** true: queued on the bus; false: dropped (bus full). */
+  readonly queued: boolean
+  /** The event's number in its payload (`n`), to tell events apart. */
+  readonly n: number
+}
+
+/** Input of {@link checkIngest}: one node's ingest as its producer saw it, and its sled's log. */
+export interface IngestInput {
+  readonly node: string
+  /** The node's own sled's entries, in seq order (from a converged log). */
+  readonly entries: readonly LogEntry[]
+  readonly sent: readonly IngestSent[]
+  /**
+   * The node was killed or lost its disk during the run: queued events may then end in a
+   * crash sentinel (events on the bus die with the process), which is accounting, not loss.
+   */
+  readonly crashed: boolean
+}
+
+/** Figures of one node's ingest accounting. */
+export interface IngestAccount {
+  /** Events in the log carrying a lid. */
+  readonly events: number
+  /** Gap sentinels. */
+  readonly sentinels: number
+  /** Lids covered by sentinels. */
+  readonly lidsInSentinels: number
+  /** Highest lid accounted for (-1: none). */
+  readonly maxLid: number
+  /** Events answered `queued` that ended in a sentinel (lost in a crash). */
+  readonly queuedButLost: number
+}
+
+/**
+ * Ingest accounting of one node: every lid from 0 to the highest lands in exactly one event or
+ * one gap sentinel; every event the producer was told was queued is in the log (with its own
+ * payload: no lid reused) or, after a crash only, in a sentinel; every dropped event is in a
+ * sentinel and never in the log.
+ */
+export function checkIngest(input: IngestInput): { violations: string[]; account: IngestAccount } {
+  const violations: string[] = []
+  const report = capped(violations)
+  const events = new Map<number, LogEntry>()
+  const ranges: Array<[number, number]> = []
+  for (const e of input.entries) {
+    if (e.kind === 'gap' && typeof e.from === 'number' && typeof e.to === 'number') {
+      if (e.from > e.to) report(`${input.node}: sentinel ${e.seq} has from ${e.from} > to ${e.to}`)
+      ranges.push([e.from, e.to])
+    } else if (e.kind === 'event' && typeof e.lid === 'number') {
+      if (events.has(e.lid)) report(`${input.node}: lid ${e.lid} is in two events (seqs ${events.get(e.lid)?.seq} and ${e.seq})`)
+      events.set(e.lid, e)
+    }
+  }
+  ranges.sort((a, b) => a[0] - b[0])
+  const intervals: Array<[number, number, string]> = [
+    ...ranges.map(([f, t]): [number, number, string] => [f, t, `sentinel ${f}..${t}`]),
+    ...[...events.keys()].map((l): [number, number, string] => [l, l, `event lid ${l}`]),
+  ].sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  let next = 0
+  let prev = ''
+  for (const [from, to, what] of intervals) {
+    if (from > next) report(`${input.node}: lids ${next}..${from - 1} are in no entry and no sentinel`)
+    else if (from < next) report(`${input.node}: ${what} overlaps ${prev} (a lid accounted for twice)`)
+    next = Math.max(next, to + 1)
+    prev = what
+  }
+  const inRange = (lid: number): boolean => {
+    // Binary search over the sorted, checked ranges.
+    let lo = 0
+    let hi = ranges.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const r = ranges[mid] as [number, number]
+      if (lid < r[0]) hi = mid - 1
+      else if (lid > r[1]) lo = mid + 1
+      else return true
+    }
+    return false
+  }
+  let queuedButLost = 0
+  for (const s of input.sent) {
+    const e = events.get(s.lid)
+    if (!s.queued) {
+      if (e !== undefined) report(`${input.node}: lid ${s.lid} was dropped (bus full) but is in the log at seq ${e.seq}`)
+      else if (!inRange(s.lid)) report(`${input.node}: dropped lid ${s.lid} is in no sentinel`)
+      continue
+    }
+    if (e !== undefined) {
+      const n = (e.payload as { n?: unknown } | null | undefined)?.n
+      if (n !== s.n) report(`${input.node}: lid ${s.lid} holds event n=${String(n)}, but was given to event n=${s.n} (a reused lid)`)
+    } else if (inRange(s.lid)) {
+      queuedButLost++
+      if (!input.crashed) report(`${input.node}: queued lid ${s.lid} ended in a sentinel though the node never crashed`)
+    } else {
+      report(`${input.node}: queued lid ${s.lid} is in no event and no sentinel`)
+    }
+  }
+  return {
+    violations,
+    account: {
+      events: events.size,
+      sentinels: ranges.length,
+      lidsInSentinels: ranges.reduce((n, [f, t]) => n + (t - f + 1), 0),
+      maxLid: next - 1,
+      queuedButLost,
+    },
+  }
+}
+
+/**
+ * A stream client's deliveries against a node's final log: each sled delivered completely, in
+ * seq order, with the signatures the log holds. (Exactly-once and order are checked as entries
+ * arrive; this checks nothing is missing at the end.) For `equivocators` only counts are
+ * compared: the record a node shows for an equivocated slot may change once it learns the
+ * second version.
+ */
+export function checkDelivered(
+  name: string,
+  delivered: ReadonlyMap<string, readonly string[]>,
+  log: NodeLog,
+  equivocators: ReadonlySet<string> = NONE,
+): string[] {
+  const out: string[] = []
+  const report = capped(out)
+  const bySled = new Map<string, string[]>()
+  for (const e of log.entries) {
+    let list = bySled.get(e.sled)
+    if (list === undefined) bySled.set(e.sled, (list = []))
+    list.push(e.sig)
+  }
+  for (const [sled, sigs] of bySled) {
+    const got = delivered.get(sled) ?? []
+    if (got.length < sigs.length) report(`${name}: received ${got.length} of ${sigs.length} entries of ${short(sled)}`)
+    else if (got.length > sigs.length) report(`${name}: received ${got.length} entries of ${short(sled)}, the log holds ${sigs.length}`)
+    if (equivocators.has(sled)) continue
+    const n = Math.min(got.length, sigs.length)
+    for (let i = 0; i < n; i++) {
+      if (got[i] !== sigs[i]) {
+        report(`${name}: received a different ${short(sled)}:${i} than ${log.node} holds`)
+        break
+      }
+    }
+  }
+  for (const sled of delivered.keys()) if (!bySled.has(sled) && (delivered.get(sled)?.length ?? 0) > 0) report(`${name}: received entries of ${short(sled)}, which ${log.node} does not hold`)
+  return out
+}
+
+/** Counts over converged logs for the report: each should be 0. */
+export interface LogFigures {
+  /** Acknowledged appends missing from (or replaced on) at least one node. */
+  readonly lost: number
+  /** Repeated (sled, seq) within a node's log, summed over nodes. */
+  readonly duplicates: number
+  /** Breaks in per-sled seq contiguity, summed over nodes. */
+  readonly gaps: number
+  /** Nodes whose sorted log differs from the first node's. */
+  readonly diverged: number
+}
+
+/** The figures of {@link LogFigures}. */
+export function logFigures(logs: readonly NodeLog[], acked: readonly AckedAppend[]): LogFigures {
+  let duplicates = 0
+  let gaps = 0
+  const held = logs.map((log) => {
+    const m = new Map<string, string>()
+    let prev: LogEntry | undefined
+    for (const e of log.entries) {
+      if (prev !== undefined && prev.sled === e.sled && prev.seq === e.seq) duplicates++
+      else if (e.seq !== (prev !== undefined && prev.sled === e.sled ? prev.seq + 1 : 0)) gaps++
+      m.set(key(e), e.sig)
+      prev = e
+    }
+    return m
+  })
+  const lost = new Set<string>()
+  for (const a of acked) for (const m of held) if (m.get(key(a)) !== a.sig) lost.add(key(a))
+  return { lost: lost.size, duplicates, gaps, diverged: divergence(logs) }
+}
+
+/** The p-th percentile (0..100, nearest rank) of `values`; null when there are none. */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)))
+  return sorted[rank - 1] as number
 }

@@ -1,0 +1,819 @@
+/**
+ * A harness run: a cluster of real node processes under a seeded fault schedule and a steady
+ * workload, checked while it runs and after a final heal (docs/HARNESS.md).
+ *
+ * `runHarness(options)` starts the cluster, the workload (appends, ingest, slow subscribers,
+ * durable consumers) and the checker, plays the schedule's lanes side by side (faults that take
+ * nodes or links away one at a time; link shaping and the hostile peer overlapping them), heals
+ * everything, waits for the cluster to converge, checks every invariant on every node's full
+ * log, and returns the violations and figures. It never throws for a failed invariant: a run
+ * that finds problems returns `ok: false` with the seed and the command line that replays it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Cluster, type NodeStatus } from './cluster.js'
+import { FORGED_MARKER, HOSTILE_TYPES } from './forgery.js'
+import { DEFAULT_ATTACKS, HostilePeer, type HostileAttack, type HostileStats } from './hostile-peer.js'
+import {
+  checkAcked,
+  checkConverged,
+  checkDelivered,
+  checkHostileData,
+  checkIngest,
+  checkInvariants,
+  logFigures,
+  percentile,
+  type HostileSpec,
+  type IngestAccount,
+  type LogFigures,
+  type NodeLog,
+} from './invariants.js'
+import { LogMirror } from './mirror.js'
+import { harnessNodeCommand } from './node-process.js'
+import { streamOf } from './random.js'
+import { replayCommand } from './report.js'
+import { describeAction, FAULT_KINDS, makeSchedule, type FaultAction, type FaultKind, type Lane, type ScheduledAction } from './schedule.js'
+import { Workload, type WriterStats } from './workload.js'
+
+/** Options of {@link runHarness}. */
+export interface HarnessOptions {
+  /** Number of nodes (a full mesh). */
+  readonly nodes: number
+  /** Length of the faulty part of the run, ms (the final convergence and checks come after). */
+  readonly durationMs: number
+  /** Seed of every random choice: the same seed replays the same schedule and workload. */
+  readonly seed: number
+  /** Fault kinds to inject. */
+  readonly faults: readonly FaultKind[]
+  /** Appended events per second per node. */
+  readonly rate: number
+  /** Ingested events per second per node; default half of `rate`. */
+  readonly ingestRate?: number
+  /**
+   * Ingest bus capacity of every node, in events (default 32, so batches overflow it). 0 runs
+   * the stock `sledlog node` instead, whose bus (10 000) the workload never fills.
+   */
+  readonly ingestBus?: number
+  /** Attacks of the hostile peer; default {@link DEFAULT_ATTACKS}. */
+  readonly attacks?: readonly HostileAttack[]
+  /** Run slow subscribers and durable consumers (default true). */
+  readonly readers?: boolean
+  /** How often the running checks read every node, ms (default 3000). */
+  readonly checkIntervalMs?: number
+  /** How long the cluster may take to converge after the final heal, ms (default 90 000). */
+  readonly convergeTimeoutMs?: number
+  /** Directory for the nodes' data (default: a new temp dir, removed after a passing run). */
+  readonly baseDir?: string
+  /** Keep the data directory even when the run passes. */
+  readonly keepData?: boolean
+  /** Receives progress lines (each action, violations as found, the final phase). */
+  readonly progress?: (line: string) => void
+}
+
+/** An action as it was executed. */
+export interface ExecutedAction {
+  /** When it started, ms after the run started (`planned` is when it was scheduled). */
+  readonly at: number
+  readonly planned: number
+  readonly lane: Lane
+  readonly kind: FaultKind | 'final'
+  readonly episode: number
+  readonly heal: boolean
+  readonly description: string
+  /** How long it took (a wipe waits for replication, a restart for the node to listen). */
+  readonly ms: number
+  readonly error?: string
+}
+
+/** A violation and when it was first seen. */
+export interface Violation {
+  /** ms after the run started; null for violations found by the final checks. */
+  readonly at: number | null
+  readonly text: string
+}
+
+/** Everything a run measured. */
+export interface HarnessFigures {
+  /** Fault episodes executed, per kind; partitions also per shape. */
+  readonly faults: Readonly<Record<string, number>>
+  readonly writers: WriterStats
+  readonly ingest: { readonly nodes: readonly IngestAccount[] }
+  readonly subscribers: { readonly count: number; readonly delivered: number; readonly lagged: number; readonly connections: number; readonly redelivered: number; readonly holes: number }
+  readonly consumers: {
+    readonly count: number
+    readonly delivered: number
+    readonly redelivered: number
+    readonly acked: number
+    readonly connections: number
+    readonly resets: number
+  }
+  readonly hostile: (HostileStats & { readonly ownHeld: number }) | null
+  /** Guard rejections summed over the nodes' final status (counters restart with a node). */
+  readonly rejected: Readonly<Record<string, number>>
+  readonly checks: { readonly rounds: number; readonly readErrors: number }
+  readonly final: LogFigures & {
+    /** Entries in the converged log (of the first node). */
+    readonly entries: number
+    readonly sleds: number
+    readonly acked: number
+    readonly forgedAccepted: number
+    readonly crashes: number
+  }
+  readonly convergence: {
+    /** Heals whose convergence was measured. */
+    readonly heals: number
+    readonly p50Ms: number | null
+    readonly p99Ms: number | null
+    readonly maxMs: number | null
+    /** Heals after which the next fault came (or 60 s passed) before the cluster converged. */
+    readonly unfinished: number
+    /** From the final heal until identical logs on every node; null when it never happened. */
+    readonly finalMs: number | null
+  }
+}
+
+/** The outcome of a run. */
+export interface HarnessResult {
+  /** True when no invariant was violated. */
+  readonly ok: boolean
+  readonly seed: number
+  readonly options: {
+    readonly nodes: number
+    readonly durationMs: number
+    readonly faults: readonly FaultKind[]
+    readonly rate: number
+    readonly ingestRate: number
+    readonly ingestBus: number
+    readonly attacks: readonly HostileAttack[]
+  }
+  /** The command line that replays this run. */
+  readonly replay: string
+  readonly violations: readonly Violation[]
+  readonly figures: HarnessFigures
+  readonly actions: readonly ExecutedAction[]
+  /** Wall time of the whole run, ms. */
+  readonly elapsedMs: number
+  /** Where the nodes' data was kept (failed runs and `keepData`), else null. */
+  readonly dataDir: string | null
+  /** Stderr tails of the nodes, for failed runs. */
+  readonly nodeLogs: string | null
+}
+
+type NodeState = 'up' | 'down' | 'stopped' | 'restarting' | 'quiescing'
+
+interface LinkState {
+  cut: 'cut' | 'blackhole' | null
+  shape: { latencyMs: number; jitterMs: number; bytesPerSec: number | null } | null
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)))
+
+/** A wiped node waits this long for its peers before appending (generous: it must recover, not give up). */
+const WIPE_RECOVERY_TIMEOUT_MS = 30_000
+/** Longest wait for a node's entries to reach its peers before its disk is wiped. */
+const REPLICATE_BEFORE_WIPE_MS = 15_000
+/** A heal whose convergence takes longer than this is counted unfinished. */
+const PROBE_LIMIT_MS = 60_000
+/** Longest wait for subscribers and consumers to catch up after the final convergence. */
+const READERS_CATCH_UP_MS = 60_000
+
+/** Runs the harness; see the module comment. */
+export async function runHarness(options: HarnessOptions): Promise<HarnessResult> {
+  return new HarnessRun(options).run()
+}
+
+/** One run. Lifecycle: `run()` once. */
+class HarnessRun {
+  readonly #o: HarnessOptions
+  readonly #ingestBus: number
+  readonly #ingestRate: number
+  readonly #attacks: readonly HostileAttack[]
+  readonly #violations = new Map<string, Violation>()
+  readonly #actions: ExecutedAction[] = []
+  readonly #convergence: number[] = []
+  readonly #faultCounts: Record<string, number> = {}
+  readonly #crashed = new Set<number>()
+  readonly #links = new Map<string, LinkState>()
+  readonly #probes: Promise<void>[] = []
+  #cluster: Cluster | null = null
+  #workload: Workload | null = null
+  #hostile: HostilePeer | null = null
+  #campaign: { abort: AbortController; done: Promise<void> } | null = null
+  #mirrors: LogMirror[] = []
+  #state: NodeState[] = []
+  #t0 = 0
+  #faultEpoch = 0
+  #unfinished = 0
+  #rounds = 0
+  #readErrors = 0
+  #finishing = false
+  #checking = true
+
+  constructor(o: HarnessOptions) {
+    if (!(Number.isInteger(o.nodes) && o.nodes >= 1)) throw new RangeError('nodes must be an integer >= 1')
+    if (!(o.durationMs > 0)) throw new RangeError('duration must be > 0')
+    if (!(o.rate >= 0)) throw new RangeError('rate must be >= 0')
+    this.#o = o
+    this.#ingestBus = o.ingestBus ?? 32
+    this.#ingestRate = o.ingestRate ?? o.rate / 2
+    this.#attacks = o.attacks ?? DEFAULT_ATTACKS
+  }
+
+  get #elapsed(): number {
+    return Date.now() - this.#t0
+  }
+
+  #say(line: string): void {
+    const t = this.#t0 === 0 ? '' : `[${(this.#elapsed / 1000).toFixed(1).padStart(6)}s] `
+    this.#o.progress?.(`${t}${line}`)
+  }
+
+  #violation(text: string, final = false): void {
+    if (this.#violations.has(text)) return
+    this.#violations.set(text, { at: final ? null : this.#elapsed, text })
+    if (!final) this.#say(`VIOLATION ${text}`)
+  }
+
+  get #cl(): Cluster {
+    if (this.#cluster === null) throw new Error('cluster not started')
+    return this.#cluster
+  }
+
+  get #wl(): Workload {
+    if (this.#workload === null) throw new Error('workload not started')
+    return this.#workload
+  }
+
+  async run(): Promise<HarnessResult> {
+    const started = Date.now()
+    const o = this.#o
+    const schedule = makeSchedule({ seed: o.seed, durationMs: o.durationMs, nodes: o.nodes, faults: o.faults })
+    for (const k of schedule.skipped) this.#say(`fault kind ${k} does not apply to ${o.nodes} node(s): skipped`)
+    const dir = o.baseDir ?? (await mkdtemp(join(tmpdir(), 'sledlog-harness-')))
+    const cluster = new Cluster({
+      size: o.nodes,
+      baseDir: dir,
+      topology: 'mesh',
+      random: streamOf(o.seed, 'link jitter'),
+      ...(this.#ingestBus > 0 ? { command: harnessNodeCommand(this.#ingestBus) } : {}),
+    })
+    this.#cluster = cluster
+    this.#state = Array.from({ length: o.nodes }, () => 'up')
+    this.#mirrors = Array.from({ length: o.nodes }, (_, i) => new LogMirror(`node ${i}`))
+    let figures: HarnessFigures | null = null
+    let nodeLogs: string | null = null
+    let checker: Promise<void> = Promise.resolve()
+    try {
+      o.progress?.(`starting ${o.nodes} node(s) in ${dir} (seed ${o.seed})`)
+      await cluster.start()
+      for (const key of cluster.proxies.keys()) this.#links.set(key, { cut: null, shape: null })
+      this.#hostile = o.faults.includes('hostile')
+        ? new HostilePeer({ seed: o.seed, random: streamOf(o.seed, 'hostile'), attacks: this.#attacks })
+        : null
+      const equivocators = new Set<string>(this.#hostile === null ? [] : [this.#hostile.keys.main.sled])
+      this.#workload = new Workload({
+        cluster,
+        rate: o.rate,
+        ingestRate: this.#ingestRate,
+        ingestBatch: [1, Math.max(2, this.#ingestBus > 0 ? this.#ingestBus * 2 : 64)],
+        random: (name) => streamOf(o.seed, `workload ${name}`),
+        writable: (i) => this.#state[i] === 'up',
+        readable: (i) => this.#state[i] === 'up' || this.#state[i] === 'quiescing',
+        subscribers: o.readers ?? true,
+        consumers: o.readers ?? true,
+        equivocators,
+      })
+      this.#t0 = Date.now()
+      this.#say(`cluster up: ${cluster.nodes.map((n) => `${n.name} ${n.sled.slice(0, 12)}`).join(', ')}`)
+      this.#wl.start()
+      checker = this.#checkLoop(equivocators)
+      await this.#playLanes(schedule.actions)
+      await sleep(this.#t0 + o.durationMs - Date.now())
+      figures = await this.#finish(equivocators)
+    } catch (err) {
+      this.#violation(`harness error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, true)
+    } finally {
+      this.#checking = false
+      this.#finishing = true
+      await checker
+      await this.#stopHostile()
+      await this.#workload?.stopWriters()
+      await this.#workload?.stopReaders()
+      await Promise.all(this.#probes)
+      if (this.#violations.size > 0) nodeLogs = cluster.describe(3000)
+      await cluster.stop()
+    }
+    const ok = this.#violations.size === 0
+    const keep = !ok || o.keepData === true
+    if (!keep && o.baseDir === undefined) await rm(dir, { recursive: true, force: true })
+    const normalized = {
+      nodes: o.nodes,
+      durationMs: o.durationMs,
+      faults: FAULT_KINDS.filter((k) => o.faults.includes(k)),
+      rate: o.rate,
+      ingestRate: this.#ingestRate,
+      ingestBus: this.#ingestBus,
+      attacks: this.#attacks,
+    }
+    return {
+      ok,
+      seed: o.seed,
+      options: normalized,
+      replay: replayCommand({ seed: o.seed, ...normalized }),
+      violations: [...this.#violations.values()],
+      figures: figures ?? this.#figures([], [], null, []),
+      actions: this.#actions,
+      elapsedMs: Date.now() - started,
+      dataDir: keep ? dir : null,
+      nodeLogs,
+    }
+  }
+
+  // ---- the schedule ----
+
+  async #playLanes(actions: readonly ScheduledAction[]): Promise<void> {
+    const lanes = new Map<Lane, ScheduledAction[]>()
+    for (const a of actions) {
+      const list = lanes.get(a.lane) ?? []
+      list.push(a)
+      lanes.set(a.lane, list)
+    }
+    await Promise.all(
+      [...lanes.values()].map(async (list) => {
+        for (const a of list) {
+          await sleep(this.#t0 + a.at - Date.now())
+          await this.#execute(a)
+        }
+      }),
+    )
+  }
+
+  async #execute(a: ScheduledAction): Promise<void> {
+    const start = Date.now()
+    const description = describeAction(a.action)
+    this.#say(description)
+    if (!a.heal) {
+      this.#faultCounts[a.kind] = (this.#faultCounts[a.kind] ?? 0) + 1
+      if (a.action.op === 'partition') this.#faultCounts[`partition ${a.action.shape}`] = (this.#faultCounts[`partition ${a.action.shape}`] ?? 0) + 1
+      if (a.lane === 'fault') this.#faultEpoch++
+    }
+    let error: string | undefined
+    try {
+      await this.#apply(a.action)
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err)
+      this.#violation(`${description} failed: ${error.split('\n')[0] ?? error}`)
+    }
+    this.#actions.push({
+      at: start - this.#t0,
+      planned: a.at,
+      lane: a.lane,
+      kind: a.kind,
+      episode: a.episode,
+      heal: a.heal,
+      description,
+      ms: Date.now() - start,
+      ...(error === undefined ? {} : { error }),
+    })
+    if (a.heal && a.lane !== 'hostile' && error === undefined && a.action.op !== 'heal-all') this.#probes.push(this.#probe())
+  }
+
+  async #apply(a: FaultAction): Promise<void> {
+    const c = this.#cl
+    switch (a.op) {
+      case 'partition':
+      case 'unpartition':
+        for (const [x, y] of a.pairs) {
+          for (const key of [`${x}>${y}`, `${y}>${x}`]) this.#setLink(key, (l) => (l.cut = a.op === 'partition' ? a.mode : null))
+        }
+        return
+      case 'shape':
+      case 'unshape':
+        for (const [x, y] of a.pairs) {
+          const shape = a.op === 'shape' ? { latencyMs: a.latencyMs, jitterMs: a.jitterMs, bytesPerSec: a.bytesPerSec } : null
+          for (const key of [`${x}>${y}`, `${y}>${x}`]) this.#setLink(key, (l) => (l.shape = shape))
+        }
+        return
+      case 'kill':
+        this.#state[a.node] = 'down'
+        this.#crashed.add(a.node)
+        await c.kill(a.node, 'SIGKILL')
+        return
+      case 'restart':
+        this.#state[a.node] = 'restarting'
+        await c.revive(a.node)
+        this.#state[a.node] = 'up'
+        return
+      case 'stop':
+        this.#state[a.node] = 'stopped'
+        await c.kill(a.node, 'SIGSTOP')
+        return
+      case 'cont':
+        await c.kill(a.node, 'SIGCONT')
+        this.#state[a.node] = 'up'
+        return
+      case 'wipe':
+        await this.#wipe(a.node)
+        return
+      case 'recover':
+        this.#state[a.node] = 'restarting'
+        await c.restart(a.node, { recoveryTimeoutMs: WIPE_RECOVERY_TIMEOUT_MS })
+        this.#state[a.node] = 'up'
+        return
+      case 'hostile':
+        this.#startHostile(a.targets)
+        return
+      case 'calm':
+        await this.#stopHostile()
+        return
+      case 'heal-all':
+        await this.#healAll()
+        return
+    }
+  }
+
+  #setLink(key: string, change: (l: LinkState) => void): void {
+    const state = this.#links.get(key)
+    const proxy = this.#cl.proxies.get(key)
+    if (state === undefined || proxy === undefined) return
+    change(state)
+    // Rebuilt from the link's whole state: a partition and a slow link can overlap.
+    proxy.heal()
+    if (state.shape !== null) {
+      proxy.latency(state.shape.latencyMs, state.shape.jitterMs)
+      proxy.bandwidth(state.shape.bytesPerSec)
+    }
+    if (state.cut === 'cut') proxy.cut()
+    else if (state.cut === 'blackhole') proxy.blackhole()
+  }
+
+  /**
+   * Disk loss: stop writing to the node, wait until its peers hold everything it wrote (so
+   * nothing acknowledged dies with the disk: the harness tests recovery, not the absence of
+   * replicas), then SIGKILL it and delete its database, keeping its key.
+   */
+  async #wipe(i: number): Promise<void> {
+    const c = this.#cl
+    this.#state[i] = 'quiescing'
+    await this.#wl.idle(i)
+    const node = c.node(i)
+    const deadline = Date.now() + REPLICATE_BEFORE_WIPE_MS
+    let behind = 'never checked'
+    for (;;) {
+      try {
+        const own = await node.status()
+        const head = own.heads[node.sled] ?? -1
+        const depth = (own as NodeStatus & { ingest?: { depth?: number } }).ingest?.depth ?? 0
+        const lagging: string[] = []
+        for (const peer of c.nodes) {
+          if (peer === node || this.#state[peer.index] !== 'up') continue
+          const h = (await peer.status()).heads[node.sled] ?? -1
+          if (h < head) lagging.push(`${peer.name} holds up to ${h} of ${head}`)
+        }
+        if (depth === 0 && lagging.length === 0) break
+        behind = depth > 0 ? `${depth} events still on the ingest bus` : lagging.join(', ')
+      } catch (err) {
+        behind = (err as Error).message
+      }
+      if (Date.now() > deadline) {
+        this.#violation(`before wiping node ${i}: its entries did not reach every peer within ${REPLICATE_BEFORE_WIPE_MS / 1000} s (${behind})`)
+        break
+      }
+      await sleep(200)
+    }
+    this.#state[i] = 'down'
+    this.#crashed.add(i)
+    await c.kill(i, 'SIGKILL')
+    await c.wipe(i)
+    this.#mirrors[i]?.reset()
+    this.#wl.noteDiskLost(i)
+  }
+
+  async #healAll(): Promise<void> {
+    const c = this.#cl
+    for (const key of this.#links.keys()) {
+      this.#setLink(key, (l) => {
+        l.cut = null
+        l.shape = null
+      })
+    }
+    await this.#stopHostile()
+    for (const n of c.nodes) {
+      if (n.running && n.paused) await c.kill(n.index, 'SIGCONT')
+      if (!n.running) {
+        this.#state[n.index] = 'restarting'
+        await c.revive(n.index)
+      }
+      this.#state[n.index] = 'up'
+    }
+  }
+
+  #startHostile(targets: readonly number[]): void {
+    const h = this.#hostile
+    if (h === null || this.#campaign !== null) return
+    const c = this.#cl
+    const abort = new AbortController()
+    const list = targets.map((i) => {
+      const node = c.node(i)
+      return {
+        name: node.name,
+        get url() {
+          return node.url
+        },
+        available: () => this.#state[i] === 'up',
+      }
+    })
+    this.#campaign = { abort, done: h.attack(list, abort.signal) }
+  }
+
+  async #stopHostile(): Promise<void> {
+    const campaign = this.#campaign
+    if (campaign === null) return
+    this.#campaign = null
+    campaign.abort.abort()
+    await campaign.done
+  }
+
+  // ---- measuring convergence ----
+
+  /** Heads of the nodes that can answer now (failures skipped). */
+  async #reachableHeads(): Promise<Map<number, Readonly<Record<string, number>>>> {
+    const c = this.#cl
+    const out = new Map<number, Readonly<Record<string, number>>>()
+    await Promise.all(
+      c.nodes.map(async (n) => {
+        if (this.#state[n.index] !== 'up') return
+        try {
+          out.set(n.index, (await n.status()).heads)
+        } catch {
+          // went down meanwhile
+        }
+      }),
+    )
+    return out
+  }
+
+  /**
+   * Time until every reachable node holds everything any reachable node held when the heal
+   * happened. Under a running workload logs are never equal at one instant, so "converged" means
+   * "caught up with the moment of the heal".
+   */
+  async #probe(): Promise<void> {
+    const epoch = this.#faultEpoch
+    const t0 = Date.now()
+    const target = new Map<string, number>()
+    for (const heads of (await this.#reachableHeads()).values()) {
+      for (const [sled, h] of Object.entries(heads)) target.set(sled, Math.max(target.get(sled) ?? -1, h))
+    }
+    for (;;) {
+      if (this.#faultEpoch !== epoch || Date.now() - t0 > PROBE_LIMIT_MS || (this.#finishing && !this.#checking)) {
+        this.#unfinished++
+        return
+      }
+      const now = await this.#reachableHeads()
+      if (now.size > 0 && [...now.values()].every((heads) => [...target].every(([sled, h]) => (heads[sled] ?? -1) >= h))) {
+        this.#convergence.push(Date.now() - t0)
+        return
+      }
+      await sleep(200)
+    }
+  }
+
+  // ---- checks while running ----
+
+  async #checkLoop(equivocators: ReadonlySet<string>): Promise<void> {
+    const interval = this.#o.checkIntervalMs ?? 3000
+    while (this.#checking && !this.#finishing) {
+      const until = Date.now() + interval
+      while (Date.now() < until && this.#checking && !this.#finishing) await sleep(Math.min(200, until - Date.now()))
+      if (!this.#checking || this.#finishing) return
+      await this.#checkRound(equivocators)
+    }
+  }
+
+  /**
+   * Reads every reachable node (status and new entries) and checks what must hold at any time:
+   * log shape, signatures agreeing across nodes, acknowledged appends kept by the node that
+   * acknowledged them (unless it is recovering a lost disk), no reused seq, no honest
+   * equivocation, no failed write, and no hostile data in what was read.
+   */
+  async #checkRound(equivocators: ReadonlySet<string>): Promise<void> {
+    const c = this.#cl
+    this.#rounds++
+    // Before reading: an append acknowledged while logs are read may legitimately be missing.
+    const acked = c.acked.slice()
+    const spec = this.#hostileSpec()
+    const reads = await Promise.all(
+      c.nodes.map(async (n) => {
+        const i = n.index
+        if (this.#state[i] !== 'up' && this.#state[i] !== 'quiescing') return null
+        try {
+          const st = await n.status()
+          const get = async (path: string): Promise<unknown> => {
+            const res = await fetch(n.url + path, { signal: AbortSignal.timeout(10_000) })
+            if (!res.ok) throw new Error(`${n.name}: GET ${path} → ${res.status}`)
+            return res.json()
+          }
+          const { added, problems } = await (this.#mirrors[i] as LogMirror).refresh(st.heads, get)
+          return { i, st, added, problems }
+        } catch {
+          this.#readErrors++
+          return null
+        }
+      }),
+    )
+    // A node that went down or lost its disk during the round is left out: its read is stale.
+    const ok = reads.filter((r): r is NonNullable<typeof r> => r !== null && (this.#state[r.i] === 'up' || this.#state[r.i] === 'quiescing'))
+    for (const r of ok) for (const p of r.problems) this.#violation(p)
+    const logs = ok.map((r) => (this.#mirrors[r.i] as LogMirror).log())
+    const statuses = ok.map((r) => ({ ...r.st, node: `node ${r.i}` }))
+    const recovering = new Set(ok.filter((r) => r.st.appendsHeld).map((r) => `node ${r.i}`))
+    for (const v of checkInvariants({ logs, statuses, acked, converged: false, equivocators, recovering })) this.#violation(v)
+    if (spec !== null) {
+      for (const r of ok) for (const v of checkHostileData([{ node: `node ${r.i}`, entries: r.added }], spec).violations) this.#violation(v)
+    }
+  }
+
+  #hostileSpec(): HostileSpec | null {
+    const h = this.#hostile
+    if (h === null) return null
+    return {
+      attackerSled: h.keys.main.sled,
+      forbiddenSleds: [h.keys.rebind.sled],
+      ownType: HOSTILE_TYPES.own,
+      typePrefix: 'hostile.',
+      marker: FORGED_MARKER,
+    }
+  }
+
+  // ---- the end ----
+
+  /** Heals everything, waits for convergence, checks every invariant; returns the figures. */
+  async #finish(equivocators: ReadonlySet<string>): Promise<HarnessFigures> {
+    const c = this.#cl
+    this.#finishing = true
+    this.#say('final phase: writers stop, everything heals')
+    await this.#wl.stopWriters()
+    await this.#stopHostile()
+    await this.#healAll()
+    const healed = Date.now()
+    const { logs, statuses, converged } = await this.#converge()
+    const finalMs = converged ? Date.now() - healed : null
+    this.#say(converged ? `converged ${finalMs} ms after the final heal` : `did NOT converge within ${(this.#o.convergeTimeoutMs ?? 90_000) / 1000} s`)
+    if (!converged) this.#violation(`the cluster did not converge within ${(this.#o.convergeTimeoutMs ?? 90_000) / 1000} s of the final heal`, true)
+
+    // Readers: every subscriber and consumer must end up with everything its node holds.
+    const heads = statuses.map((s) => s.heads)
+    for (const s of this.#wl.subscribers) s.hurry()
+    const deadline = Date.now() + READERS_CATCH_UP_MS
+    const behind = (): string[] => [
+      ...this.#wl.subscribers.filter((s, i) => !s.caughtUp(heads[i] ?? {})).map((s) => s.name),
+      ...this.#wl.consumers.filter((k, i) => !k.caughtUp(heads[i] ?? {})).map((k) => k.name),
+    ]
+    while (behind().length > 0 && Date.now() < deadline) await sleep(200)
+    for (const name of behind()) this.#violation(`${name} did not catch up within ${READERS_CATCH_UP_MS / 1000} s of convergence`, true)
+    await Promise.all(this.#wl.consumers.map((k, i) => k.checkFinalCursor(heads[i] ?? {}).catch((err: unknown) => this.#violation(`${k.name}: ${(err as Error).message}`, true))))
+    await this.#wl.stopReaders()
+
+    // The final checks, on every node's whole log.
+    const acked = c.acked.slice()
+    for (const v of checkInvariants({ logs, statuses, acked, converged: true, equivocators })) this.#violation(v, true)
+    const spec = this.#hostileSpec()
+    const hostile = spec === null ? { violations: [], accepted: 0 } : checkHostileData(logs, spec)
+    for (const v of hostile.violations) this.#violation(v, true)
+    const accounts: IngestAccount[] = []
+    if (this.#ingestRate > 0) {
+      for (const n of c.nodes) {
+        const log = logs[n.index]
+        if (log === undefined) continue
+        const { violations, account } = checkIngest({
+          node: n.name,
+          entries: log.entries.filter((e) => e.sled === n.sled),
+          sent: this.#wl.ingestSent(n.index),
+          crashed: this.#crashed.has(n.index),
+        })
+        for (const v of violations) this.#violation(v, true)
+        accounts.push(account)
+      }
+    }
+    this.#wl.subscribers.forEach((s, i) => {
+      for (const v of s.violations) this.#violation(v, true)
+      const log = logs[i]
+      if (log !== undefined) for (const v of checkDelivered(s.name, s.delivered, log, equivocators)) this.#violation(v, true)
+    })
+    for (const k of this.#wl.consumers) for (const v of k.violations) this.#violation(v, true)
+    const crashes = c.unexpectedExits()
+    for (const e of crashes) this.#violation(`${e.node} exited unexpectedly (${e.signal ?? `code ${e.code}`}) at ${((e.at - this.#t0) / 1000).toFixed(1)} s`, true)
+    return this.#figures(logs, statuses, finalMs, accounts, hostile.accepted, crashes.length)
+  }
+
+  /**
+   * Polls until every node holds the same log (same entries, same signatures) with every
+   * acknowledged append, or the timeout passes. Cheap status reads first; whole logs only once
+   * the heads agree.
+   */
+  async #converge(): Promise<{ logs: NodeLog[]; statuses: Array<NodeStatus & { node: string }>; converged: boolean }> {
+    const c = this.#cl
+    const deadline = Date.now() + (this.#o.convergeTimeoutMs ?? 90_000)
+    let logs: NodeLog[] = []
+    let statuses: Array<NodeStatus & { node: string }> = []
+    for (;;) {
+      try {
+        statuses = await Promise.all(c.nodes.map(async (n) => ({ ...(await n.status()), node: n.name })))
+        const first = JSON.stringify(sortedHeads(statuses[0]?.heads ?? {}))
+        const headsAgree = statuses.every((s) => JSON.stringify(sortedHeads(s.heads)) === first && Object.keys(s.missing).length === 0 && !s.appendsHeld)
+        if (headsAgree) {
+          logs = await Promise.all(c.nodes.map(async (n) => ({ node: n.name, entries: await n.readAll() })))
+          if (checkConverged(logs).length === 0 && checkAcked(logs, c.acked, true).length === 0) return { logs, statuses, converged: true }
+        }
+      } catch {
+        // a node still restarting: try again
+      }
+      if (Date.now() > deadline) break
+      await sleep(500)
+    }
+    if (logs.length !== c.size) {
+      try {
+        logs = await Promise.all(c.nodes.map(async (n) => ({ node: n.name, entries: await n.readAll() })))
+      } catch (err) {
+        this.#violation(`could not read every node's log at the end: ${(err as Error).message}`, true)
+      }
+    }
+    return { logs, statuses, converged: false }
+  }
+
+  #figures(
+    logs: readonly NodeLog[],
+    statuses: ReadonlyArray<NodeStatus & { node: string }>,
+    finalMs: number | null,
+    accounts: readonly IngestAccount[],
+    forgedAccepted = 0,
+    crashes = 0,
+  ): HarnessFigures {
+    const c = this.#cluster
+    const acked = c?.acked ?? []
+    const subs = this.#workload?.subscribers ?? []
+    const cons = this.#workload?.consumers ?? []
+    const sum = <T>(xs: readonly T[], f: (x: T) => number): number => xs.reduce((n, x) => n + f(x), 0)
+    const rejected: Record<string, number> = {}
+    for (const s of statuses) for (const [code, n] of Object.entries(s.rejected.byCode)) rejected[code] = (rejected[code] ?? 0) + (n ?? 0)
+    const first = logs[0]
+    const h = this.#hostile
+    return {
+      faults: { ...this.#faultCounts },
+      writers: this.#workload?.stats ?? {
+        appendBatches: 0,
+        appended: 0,
+        appendFailures: 0,
+        ingestRequests: 0,
+        ingested: 0,
+        queued: 0,
+        dropped: 0,
+        ingestHeld: 0,
+        ingestUnknown: 0,
+      },
+      ingest: { nodes: accounts },
+      subscribers: {
+        count: subs.length,
+        delivered: sum(subs, (s) => s.stats.delivered),
+        lagged: sum(subs, (s) => s.stats.lagged),
+        connections: sum(subs, (s) => s.stats.connections),
+        redelivered: sum(subs, (s) => s.stats.redelivered),
+        holes: sum(subs, (s) => s.stats.holes),
+      },
+      consumers: {
+        count: cons.length,
+        delivered: sum(cons, (k) => k.stats.delivered),
+        redelivered: sum(cons, (k) => k.stats.redelivered),
+        acked: sum(cons, (k) => k.stats.acked),
+        connections: sum(cons, (k) => k.stats.connections),
+        resets: sum(cons, (k) => k.stats.resets),
+      },
+      hostile: h === null ? null : { ...h.stats, ownHeld: first === undefined ? 0 : first.entries.filter((e) => e.sled === h.keys.main.sled).length },
+      rejected,
+      checks: { rounds: this.#rounds, readErrors: this.#readErrors },
+      final: {
+        ...logFigures(logs, acked),
+        entries: first?.entries.length ?? 0,
+        sleds: new Set(first?.entries.map((e) => e.sled) ?? []).size,
+        acked: acked.length,
+        forgedAccepted,
+        crashes,
+      },
+      convergence: {
+        heals: this.#convergence.length,
+        p50Ms: percentile(this.#convergence, 50),
+        p99Ms: percentile(this.#convergence, 99),
+        maxMs: percentile(this.#convergence, 100),
+        unfinished: this.#unfinished,
+        finalMs,
+      },
+    }
+  }
+}
+
+function sortedHeads(heads: Readonly<Record<string, number>>): Array<[string, number]> {
+  return Object.entries(heads).sort((a, b) => (a[0] < b[0] ? -1 : 1))
+}
+

@@ -1,0 +1,184 @@
+/**
+ * The harness's checks (pure): each catches the violation it exists for when one is injected
+ * into otherwise healthy logs, and stays quiet on the healthy ones.
+ */
+import { describe, expect, it } from 'vitest'
+import {
+  checkDelivered,
+  checkHostileData,
+  checkIngest,
+  checkInvariants,
+  logFigures,
+  percentile,
+  type HostileSpec,
+  type LogEntry,
+  type NodeLog,
+} from '../../src/harness/invariants.js'
+
+const A = 'a'.repeat(64)
+const B = 'b'.repeat(64)
+const EVIL = 'e'.repeat(64)
+const REBIND = 'f'.repeat(64)
+
+const ev = (sled: string, seq: number, extra: Partial<LogEntry> = {}): LogEntry => ({
+  sled,
+  seq,
+  sig: `${sled[0]}${seq}`,
+  kind: 'event',
+  type: 'harness.append',
+  payload: { n: seq },
+  ...extra,
+})
+
+/** Three nodes holding the same healthy log: A 0..4, B 0..2, the attacker's own 0..1. */
+function healthy(): NodeLog[] {
+  const entries = [
+    ...[0, 1, 2, 3, 4].map((s) => ev(A, s)),
+    ...[0, 1, 2].map((s) => ev(B, s)),
+    ...[0, 1].map((s) => ev(EVIL, s, { type: 'hostile.own', payload: { n: s, variant: 0 } })),
+  ]
+  return ['n0', 'n1', 'n2'].map((node) => ({ node, entries: entries.map((e) => ({ ...e })) }))
+}
+
+const acked = [
+  { sled: A, seq: 3, sig: 'a3', node: 'n0' },
+  { sled: B, seq: 2, sig: 'b2', node: 'n1' },
+]
+
+const SPEC: HostileSpec = { attackerSled: EVIL, forbiddenSleds: [REBIND], ownType: 'hostile.own', typePrefix: 'hostile.', marker: 'HOSTILE-FORGED-7f3a' }
+
+/** Replaces node `i`'s entry at (sled, seq) (or removes it when `to` is null). */
+function tamper(logs: NodeLog[], i: number, sled: string, seq: number, to: LogEntry | null): NodeLog[] {
+  return logs.map((l, j) => {
+    if (j !== i) return l
+    const entries = l.entries.flatMap((e) => (e.sled === sled && e.seq === seq ? (to === null ? [] : [to]) : [e]))
+    return { node: l.node, entries }
+  })
+}
+
+describe('the checker catches injected violations', () => {
+  it('healthy logs pass every check', () => {
+    const logs = healthy()
+    expect(checkInvariants({ logs, acked, converged: true, equivocators: new Set([EVIL]) })).toEqual([])
+    expect(checkHostileData(logs, SPEC)).toEqual({ violations: [], accepted: 0 })
+    expect(logFigures(logs, acked)).toEqual({ lost: 0, duplicates: 0, gaps: 0, diverged: 0 })
+  })
+
+  it('a node reporting a different signature for an acknowledged append: replaced, diverged', () => {
+    const logs = tamper(healthy(), 2, A, 3, ev(A, 3, { sig: 'forged' }))
+    const v = checkInvariants({ logs, acked, converged: true }).join('\n')
+    expect(v).toMatch(/n2: holds a different entry at acknowledged aaaaaaaaaaaa:3/)
+    expect(v).toMatch(/aaaaaaaaaaaa:3 differs: n0 holds sig a3…, n2 holds forged…/)
+    expect(v).toMatch(/n2 diverges from n0: 10 vs 10 entries, 0 only on n0, 0 only on n2, 1 with different sigs \(aaaaaaaaaaaa:3\)/)
+    expect(logFigures(logs, acked)).toEqual({ lost: 1, duplicates: 0, gaps: 0, diverged: 1 })
+  })
+
+  it('a node missing an acknowledged append (deleted): lost, gap', () => {
+    const logs = tamper(healthy(), 1, A, 3, null)
+    expect(checkInvariants({ logs, acked }).join('\n')).toMatch(/n1: sled aaaaaaaaaaaa seq 4 where 3 was expected/)
+    expect(checkInvariants({ logs, acked, converged: true }).join('\n')).toMatch(/n1: lacks acknowledged aaaaaaaaaaaa:3 \(acknowledged by n0\)/)
+    expect(logFigures(logs, acked)).toEqual({ lost: 1, duplicates: 0, gaps: 1, diverged: 1 })
+  })
+
+  it('a duplicated entry, and acknowledged appends missing on their own node mid-run unless it is recovering', () => {
+    const [n0, ...rest] = healthy() as [NodeLog, ...NodeLog[]]
+    const dup = { node: 'n0', entries: [...n0.entries.slice(0, 2), ev(A, 1), ...n0.entries.slice(2)] }
+    expect(checkInvariants({ logs: [dup, ...rest] }).join('\n')).toMatch(/n0: duplicate entry aaaaaaaaaaaa:1/)
+    expect(logFigures([dup, ...rest], []).duplicates).toBe(1)
+    const lacking = tamper(healthy(), 0, A, 3, null)
+    expect(checkInvariants({ logs: lacking, acked }).join('\n')).toMatch(/n0: lacks acknowledged aaaaaaaaaaaa:3/)
+    expect(checkInvariants({ logs: lacking, acked, recovering: new Set(['n0']) }).join('\n')).not.toMatch(/lacks/)
+  })
+
+  it("equivocation is a violation for honest sleds only; the attacker's slots are compared once converged", () => {
+    const honest = tamper(healthy(), 0, B, 1, ev(B, 1, { equivocated: true }))
+    const eq = new Set([EVIL])
+    expect(checkInvariants({ logs: honest, equivocators: eq }).join('\n')).toMatch(/n0: bbbbbbbbbbbb:1 is equivocated/)
+    const evil = tamper(healthy(), 0, EVIL, 1, ev(EVIL, 1, { sig: 'other', equivocated: true, type: 'hostile.own' }))
+    // Mid-run a node that has not seen the second version yet may read the first: allowed.
+    expect(checkInvariants({ logs: evil, equivocators: eq })).toEqual([])
+    // Once converged, every node must read the same version.
+    expect(checkInvariants({ logs: evil, equivocators: eq, converged: true }).join('\n')).toMatch(/eeeeeeeeeeee:1 differs/)
+    const statuses = [{ node: 'n0', equivocations: [{ sled: EVIL, seq: 1 }, { sled: B, seq: 0 }] }]
+    expect(checkInvariants({ logs: [], statuses, equivocators: eq })).toEqual(['n0: reports 1 equivocation(s) of honest sleds'])
+  })
+
+  it('hostile data: the forgery marker, attacker types in honest sleds, the rebinding key, odd attacker entries', () => {
+    const cases: Array<[LogEntry, RegExp]> = [
+      [ev(A, 2, { type: 'harness.append', payload: { marker: 'HOSTILE-FORGED-7f3a', n: 1 } }), /carrying the forgery marker/],
+      [ev(A, 2, { type: 'hostile.tampered' }), /honest sled holding attacker type hostile\.tampered/],
+      [ev(EVIL, 1, { type: 'hostile.rebound' }), /an attacker entry of type hostile\.rebound/],
+    ]
+    for (const [entry, re] of cases) {
+      const logs = tamper(healthy(), 1, entry.sled, entry.seq, entry)
+      const r = checkHostileData(logs, SPEC)
+      expect(r.accepted).toBe(1)
+      expect(r.violations.join('\n')).toMatch(re)
+    }
+    const rebound = healthy().map((l, i) => (i === 2 ? { node: l.node, entries: [...l.entries, ev(REBIND, 0, { type: 'hostile.rebound' })] } : l))
+    expect(checkHostileData(rebound, SPEC).violations.join('\n')).toMatch(/n2: accepted hostile data at ffffffffffff:0: an entry of the attacker's rebinding key/)
+  })
+
+  describe('ingest accounting', () => {
+    const sentinel = (seq: number, from: number, to: number): LogEntry => ({ sled: A, seq, sig: `g${seq}`, kind: 'gap', from, to })
+    const event = (seq: number, lid: number, n: number): LogEntry => ({ sled: A, seq, sig: `e${seq}`, kind: 'event', type: 'harness.ingest', lid, payload: { n } })
+    // lids 0,1 queued; 2..4 dropped (one sentinel); 5 queued.
+    const entries = [event(0, 0, 10), event(1, 1, 11), sentinel(2, 2, 4), event(3, 5, 15)]
+    const sent = [
+      { lid: 0, queued: true, n: 10 },
+      { lid: 1, queued: true, n: 11 },
+      { lid: 2, queued: false, n: 12 },
+      { lid: 3, queued: false, n: 13 },
+      { lid: 4, queued: false, n: 14 },
+      { lid: 5, queued: true, n: 15 },
+    ]
+
+    it('accounts every lid exactly once', () => {
+      expect(checkIngest({ node: 'n0', entries, sent, crashed: false })).toEqual({
+        violations: [],
+        account: { events: 3, sentinels: 1, lidsInSentinels: 3, maxLid: 5, queuedButLost: 0 },
+      })
+    })
+
+    it('catches a lost lid, a lid counted twice, a dropped event in the log, and a reused lid', () => {
+      const missing = [event(0, 0, 10), event(1, 1, 11), sentinel(2, 3, 4), event(3, 5, 15)]
+      expect(checkIngest({ node: 'n0', entries: missing, sent, crashed: false }).violations.join('\n')).toMatch(/lids 2\.\.2 are in no entry and no sentinel/)
+      const twice = [...entries.slice(0, 2), sentinel(2, 1, 4), entries[3] as LogEntry]
+      expect(checkIngest({ node: 'n0', entries: twice, sent, crashed: false }).violations.join('\n')).toMatch(/overlaps event lid 1/)
+      const dropped = [event(0, 0, 10), event(1, 1, 11), event(2, 2, 12), sentinel(3, 3, 4), event(4, 5, 15)]
+      expect(checkIngest({ node: 'n0', entries: dropped, sent, crashed: false }).violations.join('\n')).toMatch(/lid 2 was dropped \(bus full\) but is in the log/)
+      const reused = [event(0, 0, 10), event(1, 1, 99), sentinel(2, 2, 4), event(3, 5, 15)]
+      expect(checkIngest({ node: 'n0', entries: reused, sent, crashed: false }).violations.join('\n')).toMatch(/lid 1 holds event n=99, but was given to event n=11/)
+    })
+
+    it('a queued event in a crash sentinel is loss unless the node crashed', () => {
+      const crashed = [event(0, 0, 10), sentinel(1, 1, 4), event(2, 5, 15)]
+      expect(checkIngest({ node: 'n0', entries: crashed, sent, crashed: false }).violations.join('\n')).toMatch(/queued lid 1 ended in a sentinel/)
+      const r = checkIngest({ node: 'n0', entries: crashed, sent, crashed: true })
+      expect(r.violations).toEqual([])
+      expect(r.account.queuedButLost).toBe(1)
+    })
+  })
+
+  it('stream deliveries: complete, same signatures; counts only for equivocators', () => {
+    const [log] = healthy() as [NodeLog]
+    const full = new Map([
+      [A, ['a0', 'a1', 'a2', 'a3', 'a4']],
+      [B, ['b0', 'b1', 'b2']],
+      [EVIL, ['e0', 'x1']],
+    ])
+    expect(checkDelivered('sub', full, log, new Set([EVIL]))).toEqual([])
+    expect(checkDelivered('sub', full, log).join('\n')).toMatch(/sub: received a different eeeeeeeeeeee:1/)
+    const short = new Map(full)
+    short.set(A, ['a0', 'a1', 'a2'])
+    expect(checkDelivered('sub', short, log, new Set([EVIL]))).toEqual(['sub: received 3 of 5 entries of aaaaaaaaaaaa'])
+  })
+
+  it('percentiles (nearest rank)', () => {
+    expect(percentile([], 50)).toBeNull()
+    expect(percentile([5], 99)).toBe(5)
+    expect(percentile([4, 1, 3, 2], 50)).toBe(2)
+    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99)
+    expect(percentile([1, 2, 3], 100)).toBe(3)
+  })
+})

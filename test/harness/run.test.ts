@@ -1,0 +1,45 @@
+/**
+ * A small seeded harness run in the default suite: 3 node processes, every fault kind, the
+ * whole workload, zero violations. The seed is printed; replay a failure with SLEDLOG_SEED=…
+ * (or the `sledlog harness` command line the report prints).
+ */
+import { describe, expect, it } from 'vitest'
+import { formatReport } from '../../src/harness/report.js'
+import { runHarness } from '../../src/harness/run.js'
+import { FAULT_KINDS } from '../../src/harness/schedule.js'
+import { testSeed } from '../helpers/seed.js'
+
+describe('sledlog harness', () => {
+  it('3 nodes, 45 s, every fault kind: every invariant holds', async () => {
+    const seed = testSeed('harness run')
+    const progress: string[] = []
+    const result = await runHarness({
+      nodes: 3,
+      durationMs: 45_000,
+      seed,
+      faults: [...FAULT_KINDS],
+      rate: 8,
+      // Equivocation attacks are left out: they expose a known bug (equivocation evidence is
+      // never passed on; test/harness/hostile-peer.test.ts pins it), which would fail the run.
+      attacks: ['forge', 'tamper', 'delete', 'rebind', 'garbage'],
+      convergeTimeoutMs: 60_000,
+      progress: (line) => progress.push(line),
+    })
+    const report = formatReport(result)
+    console.log(report)
+    if (!result.ok) console.log(`progress:\n${progress.join('\n')}\n\n${result.nodeLogs ?? ''}`)
+    expect(result.violations).toEqual([])
+    expect(result.ok).toBe(true)
+    // The run exercised what it claims to.
+    for (const kind of FAULT_KINDS) expect(result.figures.faults[kind] ?? 0, `${kind} episodes`).toBeGreaterThan(0)
+    const f = result.figures
+    expect(f.writers.appended).toBeGreaterThan(100)
+    expect(f.writers.dropped).toBeGreaterThan(0)
+    expect(f.ingest.nodes.reduce((n, a) => n + a.sentinels, 0)).toBeGreaterThan(0)
+    expect(f.subscribers.delivered).toBeGreaterThan(0)
+    expect(f.consumers.acked).toBeGreaterThan(0)
+    expect(f.hostile?.connections ?? 0).toBeGreaterThan(0)
+    expect(f.final).toMatchObject({ lost: 0, duplicates: 0, gaps: 0, diverged: 0, forgedAccepted: 0, crashes: 0 })
+    expect(f.convergence.finalMs).not.toBeNull()
+  }, 150_000)
+})
