@@ -148,6 +148,12 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     return n
   })
 
+  const ingestCapacity = take('ingestCapacity', (raw) => {
+    const n = integer(raw.value)
+    if (n === undefined || n < 1) return fail(`${raw.label}: ${show(raw.value)} is not an ingest bus capacity (an integer >= 1)`)
+    return n
+  })
+
   const logLevel = take('logLevel', (raw) => {
     const v = typeof raw.value === 'string' ? raw.value.toLowerCase() : raw.value
     if (!LOG_LEVELS.includes(v as LogLevel)) return fail(`${raw.label}: ${show(raw.value)} is not a log level (${LOG_LEVELS.join(', ')})`)
@@ -165,6 +171,7 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     ...(allow === undefined || allow.length === 0 ? {} : { allow }),
     sync: sync ?? DEFAULTS.sync,
     ...(recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs }),
+    ...(ingestCapacity === undefined ? {} : { ingestCapacity }),
     logLevel: logLevel ?? DEFAULTS.logLevel,
   }
   const allOrigins = {} as Record<SettingName, Origin>

@@ -28,6 +28,8 @@ export interface NodeSettings {
   readonly sync: boolean
   /** How long a node with no entries of its own waits for its peers before appending. */
   readonly recoveryTimeoutMs?: number
+  /** Capacity of the ingest bus in events; producers' events past it are dropped (and recorded). */
+  readonly ingestCapacity?: number
   readonly logLevel: LogLevel
 }
 
@@ -57,6 +59,7 @@ export const SETTING_SOURCES: Readonly<Record<SettingName, SettingSource>> = {
   allow: { flag: 'allow', env: 'SLEDLOG_ALLOW', file: 'allow' },
   sync: { flag: 'sync', env: 'SLEDLOG_SYNC', file: 'sync' },
   recoveryTimeoutMs: { flag: 'recovery-timeout', env: 'SLEDLOG_RECOVERY_TIMEOUT', file: 'recoveryTimeoutMs' },
+  ingestCapacity: { flag: 'ingest-capacity', env: 'SLEDLOG_INGEST_CAPACITY', file: 'ingestCapacity' },
   logLevel: { flag: 'log-level', env: 'SLEDLOG_LOG_LEVEL', file: 'logLevel' },
 }
 

@@ -167,6 +167,10 @@ export class ConsumerClient {
       if (this.#stopped) stream.close()
       await stream.ended
       this.#stream = null
+      // Unacknowledged entries of an ended stream come again on the next one. Acknowledging them
+      // now could land between reading the cursor and opening the next stream, which then
+      // starts past the cursor that was read.
+      this.#pending = []
       if (!this.#stopped) await this.#nap(intIn(this.#o.random, 100, 400))
     }
   }
@@ -194,7 +198,9 @@ export class ConsumerClient {
 
   /** Sends the pending acknowledgements (one request at a time). */
   #ack(): Promise<void> {
-    if (this.#acking !== null || this.#pending.length === 0 || this.#stopped || !this.#o.available()) return this.#acking ?? Promise.resolve()
+    if (this.#acking !== null || this.#pending.length === 0 || this.#stopped || this.#stream === null || !this.#o.available()) {
+      return this.#acking ?? Promise.resolve()
+    }
     const batch = this.#pending.splice(0, ACK_BATCH)
     const stream = this.#stream
     // A failed request is retried while the same stream runs; after a reconnect the node

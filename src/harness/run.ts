@@ -30,7 +30,6 @@ import {
   type NodeLog,
 } from './invariants.js'
 import { LogMirror } from './mirror.js'
-import { harnessNodeCommand } from './node-process.js'
 import { streamOf } from './random.js'
 import { replayCommand } from './report.js'
 import { describeAction, FAULT_KINDS, makeSchedule, type FaultAction, type FaultKind, type Lane, type ScheduledAction } from './schedule.js'
@@ -51,8 +50,8 @@ export interface HarnessOptions {
   /** Ingested events per second per node; default half of `rate`. */
   readonly ingestRate?: number
   /**
-   * Ingest bus capacity of every node, in events (default 32, so batches overflow it). 0 runs
-   * the stock `sledlog node` instead, whose bus (10 000) the workload never fills.
+   * Ingest bus capacity of every node, in events (`--ingest-capacity`; default 32, so batches
+   * overflow it). 0 leaves the node's default (10 000), which the workload never fills.
    */
   readonly ingestBus?: number
   /** Attacks of the hostile peer; default {@link DEFAULT_ATTACKS}. */
@@ -256,7 +255,7 @@ class HarnessRun {
       baseDir: dir,
       topology: 'mesh',
       random: streamOf(o.seed, 'link jitter'),
-      ...(this.#ingestBus > 0 ? { command: harnessNodeCommand(this.#ingestBus) } : {}),
+      ...(this.#ingestBus > 0 ? { env: { SLEDLOG_INGEST_CAPACITY: String(this.#ingestBus) } } : {}),
     })
     this.#cluster = cluster
     this.#state = Array.from({ length: o.nodes }, () => 'up')

@@ -466,17 +466,35 @@ export class SledLog {
 
   /**
    * Canonical updates holding everything this log has past `stateVector`, in chunks of about
-   * `maxBytes` (so initial sync never needs one giant frame). Throws UPDATE_MALFORMED for a bad
-   * state vector.
+   * `maxBytes` (so initial sync never needs one giant frame), followed by one small update per
+   * other known version of each equivocated slot in the range (the evidence). Throws
+   * UPDATE_MALFORMED for a bad state vector.
    */
   updatesSince(stateVector: Map<number, number>, maxBytes: number): Uint8Array[] {
     const runs: Run[] = []
+    const evidence: Uint8Array[] = []
     for (const [client, sled] of this.#sleds) {
       const have = stateVector.get(client) ?? 0
       const end = this.#view.length(client)
-      if (have < end) runs.push({ client, clock: have, rootName: rootNameOf(sled), records: this.#view.records(client, have, end) })
+      if (have >= end) continue
+      runs.push({ client, clock: have, rootName: rootNameOf(sled), records: this.#view.records(client, have, end) })
+      if (!this.#evidenceBySled.has(sled)) continue
+      // Every other known version of an equivocated slot goes too, after the runs (so the peer
+      // holds the slot by then), one record per update at its own clock: the peer's guard sees
+      // a second valid version of a held slot and records the same evidence. Without this a
+      // peer holding only the larger version would read a different entry forever.
+      for (const [key, versions] of this.#evidence) {
+        const colon = key.lastIndexOf(':')
+        if (key.slice(0, colon) !== sled) continue
+        const seq = Number(key.slice(colon + 1))
+        if (seq < have || seq >= end) continue
+        const held = this.#view.recordAt(client, seq)
+        for (const v of [...versions].sort()) {
+          if (v !== held) evidence.push(encodeRuns([{ client, clock: seq, rootName: rootNameOf(sled), records: [v] }]))
+        }
+      }
     }
-    return encodeRunsChunked(runs, maxBytes)
+    return [...encodeRunsChunked(runs, maxBytes), ...evidence]
   }
 
   // ---- internals ----

@@ -66,6 +66,14 @@ describe('resolveNodeSettings', () => {
     expect(ok({ flags: { data: 'd' }, env: { SLEDLOG_SYNC: 'off' } }).settings.sync).toBe(false)
   })
 
+  it('takes the ingest bus capacity from any source and refuses one below 1', () => {
+    expect(ok({ flags: { data: 'd', 'ingest-capacity': '64' } }).settings.ingestCapacity).toBe(64)
+    expect(ok({ flags: { data: 'd' }, env: { SLEDLOG_INGEST_CAPACITY: '32' } }).settings.ingestCapacity).toBe(32)
+    expect(ok({ flags: { data: 'd' }, file: { path: 'c.json', value: { ingestCapacity: 8 } } }).settings.ingestCapacity).toBe(8)
+    expect(ok({ flags: { data: 'd' } }).settings.ingestCapacity).toBeUndefined()
+    expect(problems({ flags: { data: 'd', 'ingest-capacity': '0' } })).toEqual(['--ingest-capacity: "0" is not an ingest bus capacity (an integer >= 1)'])
+  })
+
   it('reports every problem at once, each naming where the value came from', () => {
     const p = problems({
       flags: { port: 'abc', peer: ['http://x:1', 'ws://ok:1', 'ws://ok:1'], allow: ['zz'] },

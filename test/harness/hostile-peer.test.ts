@@ -1,8 +1,8 @@
 /**
  * The harness's hostile peer against two in-process nodes (real HTTP API, real replication):
  * every attack is refused, nothing forged, deleted or rebound reaches either log, the attacker's
- * own entries replicate, and the nodes keep working. Plus the bug the harness found with its
- * equivocation attacks, pinned with `it.fails`.
+ * own entries replicate, and the nodes keep working; equivocations end with every node holding
+ * the evidence and reading the same entry.
  */
 import { describe, expect, it, onTestFinished } from 'vitest'
 import type { StoredEntry } from '../../src/core/query.js'
@@ -112,14 +112,10 @@ describe('hostile peer (harness)', () => {
     expect(a.log.status().equivocations.length).toBeGreaterThan(0)
   })
 
-  // BUG (found by `sledlog harness`): a node that receives both versions of an equivocated slot
-  // keeps the evidence to itself. Its peers hold only the version relayed to them; digest
-  // exchange notices the difference, but the refetch answer (SledLog.updatesSince) sends only
-  // the record in the doc, never the evidence, so they never learn the other version. The node
-  // with the evidence reads the smaller version, the others the one they hold: when the second
-  // version is the smaller one, nodes return different entries for the same (sled, seq), and
-  // their digests differ forever (a refetch of the whole sled every minute on every link).
-  it.fails('BUG: equivocation evidence seen by one node never reaches its peers, whose reads of the slot then differ', async () => {
+  // Found by `sledlog harness`: a node that received both versions of a slot once kept the
+  // evidence to itself; a peer holding only the larger version then read a different entry forever.
+  // The refetch that digest exchange triggers now carries the evidence.
+  it('equivocation evidence seen by one node reaches its peers, so every node reads the same entry', async () => {
     const [a, b] = await pair()
     const peer = new HostilePeer({ seed: 1, random: prng(1) })
     const keys = peer.keys.main

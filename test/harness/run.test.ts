@@ -19,9 +19,6 @@ describe('sledlog harness', () => {
       seed,
       faults: [...FAULT_KINDS],
       rate: 8,
-      // Equivocation attacks are left out: they expose a known bug (equivocation evidence is
-      // never passed on; test/harness/hostile-peer.test.ts pins it), which would fail the run.
-      attacks: ['forge', 'tamper', 'delete', 'rebind', 'garbage'],
       convergeTimeoutMs: 60_000,
       progress: (line) => progress.push(line),
     })

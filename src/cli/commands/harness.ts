@@ -59,7 +59,7 @@ Options:
   --rate N                appended events per second per node (10)
   --ingest-rate N         ingested events per second per node (half of --rate)
   --ingest-bus N          ingest bus capacity of each node (32: batches overflow it, so drops
-                          and gap sentinels happen); 0 runs stock 'sledlog node' processes
+                          and gap sentinels happen); 0 keeps the nodes' default (10000)
   --attacks LIST          hostile peer attacks: forge, tamper, delete, rebind, garbage,
                           equivocate, equivocate-one; or all (default) or none
   --check-interval MS     how often the running checks read every node (3000)

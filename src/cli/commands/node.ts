@@ -28,6 +28,7 @@ export const NODE_FLAGS = {
   allow: { type: 'string', multiple: true },
   sync: { type: 'boolean' },
   'recovery-timeout': { type: 'string' },
+  'ingest-capacity': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -55,6 +56,8 @@ Options (environment variable and config file key in brackets):
   --sync                   fsync every commit (survives power loss) [SLEDLOG_SYNC, sync]
   --recovery-timeout MS    how long a node with no entries of its own waits for its peers
                            before appending (10000)  [SLEDLOG_RECOVERY_TIMEOUT, recoveryTimeoutMs]
+  --ingest-capacity N      ingest bus size in events; a burst past it is dropped and recorded
+                           as a gap sentinel (10000) [SLEDLOG_INGEST_CAPACITY, ingestCapacity]
   --log-level LEVEL        fatal, error, warn, info, debug, trace or silent (info)
                                                    [SLEDLOG_LOG_LEVEL, logLevel]
   --config FILE            JSON config file with the keys above    [SLEDLOG_CONFIG]
@@ -88,6 +91,7 @@ export async function runNode(
     ...(settings.token === undefined ? {} : { token: settings.token }),
     sync: settings.sync,
     ...(settings.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: settings.recoveryTimeoutMs }),
+    ...(settings.ingestCapacity === undefined ? {} : { ingest: { capacity: settings.ingestCapacity } }),
   })
 
   // Handlers go in before start: a signal during start must still end in a clean stop.
