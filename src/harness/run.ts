@@ -33,7 +33,7 @@ import { LogMirror } from './mirror.js'
 import { streamOf } from './random.js'
 import { replayCommand } from './report.js'
 import { describeAction, FAULT_KINDS, makeSchedule, type FaultAction, type FaultKind, type Lane, type ScheduledAction } from './schedule.js'
-import { Workload, type WriterStats } from './workload.js'
+import { emptyWriterStats, Workload, type WriterStats } from './workload.js'
 
 /** Options of {@link runHarness}. */
 export interface HarnessOptions {
@@ -761,17 +761,7 @@ class HarnessRun {
     const h = this.#hostile
     return {
       faults: { ...this.#faultCounts },
-      writers: this.#workload?.stats ?? {
-        appendBatches: 0,
-        appended: 0,
-        appendFailures: 0,
-        ingestRequests: 0,
-        ingested: 0,
-        queued: 0,
-        dropped: 0,
-        ingestHeld: 0,
-        ingestUnknown: 0,
-      },
+      writers: this.#workload?.stats ?? emptyWriterStats(),
       ingest: { nodes: accounts },
       subscribers: {
         count: subs.length,

@@ -65,19 +65,14 @@ export interface WriterStats {
   ingestUnknown: number
 }
 
+/** Writer counters before anything ran. */
+export function emptyWriterStats(): WriterStats {
+  return { appendBatches: 0, appended: 0, appendFailures: 0, ingestRequests: 0, ingested: 0, queued: 0, dropped: 0, ingestHeld: 0, ingestUnknown: 0 }
+}
+
 /** The run's load. Lifecycle: `start()` → `stopWriters()` → (catch up) → `stopReaders()`. */
 export class Workload {
-  readonly stats: WriterStats = {
-    appendBatches: 0,
-    appended: 0,
-    appendFailures: 0,
-    ingestRequests: 0,
-    ingested: 0,
-    queued: 0,
-    dropped: 0,
-    ingestHeld: 0,
-    ingestUnknown: 0,
-  }
+  readonly stats: WriterStats = emptyWriterStats()
   readonly subscribers: SlowSubscriber[] = []
   readonly consumers: ConsumerClient[] = []
   readonly #o: WorkloadOptions

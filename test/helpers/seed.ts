@@ -11,14 +11,5 @@ export function testSeed(name: string, fallback = 20261122): number {
   return seed
 }
 
-/** A small deterministic PRNG (mulberry32) returning floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The PRNG every seeded test draws from: the harness's (mulberry32, floats in [0, 1)). */
+export { prng } from '../../src/harness/random.js'
