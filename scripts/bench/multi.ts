@@ -60,7 +60,7 @@ interface StatusLite {
   entries: number
   duplicates: number
   appendsHeld: boolean
-  rejected: { total: number }
+  rejected: { total: number; byCode: Record<string, number> }
   peers: Array<{ connected: boolean; synced?: boolean }>
 }
 
@@ -69,6 +69,15 @@ export async function statusOf(baseUrl: string): Promise<StatusLite> {
   const res = await fetch(`${baseUrl}/v1/status`, { signal: AbortSignal.timeout(30_000) })
   if (!res.ok) throw new Error(`GET ${baseUrl}/v1/status → ${res.status}`)
   return (await res.json()) as StatusLite
+}
+
+/**
+ * Rejected updates that an honest run must not have: everything but UPDATE_GAP, which is
+ * replication's normal signal that a live update overtook a range still on its way (answered
+ * with a step 1, PROTOCOL.md §8.3).
+ */
+export function honestRejections(st: StatusLite): number {
+  return st.rejected.total - (st.rejected.byCode['UPDATE_GAP'] ?? 0)
 }
 
 /**

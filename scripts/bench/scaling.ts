@@ -19,7 +19,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Cluster } from '../../src/harness/cluster.js'
 import { fmt, latencySummary, now, REPO_ROOT, type BenchContext, type BenchGroup, type BenchResult } from './harness.js'
-import { appendVia, eventsBody, label, postRaw, seqOfAnswer, sleep, startCluster, statusOf, StreamWatch, waitHeads, waitReady } from './multi.js'
+import { appendVia, eventsBody, label, honestRejections, postRaw, seqOfAnswer, sleep, startCluster, statusOf, StreamWatch, waitHeads, waitReady } from './multi.js'
 import { renderScalingSvg, type Series } from './svg.js'
 
 interface Sizes {
@@ -138,7 +138,7 @@ async function run(ctx: BenchContext): Promise<void> {
       points.push({ size, appendRate, restartMs, catchUpMs, liveRate, ackP50: a.p50, ackP99: a.p99, visP50: v.p50, visP99: v.p99 })
       await cluster.kill(1)
     }
-    const rejected = (await statusOf(n0.url)).rejected.total
+    const rejected = honestRejections(await statusOf(n0.url))
     if (rejected !== 0) throw new Error(`scaling: ${rejected} updates rejected`)
   } catch (err) {
     process.stderr.write(cluster.describe(2000) + '\n')
