@@ -225,7 +225,10 @@ export class PeerSession {
     }
   }
 
-  /** Relays a committed change to the peer unless it came from this peer. */
+  /**
+   * Relays a committed change to the peer unless it came from this peer. The replicator uses
+   * {@link noteHeld} instead for links whose peer already has it (see relay-plan.ts).
+   */
   relay(event: CommitEvent): void {
     if (this.#state !== 'ready') return
     if (event.origin === this) {
@@ -241,6 +244,11 @@ export class PeerSession {
     const chunks = event.update.length <= this.#limits.chunkBytes ? [event.update] : encodeRunsChunked(event.runs, this.#limits.chunkBytes)
     for (const c of chunks) this.#send(encodeUpdate(c))
     this.#peerHolds(event)
+  }
+
+  /** Notes that the peer holds a change it sent or was sent over another link (for lag). */
+  noteHeld(event: CommitEvent): void {
+    if (this.#state === 'ready') this.#peerHolds(event)
   }
 
   /** Advances what we believe the peer holds (for lag) by a change it sent or was sent. */

@@ -9,6 +9,7 @@ import type { SledLog } from '../log/sled-log.js'
 import { PeerDialer } from './dialer.js'
 import type { AuthConfig } from './handshake.js'
 import { DEFAULT_SESSION_LIMITS, type PeerSession, type SessionLimits, type SessionStats } from './peer-session.js'
+import { planRelay } from './relay-plan.js'
 import { SyncServer } from './server.js'
 
 /** Options of a {@link Replicator}. */
@@ -98,7 +99,10 @@ export class Replicator {
   start(http: Server): void {
     const log = this.#o.log
     this.#unsubscribe = log.onCommit((event) => {
-      for (const s of this.#sessions) s.relay(event)
+      for (const [s, action] of planRelay(this.#sessions, event.origin)) {
+        if (action === 'send') s.relay(event)
+        else s.noteHeld(event)
+      }
     })
     const recovery = this.#o.recovery ?? 'auto'
     if (recovery === 'hold' || (recovery === 'auto' && log.storeCreated && log.length(log.sled) === 0)) {
