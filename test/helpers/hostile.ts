@@ -1,7 +1,7 @@
 /**
  * In-memory sledlog docs and the shared hostile Yjs fixtures, for guard and codec tests.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import * as Y from 'yjs'
 import type { GuardLevel, GuardOptions } from '../../src/core/guard.js'
@@ -44,8 +44,11 @@ export function threeSledRuns(perSled = 9): Run[] {
   return THREE_SLEDS.map((n) => signedRun(testKeys(n), 0, perSled))
 }
 
-/** Where the shared hostile fixtures live: /work/shared/fixtures/yjs-hostile next to the repo. */
-export const HOSTILE_FIXTURES_URL = new URL('../../../shared/fixtures/yjs-hostile/', import.meta.url)
+/**
+ * The hostile Yjs fixtures, vendored from the team's shared/fixtures/yjs-hostile (found by fuzzing
+ * raw `Y.applyUpdate`) so that a clean clone in CI runs them too.
+ */
+export const HOSTILE_FIXTURES_URL = new URL('../fixtures/yjs-hostile/', import.meta.url)
 
 /** A hostile update from the shared fixtures. */
 export interface HostileFixture {
@@ -53,10 +56,9 @@ export interface HostileFixture {
   readonly bytes: Uint8Array
 }
 
-/** The shared hostile fixtures (`*.b64`), or undefined when the directory is missing. */
-export function hostileFixtures(): HostileFixture[] | undefined {
+/** The hostile fixtures (`*.b64`); throws when the vendored directory is missing. */
+export function hostileFixtures(): HostileFixture[] {
   const dir = fileURLToPath(HOSTILE_FIXTURES_URL)
-  if (!existsSync(dir)) return undefined
   return readdirSync(dir)
     .filter((f) => f.endsWith('.b64'))
     .sort()

@@ -10,8 +10,6 @@
  * Bugs found while writing these tests are fixed; their tests stay as regression tests.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import * as encoding from 'lib0/encoding'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import * as Y from 'yjs'
@@ -34,6 +32,7 @@ import {
 } from '../../src/sync/messages.js'
 import { CLOSE } from '../../src/sync/peer-session.js'
 import type { PeerStatus } from '../../src/sync/replicator.js'
+import { hostileFixtures } from '../helpers/hostile.js'
 import { HostileClient, HostileServer, type HostileClientOptions, type HostileConn, type HostileServerOptions } from '../helpers/hostile-peer.js'
 import { clientOf, forgedRecord, runOf, signedRecord, signedRecords, signedRun, signJsonText, tamperSignature, testKeys } from '../helpers/keys.js'
 import { testLog } from '../helpers/logs.js'
@@ -175,20 +174,6 @@ function garbageFrames(seed: number, n: number): Uint8Array[] {
     }
   }
   return out
-}
-
-/** The shared hostile Yjs fixtures, or undefined (with a message) when they are absent. */
-function hostileFixtures(): Array<{ name: string; bytes: Uint8Array }> | undefined {
-  const base = new URL('../../../shared/fixtures/yjs-hostile/', import.meta.url)
-  const dir = fileURLToPath(base)
-  if (!existsSync(dir)) {
-    console.warn(`[hostile] shared fixtures not found at ${dir}: skipping`)
-    return undefined
-  }
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.b64'))
-    .sort()
-    .map((name) => ({ name, bytes: new Uint8Array(Buffer.from(readFileSync(new URL(name, base), 'utf8').trim(), 'base64')) }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,9 +414,8 @@ describe('inbound hostile peer (the node as server)', () => {
     expect(log.get(ATTACKER.sled, 2)?.sig).toBe(chosen?.sig)
   })
 
-  it('the shared hostile Yjs fixtures are refused without effect, as update and as step 2', async (ctx) => {
+  it('the hostile Yjs fixtures are refused without effect, as update and as step 2', async () => {
     const fixtures = hostileFixtures()
-    if (fixtures === undefined) return ctx.skip('shared fixtures /work/shared/fixtures/yjs-hostile are absent')
     expect(fixtures.length).toBe(4)
     const v = await victim({ limits: { maxViolations: 20 } })
     const before = snapshotLog(v.log)
@@ -946,9 +930,8 @@ describe('hostile server (the node dials it)', () => {
     await expectAlive(v)
   })
 
-  it('the shared hostile fixtures from a server are refused without effect', async (ctx) => {
+  it('the hostile fixtures from a server are refused without effect', async () => {
     const fixtures = hostileFixtures()
-    if (fixtures === undefined) return ctx.skip('shared fixtures /work/shared/fixtures/yjs-hostile are absent')
     const srv = await hostileServer({
       script: async (conn) => {
         await conn.handshake()
