@@ -31,7 +31,7 @@ import {
 } from './invariants.js'
 import { LogMirror } from './mirror.js'
 import { streamOf } from './random.js'
-import { replayCommand } from './report.js'
+import { replayCommand, type ReplayOptions } from './report.js'
 import { describeAction, FAULT_KINDS, makeSchedule, type FaultAction, type FaultKind, type Lane, type ScheduledAction } from './schedule.js'
 import { emptyWriterStats, Workload, type WriterStats } from './workload.js'
 
@@ -137,15 +137,8 @@ export interface HarnessResult {
   /** True when no invariant was violated. */
   readonly ok: boolean
   readonly seed: number
-  readonly options: {
-    readonly nodes: number
-    readonly durationMs: number
-    readonly faults: readonly FaultKind[]
-    readonly rate: number
-    readonly ingestRate: number
-    readonly ingestBus: number
-    readonly attacks: readonly HostileAttack[]
-  }
+  /** The options that shaped the schedule and the workload (what {@link replayCommand} replays). */
+  readonly options: Omit<ReplayOptions, 'seed'>
   /** The command line that replays this run. */
   readonly replay: string
   readonly violations: readonly Violation[]
