@@ -67,7 +67,7 @@ export interface SledLogOptions {
   readonly snapshotMinBytes?: number
   /** …or past this many updates (each stored update costs ~30 µs on open; chunks far less). */
   readonly snapshotMaxUpdates?: number
-  /** Target size of a snapshot chunk. */
+  /** Target size of a snapshot chunk (at most half of `limits.maxUpdateBytes`). */
   readonly snapshotChunkBytes?: number
   /**
    * Remote update bytes checked per flush (~1k entries, ~75 ms of verification): bounds the
@@ -116,7 +116,14 @@ export interface LogStatus {
   readonly ownHeadBehind: { readonly have: number; readonly written: number } | null
   /** Set after a failed write: the log refuses writes until reopened. */
   readonly writeFailed: string | null
-  readonly store: { readonly updatesSinceSnapshot: number; readonly snapshotBytes: number }
+  readonly store: {
+    readonly updatesSinceSnapshot: number
+    readonly snapshotBytes: number
+    /** Stored records refused on open and kept aside (see docs/ARCHITECTURE.md "Persistence"). */
+    readonly quarantined: number
+    /** Why the last compaction failed, until one succeeds (nothing is lost: updates stay). */
+    readonly compactionFailed: string | null
+  }
 }
 
 type Job =
@@ -140,7 +147,8 @@ export class SledLog {
   readonly #now: () => number
   readonly #verifyOnOpen: 'mac' | 'full'
   readonly #snapshotMinBytes: number
-  readonly #snapshotChunkBytes: number
+  /** Largest update written to the store: snapshot chunks and pieces of large flushes. */
+  readonly #storeChunkBytes: number
   readonly #snapshotMaxUpdates: number
   /** Per client, how many records the snapshot chunks hold (the next compaction starts there). */
   readonly #compacted = new Map<number, number>()
@@ -163,6 +171,7 @@ export class SledLog {
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new'
   #closing: Promise<void> | null = null
   #writeFailure: SledlogError | null = null
+  #compactionFailure: string | null = null
   #gate: Promise<void> | null = null
   /** Idempotency ids of this sled's entries → seq. */
   readonly #ids = new Map<string, number>()
@@ -172,15 +181,21 @@ export class SledLog {
 
   constructor(opts: SledLogOptions) {
     installLinearMerge()
+    this.#limits = { ...DEFAULT_LIMITS, ...opts.limits }
+    if (this.#limits.maxRecordBytes > this.#limits.maxUpdateBytes / 2) {
+      throw sledlogError('CONFIG_INVALID', `maxRecordBytes (${this.#limits.maxRecordBytes}) must be at most half of maxUpdateBytes (${this.#limits.maxUpdateBytes})`)
+    }
     this.#keys = opts.keys
     this.#store = opts.store
     this.#signer = createSigner(opts.keys)
     this.#verifier = opts.verifier ?? createVerifier()
-    this.#limits = { ...DEFAULT_LIMITS, ...opts.limits }
     this.#now = opts.now ?? Date.now
     this.#verifyOnOpen = opts.verifyOnOpen ?? 'mac'
     this.#snapshotMinBytes = opts.snapshotMinBytes ?? 8 * 1024 * 1024
-    this.#snapshotChunkBytes = opts.snapshotChunkBytes ?? 4 * 1024 * 1024
+    // A stored update whose MAC fails (corruption, a changed key) goes through the full guard,
+    // size limit included; stored pieces stay well under it (half leaves room for the
+    // per-run headers the chunker does not count), so one bad byte costs one piece, not a batch.
+    this.#storeChunkBytes = Math.min(opts.snapshotChunkBytes ?? 4 * 1024 * 1024, Math.floor(this.#limits.maxUpdateBytes / 2))
     this.#snapshotMaxUpdates = opts.snapshotMaxUpdates ?? 4096
     this.#remoteFlushBytes = opts.remoteFlushBytes ?? 256 * 1024
     this.#client = clientIdOf(opts.keys.sled)
@@ -210,7 +225,12 @@ export class SledLog {
   async open(): Promise<void> {
     if (this.#state !== 'new') throw sledlogError('LOG_CLOSED', 'a log can be opened once')
     this.#state = 'closing' // not usable until loaded
-    await this.#store.open()
+    try {
+      await this.#store.open()
+    } catch (err) {
+      this.#state = 'closed'
+      throw err
+    }
     try {
       await this.#load()
     } catch (err) {
@@ -223,26 +243,36 @@ export class SledLog {
 
   async #load(): Promise<void> {
     for (const raw of await this.#store.evidence()) this.#loadEvidence(raw)
-    const trustedOpts = this.#guardOptions('trusted')
+    // A record whose MAC verifies is this node's own write: the size limit guards against peers
+    // and corruption, and must not drop what this node acknowledged (older stores may hold
+    // flushes written before they were split).
+    const trustedOpts = { ...this.#guardOptions('trusted'), maxUpdateBytes: Number.POSITIVE_INFINITY }
     const fullOpts = this.#guardOptions('full')
+    // Refused records are kept in quarantine, not left where compaction would delete them: one
+    // behind a corrupt predecessor holds valid entries that apply once peers fill the gap.
+    const refused: string[] = []
+    const restored: Array<{ key: string; update: Uint8Array | undefined }> = []
     for await (const stored of this.#store.updates()) {
       const trusted = stored.trusted && this.#verifyOnOpen === 'mac'
       const verdict = guardUpdate(stored.update, this.#view, trusted ? trustedOpts : fullOpts)
       if (!verdict.ok) {
         this.#countRejection(verdict.code)
         if (verdict.gap !== undefined) this.#noteGap(verdict.gap)
+        if (!stored.quarantined) refused.push(stored.key)
         continue
       }
       this.#duplicates += verdict.duplicates
       this.#addEvidence(verdict.equivocations)
-      if (verdict.runs.length === 0) continue
       // A trusted record holds exactly this node's canonical bytes; anything else is re-encoded.
-      const clean = trusted && verdict.duplicates === 0 ? stored.update : encodeRuns(verdict.runs)
+      const clean = verdict.runs.length === 0 ? undefined : trusted && verdict.duplicates === 0 ? stored.update : encodeRuns(verdict.runs)
+      if (stored.quarantined) restored.push({ key: stored.key, update: clean })
+      if (clean === undefined) continue
       this.#apply({ update: clean, runs: verdict.runs, local: false, origin: 'store' })
       if (stored.key.startsWith('s:')) {
         for (const run of verdict.runs) this.#compacted.set(run.client, run.clock + run.records.length)
       }
     }
+    await this.#store.settleLoad(refused, restored)
     // Digests are computed on first use, not while loading (hashing every record is a third of
     // the open time, and a node without peers never needs them).
     for (const client of this.#digests.keys()) this.#digests.set(client, null)
@@ -414,13 +444,17 @@ export class SledLog {
       byCode[code] = n
       total += n
     }
-    const missing: Record<string, [number, number][]> = {}
-    for (const [sled, known] of this.#knownHeads) {
-      const have = heads[sled] ?? -1
-      if (known > have) missing[sled] = [[have + 1, known]]
-    }
     const have = this.#view.length(this.#client)
     const written = this.#store.ownNext
+    const missing: Record<string, [number, number][]> = {}
+    for (const [sled, known] of this.#knownHeads) {
+      const held = heads[sled] ?? -1
+      if (known > held) missing[sled] = [[held + 1, known]]
+    }
+    // Own entries this node wrote but no longer holds are missing too, whether or not a peer
+    // has announced them yet.
+    const ownKnown = missing[this.sled]?.[0]?.[1] ?? -1
+    if (written > have) missing[this.sled] = [[have, Math.max(written - 1, ownKnown)]]
     return {
       sled: this.sled,
       heads,
@@ -431,7 +465,12 @@ export class SledLog {
       missing,
       ownHeadBehind: have < written ? { have, written } : null,
       writeFailed: this.#writeFailure?.message ?? null,
-      store: { updatesSinceSnapshot: this.#store.updateCount, snapshotBytes: this.#store.snapshotBytes },
+      store: {
+        updatesSinceSnapshot: this.#store.updateCount,
+        snapshotBytes: this.#store.snapshotBytes,
+        quarantined: this.#store.quarantined,
+        compactionFailed: this.#compactionFailure,
+      },
     }
   }
 
@@ -533,8 +572,11 @@ export class SledLog {
       if (this.#store.updateBytes > this.#snapshotMinBytes || this.#store.updateCount > this.#snapshotMaxUpdates) {
         try {
           await this.#snapshot()
-        } catch {
-          // A failed snapshot loses nothing: the updates stay in the store. Retried next time.
+          this.#compactionFailure = null
+        } catch (err) {
+          // A failed compaction loses nothing (the updates stay in the store) and is retried
+          // after the next flush; status reports it meanwhile.
+          this.#compactionFailure = (err as Error).message
         }
       }
     }
@@ -599,7 +641,7 @@ export class SledLog {
     if (staged.length > 0 || newEvidence.length > 0) {
       try {
         await this.#store.commit({
-          updates: staged.map((s) => s.update),
+          updates: staged.flatMap((s) => (s.update.length <= this.#storeChunkBytes ? [s.update] : encodeRunsChunked(s.runs, this.#storeChunkBytes))),
           evidence: newEvidence,
           ...(local.run === undefined ? {} : { ownNext: local.run.clock + local.run.records.length }),
         })
@@ -723,8 +765,10 @@ export class SledLog {
       const to = this.#view.length(client)
       if (from < to) runs.push({ client, clock: from, rootName: rootNameOf(sled), records: this.#view.records(client, from, to) })
     }
-    await this.#store.appendSnapshot(encodeRunsChunked(runs, this.#snapshotChunkBytes))
+    await this.#store.appendSnapshot(encodeRunsChunked(runs, this.#storeChunkBytes))
+    // Recorded before the removal: once the chunks are written, retrying must not write them again.
     for (const run of runs) this.#compacted.set(run.client, run.clock + run.records.length)
+    await this.#store.dropCovered()
   }
 
   #countRejection(code: ErrorCode): void {

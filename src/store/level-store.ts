@@ -8,6 +8,9 @@
  * - `u:<16 hex>`          update n since the snapshot: MAC ‖ canonical update
  * - `e:<sled>:<16 hex>:<16 hex>`  equivocation evidence for (sled, seq), one key per pair of
  *                         versions (hash of the pair): JSON
+ * - `q:<key>@<13 digits>` a snapshot chunk or update the guard refused on open, moved out of
+ *                         reach of compaction with its value unchanged (the MAC still covers the
+ *                         original key): kept, and retried on every open
  *
  * Every update and snapshot value starts with a 16-byte HMAC-SHA256 over key and value, keyed by
  * a secret derived from the node's seed: a record whose MAC verifies was written by this node
@@ -31,6 +34,8 @@ export interface StoredUpdate {
   readonly trusted: boolean
   /** The LevelDB key, for error messages. */
   readonly key: string
+  /** True for a record in quarantine (refused on an earlier open). */
+  readonly quarantined: boolean
 }
 
 /** What a commit writes in one atomic batch. */
@@ -76,6 +81,9 @@ export class LevelStore {
   #updateBytes = 0
   #ownNext = 0
   #created = false
+  /** First update key not covered by the snapshot chunks (what compaction may remove below). */
+  #covered = 0
+  #quarantined = 0
 
   constructor(opts: LevelStoreOptions) {
     this.#db = new Level<string, Uint8Array>(opts.path, { keyEncoding: 'utf8', valueEncoding: 'view' })
@@ -97,6 +105,7 @@ export class LevelStore {
       this.#snapshotChunks = parseInt(key.slice(2), 16) + 1
     }
     for await (const key of this.#db.keys({ gte: 'u:', lt: 'u;', limit: 1 })) this.#firstUpdate = parseInt(key.slice(2), 16)
+    this.#covered = this.#firstUpdate
     for await (const key of this.#db.keys({ gte: 'u:', lt: 'u;', reverse: true, limit: 1 })) {
       this.#nextUpdate = parseInt(key.slice(2), 16) + 1
     }
@@ -132,6 +141,11 @@ export class LevelStore {
     return this.#nextUpdate - this.#firstUpdate
   }
 
+  /** Records in quarantine, as of the last open. */
+  get quarantined(): number {
+    return this.#quarantined
+  }
+
   #mac(key: string, value: Uint8Array): Buffer {
     return createHmac('sha256', this.#macKey).update(key).update('\0').update(value).digest().subarray(0, MAC_BYTES)
   }
@@ -144,12 +158,14 @@ export class LevelStore {
   }
 
   #unseal(key: string, value: Uint8Array): StoredUpdate {
+    const quarantined = key.startsWith('q:')
+    const macKey = quarantined ? key.slice(2, key.lastIndexOf('@')) : key
     const update = value.subarray(MAC_BYTES)
-    const trusted = value.length > MAC_BYTES && this.#mac(key, update).equals(value.subarray(0, MAC_BYTES))
-    return { update, trusted, key }
+    const trusted = value.length > MAC_BYTES && this.#mac(macKey, update).equals(value.subarray(0, MAC_BYTES))
+    return { update, trusted, key, quarantined }
   }
 
-  /** Yields the snapshot chunks, then the updates since, in apply order. */
+  /** Yields the snapshot chunks, then the updates since, then quarantined records, in apply order. */
   async *updates(): AsyncGenerator<StoredUpdate> {
     for await (const [key, value] of this.#db.iterator({ gte: 's:', lt: 's;' })) {
       this.#snapshotBytes += value.length
@@ -159,6 +175,43 @@ export class LevelStore {
       this.#updateBytes += value.length
       yield this.#unseal(key, value)
     }
+    this.#quarantined = 0
+    for await (const [key, value] of this.#db.iterator({ gte: 'q:', lt: 'q;' })) {
+      this.#quarantined++
+      yield this.#unseal(key, value)
+    }
+  }
+
+  /**
+   * After a load: moves the records the guard `refused` into quarantine, so compaction (which
+   * removes every update it covers) cannot delete entries that only wait for a missing
+   * predecessor; and turns quarantined records that `restored` (they applied this time, as
+   * the canonical bytes of what was new in them, or nothing when all of it was already held)
+   * back into ordinary updates. One atomic batch.
+   */
+  async settleLoad(refused: readonly string[], restored: ReadonlyArray<{ key: string; update: Uint8Array | undefined }>): Promise<void> {
+    const ops: Op[] = []
+    const stamp = String(Date.now()).padStart(13, '0')
+    for (const key of refused) {
+      const value = await this.#db.get(key)
+      if (value === undefined) continue
+      ops.push({ type: 'put', key: `q:${key}@${stamp}`, value }, { type: 'del', key })
+    }
+    let n = this.#nextUpdate
+    for (const r of restored) {
+      ops.push({ type: 'del', key: r.key })
+      if (r.update === undefined) continue
+      const key = 'u:' + hex(n++, 16)
+      ops.push({ type: 'put', key, value: this.#seal(key, r.update) })
+    }
+    if (ops.length === 0) return
+    try {
+      await this.#db.batch(ops, { sync: this.#sync })
+    } catch (err) {
+      throw sledlogError('STORE_WRITE_FAILED', `quarantine write failed: ${(err as Error).message}`, undefined, err)
+    }
+    this.#nextUpdate = n
+    this.#quarantined += refused.length - restored.length
   }
 
   /** Reads a small metadata value (`m:` keys) as text. */
@@ -230,11 +283,10 @@ export class LevelStore {
   }
 
   /**
-   * Compacts: appends `chunks` (canonical updates holding exactly the records of every update
-   * written since the last compaction) after the existing snapshot chunks, then removes the
-   * updates they cover. Records never change, so a compaction only rewrites what is new: total
-   * work stays linear in the log size. The append is one atomic batch; a crash before the
-   * removal only leaves updates that re-apply as duplicates.
+   * Compaction, step 1: appends `chunks` (canonical updates holding exactly the records of
+   * every update written since the last compaction) after the existing snapshot chunks, in one
+   * atomic batch. Records never change, so a compaction only rewrites what is new: total work
+   * stays linear in the log size. Rejects with STORE_WRITE_FAILED and then nothing is written.
    */
   async appendSnapshot(chunks: readonly Uint8Array[]): Promise<void> {
     const ops: Op[] = []
@@ -244,17 +296,29 @@ export class LevelStore {
       ops.push({ type: 'put', key, value: this.#seal(key, c) })
       bytes += c.length
     })
-    const covered = this.#nextUpdate
     try {
       if (ops.length > 0) await this.#db.batch(ops, { sync: this.#sync })
-      this.#snapshotChunks += chunks.length
-      this.#snapshotBytes += bytes
-      this.#updateBytes = 0
-      await this.#db.clear({ gte: 'u:', lt: 'u:' + hex(covered, 16) })
-      this.#firstUpdate = covered
     } catch (err) {
       throw sledlogError('STORE_WRITE_FAILED', `compaction failed: ${(err as Error).message}`, undefined, err)
     }
+    this.#snapshotChunks += chunks.length
+    this.#snapshotBytes += bytes
+    this.#updateBytes = 0
+    this.#covered = this.#nextUpdate
+  }
+
+  /**
+   * Compaction, step 2: removes the updates the snapshot chunks cover. Safe to retry; a crash
+   * or failure before it only leaves updates that re-apply as duplicates.
+   */
+  async dropCovered(): Promise<void> {
+    if (this.#firstUpdate >= this.#covered) return
+    try {
+      await this.#db.clear({ gte: 'u:', lt: 'u:' + hex(this.#covered, 16) })
+    } catch (err) {
+      throw sledlogError('STORE_WRITE_FAILED', `removing compacted updates failed: ${(err as Error).message}`, undefined, err)
+    }
+    this.#firstUpdate = this.#covered
   }
 }
 

@@ -159,6 +159,33 @@ describe('SledLog persistence', () => {
     await log.close()
   })
 
+  it('keeps an acknowledged batch larger than the update size limit across a restart', async () => {
+    // One flush of local entries can exceed maxUpdateBytes (the limit peers and the disk guard
+    // enforce); it must be stored in pieces the guard accepts, or a restart loses it.
+    const dir = await tempDir()
+    const limits = { maxUpdateBytes: 32 * 1024, maxRecordBytes: 4 * 1024 }
+    const big = (i: number) => ({ type: 'big', payload: { i, text: 'y'.repeat(2000) } })
+    let log = await openLog(dir, { limits })
+    const entries = await log.appendBatch(Array.from({ length: 100 }, (_, i) => big(i)))
+    expect(entries.at(-1)?.seq).toBe(99)
+    await log.close()
+    for (const verifyOnOpen of ['mac', 'full'] as const) {
+      log = await openLog(dir, { limits, verifyOnOpen })
+      expect(log.heads()).toEqual({ [log.sled]: 99 })
+      expect(log.status().rejected.total).toBe(0)
+      expect(log.status().ownHeadBehind).toBeNull()
+      await log.close()
+    }
+    // The same after compaction into snapshot chunks.
+    log = await openLog(dir, { limits, snapshotMinBytes: 1 })
+    await log.append(big(100))
+    await log.close()
+    log = await openLog(dir, { limits, verifyOnOpen: 'full' })
+    expect(log.heads()).toEqual({ [log.sled]: 100 })
+    expect(log.status().rejected.total).toBe(0)
+    await log.close()
+  })
+
   it('persists replicated entries of other sleds', async () => {
     const { log: a } = await testLog()
     const dirB = await tempDir()
@@ -193,9 +220,90 @@ describe('SledLog persistence', () => {
     expect(st.rejected.total).toBe(1)
     expect(st.heads).toEqual({ [log.sled]: 0 })
     expect(st.ownHeadBehind).toEqual({ have: 1, written: 2 })
+    expect(st.missing).toEqual({ [log.sled]: [[1, 1]] })
     const err = await log.append(ev(2)).catch((e: unknown) => e)
     expect(isSledlogError(err, 'OWN_HEAD_BEHIND')).toBe(true)
     await log.close()
+  })
+})
+
+describe('SledLog quarantine and compaction failures', () => {
+  /** Flips a byte inside the n-th stored update of `dir` (the log must be closed). */
+  async function corruptUpdate(dir: string, n: number): Promise<void> {
+    const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const keys: string[] = []
+    for await (const k of db.keys({ gte: 'u:', lt: 'u;' })) keys.push(k)
+    const key = keys[n] as string
+    const value = Buffer.from((await db.get(key)) as Uint8Array)
+    value.writeUInt8((value.at(-10) as number) ^ 0x01, value.length - 10)
+    await db.put(key, value)
+    await db.close()
+  }
+
+  it('keeps records refused on open (behind a corrupt one) through compaction, and applies them once the gap fills', async () => {
+    const dir = await tempDir()
+    let a = await openLog(dir)
+    await a.append(ev(0))
+    await a.append(ev(1))
+    const { log: peer } = await testLog(await cloneIdentity(dir))
+    await syncInto(a, peer) // the peer holds seqs 0..1 only
+    await a.append(ev(2))
+    await a.close()
+    await corruptUpdate(dir, 1) // seq 1 is corrupt; seq 2 is valid but now follows a gap
+
+    // Another sled's entries arrive and compaction runs: it must not delete the refused records.
+    a = await openLog(dir, { snapshotMinBytes: 1 })
+    expect(a.heads()).toEqual({ [a.sled]: 0 })
+    expect(a.status().store.quarantined).toBe(2)
+    const { log: other } = await testLog()
+    await other.appendBatch([ev(0), ev(1)])
+    await syncInto(other, a)
+    await a.close()
+
+    a = await openLog(dir)
+    expect(a.status().store.updatesSinceSnapshot).toBe(0) // compaction ran
+    expect(a.status().store.quarantined).toBe(2)
+    await syncInto(peer, a) // seq 1 comes back from the peer
+    expect(a.heads()[a.sled]).toBe(1)
+    await a.close()
+    a = await openLog(dir)
+    // Seq 2 came back from quarantine; the corrupt copy of seq 1 stays there, refused.
+    expect(a.heads()[a.sled]).toBe(2)
+    expect(a.status().store.quarantined).toBe(1)
+    expect(a.status().ownHeadBehind).toBeNull()
+    expect((await a.append(ev(3))).seq).toBe(3)
+    await a.close()
+  })
+
+  it('reports a failed compaction in status and clears it when one succeeds', async () => {
+    const dir = await tempDir()
+    const keys = await loadOrCreateIdentity(dir)
+    const store = new LevelStore({ path: dbPath(dir), macKey: deriveMacKey(keys.seed) })
+    let fail = true
+    const real = store.dropCovered.bind(store)
+    store.dropCovered = () => (fail ? Promise.reject(new Error('disk says no')) : real())
+    const log = new SledLog({ keys, store, snapshotMinBytes: 1 })
+    await log.open()
+    onTestFinished(() => log.close())
+    // Compaction runs after a flush resolves its appends, before the next flush: an append
+    // resolving means the compaction after the previous one has finished.
+    await log.append(ev(0))
+    await log.append(ev(1))
+    expect(log.status().store.compactionFailed).toMatch(/disk says no/)
+    fail = false
+    await log.append(ev(2))
+    await log.append(ev(3))
+    expect(log.status().store.compactionFailed).toBeNull()
+    await log.close()
+    // Chunks written before a failed removal are not written again by the retry.
+    const reopened = await openLog(dir, { verifyOnOpen: 'full' })
+    expect(reopened.heads()).toEqual({ [log.sled]: 3 })
+    expect(reopened.status().duplicates).toBe(0)
+    await reopened.close()
+  })
+
+  it('refuses limits under which a record could not be stored', () => {
+    expect(() => new SledLog({ keys: {} as never, store: {} as never, limits: { maxUpdateBytes: 1000, maxRecordBytes: 600 } })).toThrow(/maxRecordBytes/)
   })
 })
 
