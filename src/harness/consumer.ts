@@ -7,6 +7,7 @@
  * stream starts right after the cursor and continues without a gap.
  */
 import type { Heads } from '../core/query.js'
+import { nap } from './nap.js'
 import { intIn, type Random } from './random.js'
 import { openSse, StreamRefused, type SseEvent, type SseStream } from './sse-stream.js'
 
@@ -118,13 +119,8 @@ export class ConsumerClient {
   }
 
   #nap(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      function done(): void {
-        clearTimeout(timer)
-        resolve()
-      }
-      this.#wake = done
+    return nap(ms, (wake) => {
+      this.#wake = wake
     })
   }
 

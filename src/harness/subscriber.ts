@@ -6,6 +6,7 @@
  * come exactly once and in seq order with no gap, despite lag and reconnects.
  */
 import type { Heads } from '../core/query.js'
+import { nap } from './nap.js'
 import { intIn, type Random } from './random.js'
 import { openSse, StreamRefused, type SseEvent, type SseStream } from './sse-stream.js'
 
@@ -119,15 +120,13 @@ export class SlowSubscriber {
 
   /** Waits `ms`, or less when woken (stop, hurry, the stream ending). */
   #nap(ms: number, ended?: Promise<string>): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      function done(): void {
-        clearTimeout(timer)
-        resolve()
-      }
-      this.#wake = done
-      void ended?.then(done)
-    })
+    return nap(
+      ms,
+      (wake) => {
+        this.#wake = wake
+      },
+      ended,
+    )
   }
 
   async #run(): Promise<void> {
