@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   LOG_CLOSED: 'the log is closed or closing',
   LOG_NOT_OPEN: 'the log has not been opened',
   OWN_HEAD_BEHIND: 'this node holds fewer of its own entries than it has written; appends wait for recovery',
+  NODE_STOPPING: 'the node is shutting down and accepts no more writes',
 } as const
 
 /** A stable error code; see {@link ERROR_CODES}. */

@@ -22,6 +22,11 @@ export interface OpenDataDirOptions {
   readonly sync?: boolean
   /** Called with each stored record as the log loads it (progress, MAC statistics). */
   readonly onRecord?: (record: StoredUpdate) => void
+  /**
+   * Let the open move refused records into quarantine (see SledLogOptions.quarantineOnOpen).
+   * Default: only when the caller writes (`create`), so read, status and verify never modify.
+   */
+  readonly quarantineOnOpen?: boolean
 }
 
 /** A store that reports each record it yields. */
@@ -63,7 +68,12 @@ export async function openDataDir(dir: string, opts: OpenDataDirOptions = {}): P
   }
   const storeOpts = { path: dbPath(dir), macKey: deriveMacKey(keys.seed), ...(opts.sync === undefined ? {} : { sync: opts.sync }) }
   const store = opts.onRecord === undefined ? new LevelStore(storeOpts) : new ObservedStore(storeOpts, opts.onRecord)
-  const log = new SledLog({ keys, store, ...(opts.verifyOnOpen === undefined ? {} : { verifyOnOpen: opts.verifyOnOpen }) })
+  const log = new SledLog({
+    keys,
+    store,
+    quarantineOnOpen: opts.quarantineOnOpen ?? opts.create === true,
+    ...(opts.verifyOnOpen === undefined ? {} : { verifyOnOpen: opts.verifyOnOpen }),
+  })
   try {
     await log.open()
   } catch (err) {
@@ -93,11 +103,14 @@ export async function countRecords(dir: string): Promise<number> {
   }
 }
 
-/** Turns LevelDB's "locked" failure into advice; other errors pass through. */
-function explainOpenError(dir: string, err: unknown): unknown {
+/**
+ * Turns LevelDB's "locked" failure (another process holds the database) into a one-line
+ * {@link CliError} naming `dir`; other errors pass through. `advice` ends the message.
+ */
+export function explainOpenError(dir: string, err: unknown, advice = 'stop the node, or use --url to talk to it'): unknown {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     if ((e as { code?: unknown }).code === 'LEVEL_LOCKED') {
-      return new CliError(`${dir} is in use by a running node (its database is locked): stop the node, or use --url to talk to it`)
+      return new CliError(`${dir} is in use by another process, most likely a running node (its database is locked): ${advice}`)
     }
   }
   return err

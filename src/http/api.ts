@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { sledlogError } from '../errors.js'
 import { ConsumerRegistry } from './consumer-registry.js'
 import { ackConsumer, getConsumer, listConsumers } from './consumers.js'
-import type { ApiContext, ApiOptions } from './context.js'
+import type { ApiContext, ApiLogger, ApiOptions } from './context.js'
 import { getEvents, postEvents, postIngest, QUERY_PARAMS } from './events.js'
 import { getHealth, getStatus } from './health.js'
 import { getMetrics } from './metrics.js'
@@ -15,7 +15,7 @@ import { createRouter, type Route } from './router.js'
 import { getStream, STREAM_PARAMS } from './stream.js'
 import { SubscriberRegistry } from './subscribers.js'
 
-export type { ApiContext, ApiOptions } from './context.js'
+export type { ApiContext, ApiLogger, ApiOptions } from './context.js'
 
 /** Every route of the API. */
 export const ROUTES: readonly Route[] = [
@@ -47,9 +47,17 @@ export interface Api {
   readonly handle: (req: IncomingMessage, res: ServerResponse) => void
   /** The shared state (for tests and status). */
   readonly context: ApiContext
-  /** Ends every event stream and closes the consumers; call before closing the log. */
+  /**
+   * Refuses every write from now on (POST /v1/events, /v1/ingest and consumer acks answer 503
+   * NODE_STOPPING): the first step of a shutdown, so no write races the ingest drain or the
+   * log's close. Reads go on until {@link Api.close}.
+   */
+  refuseWrites(): void
+  /** Refuses writes, ends every event stream and closes the consumers; call before closing the log. */
   close(): Promise<void>
 }
+
+const SILENT: ApiLogger = { error: () => undefined }
 
 /** Creates the API of a node. */
 export function createApi(opts: ApiOptions): Api {
@@ -62,13 +70,19 @@ export function createApi(opts: ApiOptions): Api {
     subscribers: new SubscriberRegistry(),
     consumers: new ConsumerRegistry(opts.log),
     metrics: new NodeMetrics(opts.log),
+    logger: opts.logger ?? SILENT,
+    lifecycle: { stopping: false },
   }
   const route = createRouter(context, ROUTES)
   let closing: Promise<void> | null = null
   return {
     handle: (req, res) => void route(req, res),
     context,
+    refuseWrites() {
+      context.lifecycle.stopping = true
+    },
     close() {
+      context.lifecycle.stopping = true
       closing ??= (async () => {
         context.subscribers.endAll()
         context.metrics.close()

@@ -7,7 +7,7 @@ import type { Heads } from '../core/query.js'
 import { sledlogError } from '../errors.js'
 import type { SledLog } from '../log/sled-log.js'
 import { readJson, strictObject } from './body.js'
-import type { Handler } from './context.js'
+import { assertAcceptingWrites, type Handler } from './context.js'
 import { sendJson } from './respond.js'
 
 /** Entries the log holds past `cursor`: what the consumer has not acknowledged yet. */
@@ -52,6 +52,7 @@ export const ackConsumer: Handler = async (ctx, { req, res, path }) => {
   const name = path.name as string
   const body = await readJson(req, res, ctx.maxBodyBytes)
   const acks = parseAcks(body, ctx.log)
+  assertAcceptingWrites(ctx) // shutdown may have begun while the body was read
   const consumer = await ctx.consumers.get(name)
   await Promise.all(acks.map((a) => consumer.ack(a.sled, a.seq)))
   const cursor = consumer.cursor()

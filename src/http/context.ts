@@ -2,12 +2,21 @@
  * What the HTTP API's route handlers share: the node's parts and the API's own registries.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { sledlogError } from '../errors.js'
 import type { IngestWriter } from '../ingest/writer.js'
 import type { SledLog } from '../log/sled-log.js'
 import type { PeerStatus } from '../sync/replicator.js'
 import type { ConsumerRegistry } from './consumer-registry.js'
 import type { NodeMetrics } from './node-metrics.js'
 import type { SubscriberRegistry } from './subscribers.js'
+
+/**
+ * Where the API reports failures that are bugs (answered 500 INTERNAL). A pino logger fits; the
+ * default discards them.
+ */
+export interface ApiLogger {
+  error(obj: Readonly<Record<string, unknown>>, msg: string): void
+}
 
 /** What a node hands its API. */
 export interface ApiOptions {
@@ -20,6 +29,8 @@ export interface ApiOptions {
   readonly maxBodyBytes?: number
   /** Interval of the comment heartbeat on event streams (default 15 s). */
   readonly heartbeatMs?: number
+  /** Where unexpected handler failures are logged (default: nowhere). */
+  readonly logger?: ApiLogger
 }
 
 /** The handlers' shared state. */
@@ -32,6 +43,15 @@ export interface ApiContext {
   readonly subscribers: SubscriberRegistry
   readonly consumers: ConsumerRegistry
   readonly metrics: NodeMetrics
+  /** Where unexpected handler failures (500 INTERNAL) are logged. */
+  readonly logger: ApiLogger
+  /** Set when the node starts shutting down: from then on every write is refused. */
+  readonly lifecycle: { stopping: boolean }
+}
+
+/** Throws NODE_STOPPING once the node is shutting down (writes would race its shutdown). */
+export function assertAcceptingWrites(ctx: ApiContext): void {
+  if (ctx.lifecycle.stopping) throw sledlogError('NODE_STOPPING', 'the node is shutting down; retry on another node or after restart')
 }
 
 /** A matched request: the parsed URL and the path parameters of its route. */

@@ -8,9 +8,10 @@ import { checkQuery, MAX_LIMIT, type Query } from '../core/query.js'
 import { isSledlogError, sledlogError } from '../errors.js'
 import type { AppendInput } from '../log/sled-log.js'
 import { readJson, strictObject } from './body.js'
-import type { Handler } from './context.js'
+import { assertAcceptingWrites, type Handler } from './context.js'
 import { intParam, sledParams, type ParamSpec } from './params.js'
 import { sendJson } from './respond.js'
+import { assertIngestOpen } from './writes.js'
 
 /** Query parameters of GET /v1/events. */
 export const QUERY_PARAMS: ParamSpec = { single: ['after', 'afterSeq', 'since', 'until', 'limit'], multi: ['sled', 'type', 'kind'] }
@@ -34,6 +35,7 @@ export function appendInputs(body: unknown): { inputs: AppendInput[]; single: bo
     single = true
   }
   if (items.length === 0) throw sledlogError('ENTRY_INVALID', 'no events to append')
+  const seen = new Map<string, { index: number; content: string }>()
   const inputs = items.map((item, i): AppendInput => {
     const where = single ? 'event' : `events[${i}]`
     const o = strictObject(item, where, ['type', 'payload', 'id'])
@@ -46,6 +48,20 @@ export function appendInputs(body: unknown): { inputs: AppendInput[]; single: bo
     } catch (err) {
       if (isSledlogError(err)) throw sledlogError(err.code, `${where}: ${err.message}`, { ...err.details, index: i })
       throw err
+    }
+    if (input.id !== undefined) {
+      // The log keeps the first event of an id and answers the second with it: within one batch
+      // that silently drops an event that differs, which can only be a producer bug. An exact
+      // repeat is harmless and deduplicated as usual.
+      const content = JSON.stringify([input.type, input.payload])
+      const first = seen.get(input.id)
+      if (first === undefined) seen.set(input.id, { index: i, content })
+      else if (first.content !== content) {
+        throw sledlogError('ENTRY_INVALID', `${where}: id ${JSON.stringify(input.id)} is also the id of events[${first.index}], with a different type or payload`, {
+          index: i,
+          field: 'id',
+        })
+      }
     }
     return input
   })
@@ -98,6 +114,7 @@ export const getEvents: Handler = (ctx, { res, url }) => {
 /** POST /v1/events: appends atomically; answers once the entries are durable. */
 export const postEvents: Handler = async (ctx, { req, res }) => {
   const { inputs, single } = appendInputs(await readJson(req, res, ctx.maxBodyBytes))
+  assertAcceptingWrites(ctx) // shutdown may have begun while the body was read
   const entries = await ctx.log.appendBatch(inputs)
   sendJson(res, 201, single ? entries[0] : { entries })
 }
@@ -108,7 +125,10 @@ export const postEvents: Handler = async (ctx, { req, res }) => {
  */
 export const postIngest: Handler = async (ctx, { req, res }) => {
   const { inputs } = appendInputs(await readJson(req, res, ctx.maxBodyBytes))
+  assertAcceptingWrites(ctx) // shutdown may have begun while the body was read
   if (!ctx.ingest.started) throw sledlogError('APPENDS_HELD', 'ingest starts once this node has recovered from its peers')
-  // Every event was checked by appendInputs, so publishing cannot fail half-way.
+  assertIngestOpen(ctx)
+  // Every event was checked by appendInputs and the bus is open (publishing is synchronous, so
+  // it cannot close meanwhile): publishing cannot fail half-way.
   sendJson(res, 202, { results: inputs.map((i) => ctx.ingest.bus.publish(i)) })
 }

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { SledlogError, sledlogError } from '../errors.js'
-import type { ApiContext, Handler } from './context.js'
+import { assertAcceptingWrites, type ApiContext, type Handler } from './context.js'
 import { checkParams, type ParamSpec } from './params.js'
 import { sendError } from './respond.js'
 
@@ -68,9 +68,10 @@ export function createRouter(ctx: ApiContext, routes: readonly Route[]): (req: I
       const url = new URL(`http://node${target}`)
       const { spec, path } = resolve(routes, method, url.pathname)
       checkParams(url.searchParams, spec.params ?? {})
+      if (method !== 'GET' && method !== 'HEAD') assertAcceptingWrites(ctx)
       await spec.handler(ctx, { req, res, url, path })
     } catch (err) {
-      if (!(err instanceof SledlogError)) console.error(err)
+      if (!(err instanceof SledlogError)) ctx.logger.error({ err, method, url: req.url?.slice(0, 200) }, 'internal error answering a request')
       const allow = err instanceof SledlogError && err.code === 'HTTP_METHOD_NOT_ALLOWED' ? err.details?.allow : undefined
       sendError(res, err, typeof allow === 'string' ? { allow } : {})
     }

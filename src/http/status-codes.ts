@@ -32,4 +32,5 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   LOG_CLOSED: 503,
   LOG_NOT_OPEN: 503,
   OWN_HEAD_BEHIND: 503,
+  NODE_STOPPING: 503,
 }

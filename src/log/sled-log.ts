@@ -63,6 +63,11 @@ export interface SledLogOptions {
    * and fully guards the rest; 'full' verifies every signature.
    */
   readonly verifyOnOpen?: 'mac' | 'full'
+  /**
+   * Move stored records the guard refuses on open into quarantine, out of reach of compaction
+   * (default true). False opens without writing anything (inspection tools).
+   */
+  readonly quarantineOnOpen?: boolean
   /** Compact the updates since the last compaction into snapshot chunks past this many bytes… */
   readonly snapshotMinBytes?: number
   /** …or past this many updates (each stored update costs ~30 µs on open; chunks far less). */
@@ -146,6 +151,7 @@ export class SledLog {
   readonly #limits: LogLimits
   readonly #now: () => number
   readonly #verifyOnOpen: 'mac' | 'full'
+  readonly #quarantineOnOpen: boolean
   readonly #snapshotMinBytes: number
   /** Largest update written to the store: snapshot chunks and pieces of large flushes. */
   readonly #storeChunkBytes: number
@@ -191,6 +197,7 @@ export class SledLog {
     this.#verifier = opts.verifier ?? createVerifier()
     this.#now = opts.now ?? Date.now
     this.#verifyOnOpen = opts.verifyOnOpen ?? 'mac'
+    this.#quarantineOnOpen = opts.quarantineOnOpen ?? true
     this.#snapshotMinBytes = opts.snapshotMinBytes ?? 8 * 1024 * 1024
     // A stored update whose MAC fails (corruption, a changed key) goes through the full guard,
     // size limit included; stored pieces stay well under it (half leaves room for the
@@ -272,7 +279,7 @@ export class SledLog {
         for (const run of verdict.runs) this.#compacted.set(run.client, run.clock + run.records.length)
       }
     }
-    await this.#store.settleLoad(refused, restored)
+    if (this.#quarantineOnOpen) await this.#store.settleLoad(refused, restored)
     // Digests are computed on first use, not while loading (hashing every record is a third of
     // the open time, and a node without peers never needs them).
     for (const client of this.#digests.keys()) this.#digests.set(client, null)

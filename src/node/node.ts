@@ -2,11 +2,13 @@
  * A running sledlog node: its log, one HTTP server carrying both the API and the websocket sync
  * endpoint, and replication with its peers.
  */
+import { existsSync } from 'node:fs'
+import { open, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { SledId } from '../core/ids.js'
-import { createApi, type Api } from '../http/api.js'
+import { createApi, type Api, type ApiLogger } from '../http/api.js'
 import { SledLog, type LogLimits } from '../log/sled-log.js'
 import { loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
@@ -36,7 +38,15 @@ export interface NodeConfig {
   readonly maxBackoffMs?: number
   /** Ingest bus and writer tuning. */
   readonly ingest?: Omit<IngestWriterOptions, 'log'>
+  /** Where the API reports internal errors (default: silent). */
+  readonly logger?: ApiLogger
 }
+
+/**
+ * Marker file in the data dir while a node recovers its own entries from peers: a restart
+ * before recovery finished (the store then exists, partly refilled) must hold appends again.
+ */
+export const RECOVERING_FILE = 'RECOVERING'
 
 /** A node. Lifecycle: `start()` → `stop()`. */
 export class SledNode {
@@ -86,11 +96,14 @@ export class SledNode {
     const log = new SledLog({ keys, store, ...(c.limits === undefined ? {} : { limits: c.limits }) })
     await log.open()
     this.#log = log
+    const marker = join(c.dataDir, RECOVERING_FILE)
+    const hold = (existingKey !== undefined && log.storeCreated) || existsSync(marker)
+    if (hold) await writeDurably(marker)
     const replicator = new Replicator({
       log,
       keys,
       peers: c.peers,
-      recovery: existingKey !== undefined && log.storeCreated ? 'hold' : 'skip',
+      recovery: hold ? 'hold' : 'skip',
       auth: { ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }), ...(c.token === undefined ? {} : { token: c.token }) },
       ...(c.sessionLimits === undefined ? {} : { limits: c.sessionLimits }),
       ...(c.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: c.recoveryTimeoutMs }),
@@ -99,13 +112,25 @@ export class SledNode {
     this.#replicator = replicator
     const ingest = new IngestWriter({ log, ...c.ingest })
     this.#ingest = ingest
-    const api = createApi({ log, ingest, peers: () => replicator.status(), ...(c.maxBodyBytes === undefined ? {} : { maxBodyBytes: c.maxBodyBytes }) })
+    const api = createApi({
+      log,
+      ingest,
+      peers: () => replicator.status(),
+      ...(c.maxBodyBytes === undefined ? {} : { maxBodyBytes: c.maxBodyBytes }),
+      ...(c.logger === undefined ? {} : { logger: c.logger }),
+    })
     this.#api = api
     const http = createServer(api.handle)
     this.#http = http
     replicator.start(http)
     // Started after replication: a node recovering its own entries must know its last lid.
-    void replicator.recovered.then(() => ingest.start()).catch(() => undefined)
+    void replicator.recovered
+      .then(async (outcome) => {
+        if (outcome === 'stopped') return // still recovering at the next start
+        if (hold) await rm(marker, { force: true })
+        await ingest.start()
+      })
+      .catch(() => undefined)
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject)
       http.listen(c.port, c.host, () => {
@@ -117,6 +142,8 @@ export class SledNode {
 
   /** Stops replication and the server, then flushes and closes the log. */
   async stop(): Promise<void> {
+    // Writes are refused first, so none races the ingest drain or the log's close.
+    this.#api?.refuseWrites()
     await this.#ingest?.stop()
     await this.#replicator?.stop()
     // Streams end and consumer cursors are written before the log they read closes.
@@ -127,5 +154,15 @@ export class SledNode {
       await new Promise<void>((resolve) => http.close(() => resolve()))
     }
     await this.#log?.close()
+  }
+}
+
+/** Creates `path` (empty) and fsyncs it, so the marker survives a crash right after. */
+async function writeDurably(path: string): Promise<void> {
+  const f = await open(path, 'w')
+  try {
+    await f.sync()
+  } finally {
+    await f.close()
   }
 }

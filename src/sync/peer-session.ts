@@ -405,7 +405,9 @@ export class PeerSession {
     }
     this.#remoteSv = remote
     for (const [client, clock] of remote) {
-      const sled = this.#o.log.sledOfClient(client)
+      // This node's own client is known even when it holds none of its entries (a lost disk):
+      // the peer's count of them is what recovery waits for.
+      const sled = client === this.#o.log.clientId ? this.#o.log.sled : this.#o.log.sledOfClient(client)
       if (sled !== undefined && clock > 0) this.#o.log.noteRemoteHead(sled, clock - 1)
     }
     this.#deferredStep1 = remote

@@ -31,9 +31,15 @@ export interface ReplicatorOptions {
    * created and holds no own entries.
    */
   readonly recovery?: 'auto' | 'hold' | 'skip'
-  /** How long a recovering node waits for its peers before it appends anyway. */
+  /**
+   * How long a recovering node waits for its peers before it appends anyway; extended, one
+   * period at a time, while peers are still sending entries.
+   */
   readonly recoveryTimeoutMs?: number
 }
+
+/** How the recovery hold ended (see {@link Replicator.recovered}). */
+export type RecoveryOutcome = 'synced' | 'timeout' | 'not-needed' | 'stopped'
 
 /** State of one configured or inbound link, for status. */
 export interface PeerStatus extends Partial<SessionStats> {
@@ -49,9 +55,13 @@ export class Replicator {
   readonly #sessions = new Set<PeerSession>()
   readonly #syncedPeers = new Set<string>()
   #unsubscribe: (() => void) | null = null
-  #recovered: Promise<'synced' | 'timeout' | 'not-needed'> = Promise.resolve('not-needed')
+  #recovered: Promise<RecoveryOutcome> = Promise.resolve('not-needed')
   #recoveryTimer: NodeJS.Timeout | null = null
-  #resolveRecovery: ((v: 'synced' | 'timeout') => void) | null = null
+  #resolveRecovery: ((v: RecoveryOutcome) => void) | null = null
+  /** Entries received over all links at the last recovery timeout check. */
+  #receivedAtCheck = 0
+  /** Links that were authenticated at the last recovery timeout check. */
+  #readyAtCheck = new Set<PeerSession>()
 
   constructor(opts: ReplicatorOptions) {
     this.#o = opts
@@ -87,11 +97,14 @@ export class Replicator {
   }
 
   /**
-   * Resolves when appends may proceed: at once for a node that holds its own entries; for a
-   * node with none, once every configured peer has synced with it, or after the recovery
-   * timeout.
+   * Resolves when appends may proceed: at once for a node that holds its own entries. A node
+   * that may have lost some ('hold') waits until every configured peer has synced with it and
+   * it holds at least as many of its own entries as any connected peer announced ('synced');
+   * a node that dials no one cannot know which peers will dial it, so it waits out the timeout.
+   * The timeout ('timeout') ends the wait only once no peer sent entries and no new peer
+   * authenticated during the last timeout period. 'stopped' if the replicator stopped first.
    */
-  get recovered(): Promise<'synced' | 'timeout' | 'not-needed'> {
+  get recovered(): Promise<RecoveryOutcome> {
     return this.#recovered
   }
 
@@ -111,8 +124,8 @@ export class Replicator {
       // us (dialed or dialing in) have sent us what they have.
       this.#recovered = new Promise((resolve) => {
         this.#resolveRecovery = resolve
-        this.#recoveryTimer = setTimeout(() => resolve('timeout'), this.#o.recoveryTimeoutMs ?? 10_000)
       })
+      this.#armRecoveryTimer()
       log.holdAppends(this.#recovered)
     }
     this.#server.attach(http)
@@ -122,8 +135,7 @@ export class Replicator {
   /** Closes every link. */
   async stop(): Promise<void> {
     this.#unsubscribe?.()
-    if (this.#recoveryTimer !== null) clearTimeout(this.#recoveryTimer)
-    this.#resolveRecovery?.('timeout')
+    this.#endRecovery('stopped')
     for (const d of this.#dialers) d.stop()
     await this.#server.stop()
   }
@@ -142,13 +154,46 @@ export class Replicator {
   #onSynced(s: PeerSession): void {
     const dialer = this.#dialers.find((d) => d.session === s)
     this.#syncedPeers.add(dialer?.url ?? 'inbound')
-    // Done once some peer has synced with us and every configured peer has: an unreachable
-    // configured peer might hold entries the others lack, so it is waited for until the timeout.
-    const allDialed = this.#dialers.every((d) => this.#syncedPeers.has(d.url))
-    if (this.#resolveRecovery !== null && allDialed) {
-      if (this.#recoveryTimer !== null) clearTimeout(this.#recoveryTimer)
-      this.#resolveRecovery('synced')
-      this.#resolveRecovery = null
-    }
+    // Done once every configured peer has synced with us (an unreachable one might hold entries
+    // the others lack, so it is waited for until the timeout) and no peer announced more of our
+    // entries than we hold. With no configured peer there is no such set to complete.
+    const allDialed = this.#dialers.length > 0 && this.#dialers.every((d) => this.#syncedPeers.has(d.url))
+    if (allDialed && !this.#ownEntriesMissing()) this.#endRecovery('synced')
+  }
+
+  /** True while a peer has announced (in its state vector) own entries this node lacks. */
+  #ownEntriesMissing(): boolean {
+    const log = this.#o.log
+    return log.status().missing[log.sled] !== undefined
+  }
+
+  #armRecoveryTimer(): void {
+    this.#recoveryTimer = setTimeout(() => {
+      this.#recoveryTimer = null
+      // A transfer in progress outlasts the timeout: appending mid-transfer would re-sign a seq
+      // a peer is still sending. A link that authenticated since the last check gets one period
+      // to send; after that only progress counts, not announced heads (a state vector is
+      // unsigned: a peer could claim any head), so a stalled or lying peer holds us one period.
+      const received = this.#received()
+      const ready = new Set([...this.#sessions].filter((s) => s.ready && !s.stats().synced))
+      const busy = received > this.#receivedAtCheck || [...ready].some((s) => !this.#readyAtCheck.has(s))
+      this.#receivedAtCheck = received
+      this.#readyAtCheck = ready
+      if (busy) this.#armRecoveryTimer()
+      else this.#endRecovery('timeout')
+    }, this.#o.recoveryTimeoutMs ?? 10_000)
+  }
+
+  #received(): number {
+    let n = 0
+    for (const s of this.#sessions) n += s.stats().entriesReceived
+    return n
+  }
+
+  #endRecovery(outcome: RecoveryOutcome): void {
+    if (this.#recoveryTimer !== null) clearTimeout(this.#recoveryTimer)
+    this.#recoveryTimer = null
+    this.#resolveRecovery?.(outcome)
+    this.#resolveRecovery = null
   }
 }

@@ -158,7 +158,7 @@ describe('sledlog against a running node', () => {
 
     const locked = await runMain(['read', '--data', dir])
     expect(locked.code).toBe(1)
-    expect(locked.stderr).toMatch(/in use by a running node .*--url/)
+    expect(locked.stderr).toMatch(/in use by another process, most likely a running node .*--url/)
     const refused = await runMain(['append', '--url', url, '--type', ''])
     expect(refused.code).toBe(2)
 
@@ -189,6 +189,39 @@ describe('sledlog against a running node', () => {
     const entries = ndjson((await runMain(['read', '--data', dir, '--all'])).stdout)
     expect(entries.filter((e) => e.kind === 'event' && e.type === 'ingested')).toHaveLength(2000)
     expect(entries.filter((e) => e.kind === 'gap')).toEqual([])
+  })
+
+  it('counts the entries in its "node stopped" line after the ingest drain', async () => {
+    const dir = join(await tempDir(), 'a')
+    const node = await startNode(['--data', dir, '--port', '0'])
+    const body = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ type: 'ingested', payload: i })))
+    const ingest = (): Promise<Response> => fetch(`${node.url}/v1/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
+    for (let attempt = 0; (await ingest()).status !== 202; attempt++) {
+      if (attempt > 50) throw new Error('ingest never opened')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    // A full bus (10 000 events) takes a while to drain: the signal arrives while it is queued.
+    const more = await Promise.all(Array.from({ length: 4 }, ingest))
+    expect(more.map((r) => r.status)).toEqual([202, 202, 202, 202])
+    expect(await node.stop('SIGTERM')).toEqual({ code: 0, signal: null })
+    const held = ndjson((await runMain(['read', '--data', dir, '--all'])).stdout).length
+    expect(held).toBe(10_000)
+    expect(node.logs().find((l) => l.msg === 'node stopped')).toMatchObject({ entries: held })
+  })
+
+  it('refuses a data directory another node holds, in one line naming it, exit 1', async () => {
+    const dir = join(await tempDir(), 'a')
+    const first = await startNode(['--data', dir, '--port', '0'])
+    const second = await runCli(['node', '--data', dir, '--port', '0'])
+    expect(second.code).toBe(1)
+    expect(second.stdout).toBe('')
+    const lines = second.stderr.trim().split('\n')
+    expect(lines.at(-1)).toBe(`sledlog node: ${dir} is in use by another process, most likely a running node (its database is locked): stop it, or give this node its own --data directory`)
+    // The JSON log line says the same, without a stack trace.
+    expect(lines.slice(0, -1).map((l) => JSON.parse(l) as Record<string, unknown>)).toMatchObject([{ level: 'fatal', data: dir }])
+    expect(second.stderr).not.toMatch(/Database failed to open|\n\s+at /)
+    // The running node is untouched.
+    expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null })
   })
 
   it('reads its settings from a config file and the environment', async () => {

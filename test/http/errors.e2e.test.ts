@@ -62,6 +62,8 @@ describe('HTTP API bad input (node process)', () => {
       ['empty type', 'POST', '/v1/events', { type: '', payload: 1 }, 'ENTRY_INVALID'],
       ['one bad event spoils the batch', 'POST', '/v1/events', [ok, { type: 't', payload: 1, x: 1 }, ok], 'ENTRY_INVALID'],
       ['one oversized event spoils the batch', 'POST', '/v1/events', [ok, { type: 't', payload: 'x'.repeat(70_000) }], 'ENTRY_TOO_LARGE'],
+      ['one id on two different events of a batch', 'POST', '/v1/events', [{ type: 't', payload: 1, id: 'dup' }, ok, { type: 't', payload: 2, id: 'dup' }], 'ENTRY_INVALID'],
+      ['one id on two different ingest events', 'POST', '/v1/ingest', [{ type: 't', payload: 1, id: 'dup' }, { type: 'u', payload: 1, id: 'dup' }], 'ENTRY_INVALID'],
       ['bad ingest event', 'POST', '/v1/ingest', [ok, { type: 7, payload: 1 }], 'ENTRY_INVALID'],
       ['body too large', 'POST', '/v1/events', JSON.stringify({ type: 't', payload: 'x'.repeat(1.5 * MiB) }), 'HTTP_PAYLOAD_TOO_LARGE'],
       ['ingest body too large', 'POST', '/v1/ingest', JSON.stringify([{ type: 't', payload: 'x'.repeat(1.1 * MiB) }]), 'HTTP_PAYLOAD_TOO_LARGE'],
@@ -110,6 +112,11 @@ describe('HTTP API bad input (node process)', () => {
       expect(Object.keys(r.body), what).toEqual(['error'])
     }
 
+    // A conflicting id names both events; an exact repeat in one batch is just deduplicated.
+    const dup = await call(u, 'POST', '/v1/events', [{ type: 't', payload: 1, id: 'dup' }, { type: 't', payload: { x: 1 }, id: 'dup' }])
+    expect(dup.body.error).toMatchObject({ details: { index: 1, field: 'id' } })
+    expect(dup.body.error.message).toMatch(/events\[1\]: .*"dup".*events\[0\]/)
+
     // 405 says what is allowed.
     const m = await call(u, 'PUT', '/v1/events', '{}')
     expect(m.headers.get('allow')).toBe('GET, POST')
@@ -136,5 +143,8 @@ describe('HTTP API bad input (node process)', () => {
     expect((await call(u, 'GET', '/v1/consumers/c')).body.cursor).toEqual({})
     // And the node still serves.
     expect((await call(u, 'POST', '/v1/events', ok)).status).toBe(201)
+    const repeat = await call(u, 'POST', '/v1/events', [{ type: 'r', payload: 1, id: 'rep' }, { type: 'r', payload: 1, id: 'rep' }])
+    expect(repeat.status).toBe(201)
+    expect(repeat.body.entries[1]).toEqual(repeat.body.entries[0])
   })
 })

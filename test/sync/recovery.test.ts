@@ -9,10 +9,11 @@ import { rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import type { SledId } from '../../src/core/ids.js'
 import { decodeUpdate } from '../../src/core/update-codec.js'
 import type { SledLog } from '../../src/log/sled-log.js'
+import { RECOVERING_FILE, SledNode } from '../../src/node/node.js'
 import { KEY_FILE } from '../../src/store/identity.js'
 import { HostileClient } from '../helpers/hostile-peer.js'
 import { testKeys } from '../helpers/keys.js'
@@ -106,6 +107,79 @@ describe('disk loss', () => {
     const again = await syncNode({ dir: a.dir, peers: [dead], recoveryTimeoutMs: 10_000 })
     expect(again.log.appendsHeld).toBe(false)
     expect((await again.log.append({ type: 'x', payload: 2 })).seq).toBe(1)
+  })
+})
+
+describe('disk loss: the hold outlasts what peers still have to send', () => {
+  /** Wipes `node`'s database (keeping its key) after stopping it. */
+  async function wipe(node: SyncNode): Promise<void> {
+    await node.stop()
+    await rm(join(node.dir, 'db'), { recursive: true, force: true })
+  }
+
+  it('a transfer still running when the timeout passes keeps the hold: the first append takes the next seq', async () => {
+    const b = await syncNode()
+    const a = await syncNode({ peers: [b.url], recovery: 'skip' })
+    for (let k = 0; k < 4; k++) await a.log.appendBatch(Array.from({ length: 5000 }, (_, i) => ({ type: 'before', payload: { i: k * 5000 + i } })))
+    await until(() => b.log.length(a.log.sled) === 20_000, 'b holds 20k of a', 60_000)
+    await wipe(a)
+    // 20k verifies take seconds: far past a 100 ms timeout, so only progress can keep the hold.
+    const a2 = await syncNode({ dir: a.dir, peers: [b.url], recoveryTimeoutMs: 100, limits: { chunkBytes: 16 * 1024 } })
+    expect(a2.log.appendsHeld).toBe(true)
+    expect((await a2.log.append({ type: 'after', payload: 0 })).seq).toBe(20_000)
+    expect(a2.log.status().equivocations).toEqual([])
+    await until(() => b.log.length(a2.log.sled) === 20_001, 'b got the new entry')
+    expect(b.log.status().equivocations).toEqual([])
+  })
+
+  it('a node that dials no one is not released by the first peer that dials in', async () => {
+    const hub = await syncNode()
+    const s1 = await syncNode({ peers: [hub.url] })
+    const s2 = await syncNode({ peers: [hub.url] })
+    await hub.log.appendBatch(Array.from({ length: 10 }, (_, i) => ({ type: 'a', payload: i })))
+    await until(() => s1.log.length(hub.log.sled) === 10 && s2.log.length(hub.log.sled) === 10, 'spokes hold 10')
+    await s1.stop()
+    await hub.log.appendBatch(Array.from({ length: 5 }, (_, i) => ({ type: 'b', payload: i })))
+    await until(() => s2.log.length(hub.log.sled) === 15, 's2 holds 15')
+    await s2.stop()
+    await wipe(hub)
+
+    const hub2 = await syncNode({ dir: hub.dir, recoveryTimeoutMs: 1500 })
+    expect(hub2.log.appendsHeld).toBe(true)
+    await syncNode({ dir: s1.dir, peers: [hub2.url] })
+    await until(() => hub2.log.length(hub2.log.sled) === 10, 'hub has 10 back from s1')
+    const next = hub2.log.append({ type: 'after', payload: 0 })
+    // s1 synced, but a spoke that has not dialed in yet may hold more: it does.
+    await syncNode({ dir: s2.dir, peers: [hub2.url] })
+    expect((await next).seq).toBe(15)
+    expect(await hub2.rep.recovered).toBe('timeout')
+    expect(hub2.log.status().equivocations).toEqual([])
+  })
+})
+
+describe('disk loss: a restart during recovery', () => {
+  it('holds appends again (RECOVERING marker) although the store now exists', async () => {
+    const b = await syncNode()
+    const a = await syncNode({ peers: [b.url], recovery: 'skip' })
+    await a.log.appendBatch(Array.from({ length: 30 }, (_, i) => ({ type: 'before', payload: i })))
+    await until(() => b.log.length(a.log.sled) === 30, 'b holds 30')
+    await a.stop()
+    await rm(join(a.dir, 'db'), { recursive: true, force: true })
+    const dead = await deadUrl()
+    const config = { dataDir: a.dir, host: '127.0.0.1', port: 0, recoveryTimeoutMs: 60_000 }
+    // Starts recovering with no reachable peer, and is stopped before it recovered anything.
+    const first = new SledNode({ ...config, peers: [dead] })
+    await first.start()
+    expect(first.log.appendsHeld).toBe(true)
+    await first.stop()
+    expect(existsSync(join(a.dir, RECOVERING_FILE))).toBe(true)
+    // The store exists now, empty: without the marker this start would append at seq 0.
+    const second = new SledNode({ ...config, peers: [b.url] })
+    onTestFinished(() => second.stop())
+    await second.start()
+    expect(second.log.appendsHeld).toBe(true)
+    expect((await second.log.append({ type: 'after', payload: 0 })).seq).toBe(30)
+    await until(() => !existsSync(join(a.dir, RECOVERING_FILE)), 'marker removed after recovery')
   })
 })
 

@@ -11,7 +11,8 @@ import { loadNodeSettings } from '../../config/load.js'
 import type { NodeSettings, Origin, SettingName } from '../../config/settings.js'
 import { SledNode } from '../../node/node.js'
 import { parseFlags } from '../args.js'
-import { EXIT } from '../cli-error.js'
+import { CliError, EXIT } from '../cli-error.js'
+import { explainOpenError } from '../data-dir.js'
 import { help, type Command } from '../command.js'
 import { write, type CliIo } from '../io.js'
 import { createLogger, type Logger } from '../logger.js'
@@ -83,6 +84,8 @@ export async function runNode(
   io: CliIo,
 ): Promise<number> {
   const sledNode = new SledNode({
+    // The API logs unexpected handler failures (500 INTERNAL) through it.
+    logger,
     dataDir: settings.data,
     host: settings.host,
     port: settings.port,
@@ -122,10 +125,13 @@ export async function runNode(
     try {
       await sledNode.start()
     } catch (err) {
-      logger.fatal({ err }, 'node failed to start')
+      // A data dir held by another process is an operator mistake, not a crash: one line, no stack.
+      const explained = explainOpenError(settings.data, err, 'stop it, or give this node its own --data directory')
+      if (explained instanceof CliError) logger.fatal({ data: settings.data }, `node failed to start: ${explained.message}`)
+      else logger.fatal({ err }, 'node failed to start')
       // A start that failed half-way (port in use) has the log open: close it cleanly.
       await sledNode.stop().catch(() => undefined)
-      throw err
+      throw explained
     }
     const watch = new NodeWatch(
       {
@@ -151,13 +157,14 @@ export async function runNode(
     const signal = await firstSignal
     watch.stop()
     const started = Date.now()
-    const entries = sledNode.log.status().entries
     try {
       await sledNode.stop()
     } catch (err) {
       logger.error({ err }, 'shutdown failed')
       return EXIT.FAILURE
     }
+    // Counted after the stop: the ingest drain appends what was still queued.
+    const entries = sledNode.log.status().entries
     logger.info({ signal, ms: Date.now() - started, entries }, 'node stopped')
     return EXIT.OK
   } finally {

@@ -102,6 +102,8 @@ export async function verifyDataDir(dir: string, onProgress: (done: number, tota
   for (const [code, n] of Object.entries(st.rejected.byCode)) problems.push(`${n} stored record${n === 1 ? '' : 's'} rejected: ${code}`)
   for (const e of st.equivocations) problems.push(`equivocation: sled ${e.sled} signed two entries for seq ${e.seq}`)
   for (const [sled, ranges] of Object.entries(st.missing)) {
+    // The node's own lost entries are reported once, below, as what they are.
+    if (sled === st.sled && st.ownHeadBehind !== null) continue
     for (const [a, b] of ranges) problems.push(`missing: sled ${sled} seqs ${a}..${b} are known to exist but not held`)
   }
   if (st.ownHeadBehind !== null) {
