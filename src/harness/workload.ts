@@ -241,7 +241,7 @@ export class Workload {
           this.stats.ingestUnknown++
           return
         }
-        const body = (await res.json().catch(() => null)) as { results?: Array<{ lid: number; queued: boolean }> } | null
+        const body = (await res.json().catch(() => null)) as { results?: Array<{ lid: number | null; queued: boolean }> } | null
         if (res.status === 503) {
           this.stats.ingestHeld++
           return
@@ -252,6 +252,11 @@ export class Workload {
         }
         this.stats.ingestRequests++
         body.results.forEach((r, k) => {
+          // Refused (the node could not persist lids fast enough): nothing recorded, no lid used.
+          if (r.lid === null) {
+            this.stats.ingestHeld++
+            return
+          }
           sent.push({ lid: r.lid, queued: r.queued, n: first + k })
           this.stats.ingested++
           if (r.queued) this.stats.queued++

@@ -8,7 +8,8 @@
  * resynced from the stored log, never silently skipped.
  */
 import { sledOfRootName, type SledId } from '../core/ids.js'
-import { recordToEntry, type Heads, type StoredEntry } from '../core/query.js'
+import type { Heads, StoredEntry } from '../core/query.js'
+import type { Run } from '../core/update-codec.js'
 import type { CommitEvent, SledLog } from './sled-log.js'
 
 /** What a subscriber receives. */
@@ -38,6 +39,25 @@ export interface SubscribeOptions {
 
 const PAGE = 1000
 
+/**
+ * Entries of committed runs as readers see them, read once for all subscribers of a commit:
+ * every listener of one commit gets the same run objects, and the cache goes with them.
+ */
+const runEntries = new WeakMap<Run, StoredEntry[]>()
+
+/**
+ * The entries of `run` as `log` reads them: with equivocation evidence the chosen version and
+ * its flag, so the live stream and a later read of the same slot agree.
+ */
+function entriesOf(log: SledLog, sled: SledId, run: Run): StoredEntry[] {
+  let entries = runEntries.get(run)
+  if (entries === undefined) {
+    entries = run.records.map((_, i) => log.get(sled, run.clock + i) as StoredEntry)
+    runEntries.set(run, entries)
+  }
+  return entries
+}
+
 /** A subscription to a log. Lifecycle: `start()` → consume with `next()`/for-await → `stop()`. */
 export class Subscription implements AsyncIterableIterator<SubscriptionMessage> {
   readonly #log: SledLog
@@ -64,7 +84,10 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
     this.#from = opts.from
   }
 
-  /** Registers for live commits, then starts delivering the stored entries after the cursor. */
+  /**
+   * Registers for live commits, announces the holes already known (each followed by
+   * `hole-filled` once it fills), then starts delivering the stored entries after the cursor.
+   */
   start(): this {
     const from = this.#from ?? 'start'
     const heads = from === 'now' ? this.#log.heads() : from === 'start' ? {} : from
@@ -74,6 +97,15 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
     }
     this.#unsubscribe.push(this.#log.onCommit((e) => this.#onCommit(e)))
     this.#unsubscribe.push(this.#log.onRemoteHead((sled, seq) => this.#onRemoteHead(sled, seq)))
+    // Peers announced these before this subscription existed: no onRemoteHead will repeat them.
+    for (const [key, ranges] of Object.entries(this.#log.status().missing)) {
+      const sled = key as SledId
+      if (!this.#wanted(sled)) continue
+      for (const [from, to] of ranges) {
+        this.#holes.set(sled, Math.max(to, this.#holes.get(sled) ?? -1))
+        this.#push({ type: 'hole', sled, from, to })
+      }
+    }
     this.#pump()
     return this
   }
@@ -187,11 +219,11 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
         const sled = sledOfRootName(run.rootName)
         if (sled === undefined || !this.#wanted(sled)) continue
         const after = this.#queued.get(sled) ?? -1
-        for (let i = 0; i < run.records.length; i++) {
-          const seq = run.clock + i
-          if (seq <= after) continue
-          this.#queued.set(sled, seq)
-          this.#push({ type: 'entry', entry: recordToEntry(run.records[i] as string, false) })
+        if (run.clock + run.records.length - 1 <= after) continue
+        const entries = entriesOf(this.#log, sled, run)
+        for (let i = Math.max(0, after + 1 - run.clock); i < entries.length; i++) {
+          this.#queued.set(sled, run.clock + i)
+          this.#push({ type: 'entry', entry: entries[i] as StoredEntry })
         }
       }
       if (this.#entriesQueued > this.#bufferSize) this.#lag()

@@ -144,4 +144,131 @@ describe('IngestWriter', () => {
     checkAccounting(entries, writer.bus.stats().nextLid)
     await log.close()
   })
+
+  it('restarts after a deduplicated event without reusing or double-counting a lid', async () => {
+    const dir = await tempDir()
+    let log = await openLog(dir)
+    let writer = new IngestWriter({ log, batchSize: 3, reserveBlock: 1000 })
+    await writer.start()
+    writer.bus.publish({ type: 't', payload: 0 })
+    writer.bus.publish({ type: 't', payload: 1, id: 'x' })
+    writer.bus.publish({ type: 't', payload: 2 })
+    // The same id appended directly, queued in the log before the writer's batch: the log
+    // answers lid 1 with this entry, so lid 1's sentinel can only follow the batch.
+    await log.append({ type: 'direct', payload: null, id: 'x' })
+    await writer.stop()
+    expect(ownEntries(log).map((e) => (e.kind === 'gap' ? `gap ${e.from}-${e.to}` : `lid ${e.lid}`))).toEqual([
+      'lid undefined',
+      'lid 0',
+      'lid 2',
+      'gap 1-1',
+    ])
+    await log.close()
+
+    log = await openLog(dir)
+    writer = new IngestWriter({ log, reserveBlock: 1000 })
+    await writer.start()
+    expect(writer.bus.stats().nextLid).toBe(3)
+    writer.bus.publish({ type: 't', payload: 3 })
+    await writer.stop()
+    checkAccounting(ownEntries(log), 4)
+    await log.close()
+  })
+
+  it('after a crash between a batch and its dedupe sentinel, the next start records the lost lid', async () => {
+    const dir = await tempDir()
+    let log = await openLog(dir)
+    let writer = new IngestWriter({ log, batchSize: 3, reserveBlock: 1000 })
+    await writer.start()
+    // "Crash" right after the batch commits: the sentinel for lid 1 is never written.
+    log.onCommit((e) => {
+      if (e.local) void log.close()
+    })
+    writer.bus.publish({ type: 't', payload: 0 })
+    writer.bus.publish({ type: 't', payload: 1, id: 'x' })
+    writer.bus.publish({ type: 't', payload: 2 })
+    await log.append({ type: 'direct', payload: null, id: 'x' })
+    await writer.stop()
+    expect(writer.stats().error).not.toBeNull()
+    await log.close()
+
+    log = await openLog(dir)
+    writer = new IngestWriter({ log, reserveBlock: 1000 })
+    await writer.start()
+    expect(ownEntries(log).filter((e) => e.kind === 'gap')).toMatchObject([
+      { from: 1, to: 1 },
+      { from: 3, to: 999 },
+    ])
+    expect(writer.bus.stats().nextLid).toBe(1000)
+    await writer.stop()
+    checkAccounting(ownEntries(log), 1000)
+    await log.close()
+  })
+
+  it('refuses a duplicate id published after its event left the bus but before it is stored', async () => {
+    const { log } = await testLog()
+    const writer = new IngestWriter({ log, batchSize: 3, reserveBlock: 4 })
+    await writer.start()
+    writer.bus.publish({ type: 't', payload: 0 })
+    writer.bus.publish({ type: 't', payload: 1 })
+    writer.bus.publish({ type: 't', payload: 2, id: 'x' })
+    // Let the writer take the batch; no I/O can complete during microtasks, so it is not stored.
+    for (let i = 0; i < 20 && writer.bus.pending > 0; i++) await Promise.resolve()
+    expect(writer.bus.pending).toBe(0)
+    expect(log.hasId('x')).toBe(false)
+    expect(writer.bus.publish({ type: 't', payload: 3, id: 'x' })).toEqual({ lid: null, queued: false, duplicate: true })
+    await writer.stop()
+    const entries = ownEntries(log)
+    expect(entries.filter((e) => e.kind === 'event' && e.id === 'x')).toHaveLength(1)
+    expect(entries.some((e) => e.kind === 'gap')).toBe(false)
+    checkAccounting(entries, 3)
+  })
+
+  it('never hands out a lid past the persisted reservation, so a crash cannot reuse one', async () => {
+    const dir = await tempDir()
+    let log = await openLog(dir)
+    let writer = new IngestWriter({ log, capacity: 5, reserveBlock: 10 })
+    await writer.start()
+    // A burst far past the reservation before the writer or the store can react.
+    const first = Array.from({ length: 100 }, (_, i) => writer.bus.publish({ type: 't', payload: i }))
+    const handedOut = new Set(first.flatMap((r) => (r.lid === null ? [] : [r.lid])))
+    expect(handedOut.size).toBeGreaterThan(0)
+    const refused = writer.bus.stats().refused
+    // "Crash": the log closes under the writer.
+    await log.close()
+    await writer.stop()
+
+    log = await openLog(dir)
+    writer = new IngestWriter({ log, capacity: 5, reserveBlock: 10 })
+    await writer.start()
+    const second = Array.from({ length: 5 }, (_, i) => writer.bus.publish({ type: 't', payload: i }))
+    for (const r of second) {
+      expect(r.lid).not.toBeNull()
+      expect(handedOut.has(r.lid as number), `lid ${r.lid} handed out before the crash`).toBe(false)
+    }
+    // Events past the reservation were refused (no lid), not numbered.
+    expect(first.filter((r) => r.lid === null && !r.duplicate)).toHaveLength(refused)
+    expect(handedOut.size + refused).toBe(100)
+    await writer.stop()
+    checkAccounting(ownEntries(log), writer.bus.stats().nextLid)
+    await log.close()
+  })
+
+  it('extends the reservation as lids are used: a producer that republishes refused events gets them all in', async () => {
+    const { log } = await testLog()
+    const writer = new IngestWriter({ log, capacity: 1000, reserveBlock: 16 })
+    await writer.start()
+    for (let i = 0; i < 200; i++) {
+      let r = writer.bus.publish({ type: 't', payload: i })
+      while (r.lid === null) {
+        await new Promise((resolve) => setTimeout(resolve, 1))
+        r = writer.bus.publish({ type: 't', payload: i })
+      }
+      expect(r).toEqual({ lid: i, queued: true, duplicate: false })
+    }
+    await writer.stop()
+    const entries = ownEntries(log)
+    checkAccounting(entries, 200)
+    expect(entries.map((e) => (e.kind === 'event' ? e.payload : null))).toEqual(Array.from({ length: 200 }, (_, i) => i))
+  })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { SledId } from '../../src/core/ids.js'
 import { Subscription, type SubscriptionMessage } from '../../src/log/subscription.js'
-import { syncInto, testLog } from '../helpers/logs.js'
+import { cloneIdentity, syncInto, testLog } from '../helpers/logs.js'
 import { prng, testSeed } from '../helpers/seed.js'
 
 const ev = (i: number) => ({ type: 't', payload: i })
@@ -112,5 +112,46 @@ describe('Subscription', () => {
     const pending = sub.next()
     sub.stop()
     expect(await pending).toEqual({ done: true, value: undefined })
+  })
+
+  it('announces holes known before it started, and their filling', async () => {
+    const { log } = await testLog()
+    const { log: peer } = await testLog()
+    await peer.appendBatch(range(5).map(ev))
+    log.noteRemoteHead(peer.sled, 4)
+    const sub = new Subscription(log, { from: 'start' }).start()
+    const first = await collect(sub, (m) => m.some((x) => x.type === 'live'))
+    expect(first).toEqual([{ type: 'hole', sled: peer.sled, from: 0, to: 4 }, { type: 'live' }])
+    await syncInto(peer, log)
+    const msgs = await collect(sub, (m) => m.some((x) => x.type === 'hole-filled'))
+    expect(seqsBySled(msgs).get(peer.sled)).toEqual(range(5))
+    expect(msgs.at(-1)).toEqual({ type: 'hole-filled', sled: peer.sled, upTo: 4 })
+    // A subscription filtered to other sleds is not told.
+    const other = new Subscription(log, { sleds: [log.sled] }).start()
+    expect((await other.next()).value).toEqual({ type: 'live' })
+    sub.stop()
+    other.stop()
+  })
+
+  it('delivers live entries as reads return them, with the equivocation flag', async () => {
+    const { log: a, dir } = await testLog()
+    const { log: twin } = await testLog(await cloneIdentity(dir))
+    await a.append({ type: 'fork', payload: 'a' })
+    await twin.append({ type: 'fork', payload: 'twin' })
+    const { log } = await testLog()
+    const subs = [new Subscription(log, { from: 'now' }).start(), new Subscription(log, { from: 'now' }).start()]
+    for (const sub of subs) expect((await sub.next()).value).toEqual({ type: 'live' })
+    // Both versions of seq 0 arrive in one flush: one is applied, the other becomes evidence.
+    const results = await Promise.all([
+      log.applyUpdate(a.updatesSince(new Map(), 1 << 20)[0] as Uint8Array),
+      log.applyUpdate(twin.updatesSince(new Map(), 1 << 20)[0] as Uint8Array),
+    ])
+    expect(results.map((r) => r.ok && r.equivocations)).toEqual([0, 1])
+    const read = log.get(a.sled, 0)
+    expect(read?.equivocated).toBe(true)
+    for (const sub of subs) {
+      const msgs = await collect(sub, (m) => m.some((x) => x.type === 'entry'))
+      expect(msgs).toEqual([{ type: 'entry', entry: read }])
+    }
   })
 })

@@ -228,7 +228,9 @@ describe('cluster of node processes', () => {
     const oldHead = Math.max(...c.acked.filter((a) => a.sled === hub.sled).map((a) => a.seq))
     await c.kill(0, 'SIGKILL')
     await c.wipe(0)
-    await c.restart(0, { recoveryTimeoutMs: 20_000 })
+    // A hub cannot know which leaves will dial it, so it waits out the whole timeout (extended
+    // while leaves still send): short enough for the append request below to wait it out.
+    await c.restart(0, { recoveryTimeoutMs: 4000 })
     const [first] = await hub.append([{ type: 'after-wipe', payload: 1 }])
     expect(first?.seq).toBe(oldHead + 1)
     await checkNow(c, 'hub append after disk loss')
