@@ -105,6 +105,14 @@ command); 2 bad usage.`,
     const convergeTimeoutMs = intFlag(v['converge-timeout'], 'converge-timeout', 1000, 3_600_000)
     const quiet = v.quiet === true
     if (!quiet) await write(io.stderr, `sledlog harness: seed ${seed}\n`)
+    // A signal would end this process without its 'exit' handlers, leaving every node process
+    // (a SIGSTOPped one frozen) running: exit instead, so the cluster's exit hook kills them.
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.stderr.write(`sledlog harness: ${signal}: stopping the nodes (replay with --seed ${seed})\n`)
+      process.exit(signal === 'SIGINT' ? 130 : 143)
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
     const result = await runHarness({
       nodes,
       durationMs: Math.round(duration * 1000),
@@ -120,6 +128,8 @@ command); 2 bad usage.`,
       keepData: v.keep === true,
       ...(quiet ? {} : { progress: (line: string) => void write(io.stderr, `${line}\n`) }),
     })
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     if (v.json !== undefined) await writeFile(v.json, reportJson(result))
     await write(io.stdout, formatReport(result))
     if (!result.ok && result.nodeLogs !== null && !quiet) await write(io.stderr, `\nnode state and logs:\n${result.nodeLogs}\n`)
