@@ -42,10 +42,9 @@ export const HOSTILE_ATTACKS = ['forge', 'tamper', 'delete', 'rebind', 'garbage'
 export type HostileAttack = (typeof HOSTILE_ATTACKS)[number]
 
 /**
- * The attacks a run uses unless told otherwise: all of them. (Both equivocation attacks expose
- * a known bug, see docs/HARNESS.md: nodes never pass equivocation evidence on, so a node that
- * saw both versions of a slot reads the smaller one while nodes that saw one version read that
- * one. Leave them out with `attacks` to check everything else.)
+ * The attacks a run uses unless told otherwise: all of them. (Both equivocation attacks once
+ * exposed a bug, fixed since: nodes did not pass equivocation evidence on; docs/HARNESS.md
+ * "Findings".)
  */
 export const DEFAULT_ATTACKS: readonly HostileAttack[] = HOSTILE_ATTACKS
 
