@@ -6,8 +6,10 @@ import { join } from 'node:path'
 import { onTestFinished } from 'vitest'
 import * as Y from 'yjs'
 import { openLog, type OpenLogOptions } from '../../src/log/open-log.js'
+import type { StoredEntry } from '../../src/core/query.js'
 import type { SledLog } from '../../src/log/sled-log.js'
 import { KEY_FILE } from '../../src/store/identity.js'
+import { LevelStore, type CommitBatch } from '../../src/store/level-store.js'
 import { tempDir } from './tmp.js'
 
 /** Opens a log in `dir` (or a fresh temp dir) and closes it when the test finishes. */
@@ -32,4 +34,28 @@ export async function syncInto(from: SledLog, to: SledLog): Promise<void> {
     const r = await to.applyUpdate(update, 'test-peer')
     if (!r.ok) throw new Error(`sync rejected: ${r.code} ${r.message}`)
   }
+}
+
+/** A real store that can be told to fail its next writes, as a full or broken disk does. */
+export class FailingStore extends LevelStore {
+  failures = 0
+  override async commit(batch: CommitBatch): Promise<void> {
+    if (this.failures > 0) {
+      this.failures--
+      throw Object.assign(new Error('injected write failure'), { code: 'STORE_WRITE_FAILED' })
+    }
+    return super.commit(batch)
+  }
+}
+
+/** Every entry of the log's own sled, in seq order (paging through the query API). */
+export function ownEntries(log: SledLog): StoredEntry[] {
+  const out: StoredEntry[] = []
+  let page = log.query({ sled: log.sled, limit: 10_000 })
+  out.push(...page.entries)
+  while (page.next !== null) {
+    page = log.query({ sled: log.sled, limit: 10_000, after: page.next })
+    out.push(...page.entries)
+  }
+  return out
 }

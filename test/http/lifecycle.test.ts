@@ -12,22 +12,11 @@ import { IngestWriter } from '../../src/ingest/writer.js'
 import { dbPath } from '../../src/log/open-log.js'
 import { SledLog } from '../../src/log/sled-log.js'
 import { loadOrCreateIdentity } from '../../src/store/identity.js'
-import { deriveMacKey, LevelStore, type CommitBatch } from '../../src/store/level-store.js'
-import { testLog } from '../helpers/logs.js'
+import { deriveMacKey } from '../../src/store/level-store.js'
+import { FailingStore, testLog } from '../helpers/logs.js'
 import { tempDir } from '../helpers/tmp.js'
 import { call, waitFor } from './node-process.js'
 
-/** A real store that can be told to fail its next writes, as a full or broken disk does. */
-class FailingStore extends LevelStore {
-  failures = 0
-  override async commit(batch: CommitBatch): Promise<void> {
-    if (this.failures > 0) {
-      this.failures--
-      throw Object.assign(new Error('injected write failure'), { code: 'STORE_WRITE_FAILED' })
-    }
-    return super.commit(batch)
-  }
-}
 
 interface Served {
   readonly api: Api

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import type { StoredEntry } from '../../src/core/query.js'
 import { IngestWriter } from '../../src/ingest/writer.js'
 import { openLog } from '../../src/log/open-log.js'
+import { ownEntries } from '../helpers/logs.js'
 import { prng, testSeed } from '../helpers/seed.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -40,21 +41,14 @@ async function runAndKill(dir: string, seed: number, round: number, killAfterMs:
   return sent
 }
 
-async function ownEntries(dir: string): Promise<StoredEntry[]> {
+async function recoveredEntries(dir: string): Promise<StoredEntry[]> {
   const log = await openLog(dir)
   try {
     // Recover as a restarted node would: the crashed run's lost lids become sentinels.
     const writer = new IngestWriter({ log, reserveBlock: 64 })
     await writer.start()
     await writer.stop()
-    const out: StoredEntry[] = []
-    let page = log.query({ sled: log.sled, limit: 10_000 })
-    out.push(...page.entries)
-    while (page.next !== null) {
-      page = log.query({ sled: log.sled, limit: 10_000, after: page.next })
-      out.push(...page.entries)
-    }
-    return out
+    return ownEntries(log)
   } finally {
     await log.close()
   }
@@ -75,7 +69,7 @@ describe('ingest kill -9', () => {
         byLid.set(s.lid, s)
       }
     }
-    const entries = await ownEntries(dir)
+    const entries = await recoveredEntries(dir)
     const events = new Map<number, StoredEntry>()
     const spans: Array<[number, number]> = []
     const ids = new Set<string>()

@@ -2,21 +2,10 @@ import { describe, expect, it } from 'vitest'
 import type { StoredEntry } from '../../src/core/query.js'
 import { IngestWriter } from '../../src/ingest/writer.js'
 import { openLog } from '../../src/log/open-log.js'
-import type { SledLog } from '../../src/log/sled-log.js'
-import { testLog } from '../helpers/logs.js'
+import { ownEntries, testLog } from '../helpers/logs.js'
 import { prng, testSeed } from '../helpers/seed.js'
 import { tempDir } from '../helpers/tmp.js'
 
-function ownEntries(log: SledLog): StoredEntry[] {
-  const out: StoredEntry[] = []
-  let page = log.query({ sled: log.sled, limit: 10_000 })
-  out.push(...page.entries)
-  while (page.next !== null) {
-    page = log.query({ sled: log.sled, limit: 10_000, after: page.next })
-    out.push(...page.entries)
-  }
-  return out
-}
 
 /** Every lid in [0, upTo) is in exactly one place: an entry's lid or one sentinel's range. */
 function checkAccounting(entries: readonly StoredEntry[], upTo: number): { events: number; dropped: number } {

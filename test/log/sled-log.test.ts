@@ -10,12 +10,24 @@ import { isSledlogError } from '../../src/errors.js'
 import { dbPath, openLog } from '../../src/log/open-log.js'
 import { SledLog, type CommitEvent } from '../../src/log/sled-log.js'
 import { loadOrCreateIdentity } from '../../src/store/identity.js'
-import { deriveMacKey, LevelStore, type CommitBatch } from '../../src/store/level-store.js'
-import { cloneIdentity, syncInto, testLog } from '../helpers/logs.js'
+import { deriveMacKey, LevelStore } from '../../src/store/level-store.js'
+import { cloneIdentity, FailingStore, syncInto, testLog } from '../helpers/logs.js'
 import { tempDir } from '../helpers/tmp.js'
 
 const verifier = createVerifier()
 const ev = (i: number) => ({ type: 'test', payload: { i, text: 'x'.repeat(20) } })
+
+/** Flips a byte inside the n-th stored update (negative: from the end) of `dir` (the log must be closed). */
+async function corruptUpdate(dir: string, n: number): Promise<void> {
+  const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const keys: string[] = []
+  for await (const k of db.keys({ gte: 'u:', lt: 'u;' })) keys.push(k)
+  const key = keys.at(n) as string
+  const value = Buffer.from((await db.get(key)) as Uint8Array)
+  value.writeUInt8((value.at(-10) as number) ^ 0x01, value.length - 10)
+  await db.put(key, value)
+  await db.close()
+}
 
 describe('SledLog appends', () => {
   it('assigns contiguous seqs from 0 and returns verifiable entries', async () => {
@@ -205,15 +217,7 @@ describe('SledLog persistence', () => {
     await log.append(ev(0))
     await log.append(ev(1))
     await log.close()
-    // Corrupt the second update record on disk (flip one byte inside its record text).
-    const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view' })
-    const keys: string[] = []
-    for await (const k of db.keys({ gte: 'u:', lt: 'u;' })) keys.push(k)
-    const last = keys[keys.length - 1] as string
-    const value = Buffer.from((await db.get(last)) as Uint8Array)
-    value.writeUInt8((value.at(-10) as number) ^ 0x01, value.length - 10)
-    await db.put(last, value)
-    await db.close()
+    await corruptUpdate(dir, -1) // the second update record: one byte inside its record text
 
     log = await openLog(dir)
     const st = log.status()
@@ -228,18 +232,6 @@ describe('SledLog persistence', () => {
 })
 
 describe('SledLog quarantine and compaction failures', () => {
-  /** Flips a byte inside the n-th stored update of `dir` (the log must be closed). */
-  async function corruptUpdate(dir: string, n: number): Promise<void> {
-    const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view' })
-    const keys: string[] = []
-    for await (const k of db.keys({ gte: 'u:', lt: 'u;' })) keys.push(k)
-    const key = keys[n] as string
-    const value = Buffer.from((await db.get(key)) as Uint8Array)
-    value.writeUInt8((value.at(-10) as number) ^ 0x01, value.length - 10)
-    await db.put(key, value)
-    await db.close()
-  }
-
   it('keeps records refused on open (behind a corrupt one) through compaction, and applies them once the gap fills', async () => {
     const dir = await tempDir()
     let a = await openLog(dir)
@@ -447,17 +439,6 @@ describe('SledLog queries', () => {
   })
 })
 
-/** A real store that can be told to fail its next writes, as a full or broken disk does. */
-class FailingStore extends LevelStore {
-  failures = 0
-  override async commit(batch: CommitBatch): Promise<void> {
-    if (this.failures > 0) {
-      this.failures--
-      throw Object.assign(new Error('injected write failure'), { code: 'STORE_WRITE_FAILED' })
-    }
-    return super.commit(batch)
-  }
-}
 
 describe('SledLog write failures', () => {
   it('rejects the whole batch on a failed write, applies nothing, and reuses no seq after reopening', async () => {
