@@ -146,6 +146,15 @@ export class LevelStore {
     return this.#quarantined
   }
 
+  /** Writes `ops` in one atomic batch; a failure is STORE_WRITE_FAILED, saying `what` failed. */
+  async #write(ops: Op[], what: string): Promise<void> {
+    try {
+      await this.#db.batch(ops, { sync: this.#sync })
+    } catch (err) {
+      throw sledlogError('STORE_WRITE_FAILED', `${what}: ${(err as Error).message}`, undefined, err)
+    }
+  }
+
   #mac(key: string, value: Uint8Array): Buffer {
     return createHmac('sha256', this.#macKey).update(key).update('\0').update(value).digest().subarray(0, MAC_BYTES)
   }
@@ -192,10 +201,12 @@ export class LevelStore {
   async settleLoad(refused: readonly string[], restored: ReadonlyArray<{ key: string; update: Uint8Array | undefined }>): Promise<void> {
     const ops: Op[] = []
     const stamp = String(Date.now()).padStart(13, '0')
+    let moved = 0
     for (const key of refused) {
       const value = await this.#db.get(key)
       if (value === undefined) continue
       ops.push({ type: 'put', key: `q:${key}@${stamp}`, value }, { type: 'del', key })
+      moved++
     }
     let n = this.#nextUpdate
     for (const r of restored) {
@@ -205,13 +216,9 @@ export class LevelStore {
       ops.push({ type: 'put', key, value: this.#seal(key, r.update) })
     }
     if (ops.length === 0) return
-    try {
-      await this.#db.batch(ops, { sync: this.#sync })
-    } catch (err) {
-      throw sledlogError('STORE_WRITE_FAILED', `quarantine write failed: ${(err as Error).message}`, undefined, err)
-    }
+    await this.#write(ops, 'quarantine write failed')
     this.#nextUpdate = n
-    this.#quarantined += refused.length - restored.length
+    this.#quarantined += moved - restored.length
   }
 
   /** Reads a small metadata value (`m:` keys) as text. */
@@ -222,11 +229,7 @@ export class LevelStore {
   /** Writes small metadata values (`m:` keys) in one atomic batch. */
   async putMeta(values: Readonly<Record<string, string>>): Promise<void> {
     const ops: Op[] = Object.entries(values).map(([k, v]) => ({ type: 'put', key: 'm:' + k, value: utf8(v) }))
-    try {
-      await this.#db.batch(ops, { sync: this.#sync })
-    } catch (err) {
-      throw sledlogError('STORE_WRITE_FAILED', `metadata write failed: ${(err as Error).message}`, undefined, err)
-    }
+    await this.#write(ops, 'metadata write failed')
   }
 
   /** Reads all metadata values whose name starts with `prefix`. */
@@ -272,11 +275,7 @@ export class LevelStore {
       ops.push({ type: 'put', key: `e:${e.sled}:${hex(e.seq, 16)}:${pairHash}`, value: utf8(JSON.stringify(e)) })
     }
     if (ops.length === 0) return
-    try {
-      await this.#db.batch(ops, { sync: this.#sync })
-    } catch (err) {
-      throw sledlogError('STORE_WRITE_FAILED', `LevelDB batch failed: ${(err as Error).message}`, undefined, err)
-    }
+    await this.#write(ops, 'LevelDB batch failed')
     this.#nextUpdate = n
     this.#updateBytes += bytes
     if (batch.ownNext !== undefined) this.#ownNext = batch.ownNext
@@ -296,11 +295,7 @@ export class LevelStore {
       ops.push({ type: 'put', key, value: this.#seal(key, c) })
       bytes += c.length
     })
-    try {
-      if (ops.length > 0) await this.#db.batch(ops, { sync: this.#sync })
-    } catch (err) {
-      throw sledlogError('STORE_WRITE_FAILED', `compaction failed: ${(err as Error).message}`, undefined, err)
-    }
+    if (ops.length > 0) await this.#write(ops, 'compaction failed')
     this.#snapshotChunks += chunks.length
     this.#snapshotBytes += bytes
     this.#updateBytes = 0
