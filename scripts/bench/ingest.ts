@@ -40,7 +40,7 @@ function account(log: SledLog, upTo: number): { events: number; dropped: number;
 }
 
 async function throughput(ctx: BenchContext): Promise<number> {
-  const n = ctx.quick ? 20_000 : 200_000
+  const n = ctx.quick ? 10_000 : 200_000
   const log = await openLog(await ctx.tempDir('ingest'))
   const writer = new IngestWriter({ log, capacity: 10_000, batchSize: 500 })
   await writer.start()
@@ -60,7 +60,7 @@ async function throughput(ctx: BenchContext): Promise<number> {
 }
 
 async function overload(ctx: BenchContext, sustainable: number): Promise<void> {
-  const seconds = ctx.quick ? 2 : 10
+  const seconds = ctx.quick ? 1 : 10
   const target = sustainable * 10
   const log = await openLog(await ctx.tempDir('ingest-overload'))
   const writer = new IngestWriter({ log, capacity: 10_000, batchSize: 500 })

@@ -45,7 +45,7 @@ interface Sizes {
 
 const sizes = (quick: boolean): Sizes =>
   quick
-    ? { oneWriter: 6_000, allWriters: 3_000, paced: 200, pacedIntervalMs: 5, loaded: 2_000, loadedBatch: 100, catchUp: 10_000 }
+    ? { oneWriter: 4_000, allWriters: 3_000, paced: 200, pacedIntervalMs: 5, loaded: 2_000, loadedBatch: 100, catchUp: 6_000 }
     : { oneWriter: 100_000, allWriters: 60_000, paced: 2_000, pacedIntervalMs: 5, loaded: 30_000, loadedBatch: 100, catchUp: 100_000 }
 
 /** HTTP batch size of bulk appends (POST /v1/events with an array). */

@@ -30,7 +30,7 @@ interface Sizes {
 }
 
 const sizes = (quick: boolean): Sizes =>
-  quick ? { steps: [5_000, 12_000], window: 1_000, probe: 100, probeIntervalMs: 5 } : { steps: [10_000, 100_000, 1_000_000], window: 10_000, probe: 300, probeIntervalMs: 5 }
+  quick ? { steps: [4_000, 10_000], window: 1_000, probe: 100, probeIntervalMs: 5 } : { steps: [10_000, 100_000, 1_000_000], window: 10_000, probe: 300, probeIntervalMs: 5 }
 
 interface Point {
   size: number

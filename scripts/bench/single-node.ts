@@ -127,7 +127,7 @@ interface Sizes {
 
 const sizes = (quick: boolean): Sizes =>
   quick
-    ? { single: 3_000, burst: 10_000, batch: 10_000, inFlight: 5_000, syncSingle: 300, syncBurst: 2_000, syncBatch: 5_000, scaling: [10_000, 30_000], open: [5_000, 10_000], openSmallRecords: 2_000 }
+    ? { single: 3_000, burst: 5_000, batch: 5_000, inFlight: 3_000, syncSingle: 300, syncBurst: 2_000, syncBatch: 3_000, scaling: [10_000, 20_000], open: [10_000], openSmallRecords: 2_000 }
     : { single: 20_000, burst: 100_000, batch: 100_000, inFlight: 50_000, syncSingle: 2_000, syncBurst: 20_000, syncBatch: 50_000, scaling: [10_000, 100_000, 1_000_000], open: [100_000, 1_000_000], openSmallRecords: 20_000 }
 
 /** Throughput of each append pattern with the given durability. */
