@@ -108,6 +108,12 @@ export interface ClusterOptions {
   readonly httpTimeoutMs?: number
   /** Random source for proxy jitter. */
   readonly random?: () => number
+  /**
+   * The 32-byte Ed25519 seed of node `index`'s key, written when its data dir has no key yet.
+   * A seeded run passes one derived from its seed, so a replay runs as the same sled ids (and
+   * reads in the same (sled, seq) order). Default: a fresh random key.
+   */
+  readonly keySeed?: (index: number) => Uint8Array
   /** Extra environment for the node processes. */
   readonly env?: Readonly<Record<string, string>>
 }
@@ -310,10 +316,10 @@ export class ClusterNode {
   }
 
   /** @internal */
-  async prepare(): Promise<void> {
+  async prepare(keySeed?: Uint8Array): Promise<void> {
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
     // Create the key up front so the sled id is known for allow-lists and checks.
-    this.#sled = (await loadOrCreateIdentity(this.dataDir)).sled
+    this.#sled = (await loadOrCreateIdentity(this.dataDir, keySeed)).sled
   }
 
   /** @internal */
@@ -549,7 +555,7 @@ export class Cluster {
     await mkdir(this.#o.baseDir, { recursive: true })
     for (let i = 0; i < this.#o.size; i++) {
       const node = new ClusterNode(this, i, resolve(this.#o.baseDir, `node-${i}`), await freePort(), this.#o.httpTimeoutMs ?? 10_000)
-      await node.prepare()
+      await node.prepare(this.#o.keySeed?.(i))
       this.#nodes.push(node)
     }
     for (const [from, to] of this.#edges) {

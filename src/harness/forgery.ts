@@ -6,7 +6,7 @@
  * Every entry the attacker makes carries a marker in its type and payload, so the checker can
  * search every node's log for anything that should never have been accepted.
  */
-import { createHash, sign } from 'node:crypto'
+import { sign } from 'node:crypto'
 import * as Y from 'yjs'
 import { encodeEntryJson, type Entry } from '../core/entry.js'
 import { clientIdOf, rootNameOf, type SledId } from '../core/ids.js'
@@ -14,7 +14,7 @@ import type { StoredEntry } from '../core/query.js'
 import { formatRecord, keyPairFromSeed, privateKeyObject, signedMessage, type KeyPair } from '../core/signing.js'
 import { decodeUpdate, encodeRuns } from '../core/update-codec.js'
 import { encodeHello, encodeUpdate, MSG_SYNC, SYNC_UPDATE } from '../sync/messages.js'
-import { intIn, type Random } from './random.js'
+import { intIn, keySeedOf, type Random } from './random.js'
 
 /**
  * Entry types the attacker uses. `hostile.own` entries are the attacker's own, validly signed
@@ -41,7 +41,7 @@ export interface AttackerKeys {
 
 /** Deterministic attacker keys of a run seed. */
 export function attackerKeys(seed: number): AttackerKeys {
-  const key = (name: string): KeyPair => keyPairFromSeed(new Uint8Array(createHash('sha256').update(`sledlog-harness/${name}/${seed}`).digest()))
+  const key = (name: string): KeyPair => keyPairFromSeed(keySeedOf(seed, name))
   return { main: key('attacker'), rebind: key('rebind') }
 }
 

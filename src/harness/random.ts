@@ -4,6 +4,8 @@
  * seed, so a run can be replayed from its seed. Pure.
  */
 
+import { createHash } from 'node:crypto'
+
 /** A function returning floats in [0, 1). */
 export type Random = () => number
 
@@ -28,6 +30,14 @@ export function streamOf(seed: number, name: string): Random {
   let h = (seed ^ 0x9e3779b9) >>> 0
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0
   return prng(h ^ Math.imul(seed >>> 0, 0x85ebca6b))
+}
+
+/**
+ * The 32-byte Ed25519 key seed of one named key of a run (`"node 0"`, `"attacker"`…): a replay
+ * of the seed runs with the same sled ids.
+ */
+export function keySeedOf(seed: number, name: string): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(`sledlog-harness/${name}/${seed}`).digest())
 }
 
 /** An integer in [min, max] (inclusive). */

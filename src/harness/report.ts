@@ -16,6 +16,10 @@ export interface ReplayOptions {
   readonly ingestRate: number
   readonly ingestBus: number
   readonly attacks: readonly HostileAttack[]
+  /** Set when not the default: it changes when checks read the nodes, so what they can see. */
+  readonly checkIntervalMs?: number
+  /** Set when not the default: a failure to converge may hinge on it. */
+  readonly convergeTimeoutMs?: number
 }
 
 function faultList(faults: readonly FaultKind[]): string {
@@ -38,6 +42,8 @@ export function replayCommand(o: ReplayOptions): string {
   ]
   const defaults = DEFAULT_ATTACKS.length === o.attacks.length && DEFAULT_ATTACKS.every((a) => o.attacks.includes(a))
   if (!defaults) args.push(`--attacks ${o.attacks.length === 0 ? 'none' : o.attacks.join(',')}`)
+  if (o.checkIntervalMs !== undefined) args.push(`--check-interval ${o.checkIntervalMs}`)
+  if (o.convergeTimeoutMs !== undefined) args.push(`--converge-timeout ${o.convergeTimeoutMs}`)
   return args.join(' ')
 }
 

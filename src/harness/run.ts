@@ -30,7 +30,7 @@ import {
   type NodeLog,
 } from './invariants.js'
 import { LogMirror } from './mirror.js'
-import { streamOf } from './random.js'
+import { keySeedOf, streamOf } from './random.js'
 import { replayCommand, type ReplayOptions } from './report.js'
 import { describeAction, FAULT_KINDS, makeSchedule, type FaultAction, type FaultKind, type Lane, type ScheduledAction } from './schedule.js'
 import { emptyWriterStats, Workload, type WriterStats } from './workload.js'
@@ -248,6 +248,7 @@ class HarnessRun {
       baseDir: dir,
       topology: 'mesh',
       random: streamOf(o.seed, 'link jitter'),
+      keySeed: (i) => keySeedOf(o.seed, `node ${i}`),
       ...(this.#ingestBus > 0 ? { env: { SLEDLOG_INGEST_CAPACITY: String(this.#ingestBus) } } : {}),
     })
     this.#cluster = cluster
@@ -307,6 +308,8 @@ class HarnessRun {
       ingestRate: this.#ingestRate,
       ingestBus: this.#ingestBus,
       attacks: this.#attacks,
+      ...(o.checkIntervalMs === undefined ? {} : { checkIntervalMs: o.checkIntervalMs }),
+      ...(o.convergeTimeoutMs === undefined ? {} : { convergeTimeoutMs: o.convergeTimeoutMs }),
     }
     return {
       ok,

@@ -103,6 +103,12 @@ export interface CommitEvent {
   readonly local: boolean
   /** The origin passed to {@link SledLog.applyUpdate} (e.g. a peer), undefined for local. */
   readonly origin: unknown
+  /**
+   * The entries of one of `runs` as {@link SledLog.get} reads them (with equivocation evidence:
+   * the chosen version and its flag). Parsed on first call and shared by every listener of this
+   * commit, so N subscribers cost one parse.
+   */
+  entries(run: Run): readonly StoredEntry[]
 }
 
 /** Verification status of the log. */
@@ -440,6 +446,23 @@ export class SledLog {
     return () => this.#remoteHeadListeners.delete(listener)
   }
 
+  /**
+   * The seqs of `sled` (inclusive) known to exist but not held here, or null: one sled's entry
+   * of {@link LogStatus.missing}, without building the whole status (the replicator asks on
+   * every synced link).
+   */
+  missingRange(sled: SledId): readonly [number, number] | null {
+    const held = this.length(sled)
+    const known = this.#knownHeads.get(sled) ?? -1
+    if (sled === this.sled) {
+      // Own entries this node wrote but no longer holds are missing too, whether or not a peer
+      // has announced them yet.
+      const written = this.#store.ownNext
+      if (written > held) return [held, Math.max(written - 1, known)]
+    }
+    return known >= held ? [held, known] : null
+  }
+
   /** The verification status. */
   status(): LogStatus {
     const heads = this.heads()
@@ -454,14 +477,10 @@ export class SledLog {
     const have = this.#view.length(this.#client)
     const written = this.#store.ownNext
     const missing: Record<string, [number, number][]> = {}
-    for (const [sled, known] of this.#knownHeads) {
-      const held = heads[sled] ?? -1
-      if (known > held) missing[sled] = [[held + 1, known]]
+    for (const sled of [...this.#knownHeads.keys(), this.sled]) {
+      const range = this.missingRange(sled)
+      if (range !== null) missing[sled] = [[range[0], range[1]]]
     }
-    // Own entries this node wrote but no longer holds are missing too, whether or not a peer
-    // has announced them yet.
-    const ownKnown = missing[this.sled]?.[0]?.[1] ?? -1
-    if (written > have) missing[this.sled] = [[have, Math.max(written - 1, ownKnown)]]
     return {
       sled: this.sled,
       heads,
@@ -747,7 +766,17 @@ export class SledLog {
       }
     }
     if (this.#state !== 'open') return
-    const event: CommitEvent = { update: s.update, runs: s.runs, local: s.local, origin: s.origin }
+    const parsed = new Map<Run, StoredEntry[]>()
+    const entries = (run: Run): StoredEntry[] => {
+      let e = parsed.get(run)
+      if (e === undefined) {
+        const sled = this.#sleds.get(run.client) as SledId
+        e = run.records.map((_, i) => this.get(sled, run.clock + i) as StoredEntry)
+        parsed.set(run, e)
+      }
+      return e
+    }
+    const event: CommitEvent = { update: s.update, runs: s.runs, local: s.local, origin: s.origin, entries }
     for (const l of this.#listeners) {
       try {
         l(event)

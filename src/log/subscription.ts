@@ -9,7 +9,6 @@
  */
 import { sledOfRootName, type SledId } from '../core/ids.js'
 import type { Heads, StoredEntry } from '../core/query.js'
-import type { Run } from '../core/update-codec.js'
 import type { CommitEvent, SledLog } from './sled-log.js'
 
 /** What a subscriber receives. */
@@ -38,25 +37,6 @@ export interface SubscribeOptions {
 }
 
 const PAGE = 1000
-
-/**
- * Entries of committed runs as readers see them, read once for all subscribers of a commit:
- * every listener of one commit gets the same run objects, and the cache goes with them.
- */
-const runEntries = new WeakMap<Run, StoredEntry[]>()
-
-/**
- * The entries of `run` as `log` reads them: with equivocation evidence the chosen version and
- * its flag, so the live stream and a later read of the same slot agree.
- */
-function entriesOf(log: SledLog, sled: SledId, run: Run): StoredEntry[] {
-  let entries = runEntries.get(run)
-  if (entries === undefined) {
-    entries = run.records.map((_, i) => log.get(sled, run.clock + i) as StoredEntry)
-    runEntries.set(run, entries)
-  }
-  return entries
-}
 
 /** A subscription to a log. Lifecycle: `start()` → consume with `next()`/for-await → `stop()`. */
 export class Subscription implements AsyncIterableIterator<SubscriptionMessage> {
@@ -220,7 +200,7 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
         if (sled === undefined || !this.#wanted(sled)) continue
         const after = this.#queued.get(sled) ?? -1
         if (run.clock + run.records.length - 1 <= after) continue
-        const entries = entriesOf(this.#log, sled, run)
+        const entries = event.entries(run)
         for (let i = Math.max(0, after + 1 - run.clock); i < entries.length; i++) {
           this.#queued.set(sled, run.clock + i)
           this.#push({ type: 'entry', entry: entries[i] as StoredEntry })

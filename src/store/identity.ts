@@ -90,11 +90,14 @@ export async function saveIdentity(dir: string, keys: KeyPair): Promise<void> {
   }
 }
 
-/** Loads the key of a data directory, creating a fresh random one if there is none. */
-export async function loadOrCreateIdentity(dir: string): Promise<KeyPair> {
+/**
+ * Loads the key of a data directory, creating one if there is none: from `seed` (32 bytes) when
+ * given (reproducible test clusters), otherwise fresh random bytes.
+ */
+export async function loadOrCreateIdentity(dir: string, seed?: Uint8Array): Promise<KeyPair> {
   const existing = await loadIdentity(dir)
   if (existing !== undefined) return existing
-  const keys = keyPairFromSeed(randomBytes(32))
+  const keys = keyPairFromSeed(seed ?? randomBytes(32))
   try {
     await saveIdentity(dir, keys)
   } catch (err) {

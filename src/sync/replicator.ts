@@ -164,7 +164,7 @@ export class Replicator {
   /** True while a peer has announced (in its state vector) own entries this node lacks. */
   #ownEntriesMissing(): boolean {
     const log = this.#o.log
-    return log.status().missing[log.sled] !== undefined
+    return log.missingRange(log.sled) !== null
   }
 
   #armRecoveryTimer(): void {

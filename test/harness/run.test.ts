@@ -4,6 +4,8 @@
  * (or the `sledlog harness` command line the report prints).
  */
 import { describe, expect, it } from 'vitest'
+import { keyPairFromSeed } from '../../src/core/signing.js'
+import { keySeedOf } from '../../src/harness/random.js'
 import { formatReport } from '../../src/harness/report.js'
 import { runHarness } from '../../src/harness/run.js'
 import { FAULT_KINDS } from '../../src/harness/schedule.js'
@@ -38,5 +40,8 @@ describe('sledlog harness', () => {
     expect(f.hostile?.connections ?? 0).toBeGreaterThan(0)
     expect(f.final).toMatchObject({ lost: 0, duplicates: 0, gaps: 0, diverged: 0, forgedAccepted: 0, crashes: 0 })
     expect(f.convergence.finalMs).not.toBeNull()
+    // Node keys come from the seed, so a replay runs as the same sleds.
+    const up = progress.find((l) => l.includes('cluster up:')) ?? ''
+    for (let i = 0; i < 3; i++) expect(up).toContain(`node ${i} ${keyPairFromSeed(keySeedOf(seed, `node ${i}`)).sled.slice(0, 12)}`)
   }, 150_000)
 })
