@@ -225,6 +225,10 @@ describe('SledLog persistence', () => {
     expect(st.heads).toEqual({ [log.sled]: 0 })
     expect(st.ownHeadBehind).toEqual({ have: 1, written: 2 })
     expect(st.missing).toEqual({ [log.sled]: [[1, 1]] })
+    expect(log.missingRange(log.sled)).toEqual([1, 1])
+    log.noteRemoteHead(log.sled, 4) // a peer holds more of our entries than we wrote down
+    expect(log.missingRange(log.sled)).toEqual([1, 4])
+    expect(log.status().missing).toEqual({ [log.sled]: [[1, 4]] })
     const err = await log.append(ev(2)).catch((e: unknown) => e)
     expect(isSledlogError(err, 'OWN_HEAD_BEHIND')).toBe(true)
     await log.close()
@@ -332,8 +336,11 @@ describe('SledLog remote updates', () => {
     const r = await b.applyUpdate(tail as Uint8Array)
     expect(r).toMatchObject({ ok: false, code: 'UPDATE_GAP' })
     expect(b.status().missing).toEqual({ [a.sled]: [[0, 3]] })
+    expect(b.missingRange(a.sled)).toEqual([0, 3])
+    expect(b.missingRange(b.sled)).toBeNull()
     await syncInto(a, b)
     expect(b.status().missing).toEqual({})
+    expect(b.missingRange(a.sled)).toBeNull()
   })
 
   it('detects equivocation, keeps both as evidence, and reads the same everywhere', async () => {
