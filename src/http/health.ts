@@ -17,10 +17,12 @@ export const getHealth: Handler = (ctx, { res }) => {
 }
 
 /**
- * A peer's link state: a configured peer that has never had a session has no session state yet;
- * it is being dialed (with backoff), so it reads `connecting` rather than lacking the field.
+ * A peer's link state: a configured peer that refused this node reads `refused` until the
+ * dialer's next attempt; one that has never had a session has no session state yet, it is
+ * being dialed (with backoff), so it reads `connecting` rather than lacking the field.
  */
 function withState(p: PeerStatus): Omit<PeerStatus, 'state'> & { readonly state: string } {
+  if (p.refused !== undefined) return { ...p, state: 'refused' }
   return p.state === undefined ? { ...p, state: 'connecting' } : { ...p, state: p.state }
 }
 

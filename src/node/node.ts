@@ -36,6 +36,8 @@ export interface NodeConfig {
   readonly limits?: Partial<LogLimits>
   readonly sessionLimits?: Partial<SessionLimits>
   readonly maxBackoffMs?: number
+  /** Wait before dialing a peer again after it refused this node (44xx); default 60 s. */
+  readonly refusedRetryMs?: number
   /** Ingest bus and writer tuning. */
   readonly ingest?: Omit<IngestWriterOptions, 'log'>
   /** Where the API reports internal errors (default: silent). */
@@ -108,6 +110,7 @@ export class SledNode {
       ...(c.sessionLimits === undefined ? {} : { limits: c.sessionLimits }),
       ...(c.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: c.recoveryTimeoutMs }),
       ...(c.maxBackoffMs === undefined ? {} : { maxBackoffMs: c.maxBackoffMs }),
+      ...(c.refusedRetryMs === undefined ? {} : { refusedRetryMs: c.refusedRetryMs }),
     })
     this.#replicator = replicator
     const ingest = new IngestWriter({ log, ...c.ingest })

@@ -25,6 +25,14 @@ export interface PeerDialerOptions {
   readonly maxPayload: number
   /** Longest wait between reconnect attempts (exponential backoff from 200 ms). */
   readonly maxBackoffMs?: number
+  /**
+   * Wait before dialing again after the peer refused this node for good (a 44xx close: wrong
+   * token, not on its allow-list, a bad signature, too many violations, dialing itself).
+   * Default 60 s: a refusal is usually a configuration mismatch, and once the operator fixes
+   * the peer's side the link must come back without restarting this node, but retrying at
+   * reconnect speed would only hammer a peer that has said no.
+   */
+  readonly refusedRetryMs?: number
   /** Called with each new session (and again when it ends). */
   readonly onSession?: (s: PeerSession, event: 'open' | 'close') => void
 }
@@ -38,6 +46,8 @@ export class PeerDialer {
   #provider: WebsocketProvider | null = null
   #session: PeerSession | null = null
   #last: PeerSession | null = null
+  #refused: { readonly code: number; readonly reason: string; readonly retryAt: number } | null = null
+  #retryTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(opts: PeerDialerOptions) {
     this.#o = opts
@@ -58,7 +68,18 @@ export class PeerDialer {
     return this.#last
   }
 
-  /** Starts dialing; reconnects with backoff until stopped or refused for good (44xx). */
+  /**
+   * Set while the peer's last close was a refusal (44xx): y-websocket stops reconnecting then,
+   * and the dialer tries again once at `retryAt` (ms since the epoch).
+   */
+  get refused(): { readonly code: number; readonly reason: string; readonly retryAt: number } | null {
+    return this.#refused
+  }
+
+  /**
+   * Starts dialing; reconnects with backoff until stopped. After a refusal (44xx) it waits
+   * `refusedRetryMs` before the next attempt.
+   */
   start(): void {
     const dialer = this
     const maxPayload = this.#o.maxPayload
@@ -93,12 +114,26 @@ export class PeerDialer {
       if (status === 'connected') this.#open(provider.ws as unknown as Socket)
     })
     provider.on('connection-close', () => this.#closeSession('link closed'))
+    // y-websocket treats 44xx as final and stops; a refusal here is a configuration mismatch
+    // that the peer's operator may fix, so come back slowly instead of never.
+    provider.on('closed', ({ code, reason }: { code: number; reason: string }) => {
+      const wait = this.#o.refusedRetryMs ?? 60_000
+      this.#refused = { code, reason, retryAt: Date.now() + wait }
+      if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = null
+        if (this.#provider === provider) provider.connect()
+      }, wait)
+      this.#retryTimer.unref()
+    })
     this.#provider = provider
     provider.connect()
   }
 
   /** Stops dialing and closes the link. */
   stop(): void {
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
+    this.#retryTimer = null
     this.#closeSession('node shutting down')
     const p = this.#provider
     this.#provider = null
@@ -109,6 +144,7 @@ export class PeerDialer {
   }
 
   #open(ws: Socket): void {
+    this.#refused = null
     this.#closeSession('replaced by a new connection')
     const provider = this.#provider
     const session = new PeerSession({

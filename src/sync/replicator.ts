@@ -22,6 +22,8 @@ export interface ReplicatorOptions {
   readonly limits?: Partial<SessionLimits>
   /** Longest reconnect backoff. */
   readonly maxBackoffMs?: number
+  /** Wait before dialing a peer again after it refused this node (44xx); default 60 s. */
+  readonly refusedRetryMs?: number
   /** Ping interval of inbound links. */
   readonly pingMs?: number
   /**
@@ -45,6 +47,11 @@ export type RecoveryOutcome = 'synced' | 'timeout' | 'not-needed' | 'stopped'
 export interface PeerStatus extends Partial<SessionStats> {
   readonly url: string | null
   readonly connected: boolean
+  /**
+   * A configured peer that refused this node (44xx close): its code and reason, and when the
+   * dialer tries again (ms since the epoch).
+   */
+  readonly refused?: { readonly code: number; readonly reason: string; readonly retryAt: number }
 }
 
 /** Replicates a log with peers. Lifecycle: `start(httpServer)` → `stop()`. */
@@ -92,6 +99,7 @@ export class Replicator {
           maxPayload,
           onSession,
           ...(opts.maxBackoffMs === undefined ? {} : { maxBackoffMs: opts.maxBackoffMs }),
+          ...(opts.refusedRetryMs === undefined ? {} : { refusedRetryMs: opts.refusedRetryMs }),
         }),
     )
   }
@@ -145,7 +153,8 @@ export class Replicator {
     const out: PeerStatus[] = []
     for (const d of this.#dialers) {
       const s = d.session ?? d.lastSession
-      out.push(s === null ? { url: d.url, connected: false } : { url: d.url, ...s.stats(), connected: d.session !== null && s.ready })
+      const refused = d.session === null && d.refused !== null ? { refused: d.refused } : {}
+      out.push(s === null ? { url: d.url, connected: false, ...refused } : { url: d.url, ...s.stats(), connected: d.session !== null && s.ready, ...refused })
     }
     for (const s of this.#server.sessions()) out.push({ url: null, connected: s.ready, ...s.stats() })
     return out

@@ -32,7 +32,10 @@ export interface SyncNodeOptions {
   /** Recovery hold mode (default: the replicator's default). */
   readonly recovery?: 'auto' | 'hold' | 'skip'
   readonly maxBackoffMs?: number
+  readonly refusedRetryMs?: number
   readonly pingMs?: number
+  /** Listen on this port (default: any free one); to bring a node back at the same URL. */
+  readonly port?: number
   /** Options of the log. */
   readonly log?: OpenLogOptions
   /** Start the replicator right away (default true). */
@@ -66,7 +69,7 @@ export async function syncNode(opts: SyncNodeOptions = {}): Promise<SyncNode> {
   const http = createServer((_req, res) => res.end())
   const upgrades: Socket[] = []
   http.on('upgrade', (_req, socket: Socket) => upgrades.push(socket))
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r))
+  await new Promise<void>((r) => http.listen(opts.port ?? 0, '127.0.0.1', r))
   const port = (http.address() as AddressInfo).port
   const url = `ws://127.0.0.1:${port}`
   const peers = typeof opts.peers === 'function' ? opts.peers(url) : (opts.peers ?? [])
@@ -79,6 +82,7 @@ export async function syncNode(opts: SyncNodeOptions = {}): Promise<SyncNode> {
     recoveryTimeoutMs: opts.recoveryTimeoutMs ?? 2000,
     ...(opts.limits === undefined ? {} : { limits: opts.limits }),
     ...(opts.pingMs === undefined ? {} : { pingMs: opts.pingMs }),
+    ...(opts.refusedRetryMs === undefined ? {} : { refusedRetryMs: opts.refusedRetryMs }),
     ...(opts.recovery === undefined ? {} : { recovery: opts.recovery }),
   })
   let started = false

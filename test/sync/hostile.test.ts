@@ -723,7 +723,7 @@ describe('handshake attacks (inbound)', () => {
     await expectAlive(v)
   })
 
-  it('a node configured to dial itself drops the link for good (44xx: no retry)', async () => {
+  it('a node configured to dial itself drops the link (44xx: no reconnect at backoff speed)', async () => {
     const v = await syncNode({ peers: (self) => [self], maxBackoffMs: 100, recovery: 'skip' })
     await until(() => dialed(v, v.url)?.closeReason != null, 'self link closed')
     expect(dialed(v, v.url)).toMatchObject({ connected: false, sled: null })
@@ -740,9 +740,29 @@ describe('handshake attacks (inbound)', () => {
     expect(dialed(b, a.url)).toMatchObject({ connected: false })
     expect(dialed(b, a.url)?.closeReason).toMatch(/token/)
     await sleep(600)
-    expect(a.upgrades.length).toBe(1) // refused for good (4401)
+    expect(a.upgrades.length).toBe(1) // refused (4401): no retry before refusedRetryMs (60 s)
     expect(a.log.length(b.log.sled)).toBe(0)
     expect(b.log.length(a.log.sled)).toBe(0)
+  })
+
+  it('a refused dialer says so in status and links up once the peer is reconfigured', async () => {
+    const a = await victim({ auth: { token: 'alpha' } })
+    const b = await syncNode({ peers: [a.url], auth: { token: 'beta' }, maxBackoffMs: 50, refusedRetryMs: 1500, recovery: 'skip' })
+    await b.log.append({ type: 'b', payload: 1 })
+    await until(() => dialed(b, a.url)?.refused !== undefined, 'b refused')
+    const refused = dialed(b, a.url)?.refused
+    expect(refused?.code).toBe(CLOSE.AUTH_FAILED)
+    expect(refused?.retryAt).toBeGreaterThan(Date.now())
+    await sleep(300)
+    expect(a.upgrades.length).toBe(1) // backoff is 50 ms, but a refusal waits refusedRetryMs
+    // The operator fixes a's token: a restarts with the same key, at the same address.
+    const { dir, port } = a
+    await a.stop()
+    const a2 = await syncNode({ dir, port, auth: { token: 'beta' }, recovery: 'skip' })
+    expect(a2.log.sled).toBe(a.log.sled)
+    await until(() => a2.log.length(b.log.sled) === 1, 'b entry at a2', 5000)
+    expect(dialed(b, a.url)).toMatchObject({ connected: true })
+    expect(dialed(b, a.url)?.refused).toBeUndefined()
   })
 })
 

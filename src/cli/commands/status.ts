@@ -24,6 +24,7 @@ interface PeerLine {
   readonly synced?: boolean
   readonly peerLag?: number
   readonly sled?: string | null
+  readonly refused?: { readonly code: number; readonly reason: string; readonly retryAt: number }
 }
 type NodeStatus = LogStatus & {
   readonly appendsHeld?: boolean
@@ -82,7 +83,8 @@ export function describe(st: NodeStatus): string {
     const up = st.peers.filter((p) => p.connected).length
     rows.push(['peers', `${up} of ${st.peers.length} connected`])
     for (const p of st.peers) {
-      const state = p.connected ? `connected${p.synced === true ? ', synced' : ''}${p.peerLag !== undefined && p.peerLag > 0 ? `, ${p.peerLag} behind` : ''}` : 'disconnected'
+      const refused = p.refused === undefined ? '' : `: refused (${p.refused.code} ${p.refused.reason}), retry in ${Math.max(0, Math.round((p.refused.retryAt - Date.now()) / 1000))} s`
+      const state = p.connected ? `connected${p.synced === true ? ', synced' : ''}${p.peerLag !== undefined && p.peerLag > 0 ? `, ${p.peerLag} behind` : ''}` : `disconnected${refused}`
       rows.push(['', `${p.url ?? `inbound ${p.label ?? ''}`}  ${state}${p.sled ? `  sled ${short(p.sled)}` : ''}`])
     }
   }
