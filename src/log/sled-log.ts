@@ -111,6 +111,19 @@ export interface CommitEvent {
   entries(run: Run): readonly StoredEntry[]
 }
 
+/** A lazy answer to a peer's state vector (see {@link SledLog.updateStream}). */
+export interface UpdateStream {
+  /** The next update, or null once the peer would hold everything the log holds now. */
+  next(): Uint8Array | null
+  /**
+   * The peer holds `client`'s entries in [`from`, `end`): the stream does not send them. Only
+   * applied when the stream has sent everything below `from` (the peer's log is contiguous, so
+   * it then holds all below `end`); pass `from` 0 for what the peer itself said it holds (a
+   * state vector, or entries it sent).
+   */
+  skip(client: number, end: number, from?: number): void
+}
+
 /** Verification status of the log. */
 export interface LogStatus {
   readonly sled: SledId
@@ -532,34 +545,79 @@ export class SledLog {
   /**
    * Canonical updates holding everything this log has past `stateVector`, in chunks of about
    * `maxBytes` (so initial sync never needs one giant frame), followed by one small update per
-   * other known version of each equivocated slot in the range (the evidence). Throws
-   * UPDATE_MALFORMED for a bad state vector.
+   * other known version of each equivocated slot in the range (the evidence): all of
+   * {@link updateStream} at once.
    */
-  updatesSince(stateVector: Map<number, number>, maxBytes: number): Uint8Array[] {
-    const runs: Run[] = []
-    const evidence: Uint8Array[] = []
-    for (const [client, sled] of this.#sleds) {
-      const have = stateVector.get(client) ?? 0
-      const end = this.#view.length(client)
-      if (have >= end) continue
-      runs.push({ client, clock: have, rootName: rootNameOf(sled), records: this.#view.records(client, have, end) })
-      if (!this.#evidenceBySled.has(sled)) continue
-      // Every other known version of an equivocated slot goes too, after the runs (so the peer
-      // holds the slot by then), one record per update at its own clock: the peer's guard sees
-      // a second valid version of a held slot and records the same evidence. Without this a
-      // peer holding only the larger version would read a different entry forever.
+  updatesSince(stateVector: ReadonlyMap<number, number>, maxBytes: number): Uint8Array[] {
+    const stream = this.updateStream(stateVector, maxBytes)
+    const out: Uint8Array[] = []
+    for (let u = stream.next(); u !== null; u = stream.next()) out.push(u)
+    return out
+  }
+
+  /**
+   * What a peer at `stateVector` lacks, as a lazy series of updates of at most `maxBytes` each
+   * (a record larger than that goes alone), so answering a peer that lacks a million entries
+   * holds one chunk in memory, not the whole answer. Each `next()` reads the log as it is then:
+   * entries committed while an answer is being sent go out in it too. Runs come first, then
+   * one update per other known version of each equivocated slot the answer transferred (the
+   * peer holds the slot by then, so its guard records the same evidence; without this a peer
+   * holding only the larger version would read a different entry forever). `next()` returns
+   * null once the peer would hold everything this log holds.
+   */
+  updateStream(stateVector: ReadonlyMap<number, number>, maxBytes: number): UpdateStream {
+    const from = new Map(stateVector)
+    const sent = new Map(stateVector)
+    const evidenceSent = new Set<string>()
+    const nextRuns = (): Uint8Array | null => {
+      const runs: Run[] = []
+      let size = 0
+      for (const [client, sled] of this.#sleds) {
+        const first = sent.get(client) ?? 0
+        const end = this.#view.length(client)
+        let next = first
+        const records: string[] = []
+        fill: while (next < end) {
+          for (const r of this.#view.records(client, next, Math.min(end, next + 64))) {
+            const s = recordWireSize(r)
+            if (size + s > maxBytes && size > 0) break fill
+            size += s
+            records.push(r)
+            next++
+          }
+        }
+        if (records.length > 0) {
+          runs.push({ client, clock: first, rootName: rootNameOf(sled), records })
+          sent.set(client, next)
+        }
+        if (next < end) break // this chunk is full
+      }
+      return runs.length === 0 ? null : encodeRuns(runs)
+    }
+    const nextEvidence = (): Uint8Array | null => {
       for (const [key, versions] of this.#evidence) {
         const colon = key.lastIndexOf(':')
-        if (key.slice(0, colon) !== sled) continue
+        const sled = key.slice(0, colon) as SledId
+        const client = clientIdOf(sled)
         const seq = Number(key.slice(colon + 1))
-        if (seq < have || seq >= end) continue
+        if (seq < (from.get(client) ?? 0) || seq >= (sent.get(client) ?? 0)) continue
         const held = this.#view.recordAt(client, seq)
         for (const v of [...versions].sort()) {
-          if (v !== held) evidence.push(encodeRuns([{ client, clock: seq, rootName: rootNameOf(sled), records: [v] }]))
+          const id = `${key}\n${v}`
+          if (v === held || evidenceSent.has(id)) continue
+          evidenceSent.add(id)
+          return encodeRuns([{ client, clock: seq, rootName: rootNameOf(sled), records: [v] }])
         }
       }
+      return null
     }
-    return [...encodeRunsChunked(runs, maxBytes), ...evidence]
+    return {
+      next: () => nextRuns() ?? nextEvidence(),
+      skip: (client, end, start = 0) => {
+        const at = sent.get(client) ?? 0
+        if (start <= at && at < end) sent.set(client, end)
+      },
+    }
   }
 
   // ---- internals ----

@@ -11,7 +11,7 @@ import { clientIdOf, sledIdFromPublicKey, type SledId } from '../core/ids.js'
 import { decodeStateVector, encodeRunsChunked, encodeRuns, encodeStateVector } from '../core/update-codec.js'
 import type { KeyPair } from '../core/signing.js'
 import { isSledlogError, type ErrorCode } from '../errors.js'
-import type { ApplyResult, CommitEvent, SledLog } from '../log/sled-log.js'
+import type { ApplyResult, CommitEvent, SledLog, UpdateStream } from '../log/sled-log.js'
 import {
   allowListVerdict,
   checkTokenProof,
@@ -144,7 +144,8 @@ export class PeerSession {
   #remoteSv: Map<number, number> | null = null
   #lastGapResync = 0
   #applyQueue: Array<{ update: Uint8Array; isStep2: boolean }> = []
-  #deferredStep1: Map<number, number> | null = null
+  /** The answer being sent to the peer's step 1, paced by the send buffer. */
+  #answer: { readonly stream: UpdateStream; pending: Uint8Array | null } | null = null
   #answerTimer: NodeJS.Timeout | null = null
   readonly #refetchedAt = new Map<number, number>()
   #closeReason: string | null = null
@@ -189,7 +190,7 @@ export class PeerSession {
     if (this.#answerTimer !== null) clearTimeout(this.#answerTimer)
     // Updates the peer sent but the log has not taken yet die with the link.
     this.#applyQueue = []
-    this.#deferredStep1 = null
+    this.#answer = null
   }
 
   /** Handles one message from the peer. Never throws. */
@@ -232,9 +233,12 @@ export class PeerSession {
   relay(event: CommitEvent): void {
     if (this.#state !== 'ready') return
     if (event.origin === this) {
-      this.#peerHolds(event)
+      this.#peerHolds(event, true)
       return
     }
+    // An answer in progress reads the log as it goes, so it carries this change too, in order;
+    // sent now, it would reach the peer ahead of the answer's earlier entries (a gap).
+    if (this.#answer !== null) return
     if (this.#o.link.bufferedAmount() > this.#limits.highWaterBytes) {
       // The peer is slow: drop the live update; it will fetch the range on its next step 1
       // (a gap it sees triggers one at once).
@@ -243,21 +247,24 @@ export class PeerSession {
     }
     const chunks = event.update.length <= this.#limits.chunkBytes ? [event.update] : encodeRunsChunked(event.runs, this.#limits.chunkBytes)
     for (const c of chunks) this.#send(encodeUpdate(c))
-    this.#peerHolds(event)
+    this.#peerHolds(event, false)
   }
 
   /** Notes that the peer holds a change it sent or was sent over another link (for lag). */
   noteHeld(event: CommitEvent): void {
-    if (this.#state === 'ready') this.#peerHolds(event)
+    if (this.#state === 'ready') this.#peerHolds(event, false)
   }
 
-  /** Advances what we believe the peer holds (for lag) by a change it sent or was sent. */
-  #peerHolds(event: CommitEvent): void {
+  /**
+   * Advances what we believe the peer holds (for lag, and so an answer in progress does not
+   * send it back) by a change it sent (`own`) or was sent over another link.
+   */
+  #peerHolds(event: CommitEvent, own: boolean): void {
     const sv = this.#remoteSv
-    if (sv === null) return
     for (const run of event.runs) {
       const end = run.clock + run.records.length
-      if ((sv.get(run.client) ?? 0) < end) sv.set(run.client, end)
+      if (sv !== null && (sv.get(run.client) ?? 0) < end) sv.set(run.client, end)
+      this.#answer?.stream.skip(run.client, end, own ? 0 : run.clock)
     }
   }
 
@@ -410,31 +417,48 @@ export class PeerSession {
       const sled = client === this.#o.log.clientId ? this.#o.log.sled : this.#o.log.sledOfClient(client)
       if (sled !== undefined && clock > 0) this.#o.log.noteRemoteHead(sled, clock - 1)
     }
-    this.#deferredStep1 = remote
-    this.#sendAnswer()
+    if (this.#answer !== null) {
+      // Asked again mid-answer (anti-entropy, or a gap): what is already on the wire arrives
+      // first, so the answer in progress, minus what the peer now says it holds, answers both.
+      for (const [client, clock] of remote) this.#answer.stream.skip(client, clock)
+      return
+    }
+    this.#answer = { stream: this.#o.log.updateStream(remote, this.#limits.chunkBytes), pending: null }
+    this.#pumpAnswer()
   }
 
   /**
-   * Answers the latest step 1 once the peer has read what we already sent: a peer that keeps
-   * asking without reading gets one answer, not an unbounded queue (repeated asks collapse).
+   * Sends the answer while the peer keeps reading: up to `highWaterBytes` queued, at most that
+   * much per event-loop turn, and the last update as the step 2. A peer that asks without
+   * reading gets one answer's worth of memory, not one per ask.
    */
-  #sendAnswer(): void {
-    const remote = this.#deferredStep1
-    if (remote === null || this.#state !== 'ready') return
-    if (this.#o.link.bufferedAmount() > this.#limits.highWaterBytes) {
-      if (this.#answerTimer === null) {
-        this.#answerTimer = setTimeout(() => {
-          this.#answerTimer = null
-          this.#sendAnswer()
-        }, 100)
+  #pumpAnswer(): void {
+    const a = this.#answer
+    if (a === null || this.#state !== 'ready') return
+    let budget = this.#limits.highWaterBytes
+    while (budget > 0 && this.#o.link.bufferedAmount() <= this.#limits.highWaterBytes) {
+      const next = a.stream.next()
+      if (next === null) {
+        this.#answer = null
+        this.#send(encodeStep2(a.pending ?? encodeRuns([])))
+        return
       }
-      return
+      if (a.pending !== null) {
+        this.#send(encodeUpdate(a.pending))
+        budget -= a.pending.length
+      }
+      a.pending = next
     }
-    this.#deferredStep1 = null
-    const chunks = this.#o.log.updatesSince(remote, this.#limits.chunkBytes)
-    const last = chunks.pop() ?? encodeRuns([])
-    for (const c of chunks) this.#send(encodeUpdate(c))
-    this.#send(encodeStep2(last))
+    // Blocked on the peer, or yielding so other links and requests get a turn.
+    if (this.#answerTimer === null) {
+      this.#answerTimer = setTimeout(
+        () => {
+          this.#answerTimer = null
+          this.#pumpAnswer()
+        },
+        budget > 0 ? 20 : 0,
+      )
+    }
   }
 
   #applyFromPeer(update: Uint8Array, isStep2: boolean): void {

@@ -6,6 +6,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import * as Y from 'yjs'
 import { rootNameOf, type SledId } from '../../src/core/ids.js'
 import { createVerifier, openRecord } from '../../src/core/signing.js'
+import { decodeUpdate } from '../../src/core/update-codec.js'
 import { isSledlogError } from '../../src/errors.js'
 import { dbPath, openLog } from '../../src/log/open-log.js'
 import { SledLog, type CommitEvent } from '../../src/log/sled-log.js'
@@ -516,5 +517,44 @@ describe('SledLog write failures', () => {
     expect(held.length - acked.length).toBeLessThanOrEqual(1)
     const next = await log.append({ type: 'after', payload: 1 })
     expect(next.seq).toBe(held.length)
+  })
+})
+
+describe('SledLog.updateStream', () => {
+  /** Every (client, seq) an update carries, in order. */
+  const slots = (updates: readonly Uint8Array[]): string[] =>
+    updates.flatMap((u) => decodeUpdate(u, 1 << 20).structs.flatMap((s) => s.records.map((_, k) => `${s.client}:${s.clock + k}`)))
+
+  it('chunks to maxBytes, reads the log as it goes, and ends when the peer would hold everything', async () => {
+    const { log: a } = await testLog()
+    const { log: b } = await testLog()
+    await a.appendBatch(Array.from({ length: 300 }, (_, i) => ev(i)))
+    await b.appendBatch([ev(0), ev(1)])
+    await syncInto(b, a)
+    const stream = a.updateStream(new Map(), 4096)
+    const first = stream.next() as Uint8Array
+    expect(first.length).toBeLessThanOrEqual(4096 + 200) // record sizes plus per-run headers
+    await a.appendBatch([ev(300), ev(301)]) // committed mid-answer: goes out in this answer
+    const rest: Uint8Array[] = []
+    for (let u = stream.next(); u !== null; u = stream.next()) rest.push(u)
+    expect(stream.next()).toBeNull()
+    const got = slots([first, ...rest])
+    expect(new Set(got).size).toBe(got.length) // nothing twice
+    expect(got.length).toBe(304)
+    const c = (await testLog()).log
+    for (const u of [first, ...rest]) expect(await c.applyUpdate(u)).toMatchObject({ ok: true })
+    expect(c.heads()).toEqual(a.heads())
+  })
+
+  it('skips what the peer says it holds, but never past a range it has not been sent', async () => {
+    const { log: a } = await testLog()
+    await a.appendBatch(Array.from({ length: 50 }, (_, i) => ev(i)))
+    const client = a.clientId
+    const s1 = a.updateStream(new Map(), 1 << 20)
+    s1.skip(client, 40) // a later state vector: the peer holds 0..39
+    expect(slots([s1.next() as Uint8Array])).toEqual(Array.from({ length: 10 }, (_, k) => `${client}:${40 + k}`))
+    const s2 = a.updateStream(new Map(), 1 << 20)
+    s2.skip(client, 50, 20) // held over another link from seq 20: the peer may lack 0..19
+    expect(slots([s2.next() as Uint8Array])).toHaveLength(50)
   })
 })

@@ -15,7 +15,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import * as Y from 'yjs'
 import { rootNameOf, type SledId } from '../../src/core/ids.js'
 import type { KeyPair } from '../../src/core/signing.js'
-import { encodeRuns, type Run } from '../../src/core/update-codec.js'
+import { decodeUpdate, encodeRuns, type Run } from '../../src/core/update-codec.js'
 import type { ErrorCode } from '../../src/errors.js'
 import type { SledLog } from '../../src/log/sled-log.js'
 import { newNonce } from '../../src/sync/handshake.js'
@@ -30,7 +30,7 @@ import {
   encodeUpdate,
   MSG_QUERY_AWARENESS,
 } from '../../src/sync/messages.js'
-import { CLOSE } from '../../src/sync/peer-session.js'
+import { CLOSE, DEFAULT_SESSION_LIMITS } from '../../src/sync/peer-session.js'
 import type { PeerStatus } from '../../src/sync/replicator.js'
 import { hostileFixtures } from '../helpers/hostile.js'
 import { HostileClient, HostileServer, type HostileClientOptions, type HostileConn, type HostileServerOptions } from '../helpers/hostile-peer.js'
@@ -624,6 +624,32 @@ describe('inbound hostile peer (the node as server)', () => {
     const queued = (v.upgrades[0] as { writableLength: number }).writableLength
     console.log(`[step1 amplification] ${(queued / 1e6).toFixed(1)} MB queued to a peer that does not read`)
     expect(queued).toBeLessThan(2 * 1024 * 1024)
+  })
+
+  it('an answer is streamed: a peer that does not read holds ~highWaterBytes queued, then gets all of it once', async () => {
+    const highWater = 256 * 1024
+    const n = 20_000 // ~9 MB of records: more than the kernel's socket buffers absorb
+    const v = await syncNode({ start: false, limits: { highWaterBytes: highWater } })
+    for (let i = 0; i < n; i += 1000) await v.log.appendBatch(Array.from({ length: 1000 }, (_, k) => ({ type: 'bulk', payload: { i: i + k, pad: 'p'.repeat(150) } })))
+    v.start()
+    const c = await attacker(v)
+    const socket = (c.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket
+    socket.pause()
+    await c.sendStep1(new Uint8Array([0]))
+    await sleep(500)
+    const queued = (v.upgrades[0] as { writableLength: number }).writableLength
+    console.log(`[streamed answer] ${(queued / 1e6).toFixed(2)} MB queued in the node for a peer that does not read (log ${n} entries)`)
+    expect(queued).toBeLessThan(highWater + 2 * DEFAULT_SESSION_LIMITS.chunkBytes)
+    // Entries appended mid-answer ride in the same answer, after the earlier ones.
+    await v.log.appendBatch(Array.from({ length: 10 }, (_, k) => ({ type: 'late', payload: k })))
+    socket.resume()
+    await c.waitFor(() => c.messages.some((m) => m.t === 'step2'), 'step 2', 20_000)
+    const seqs: number[] = []
+    for (const m of c.messages) {
+      if (m.t !== 'update' && m.t !== 'step2') continue
+      for (const st of decodeUpdate(m.update, 1 << 20).structs) for (let k = 0; k < st.records.length; k++) seqs.push(st.clock + k)
+    }
+    expect(seqs).toEqual(Array.from({ length: n + 10 }, (_, i) => i)) // everything, in order, once
   })
 })
 
