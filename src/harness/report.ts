@@ -75,7 +75,7 @@ export function formatReport(r: HarnessResult): string {
     `seed ${r.seed} · ${o.nodes} nodes · ${o.durationMs / 1000} s · faults ${faultList(o.faults)} · per node ${o.rate} appends/s + ${o.ingestRate} ingested/s (bus ${o.ingestBus === 0 ? 'default' : o.ingestBus})`,
   ])
   const fault = (k: string): number => f.faults[k] ?? 0
-  const shapes = ['halves', 'bridge', 'ring'].filter((s) => fault(`partition ${s}`) > 0).map((s) => `${s} ${fault(`partition ${s}`)}`)
+  const shapes = ['halves', 'bridge', 'ring', 'cut', 'blackhole', 'one-way'].filter((s) => fault(`partition ${s}`) > 0).map((s) => `${s} ${fault(`partition ${s}`)}`)
   rows.push([
     'faults',
     FAULT_KINDS.filter((k) => o.faults.includes(k))
@@ -128,7 +128,7 @@ export function formatReport(r: HarnessResult): string {
   const cv = f.convergence
   rows.push([
     'converge',
-    `after ${cv.heals} heals: p50 ${secs(cv.p50Ms)}, p99 ${secs(cv.p99Ms)}, max ${secs(cv.maxMs)}${cv.unfinished > 0 ? `, ${cv.unfinished} cut short by the next fault` : ''} · after the final heal ${secs(cv.finalMs)}`,
+    `after ${cv.heals} heals: p50 ${secs(cv.p50Ms)}, p99 ${secs(cv.p99Ms)}, max ${secs(cv.maxMs)}${cv.unfinished > 0 ? `, ${cv.unfinished} cut short by the next fault` : ''}${cv.timedOut > 0 ? `, ${cv.timedOut} NOT converged within 60 s` : ''} · after the final heal ${secs(cv.finalMs)}`,
   ])
   rows.push(['result', r.ok ? `PASS: every invariant held (elapsed ${duration(r.elapsedMs)})` : `FAIL: ${r.violations.length} violation${r.violations.length === 1 ? '' : 's'} (elapsed ${duration(r.elapsedMs)})`])
   const width = Math.max(...rows.map(([k]) => k.length))

@@ -94,7 +94,7 @@ export interface Violation {
 
 /** Everything a run measured. */
 export interface HarnessFigures {
-  /** Fault episodes executed, per kind; partitions also per shape. */
+  /** Fault episodes executed, per kind; partitions also per shape and per mode (`partition one-way`…). */
   readonly faults: Readonly<Record<string, number>>
   readonly writers: WriterStats
   readonly ingest: { readonly nodes: readonly IngestAccount[] }
@@ -125,8 +125,13 @@ export interface HarnessFigures {
     readonly p50Ms: number | null
     readonly p99Ms: number | null
     readonly maxMs: number | null
-    /** Heals after which the next fault came (or 60 s passed) before the cluster converged. */
+    /** Heals after which the next fault came (or the run ended) before the cluster converged. */
     readonly unfinished: number
+    /**
+     * Heals after which the cluster had not converged within 60 s, with no new fault in the
+     * way: not in the percentiles (their time is unknown), so reported on their own.
+     */
+    readonly timedOut: number
     /** From the final heal until identical logs on every node; null when it never happened. */
     readonly finalMs: number | null
   }
@@ -155,7 +160,8 @@ export interface HarnessResult {
 type NodeState = 'up' | 'down' | 'stopped' | 'restarting' | 'quiescing'
 
 interface LinkState {
-  cut: 'cut' | 'blackhole' | null
+  /** `blackhole-forward`: the dialer's bytes are dropped; `-backward`: the listener's. */
+  cut: 'cut' | 'blackhole' | 'blackhole-forward' | 'blackhole-backward' | null
   shape: { latencyMs: number; jitterMs: number; bytesPerSec: number | null } | null
 }
 
@@ -197,6 +203,7 @@ class HarnessRun {
   #t0 = 0
   #faultEpoch = 0
   #unfinished = 0
+  #timedOut = 0
   #rounds = 0
   #readErrors = 0
   #finishing = false
@@ -350,7 +357,9 @@ class HarnessRun {
     this.#say(description)
     if (!a.heal) {
       this.#faultCounts[a.kind] = (this.#faultCounts[a.kind] ?? 0) + 1
-      if (a.action.op === 'partition') this.#faultCounts[`partition ${a.action.shape}`] = (this.#faultCounts[`partition ${a.action.shape}`] ?? 0) + 1
+      if (a.action.op === 'partition') {
+        for (const k of [`partition ${a.action.shape}`, `partition ${a.action.mode}`]) this.#faultCounts[k] = (this.#faultCounts[k] ?? 0) + 1
+      }
       if (a.lane === 'fault') this.#faultEpoch++
     }
     let error: string | undefined
@@ -380,7 +389,12 @@ class HarnessRun {
       case 'partition':
       case 'unpartition':
         for (const [x, y] of a.pairs) {
-          for (const key of [`${x}>${y}`, `${y}>${x}`]) this.#setLink(key, (l) => (l.cut = a.op === 'partition' ? a.mode : null))
+          const mode = a.op === 'partition' ? a.mode : null
+          if (mode === 'one-way') {
+            // x's bytes do not reach y: on the link x dials they flow forward, on y's backward.
+            this.#setLink(`${x}>${y}`, (l) => (l.cut = 'blackhole-forward'))
+            this.#setLink(`${y}>${x}`, (l) => (l.cut = 'blackhole-backward'))
+          } else for (const key of [`${x}>${y}`, `${y}>${x}`]) this.#setLink(key, (l) => (l.cut = mode))
         }
         return
       case 'shape':
@@ -432,15 +446,19 @@ class HarnessRun {
     const state = this.#links.get(key)
     const proxy = this.#cl.proxies.get(key)
     if (state === undefined || proxy === undefined) return
+    const cutBefore = state.cut
     change(state)
-    // Rebuilt from the link's whole state: a partition and a slow link can overlap.
-    proxy.heal()
-    if (state.shape !== null) {
-      proxy.latency(state.shape.latencyMs, state.shape.jitterMs)
-      proxy.bandwidth(state.shape.bytesPerSec)
-    }
+    // A partition and a slow link can overlap. Healing resets the connections that lost bytes,
+    // so only a change of the partition heals; a new or lifted shape on a blackholed link must
+    // not turn its silent loss into a reset.
+    if (state.cut !== cutBefore) proxy.heal()
+    proxy.latency(state.shape?.latencyMs ?? 0, state.shape?.jitterMs ?? 0)
+    proxy.bandwidth(state.shape?.bytesPerSec ?? null)
+    if (state.cut === cutBefore) return
     if (state.cut === 'cut') proxy.cut()
     else if (state.cut === 'blackhole') proxy.blackhole()
+    else if (state.cut === 'blackhole-forward') proxy.blackhole('forward')
+    else if (state.cut === 'blackhole-backward') proxy.blackhole('backward')
   }
 
   /**
@@ -562,8 +580,13 @@ class HarnessRun {
       for (const [sled, h] of Object.entries(heads)) target.set(sled, Math.max(target.get(sled) ?? -1, h))
     }
     for (;;) {
-      if (this.#faultEpoch !== epoch || Date.now() - t0 > PROBE_LIMIT_MS || (this.#finishing && !this.#checking)) {
+      if (this.#faultEpoch !== epoch || (this.#finishing && !this.#checking)) {
         this.#unfinished++
+        return
+      }
+      if (Date.now() - t0 > PROBE_LIMIT_MS) {
+        this.#timedOut++
+        this.#say(`a heal did not converge within ${PROBE_LIMIT_MS / 1000} s`)
         return
       }
       const now = await this.#reachableHeads()
@@ -792,6 +815,7 @@ class HarnessRun {
         p99Ms: percentile(this.#convergence, 99),
         maxMs: percentile(this.#convergence, 100),
         unfinished: this.#unfinished,
+        timedOut: this.#timedOut,
         finalMs,
       },
     }

@@ -31,10 +31,15 @@ export type FaultAction =
   | {
       readonly op: 'partition'
       readonly shape: PartitionShape
-      /** `cut`: connections reset and refused; `blackhole`: bytes silently dropped. */
-      readonly mode: 'cut' | 'blackhole'
+      /**
+       * `cut`: connections reset and refused; `blackhole`: bytes silently dropped both ways;
+       * `one-way`: each pair's bytes dropped in one direction only (asymmetric routing: one
+       * side hears the other but cannot answer).
+       */
+      readonly mode: 'cut' | 'blackhole' | 'one-way'
       /** The sides, for the log: halves `[A, B]`, bridge `[A, [bridge], B]`, ring `[cycle order]`. */
       readonly groups: readonly (readonly number[])[]
+      /** Lower index first, except in `one-way` mode: `[x, y]` means x's bytes do not reach y. */
       readonly pairs: readonly NodePair[]
     }
   | { readonly op: 'unpartition'; readonly pairs: readonly NodePair[] }
@@ -143,7 +148,11 @@ function partitionOf(rand: Random, n: number): Extract<FaultAction, { op: 'parti
   if (n >= 3) shapes.push('bridge')
   if (n >= 4) shapes.push('ring') // a ring of 3 connects everyone: no partition at all
   const shape = pick(rand, shapes)
-  const mode = rand() < 0.6 ? 'cut' : 'blackhole'
+  const r = rand()
+  const mode = r < 0.5 ? 'cut' : r < 0.8 ? 'blackhole' : 'one-way'
+  // In one-way mode the first side's bytes are dropped towards the other side.
+  const across = (a: readonly number[], b: readonly number[]): NodePair[] =>
+    mode === 'one-way' ? a.flatMap((x) => b.map((y): NodePair => [x, y])) : crossPairs(a, b)
   const order = shuffled(
     rand,
     Array.from({ length: n }, (_, i) => i),
@@ -152,7 +161,7 @@ function partitionOf(rand: Random, n: number): Extract<FaultAction, { op: 'parti
     const k = intIn(rand, 1, n - 1)
     const a = sorted(order.slice(0, k))
     const b = sorted(order.slice(k))
-    return { op: 'partition', shape, mode, groups: [a, b], pairs: crossPairs(a, b) }
+    return { op: 'partition', shape, mode, groups: [a, b], pairs: across(a, b) }
   }
   if (shape === 'bridge') {
     // One node keeps links to both sides, which cannot reach each other: everything between
@@ -161,7 +170,7 @@ function partitionOf(rand: Random, n: number): Extract<FaultAction, { op: 'parti
     const k = intIn(rand, 1, rest.length - 1)
     const a = sorted(rest.slice(0, k))
     const b = sorted(rest.slice(k))
-    return { op: 'partition', shape, mode, groups: [a, [bridge as number], b], pairs: crossPairs(a, b) }
+    return { op: 'partition', shape, mode, groups: [a, [bridge as number], b], pairs: across(a, b) }
   }
   // Ring: each node keeps only its two neighbours in a random cycle.
   const adjacent = new Set<string>()
@@ -298,7 +307,7 @@ export function describeAction(a: FaultAction): string {
   const pairs = (ps: readonly NodePair[]): string => ps.map(([x, y]) => `${x}-${y}`).join(' ')
   switch (a.op) {
     case 'partition':
-      return `partition (${a.shape}, ${a.mode}) ${a.groups.map((g) => `[${g.join(',')}]`).join(a.shape === 'ring' ? '' : ' | ')}: cut ${pairs(a.pairs)}`
+      return `partition (${a.shape}, ${a.mode}) ${a.groups.map((g) => `[${g.join(',')}]`).join(a.shape === 'ring' ? '' : ' | ')}: ${a.mode === 'one-way' ? `drop ${a.pairs.map(([x, y]) => `${x}→${y}`).join(' ')}` : `cut ${pairs(a.pairs)}`}`
     case 'unpartition':
       return `heal partition: ${pairs(a.pairs)}`
     case 'kill':

@@ -92,9 +92,13 @@ describe('fault schedule', () => {
           if (a.action.op !== 'partition') continue
           const p = a.action as Extract<FaultAction, { op: 'partition' }>
           seen.add(`${nodes}:${p.shape}`)
-          const cut = new Set(p.pairs.map(([x, y]) => `${x}-${y}`))
+          const cut = new Set(p.pairs.map(([x, y]) => (x < y ? `${x}-${y}` : `${y}-${x}`)))
           const isCut = (x: number, y: number): boolean => cut.has(x < y ? `${x}-${y}` : `${y}-${x}`)
-          for (const [x, y] of p.pairs) expect(x).toBeLessThan(y)
+          seen.add(`mode:${p.mode}`)
+          if (p.mode === 'one-way') {
+            // Directed pairs: each from the first side (of halves and bridge) to the other.
+            if (p.shape !== 'ring') for (const [x] of p.pairs) expect(p.groups[0]).toContain(x)
+          } else for (const [x, y] of p.pairs) expect(x).toBeLessThan(y)
           expect(p.pairs.length).toBeGreaterThan(0)
           if (p.shape === 'halves') {
             const [l, r] = p.groups as [number[], number[]]
@@ -120,7 +124,7 @@ describe('fault schedule', () => {
         }
       }
     }
-    expect(seen).toEqual(new Set(['2:halves', '3:halves', '3:bridge', '4:halves', '4:bridge', '4:ring', '5:halves', '5:bridge', '5:ring']))
+    expect(seen).toEqual(new Set(['2:halves', '3:halves', '3:bridge', '4:halves', '4:bridge', '4:ring', '5:halves', '5:bridge', '5:ring', 'mode:cut', 'mode:blackhole', 'mode:one-way']))
   })
 
   it('describes actions and parses fault lists', () => {
