@@ -18,8 +18,14 @@ export interface SyncServerOptions {
   readonly maxPayload: number
   /** Ping interval; a link that missed a pong by the next ping is dropped as half-open. */
   readonly pingMs?: number
-  /** Most simultaneous inbound links. */
+  /** Most simultaneous inbound links. Default 256. */
   readonly maxConnections?: number
+  /**
+   * Most inbound links still in the handshake (not yet authenticated), from one remote address
+   * and in all. Default 8 and 64: a handshake may take 10 s, so without a cap one client could
+   * fill every slot with connections that never authenticate and keep real peers out.
+   */
+  readonly maxHandshaking?: { readonly perAddress: number; readonly total: number }
   /** Called with each new session (and again when it ends). */
   readonly onSession?: (s: PeerSession, event: 'open' | 'close') => void
 }
@@ -34,6 +40,9 @@ export class SyncServer {
   readonly #o: SyncServerOptions
   readonly #wss: WebSocketServer
   readonly #live = new Map<WebSocket, Live>()
+  /** Links still in the handshake, per remote address. */
+  readonly #handshaking = new Map<string, number>()
+  #handshakingTotal = 0
   #http: Server | null = null
   #pinger: NodeJS.Timeout | null = null
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.#upgrade(req, socket, head)
@@ -101,13 +110,36 @@ export class SyncServer {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req))
+    const address = req.socket.remoteAddress ?? '?'
+    const cap = this.#o.maxHandshaking ?? { perAddress: 8, total: 64 }
+    if ((this.#handshaking.get(address) ?? 0) >= cap.perAddress || this.#handshakingTotal >= cap.total) {
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 10\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    this.#handshaking.set(address, (this.#handshaking.get(address) ?? 0) + 1)
+    this.#handshakingTotal++
+    // Counted from here: handleUpgrade may still fail (bad upgrade headers) and never call back.
+    let counted = true
+    const release = (): void => {
+      if (!counted) return
+      counted = false
+      this.#handshakingTotal--
+      const n = (this.#handshaking.get(address) ?? 1) - 1
+      if (n === 0) this.#handshaking.delete(address)
+      else this.#handshaking.set(address, n)
+    }
+    socket.once('close', release)
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, release))
   }
 
-  #accept(ws: WebSocket, req: IncomingMessage): void {
+  #accept(ws: WebSocket, req: IncomingMessage, release: () => void): void {
     const label = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`
     const session = new PeerSession({
       ...this.#o.session,
+      onReady: (s) => {
+        release()
+        this.#o.session.onReady?.(s)
+      },
       role: 'server',
       label,
       link: wsLink(ws),

@@ -657,6 +657,24 @@ describe('inbound hostile peer (the node as server)', () => {
 // authentication
 
 describe('handshake attacks (inbound)', () => {
+  it('connections that never authenticate hold at most 8 handshake slots per address; authenticated peers are not counted', async () => {
+    const v = await victim()
+    const idle = await Promise.all(Array.from({ length: 8 }, () => connect(v)))
+    const refused = await HostileClient.connect(v.url, { keys: ATTACKER }).then(
+      () => 'accepted',
+      (err: Error) => err.message,
+    )
+    expect(refused).toMatch(/429/)
+    // A slot frees when a handshaking link goes away, and a peer that authenticates gives its
+    // slot back at once, so the next one gets in too.
+    idle[0]?.terminate()
+    await until(() => v.rep.status().filter((p) => p.url === null).length === 7, 'slot freed')
+    await attacker(v)
+    await attacker(v, PROBE)
+    expect(v.rep.status().filter((p) => p.url === null && p.connected).length).toBe(2)
+    await expectAlive(v, null)
+  })
+
   it('a wrong or missing shared token is refused with 4401', async () => {
     const v = await victim({ auth: { token: 'right' } })
     for (const token of ['wrong', undefined]) {
