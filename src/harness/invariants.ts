@@ -311,6 +311,8 @@ export interface IngestSent {
   readonly queued: boolean
   /** The event's number in its payload (`n`), to tell events apart. */
   readonly n: number
+  /** When its request was sent (ms since the epoch): the event can only be lost by a crash after. */
+  readonly at: number
 }
 
 /** Input of {@link checkIngest}: one node's ingest as its producer saw it, and its sled's log. */
@@ -320,10 +322,12 @@ export interface IngestInput {
   readonly entries: readonly LogEntry[]
   readonly sent: readonly IngestSent[]
   /**
-   * The node was killed or lost its disk during the run: queued events may then end in a
-   * crash sentinel (events on the bus die with the process), which is accounting, not loss.
+   * How each of the node's processes ended, in time order: `crash` for SIGKILL (killed, or its
+   * disk lost), false for a graceful stop. A queued event may end in a crash sentinel (events on
+   * the bus die with the process) only when the process that queued it crashed; one that was
+   * stopped gracefully drains its bus first.
    */
-  readonly crashed: boolean
+  readonly exits: readonly { readonly at: number; readonly crash: boolean }[]
 }
 
 /** Figures of one node's ingest accounting. */
@@ -399,7 +403,8 @@ export function checkIngest(input: IngestInput): { violations: string[]; account
       if (n !== s.n) report(`${input.node}: lid ${s.lid} holds event n=${String(n)}, but was given to event n=${s.n} (a reused lid)`)
     } else if (inRange(s.lid)) {
       queuedButLost++
-      if (!input.crashed) report(`${input.node}: queued lid ${s.lid} ended in a sentinel though the node never crashed`)
+      const end = input.exits.find((x) => x.at >= s.at)
+      if (end?.crash !== true) report(`${input.node}: queued lid ${s.lid} ended in a sentinel though the process that queued it ${end === undefined ? 'is still running' : 'stopped gracefully'}`)
     } else {
       report(`${input.node}: queued lid ${s.lid} is in no event and no sentinel`)
     }

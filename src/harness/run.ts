@@ -709,7 +709,7 @@ class HarnessRun {
           node: n.name,
           entries: log.entries.filter((e) => e.sled === n.sled),
           sent: this.#wl.ingestSent(n.index),
-          crashed: this.#crashed.has(n.index),
+          exits: n.exits.map((x) => ({ at: x.at, crash: x.signal === 'SIGKILL' })),
         })
         for (const v of violations) this.#violation(v, true)
         accounts.push(account)

@@ -228,6 +228,7 @@ export class Workload {
       const first = n
       n += size
       const events = Array.from({ length: size }, (_, k) => ({ type: INGEST_TYPE, payload: { node: i, n: first + k } }))
+      const at = Date.now()
       await this.#tracked(i, async () => {
         let res: Response
         try {
@@ -257,7 +258,7 @@ export class Workload {
             this.stats.ingestHeld++
             return
           }
-          sent.push({ lid: r.lid, queued: r.queued, n: first + k })
+          sent.push({ lid: r.lid, queued: r.queued, n: first + k, at })
           this.stats.ingested++
           if (r.queued) this.stats.queued++
           else this.stats.dropped++

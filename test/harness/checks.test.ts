@@ -125,16 +125,16 @@ describe('the checker catches injected violations', () => {
     // lids 0,1 queued; 2..4 dropped (one sentinel); 5 queued.
     const entries = [event(0, 0, 10), event(1, 1, 11), sentinel(2, 2, 4), event(3, 5, 15)]
     const sent = [
-      { lid: 0, queued: true, n: 10 },
-      { lid: 1, queued: true, n: 11 },
-      { lid: 2, queued: false, n: 12 },
-      { lid: 3, queued: false, n: 13 },
-      { lid: 4, queued: false, n: 14 },
-      { lid: 5, queued: true, n: 15 },
+      { lid: 0, queued: true, n: 10, at: 1000 },
+      { lid: 1, queued: true, n: 11, at: 1000 },
+      { lid: 2, queued: false, n: 12, at: 1000 },
+      { lid: 3, queued: false, n: 13, at: 1000 },
+      { lid: 4, queued: false, n: 14, at: 1000 },
+      { lid: 5, queued: true, n: 15, at: 3000 },
     ]
 
     it('accounts every lid exactly once', () => {
-      expect(checkIngest({ node: 'n0', entries, sent, crashed: false })).toEqual({
+      expect(checkIngest({ node: 'n0', entries, sent, exits: [] })).toEqual({
         violations: [],
         account: { events: 3, sentinels: 1, lidsInSentinels: 3, maxLid: 5, queuedButLost: 0 },
       })
@@ -142,21 +142,24 @@ describe('the checker catches injected violations', () => {
 
     it('catches a lost lid, a lid counted twice, a dropped event in the log, and a reused lid', () => {
       const missing = [event(0, 0, 10), event(1, 1, 11), sentinel(2, 3, 4), event(3, 5, 15)]
-      expect(checkIngest({ node: 'n0', entries: missing, sent, crashed: false }).violations.join('\n')).toMatch(/lids 2\.\.2 are in no entry and no sentinel/)
+      expect(checkIngest({ node: 'n0', entries: missing, sent, exits: [] }).violations.join('\n')).toMatch(/lids 2\.\.2 are in no entry and no sentinel/)
       const twice = [...entries.slice(0, 2), sentinel(2, 1, 4), entries[3] as LogEntry]
-      expect(checkIngest({ node: 'n0', entries: twice, sent, crashed: false }).violations.join('\n')).toMatch(/overlaps event lid 1/)
+      expect(checkIngest({ node: 'n0', entries: twice, sent, exits: [] }).violations.join('\n')).toMatch(/overlaps event lid 1/)
       const dropped = [event(0, 0, 10), event(1, 1, 11), event(2, 2, 12), sentinel(3, 3, 4), event(4, 5, 15)]
-      expect(checkIngest({ node: 'n0', entries: dropped, sent, crashed: false }).violations.join('\n')).toMatch(/lid 2 was dropped \(bus full\) but is in the log/)
+      expect(checkIngest({ node: 'n0', entries: dropped, sent, exits: [] }).violations.join('\n')).toMatch(/lid 2 was dropped \(bus full\) but is in the log/)
       const reused = [event(0, 0, 10), event(1, 1, 99), sentinel(2, 2, 4), event(3, 5, 15)]
-      expect(checkIngest({ node: 'n0', entries: reused, sent, crashed: false }).violations.join('\n')).toMatch(/lid 1 holds event n=99, but was given to event n=11/)
+      expect(checkIngest({ node: 'n0', entries: reused, sent, exits: [] }).violations.join('\n')).toMatch(/lid 1 holds event n=99, but was given to event n=11/)
     })
 
-    it('a queued event in a crash sentinel is loss unless the node crashed', () => {
+    it('a queued event in a crash sentinel is loss unless the process that queued it crashed', () => {
       const crashed = [event(0, 0, 10), sentinel(1, 1, 4), event(2, 5, 15)]
-      expect(checkIngest({ node: 'n0', entries: crashed, sent, crashed: false }).violations.join('\n')).toMatch(/queued lid 1 ended in a sentinel/)
-      const r = checkIngest({ node: 'n0', entries: crashed, sent, crashed: true })
+      expect(checkIngest({ node: 'n0', entries: crashed, sent, exits: [] }).violations.join('\n')).toMatch(/queued lid 1 ended in a sentinel though the process that queued it is still running/)
+      const r = checkIngest({ node: 'n0', entries: crashed, sent, exits: [{ at: 2000, crash: true }] })
       expect(r.violations).toEqual([])
       expect(r.account.queuedButLost).toBe(1)
+      // A crash before the event was sent, then a graceful stop: the stop should have drained it.
+      const stopped = checkIngest({ node: 'n0', entries: crashed, sent, exits: [{ at: 500, crash: true }, { at: 2000, crash: false }, { at: 4000, crash: true }] })
+      expect(stopped.violations.join('\n')).toMatch(/queued lid 1 ended in a sentinel though the process that queued it stopped gracefully/)
     })
   })
 
