@@ -68,6 +68,12 @@ export interface SessionLimits {
   readonly maxUpdateBytes: number
   /** Stop relaying live updates while more than this many bytes are queued to the peer. */
   readonly highWaterBytes: number
+  /**
+   * Most bytes of a step-1 answer queued to the peer at once (capped by `highWaterBytes`).
+   * Smaller than the relay limit: a peer catching up verifies ~4 MB/s, and whatever is queued
+   * when it tells us it got those entries over another link is sent for nothing.
+   */
+  readonly answerBufferBytes: number
   /** Updates of this peer waiting in the log before reading pauses. */
   readonly maxInflight: number
   /** Send step 1 this often (anti-entropy and keep-alive). */
@@ -82,6 +88,7 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   chunkBytes: 128 * 1024,
   maxUpdateBytes: 1024 * 1024,
   highWaterBytes: 8 * 1024 * 1024,
+  answerBufferBytes: 1024 * 1024,
   maxInflight: 8,
   resyncMs: 15_000,
   handshakeMs: 10_000,
@@ -102,6 +109,12 @@ export interface PeerSessionOptions {
   readonly onReady?: (s: PeerSession) => void
   /** Called each time the peer finished answering our step 1 (we hold all it had). */
   readonly onSynced?: (s: PeerSession) => void
+  /**
+   * Asked once the handshake succeeded: false holds our first step 1 back until {@link
+   * PeerSession.ask} (the replicator catches up from one link at a time, so two peers do not
+   * both stream the same entries to us).
+   */
+  readonly mayAsk?: (s: PeerSession) => boolean
 }
 
 /** Counters and state of a session, for status and metrics. */
@@ -143,6 +156,10 @@ export class PeerSession {
   #paused = false
   #remoteSv: Map<number, number> | null = null
   #lastGapResync = 0
+  /** Our step 1 went out and its step 2 has not come back yet. */
+  #awaiting = false
+  /** The first step 1 is held back until {@link ask} (see {@link PeerSessionOptions.mayAsk}). */
+  #askDeferred = false
   #applyQueue: Array<{ update: Uint8Array; isStep2: boolean }> = []
   /** The answer being sent to the peer's step 1, paced by the send buffer. */
   #answer: { readonly stream: UpdateStream; pending: Uint8Array | null } | null = null
@@ -364,7 +381,8 @@ export class PeerSession {
   #becomeReady(): void {
     this.#state = 'ready'
     this.#o.onReady?.(this)
-    this.#sendStep1()
+    if (this.#o.mayAsk?.(this) ?? true) this.#sendStep1()
+    else this.#askDeferred = true
     const tick = (): void => {
       if (this.#state !== 'ready') return
       this.#sendStep1()
@@ -375,7 +393,19 @@ export class PeerSession {
 
   // ---- sync ----
 
+  /** Sends the step 1 that {@link PeerSessionOptions.mayAsk} held back (no-op otherwise). */
+  ask(): void {
+    if (this.#state === 'ready' && this.#askDeferred) this.#sendStep1()
+  }
+
+  /** True while our step 1 is unanswered (its step 2 not yet applied). */
+  get awaitingAnswer(): boolean {
+    return this.#state === 'ready' && this.#awaiting
+  }
+
   #sendStep1(): void {
+    this.#askDeferred = false
+    this.#awaiting = true
     this.#send(encodeStep1(this.#o.log.stateVector()))
     this.#send(encodeDigest(this.#o.log.digests()))
   }
@@ -435,8 +465,9 @@ export class PeerSession {
   #pumpAnswer(): void {
     const a = this.#answer
     if (a === null || this.#state !== 'ready') return
-    let budget = this.#limits.highWaterBytes
-    while (budget > 0 && this.#o.link.bufferedAmount() <= this.#limits.highWaterBytes) {
+    const limit = Math.min(this.#limits.answerBufferBytes, this.#limits.highWaterBytes)
+    let budget = limit
+    while (budget > 0 && this.#o.link.bufferedAmount() <= limit) {
       const next = a.stream.next()
       if (next === null) {
         this.#answer = null
@@ -498,6 +529,7 @@ export class PeerSession {
       this.#entriesReceived += result.added
       if (isStep2) {
         this.#synced = true
+        this.#awaiting = false
         this.#o.onSynced?.(this)
       }
       return

@@ -40,6 +40,11 @@ export interface ReplicatorOptions {
   readonly recoveryTimeoutMs?: number
 }
 
+/** How often a held-back step 1 checks whether the answer it waits for still progresses. */
+const ASK_CHECK_MS = 1000
+/** Fewer new entries than this in {@link ASK_CHECK_MS} count as a stalled answer. */
+const ASK_STALL_ENTRIES = 100
+
 /** How the recovery hold ended (see {@link Replicator.recovered}). */
 export type RecoveryOutcome = 'synced' | 'timeout' | 'not-needed' | 'stopped'
 
@@ -69,6 +74,11 @@ export class Replicator {
   #receivedAtCheck = 0
   /** Links that were authenticated at the last recovery timeout check. */
   #readyAtCheck = new Set<PeerSession>()
+  /** Links whose first step 1 waits for the answer another link is streaming to us. */
+  readonly #deferredAsks = new Set<PeerSession>()
+  #askTimer: NodeJS.Timeout | null = null
+  /** Entries the awaited links had received at the last check of their progress. */
+  #askProgress = 0
 
   constructor(opts: ReplicatorOptions) {
     this.#o = opts
@@ -76,13 +86,18 @@ export class Replicator {
     const maxPayload = limits.maxUpdateBytes + 64
     const onSession = (s: PeerSession, event: 'open' | 'close'): void => {
       if (event === 'open') this.#sessions.add(s)
-      else this.#sessions.delete(s)
+      else {
+        this.#sessions.delete(s)
+        this.#deferredAsks.delete(s)
+        if (![...this.#sessions].some((o) => o.awaitingAnswer)) this.#releaseAsks()
+      }
     }
     const session = {
       keys: opts.keys,
       auth: opts.auth,
       limits,
       onSynced: (s: PeerSession) => this.#onSynced(s),
+      mayAsk: (s: PeerSession) => this.#mayAsk(s),
     }
     this.#server = new SyncServer({
       session: { ...session, log: opts.log },
@@ -142,6 +157,8 @@ export class Replicator {
 
   /** Closes every link. */
   async stop(): Promise<void> {
+    if (this.#askTimer !== null) clearInterval(this.#askTimer)
+    this.#askTimer = null
     this.#unsubscribe?.()
     this.#endRecovery('stopped')
     for (const d of this.#dialers) d.stop()
@@ -160,7 +177,45 @@ export class Replicator {
     return out
   }
 
+  /**
+   * Catch up from one link at a time: every peer answers a step 1 with everything we lack, so
+   * asking all of them at once (in a mesh where both sides dial, two links per peer) makes each
+   * missing entry arrive once per link. A link that becomes ready while another link's answer
+   * is still coming waits; it asks once that answer is complete, the link closes, or the answer
+   * stalls (under {@link ASK_STALL_ENTRIES} new entries in {@link ASK_CHECK_MS}), and its answer
+   * is then only what the first peer did not have.
+   */
+  #mayAsk(s: PeerSession): boolean {
+    if (![...this.#sessions].some((o) => o !== s && o.awaitingAnswer)) return true
+    this.#deferredAsks.add(s)
+    if (this.#askTimer === null) {
+      this.#askProgress = this.#awaitedProgress()
+      this.#askTimer = setInterval(() => {
+        const now = this.#awaitedProgress()
+        const stalled = now - this.#askProgress < ASK_STALL_ENTRIES
+        this.#askProgress = now
+        if (stalled) this.#releaseAsks()
+      }, ASK_CHECK_MS)
+    }
+    return false
+  }
+
+  #awaitedProgress(): number {
+    let n = 0
+    for (const o of this.#sessions) if (o.awaitingAnswer) n += o.stats().entriesReceived
+    return n
+  }
+
+  #releaseAsks(): void {
+    if (this.#askTimer !== null) clearInterval(this.#askTimer)
+    this.#askTimer = null
+    const waiting = [...this.#deferredAsks]
+    this.#deferredAsks.clear()
+    for (const s of waiting) s.ask()
+  }
+
   #onSynced(s: PeerSession): void {
+    this.#releaseAsks()
     const dialer = this.#dialers.find((d) => d.session === s)
     this.#syncedPeers.add(dialer?.url ?? 'inbound')
     // Done once every configured peer has synced with us (an unreachable one might hold entries

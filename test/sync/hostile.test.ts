@@ -9,6 +9,8 @@
  *
  * Bugs found while writing these tests are fixed; their tests stay as regression tests.
  */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import * as encoding from 'lib0/encoding'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -830,6 +832,27 @@ const SERVER_ATTACKS: readonly ServerAttack[] = [
 ]
 
 describe('hostile server (the node dials it)', () => {
+  it('a server that never answers our step 1 holds back catch-up from other peers for only ~1-2 s', async () => {
+    const srv = await hostileServer() // completes the handshake, then stays silent
+    // The silent server links first (nothing listens on h's port yet), so its unanswered step 1
+    // is what the link to h finds when it becomes ready.
+    const probe = createServer()
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r))
+    const port = (probe.address() as AddressInfo).port
+    await new Promise((r) => probe.close(r))
+    const hUrl = `ws://127.0.0.1:${port}`
+    const v = await syncNode({ peers: [srv.url, hUrl], maxBackoffMs: 100, recovery: 'skip' })
+    await srv.waitConnections(1)
+    await until(() => dialed(v, srv.url)?.connected === true, 'linked to the silent server')
+    const h = await syncNode({ port, start: false })
+    await h.log.appendBatch(Array.from({ length: 2000 }, (_, i) => ({ type: 'bulk', payload: { i } })))
+    h.start()
+    const t0 = Date.now()
+    await until(() => v.log.length(h.log.sled) === 2000, 'entries of h', 6000)
+    console.log(`[silent server] catch-up from the honest peer started after ${Date.now() - t0} ms`)
+    expect(dialed(v, srv.url)?.connected).toBe(true)
+  })
+
   it.each(SERVER_ATTACKS)('$name after the handshake: the node closes with 4509, keeps running, reconnects', async (a) => {
     const go = deferred()
     const srv = await hostileServer({
