@@ -286,7 +286,7 @@ const catchUpScenario = {
       ctx.record(s, 'restart → holds all', doneMs / 1000, 's', `node 2 missed ${label(z.catchUp)} entries; process start included (healthy after ${Math.round(healthy)} ms)`)
       ctx.record(s, 'entries/s', rate, 'entries/s', `missed entries / (restart → holds all)`)
       ctx.record(s, 'fraction of verify limit', rate / limit.rate, 'ratio', `vs ${fmt(limit.rate)} verifies/s on one core (${limit.source})`)
-      ctx.record(s, 'duplicates received', dup, 'records', 'records node 2 got again from its second peer (both answer its step 1)')
+      ctx.record(s, 'duplicates received', dup, 'records', 'records node 2 received more than once (over a second link or from a second peer)')
       ctx.record(s, 'wire bytes per missed entry', (wireBytes(cluster) - w0) / z.catchUp, 'B', 'all links, both ways, restart → holds all')
       // Everything checked, not just heads: every node's whole log read back and compared.
       ctx.progress('catch-up: checking invariants (identical logs everywhere)')
