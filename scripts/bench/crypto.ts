@@ -28,7 +28,7 @@ function record(ctx: BenchContext, scenario: string, metric: string, rate: Rate,
 }
 
 function measureMs(quick: boolean): number {
-  return quick ? 250 : 2500
+  return quick ? 150 : 2500
 }
 
 export const cryptoGroup: BenchGroup = {

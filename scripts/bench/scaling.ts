@@ -30,7 +30,7 @@ interface Sizes {
 }
 
 const sizes = (quick: boolean): Sizes =>
-  quick ? { steps: [4_000, 10_000], window: 1_000, probe: 100, probeIntervalMs: 5 } : { steps: [10_000, 100_000, 1_000_000], window: 10_000, probe: 300, probeIntervalMs: 5 }
+  quick ? { steps: [4_000, 10_000], window: 1_000, probe: 60, probeIntervalMs: 5 } : { steps: [10_000, 100_000, 1_000_000], window: 10_000, probe: 300, probeIntervalMs: 5 }
 
 interface Point {
   size: number
@@ -84,7 +84,7 @@ async function run(ctx: BenchContext): Promise<void> {
     const sled = n0.sled
     await waitReady([n0.url, n1.url], 1)
     // Warm-up of append, relay and verify paths.
-    await appendVia(n0.url, 2000, 500)
+    await appendVia(n0.url, ctx.quick ? 500 : 2000, 500)
     await waitHeads([n1.url], { [sled]: await headOf(n0.url, sled) }, now())
     // Baselines with a nearly empty log: restart of node 0, restart of node 1 with nothing missed.
     let t0 = now()

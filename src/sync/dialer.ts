@@ -26,7 +26,7 @@ export interface PeerDialerOptions {
   /** Longest wait between reconnect attempts (exponential backoff from 200 ms). */
   readonly maxBackoffMs?: number
   /**
-   * Wait before dialing again after the peer refused this node for good (a 44xx close: wrong
+   * Wait before dialing again after the peer refused this node (a 44xx close: wrong
    * token, not on its allow-list, a bad signature, too many violations, dialing itself).
    * Default 60 s: a refusal is usually a configuration mismatch, and once the operator fixes
    * the peer's side the link must come back without restarting this node, but retrying at

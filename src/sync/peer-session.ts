@@ -36,7 +36,7 @@ import {
   type WireMessage,
 } from './messages.js'
 
-/** Websocket close codes sledlog uses. 44xx: do not reconnect; 45xx: retry later. */
+/** Websocket close codes sledlog uses. 44xx: refused (the dialer retries only after 60 s); 45xx: retry with backoff. */
 export const CLOSE = {
   AUTH_FAILED: 4401,
   NOT_ALLOWED: 4403,

@@ -914,7 +914,7 @@ describe('hostile server (the node dials it)', () => {
     { name: 'an ok signed by another key', tweak: { signWith: OTHER }, reason: /server handshake signature does not verify/ },
     { name: 'an ok signed for the client role (reflection)', tweak: { role: 'client' as const }, reason: /server handshake signature does not verify/ },
     { name: 'a wrong token proof', tweak: { token: 'not-the-token' }, reason: /server does not know the shared token/ },
-  ])('$name: the node closes with 4401 and stops dialing', async ({ tweak, reason }) => {
+  ])('$name: the node closes with 4401 and does not redial at backoff speed', async ({ tweak, reason }) => {
     const srv = await hostileServer({
       token: 'shared',
       script: async (conn) => {
