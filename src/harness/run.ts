@@ -191,7 +191,6 @@ class HarnessRun {
   readonly #actions: ExecutedAction[] = []
   readonly #convergence: number[] = []
   readonly #faultCounts: Record<string, number> = {}
-  readonly #crashed = new Set<number>()
   readonly #links = new Map<string, LinkState>()
   readonly #probes: Promise<void>[] = []
   #cluster: Cluster | null = null
@@ -406,7 +405,6 @@ class HarnessRun {
         return
       case 'kill':
         this.#state[a.node] = 'down'
-        this.#crashed.add(a.node)
         await c.kill(a.node, 'SIGKILL')
         return
       case 'restart':
@@ -496,7 +494,6 @@ class HarnessRun {
       await sleep(200)
     }
     this.#state[i] = 'down'
-    this.#crashed.add(i)
     await c.kill(i, 'SIGKILL')
     await c.wipe(i)
     this.#mirrors[i]?.reset()
