@@ -37,6 +37,14 @@ export interface PeerDialerOptions {
   readonly onSession?: (s: PeerSession, event: 'open' | 'close') => void
 }
 
+/** A peer's refusal of this node (a 44xx close) and when the dialer tries again. */
+export interface Refusal {
+  readonly code: number
+  readonly reason: string
+  /** Next attempt, ms since the epoch. */
+  readonly retryAt: number
+}
+
 /** The provider's `ws` field, seen as the ws library's socket it really is. */
 type Socket = InstanceType<typeof WebSocket>
 
@@ -46,7 +54,7 @@ export class PeerDialer {
   #provider: WebsocketProvider | null = null
   #session: PeerSession | null = null
   #last: PeerSession | null = null
-  #refused: { readonly code: number; readonly reason: string; readonly retryAt: number } | null = null
+  #refused: Refusal | null = null
   #retryTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(opts: PeerDialerOptions) {
@@ -72,7 +80,7 @@ export class PeerDialer {
    * Set while the peer's last close was a refusal (44xx): y-websocket stops reconnecting then,
    * and the dialer tries again once at `retryAt` (ms since the epoch).
    */
-  get refused(): { readonly code: number; readonly reason: string; readonly retryAt: number } | null {
+  get refused(): Refusal | null {
     return this.#refused
   }
 

@@ -6,7 +6,7 @@
 import type { Server } from 'node:http'
 import type { KeyPair } from '../core/signing.js'
 import type { SledLog } from '../log/sled-log.js'
-import { PeerDialer } from './dialer.js'
+import { PeerDialer, type Refusal } from './dialer.js'
 import type { AuthConfig } from './handshake.js'
 import { DEFAULT_SESSION_LIMITS, type PeerSession, type SessionLimits, type SessionStats } from './peer-session.js'
 import { planRelay } from './relay-plan.js'
@@ -56,7 +56,7 @@ export interface PeerStatus extends Partial<SessionStats> {
    * A configured peer that refused this node (44xx close): its code and reason, and when the
    * dialer tries again (ms since the epoch).
    */
-  readonly refused?: { readonly code: number; readonly reason: string; readonly retryAt: number }
+  readonly refused?: Refusal
 }
 
 /** Replicates a log with peers. Lifecycle: `start(httpServer)` → `stop()`. */
@@ -89,7 +89,7 @@ export class Replicator {
       else {
         this.#sessions.delete(s)
         this.#deferredAsks.delete(s)
-        if (![...this.#sessions].some((o) => o.awaitingAnswer)) this.#releaseAsks()
+        if (!this.#awaitingOtherThan(null)) this.#releaseAsks()
       }
     }
     const session = {
@@ -186,7 +186,7 @@ export class Replicator {
    * is then only what the first peer did not have.
    */
   #mayAsk(s: PeerSession): boolean {
-    if (![...this.#sessions].some((o) => o !== s && o.awaitingAnswer)) return true
+    if (!this.#awaitingOtherThan(s)) return true
     this.#deferredAsks.add(s)
     if (this.#askTimer === null) {
       this.#askProgress = this.#awaitedProgress()
@@ -197,6 +197,12 @@ export class Replicator {
         if (stalled) this.#releaseAsks()
       }, ASK_CHECK_MS)
     }
+    return false
+  }
+
+  /** True while a link other than `s` waits for the answer to its step 1. */
+  #awaitingOtherThan(s: PeerSession | null): boolean {
+    for (const o of this.#sessions) if (o !== s && o.awaitingAnswer) return true
     return false
   }
 
