@@ -42,7 +42,6 @@ export class SyncServer {
   readonly #live = new Map<WebSocket, Live>()
   /** Links still in the handshake, per remote address. */
   readonly #handshaking = new Map<string, number>()
-  #handshakingTotal = 0
   #http: Server | null = null
   #pinger: NodeJS.Timeout | null = null
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.#upgrade(req, socket, head)
@@ -112,18 +111,18 @@ export class SyncServer {
     }
     const address = req.socket.remoteAddress ?? '?'
     const cap = this.#o.maxHandshaking ?? { perAddress: 8, total: 64 }
-    if ((this.#handshaking.get(address) ?? 0) >= cap.perAddress || this.#handshakingTotal >= cap.total) {
+    let total = 0
+    for (const n of this.#handshaking.values()) total += n
+    if ((this.#handshaking.get(address) ?? 0) >= cap.perAddress || total >= cap.total) {
       socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 10\r\nContent-Length: 0\r\n\r\n')
       return
     }
     this.#handshaking.set(address, (this.#handshaking.get(address) ?? 0) + 1)
-    this.#handshakingTotal++
     // Counted from here: handleUpgrade may still fail (bad upgrade headers) and never call back.
     let counted = true
     const release = (): void => {
       if (!counted) return
       counted = false
-      this.#handshakingTotal--
       const n = (this.#handshaking.get(address) ?? 1) - 1
       if (n === 0) this.#handshaking.delete(address)
       else this.#handshaking.set(address, n)
