@@ -9,13 +9,12 @@
  *
  * Bugs found while writing these tests are fixed; their tests stay as regression tests.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import * as encoding from 'lib0/encoding'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import * as Y from 'yjs'
 import { rootNameOf, type SledId } from '../../src/core/ids.js'
+import { freePort } from '../../src/harness/cluster.js'
 import type { KeyPair } from '../../src/core/signing.js'
 import { decodeUpdate, encodeRuns, type Run } from '../../src/core/update-codec.js'
 import type { ErrorCode } from '../../src/errors.js'
@@ -836,10 +835,7 @@ describe('hostile server (the node dials it)', () => {
     const srv = await hostileServer() // completes the handshake, then stays silent
     // The silent server links first (nothing listens on h's port yet), so its unanswered step 1
     // is what the link to h finds when it becomes ready.
-    const probe = createServer()
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r))
-    const port = (probe.address() as AddressInfo).port
-    await new Promise((r) => probe.close(r))
+    const port = await freePort()
     const hUrl = `ws://127.0.0.1:${port}`
     const v = await syncNode({ peers: [srv.url, hUrl], maxBackoffMs: 100, recovery: 'skip' })
     await srv.waitConnections(1)
