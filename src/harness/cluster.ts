@@ -554,7 +554,7 @@ export class Cluster {
     process.once('exit', this.#exitHook)
     await mkdir(this.#o.baseDir, { recursive: true })
     for (let i = 0; i < this.#o.size; i++) {
-      const node = new ClusterNode(this, i, resolve(this.#o.baseDir, `node-${i}`), await freePort(), this.#o.httpTimeoutMs ?? 10_000)
+      const node = new ClusterNode(this, i, resolve(this.#o.baseDir, `node-${i}`), await this.#unusedPort(), this.#o.httpTimeoutMs ?? 10_000)
       await node.prepare(this.#o.keySeed?.(i))
       this.#nodes.push(node)
     }
@@ -567,6 +567,8 @@ export class Cluster {
       await proxy.start()
       this.#proxies.set(`${from}>${to}`, proxy)
     }
+    // A proxy listens on a port the OS picks, which may be one a node was given: move the node.
+    for (const node of this.#nodes) if ([...this.#proxies.values()].some((p) => p.port === node.port)) await this.#move(node.index)
     await Promise.all(this.#nodes.map((n) => this.#launch(n.index)))
   }
 
@@ -715,9 +717,28 @@ export class Cluster {
         // The port was free when allocated, but another process may have taken it since: move
         // the node (and the proxies pointing at it) to a new one.
         if (attempt >= 3 || !/EADDRINUSE/.test(node.stderr.slice(-4000))) throw err
-        node.setPort(await freePort())
-        for (const [from, to] of this.#edges) if (to === i) this.link(from, to).retarget(node.port)
+        await this.#move(i)
       }
+    }
+  }
+
+  /** Gives node `i` a new port and points the proxies to it there. */
+  async #move(i: number): Promise<void> {
+    const node = this.node(i)
+    node.setPort(await this.#unusedPort())
+    for (const [from, to] of this.#edges) if (to === i) this.link(from, to).retarget(node.port)
+  }
+
+  /**
+   * A free port no node of this cluster has: freePort releases its probe at once, so two
+   * nodes allocated before either listens can be handed the same port by the OS. The second
+   * would fail with EADDRINUSE and move, but a peer dialing it through its proxy in the
+   * meantime reaches the first node instead (seen: a node linked to itself and refused it).
+   */
+  async #unusedPort(): Promise<number> {
+    for (;;) {
+      const port = await freePort()
+      if (!this.#nodes.some((n) => n.port === port) && ![...this.#proxies.values()].some((p) => p.port === port)) return port
     }
   }
 }
