@@ -14,7 +14,17 @@ import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { cryptoGroup } from './bench/crypto.js'
 import { ingestGroup } from './bench/ingest.js'
-import { fmt, fullGc, now, REPO_ROOT, TempDirs, type BenchContext, type BenchGroup, type BenchResult, type RatioDef } from './bench/harness.js'
+import {
+  fmt,
+  fullGc,
+  now,
+  REPO_ROOT,
+  TempDirs,
+  type BenchContext,
+  type BenchGroup,
+  type BenchResult,
+  type RatioDef,
+} from './bench/harness.js'
 import { compareGroup } from './bench/compare.js'
 import { computeRatios, formatMachine, formatResults, machineInfo, writeJson } from './bench/report.js'
 import { replicationGroup } from './bench/replication.js'
@@ -23,7 +33,15 @@ import { singleNodeGroup } from './bench/single-node.js'
 import { yjsBaselineGroup } from './bench/yjs-baseline.js'
 
 /** All groups, in run order (crypto first: other groups compare against its limits). */
-const GROUPS: readonly BenchGroup[] = [cryptoGroup, yjsBaselineGroup, singleNodeGroup, ingestGroup, replicationGroup, compareGroup, scalingGroup]
+const GROUPS: readonly BenchGroup[] = [
+  cryptoGroup,
+  yjsBaselineGroup,
+  singleNodeGroup,
+  ingestGroup,
+  replicationGroup,
+  compareGroup,
+  scalingGroup,
+]
 
 interface Args {
   quick: boolean
@@ -42,8 +60,21 @@ function parseArgs(argv: readonly string[]): Args {
       return v
     }
     if (a === '--quick') args.quick = true
-    else if (a === '--only') args.only = [...(args.only ?? []), ...value().split(',').filter((s) => s !== '')]
-    else if (a.startsWith('--only=')) args.only = [...(args.only ?? []), ...a.slice(7).split(',').filter((s) => s !== '')]
+    else if (a === '--only')
+      args.only = [
+        ...(args.only ?? []),
+        ...value()
+          .split(',')
+          .filter((s) => s !== ''),
+      ]
+    else if (a.startsWith('--only='))
+      args.only = [
+        ...(args.only ?? []),
+        ...a
+          .slice(7)
+          .split(',')
+          .filter((s) => s !== ''),
+      ]
     else if (a === '--json') args.json = value()
     else if (a.startsWith('--json=')) args.json = a.slice(7)
     else if (a === '--list') args.list = true
@@ -59,7 +90,8 @@ function selected(only: readonly string[] | undefined, group: string, scenario: 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   if (args.list) {
-    for (const g of GROUPS) console.log(`${g.name}: ${g.description}\n${g.scenarios.map((s) => `  ${g.name}/${s.name}`).join('\n')}`)
+    for (const g of GROUPS)
+      console.log(`${g.name}: ${g.description}\n${g.scenarios.map((s) => `  ${g.name}/${s.name}`).join('\n')}`)
     return
   }
   if (args.only !== undefined) {
@@ -85,7 +117,14 @@ async function main(): Promise<void> {
       const ctx: BenchContext = {
         quick: args.quick,
         record(scenario, metric, value, unit, note) {
-          const r: BenchResult = { group: group.name, scenario, metric, value, unit, ...(note === undefined ? {} : { note }) }
+          const r: BenchResult = {
+            group: group.name,
+            scenario,
+            metric,
+            value,
+            unit,
+            ...(note === undefined ? {} : { note }),
+          }
           results.push(r)
           process.stderr.write(`   ${scenario}  ${metric}: ${fmt(value)} ${unit}\n`)
         },
@@ -108,14 +147,28 @@ async function main(): Promise<void> {
   }
   const durationS = (now() - t0) / 1000
 
-  const defs: RatioDef[] = GROUPS.flatMap((g) => (g.ratios === undefined ? [] : typeof g.ratios === 'function' ? [...g.ratios(args.quick)] : [...g.ratios]))
+  const defs: RatioDef[] = GROUPS.flatMap((g) =>
+    g.ratios === undefined ? [] : typeof g.ratios === 'function' ? [...g.ratios(args.quick)] : [...g.ratios],
+  )
   const ratios = computeRatios(defs, results)
   console.log(formatResults(results, ratios))
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
   const jsonPath = args.json ?? join(REPO_ROOT, 'bench-results', `bench-${args.quick ? 'quick-' : ''}${stamp}.json`)
   const loadAvgAtEnd = loadavg().map((l) => Math.round(l * 100) / 100)
-  await writeJson(jsonPath, { machine, loadAvgAtEnd, args: process.argv.slice(2), quick: args.quick, startedAt: startedAt.toISOString(), durationS, timings, results, ratios })
-  console.log(`\ntotal ${durationS.toFixed(1)} s; load average at end ${loadAvgAtEnd.join(' ')}; results written to ${jsonPath}`)
+  await writeJson(jsonPath, {
+    machine,
+    loadAvgAtEnd,
+    args: process.argv.slice(2),
+    quick: args.quick,
+    startedAt: startedAt.toISOString(),
+    durationS,
+    timings,
+    results,
+    ratios,
+  })
+  console.log(
+    `\ntotal ${durationS.toFixed(1)} s; load average at end ${loadAvgAtEnd.join(' ')}; results written to ${jsonPath}`,
+  )
 }
 
 main().catch((err: unknown) => {

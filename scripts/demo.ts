@@ -28,7 +28,11 @@ const EVENTS: ReadonlyArray<ReadonlyArray<{ type: string; payload: unknown }>> =
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
-  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
+  const line = (r: string[]): string =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd()
   const [head, ...body] = rows
   return [line(head ?? []), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n')
 }
@@ -51,7 +55,9 @@ async function main(): Promise<void> {
     for (const n of cluster.nodes) console.log(`  ${n.name}: ${n.url}  sled ${n.sled.slice(0, 16)}…`)
 
     await Promise.all(cluster.nodes.map((n, i) => n.append(EVENTS[i] ?? [])))
-    console.log(`appended ${cluster.acked.length} events (${EVENTS.map((e) => e.length).join(' + ')}) over HTTP; waiting for convergence …`)
+    console.log(
+      `appended ${cluster.acked.length} events (${EVENTS.map((e) => e.length).join(' + ')}) over HTTP; waiting for convergence …`,
+    )
     await cluster.converge(20_000)
     // Also wait for every link to report synced, so the status below shows the steady state.
     await eventually(
@@ -90,10 +96,17 @@ async function main(): Promise<void> {
         .join(' ')
       const connected = st.peers.filter((p) => p.connected).length
       const synced = st.peers.filter((p) => p.synced === true).length
-      srows.push([String(i), String(st.entries), heads, `${connected}/${synced} of ${st.peers.length}`, String(st.rejected.total), String(st.equivocations.length)])
+      srows.push([
+        String(i),
+        String(st.entries),
+        heads,
+        `${connected}/${synced} of ${st.peers.length}`,
+        String(st.rejected.total),
+        String(st.equivocations.length),
+      ])
     })
     console.log(table(srows))
-    console.log('\n(peers count each node\'s outbound links and the inbound links of the others)')
+    console.log("\n(peers count each node's outbound links and the inbound links of the others)")
   } finally {
     process.off('SIGINT', stop)
     await cluster.stop()

@@ -95,7 +95,12 @@ if (hex(Y.encodeStateAsUpdate(doc)) !== hex(updateAll)) throw new Error('Yjs re-
 // Storage: the first update as LevelStore stores it under the first update key.
 const macKey = deriveMacKey(seed)
 const storeKey = 'u:' + (0).toString(16).padStart(16, '0')
-const mac = createHmac('sha256', macKey).update(Buffer.from(storeKey, 'utf8')).update(Buffer.from([0])).update(update).digest().subarray(0, 16)
+const mac = createHmac('sha256', macKey)
+  .update(Buffer.from(storeKey, 'utf8'))
+  .update(Buffer.from([0]))
+  .update(update)
+  .digest()
+  .subarray(0, 16)
 
 const golden = {
   description:

@@ -20,7 +20,19 @@ import { join } from 'node:path'
 import Hypercore from 'hypercore'
 import { openLog } from '../../src/log/open-log.js'
 import { SledNode } from '../../src/node/node.js'
-import { benchScript, cpuMicros, fmt, latencySummary, makeEvent, now, runChild, type BenchContext, type BenchGroup, type BenchResult, type RatioDef } from './harness.js'
+import {
+  benchScript,
+  cpuMicros,
+  fmt,
+  latencySummary,
+  makeEvent,
+  now,
+  runChild,
+  type BenchContext,
+  type BenchGroup,
+  type BenchResult,
+  type RatioDef,
+} from './harness.js'
 import { label, nextEvent, sleep } from './multi.js'
 
 interface Sizes {
@@ -62,7 +74,10 @@ const hypercoreScenario = {
     const s = 'compare/hypercore'
     const cores: Hypercore[] = []
     const open = async (name: string, key?: Buffer): Promise<Hypercore> => {
-      const core = key === undefined ? new Hypercore(join(dir, name), { valueEncoding: 'utf-8' }) : new Hypercore(join(dir, name), key, { valueEncoding: 'utf-8' })
+      const core =
+        key === undefined
+          ? new Hypercore(join(dir, name), { valueEncoding: 'utf-8' })
+          : new Hypercore(join(dir, name), key, { valueEncoding: 'utf-8' })
       await core.ready()
       cores.push(core)
       return core
@@ -86,7 +101,13 @@ const hypercoreScenario = {
         }
         const ms = now() - t0
         const l = latencySummary(lat)
-        ctx.record(s, 'append single appends/s', (z.single * 1000) / ms, 'entries/s', `await each append, n=${label(z.single)}; one Ed25519 signature (tree root) per append`)
+        ctx.record(
+          s,
+          'append single appends/s',
+          (z.single * 1000) / ms,
+          'entries/s',
+          `await each append, n=${label(z.single)}; one Ed25519 signature (tree root) per append`,
+        )
         ctx.record(s, 'append single CPU', (cpuMicros() - c0) / z.single, 'µs', 'process CPU per append, all threads')
         ctx.record(s, 'append single latency p50', l.p50, 'ms')
         ctx.record(s, 'append single latency p99', l.p99, 'ms')
@@ -97,11 +118,24 @@ const hypercoreScenario = {
         const core = await open('batch')
         const c0 = cpuMicros()
         const t0 = now()
-        for (let done = 0; done < z.n; done += z.batch) await core.append(Array.from({ length: z.batch }, () => eventJson(hcCounter++)))
+        for (let done = 0; done < z.n; done += z.batch)
+          await core.append(Array.from({ length: z.batch }, () => eventJson(hcCounter++)))
         const ms = now() - t0
-        ctx.record(s, `append batch-${z.batch} appends/s`, (z.n * 1000) / ms, 'entries/s', `n=${label(z.n)}; one signature per batch`)
+        ctx.record(
+          s,
+          `append batch-${z.batch} appends/s`,
+          (z.n * 1000) / ms,
+          'entries/s',
+          `n=${label(z.n)}; one signature per batch`,
+        )
         ctx.record(s, `append batch-${z.batch} CPU`, (cpuMicros() - c0) / z.n, 'µs')
-        ctx.record(s, 'stored bytes per entry', core.byteLength / core.length, 'B', 'block payload (event JSON), before tree and storage overhead')
+        ctx.record(
+          s,
+          'stored bytes per entry',
+          core.byteLength / core.length,
+          'B',
+          'block payload (event JSON), before tree and storage overhead',
+        )
         source = core
       }
       // Live: the reader downloads continuously while the writer appends in batches.
@@ -114,11 +148,18 @@ const hypercoreScenario = {
         const range = r.download({ start: 0, end: -1 })
         const c0 = cpuMicros()
         const t0 = now()
-        for (let done = 0; done < z.n; done += z.batch) await w.append(Array.from({ length: z.batch }, () => eventJson(hcCounter++)))
+        for (let done = 0; done < z.n; done += z.batch)
+          await w.append(Array.from({ length: z.batch }, () => eventJson(hcCounter++)))
         const producerMs = now() - t0
         await until(() => r.contiguousLength >= z.n, 600_000, 'hypercore live replication')
         const ms = now() - t0
-        ctx.record(s, 'replicate live entries/s', (z.n * 1000) / ms, 'entries/s', `reader holds all ${label(z.n)}; writer appended batches of ${z.batch} at ${fmt((z.n * 1000) / producerMs)}/s; in-memory streams`)
+        ctx.record(
+          s,
+          'replicate live entries/s',
+          (z.n * 1000) / ms,
+          'entries/s',
+          `reader holds all ${label(z.n)}; writer appended batches of ${z.batch} at ${fmt((z.n * 1000) / producerMs)}/s; in-memory streams`,
+        )
         ctx.record(s, 'replicate live CPU', (cpuMicros() - c0) / z.n, 'µs', 'both instances, one process')
         range.destroy()
         s1.destroy()
@@ -135,8 +176,15 @@ const hypercoreScenario = {
         await r.download({ start: 0, end: source.length }).done()
         const ms = now() - t0
         const last = await r.get(source.length - 1)
-        if (typeof last !== 'string' || !last.includes('bench.event')) throw new Error('hypercore catch-up: last block not readable')
-        ctx.record(s, `catch-up ${label(source.length)} time`, ms / 1000, 's', 'connect → every block downloaded and verified (Merkle proofs, signed root)')
+        if (typeof last !== 'string' || !last.includes('bench.event'))
+          throw new Error('hypercore catch-up: last block not readable')
+        ctx.record(
+          s,
+          `catch-up ${label(source.length)} time`,
+          ms / 1000,
+          's',
+          'connect → every block downloaded and verified (Merkle proofs, signed root)',
+        )
         ctx.record(s, 'catch-up entries/s', (source.length * 1000) / ms, 'entries/s')
         ctx.record(s, 'catch-up CPU', (cpuMicros() - c0) / source.length, 'µs', 'both instances, one process')
         s1.destroy()
@@ -183,7 +231,13 @@ const sledlogScenario = {
       const ms = now() - t0
       if (n === z.single) {
         const l = latencySummary(lat)
-        ctx.record(s, 'append single appends/s', (n * 1000) / ms, 'entries/s', `await each append, n=${label(n)}; one Ed25519 signature per entry, durable (LevelDB, no fsync)`)
+        ctx.record(
+          s,
+          'append single appends/s',
+          (n * 1000) / ms,
+          'entries/s',
+          `await each append, n=${label(n)}; one Ed25519 signature per entry, durable (LevelDB, no fsync)`,
+        )
         ctx.record(s, 'append single CPU', (cpuMicros() - c0) / n, 'µs', 'process CPU per append, all threads')
         ctx.record(s, 'append single latency p50', l.p50, 'ms')
         ctx.record(s, 'append single latency p99', l.p99, 'ms')
@@ -197,7 +251,13 @@ const sledlogScenario = {
       const t0 = now()
       for (let done = 0; done < z.n; done += z.batch) await log.appendBatch(Array.from({ length: z.batch }, nextEvent))
       const ms = now() - t0
-      ctx.record(s, `append batch-${z.batch} appends/s`, (z.n * 1000) / ms, 'entries/s', `appendBatch, n=${label(z.n)}; one signature per entry`)
+      ctx.record(
+        s,
+        `append batch-${z.batch} appends/s`,
+        (z.n * 1000) / ms,
+        'entries/s',
+        `appendBatch, n=${label(z.n)}; one signature per entry`,
+      )
       ctx.record(s, `append batch-${z.batch} CPU`, (cpuMicros() - c0) / z.n, 'µs')
       await log.close()
     }
@@ -216,11 +276,18 @@ const sledlogScenario = {
         const base = a.log.length(sled)
         const c0 = cpuMicros()
         const t0 = now()
-        for (let done = 0; done < z.n; done += z.batch) await a.log.appendBatch(Array.from({ length: z.batch }, nextEvent))
+        for (let done = 0; done < z.n; done += z.batch)
+          await a.log.appendBatch(Array.from({ length: z.batch }, nextEvent))
         const producerMs = now() - t0
         await until(() => b.log.length(sled) >= base + z.n, 600_000, 'sledlog live replication')
         const ms = now() - t0
-        ctx.record(s, 'replicate live entries/s', (z.n * 1000) / ms, 'entries/s', `2 SledNodes in this process, websocket on loopback; writer appendBatch(${z.batch}) at ${fmt((z.n * 1000) / producerMs)}/s; reader verifies every signature`)
+        ctx.record(
+          s,
+          'replicate live entries/s',
+          (z.n * 1000) / ms,
+          'entries/s',
+          `2 SledNodes in this process, websocket on loopback; writer appendBatch(${z.batch}) at ${fmt((z.n * 1000) / producerMs)}/s; reader verifies every signature`,
+        )
         ctx.record(s, 'replicate live CPU', (cpuMicros() - c0) / z.n, 'µs', 'both nodes, one process')
       }
       {
@@ -231,7 +298,13 @@ const sledlogScenario = {
         nodes.push(c)
         await until(() => c.log.length(sled) >= total, 600_000, 'sledlog catch-up')
         const ms = now() - t0
-        ctx.record(s, `catch-up ${label(total)} time`, ms / 1000, 's', 'fresh in-process node: start → holds all (every signature verified)')
+        ctx.record(
+          s,
+          `catch-up ${label(total)} time`,
+          ms / 1000,
+          's',
+          'fresh in-process node: start → holds all (every signature verified)',
+        )
         ctx.record(s, 'catch-up entries/s', (total * 1000) / ms, 'entries/s')
         ctx.record(s, 'catch-up CPU', (cpuMicros() - c0) / total, 'µs', 'both nodes, one process')
       }
@@ -262,12 +335,35 @@ const yjsWsScenario = {
     const z = sizes(ctx.quick)
     const s = 'compare/yjs-websocket'
     ctx.progress(`yjs-websocket: child process, n=${label(z.n)}`)
-    const { result: r } = await runChild<YjsWsResult>(benchScript('yjs-ws-child.ts'), [String(z.n), String(z.batch), String(z.paced), String(z.pacedIntervalMs)])
-    ctx.record(s, 'replicate live entries/s', (r.n * 1000) / r.liveMs, 'entries/s', `hub + 3 client docs in one process; A pushes ${label(r.n)} in transactions of ${z.batch}; until B and C hold all`)
+    const { result: r } = await runChild<YjsWsResult>(benchScript('yjs-ws-child.ts'), [
+      String(z.n),
+      String(z.batch),
+      String(z.paced),
+      String(z.pacedIntervalMs),
+    ])
+    ctx.record(
+      s,
+      'replicate live entries/s',
+      (r.n * 1000) / r.liveMs,
+      'entries/s',
+      `hub + 3 client docs in one process; A pushes ${label(r.n)} in transactions of ${z.batch}; until B and C hold all`,
+    )
     ctx.record(s, 'replicate live CPU', r.liveCpuUs, 'µs', 'whole process (hub + 3 clients) per entry')
-    ctx.record(s, 'append→visible p50', r.latency.p50, 'ms', `${r.paced} single pushes, one every ${r.intervalMs} ms; arrival on B and C`)
+    ctx.record(
+      s,
+      'append→visible p50',
+      r.latency.p50,
+      'ms',
+      `${r.paced} single pushes, one every ${r.intervalMs} ms; arrival on B and C`,
+    )
     ctx.record(s, 'append→visible p99', r.latency.p99, 'ms', `max ${fmt(r.latency.max)} ms`)
-    ctx.record(s, `catch-up ${label(r.catchUpEntries)} time`, r.catchUpMs / 1000, 's', 'fresh client: connect → holds all')
+    ctx.record(
+      s,
+      `catch-up ${label(r.catchUpEntries)} time`,
+      r.catchUpMs / 1000,
+      's',
+      'fresh client: connect → holds all',
+    )
     ctx.record(s, 'catch-up entries/s', (r.catchUpEntries * 1000) / r.catchUpMs, 'entries/s')
     ctx.record(s, 'doc update per entry', r.updateBytes / r.catchUpEntries, 'B', 'encodeStateAsUpdate of the hub')
   },
@@ -277,7 +373,13 @@ const yjsWsScenario = {
 
 /** Time to the k-th entry in single-node/scaling (bursts of 1000), when it ran to `k`. */
 function scalingTimeTo(results: readonly BenchResult[], k: number): number | undefined {
-  const steps = results.filter((r) => r.group === 'single-node' && r.scenario === 'scaling' && r.metric.startsWith('appends/s ') && r.metric.includes('→'))
+  const steps = results.filter(
+    (r) =>
+      r.group === 'single-node' &&
+      r.scenario === 'scaling' &&
+      r.metric.startsWith('appends/s ') &&
+      r.metric.includes('→'),
+  )
   let ms = 0
   let from = 0
   const parse = (t: string): number => Number(t.replace('M', 'e6').replace('k', 'e3'))
@@ -299,14 +401,24 @@ const headlineScenario = {
     const own = ctx.results()
     // --quick skips the 100k re-run: at ~4 s it alone would be a tenth of the quick budget.
     for (const n of ctx.quick ? [10_000] : [10_000, 100_000]) {
-      const single = own.find((r) => r.scenario === 'compare/sledlog' && r.metric === `time for ${label(n)} single appends`)
-      if (single !== undefined) ctx.record(s, `sledlog ${label(n)} signed appends, one at a time`, single.value, 's', 'each awaited: signed + durable (compare/sledlog, this run)')
+      const single = own.find(
+        (r) => r.scenario === 'compare/sledlog' && r.metric === `time for ${label(n)} single appends`,
+      )
+      if (single !== undefined)
+        ctx.record(
+          s,
+          `sledlog ${label(n)} signed appends, one at a time`,
+          single.value,
+          's',
+          'each awaited: signed + durable (compare/sledlog, this run)',
+        )
       let burst = scalingTimeTo(own, n)
       let note = 'fire 1000, await all (group commit); from single-node/scaling, this run'
       if (burst === undefined) {
         const log = await openLog(await ctx.tempDir('headline'))
         const t0 = now()
-        for (let done = 0; done < n; done += 1000) await Promise.all(Array.from({ length: 1000 }, () => log.append(nextEvent())))
+        for (let done = 0; done < n; done += 1000)
+          await Promise.all(Array.from({ length: 1000 }, () => log.append(nextEvent())))
         burst = (now() - t0) / 1000
         await log.close()
         note = 'fire 1000, await all (group commit); measured here'
@@ -330,26 +442,75 @@ function ratios(quick: boolean): RatioDef[] {
   const h = 'compare/headline'
   const out: RatioDef[] = [
     r('sledlog / hypercore: append single', [sl, 'append single appends/s'], [hc, 'append single appends/s']),
-    r(`sledlog / hypercore: append batch-${z.batch}`, [sl, `append batch-${z.batch} appends/s`], [hc, `append batch-${z.batch} appends/s`], 'sledlog signs every entry, hypercore once per batch'),
-    r('sledlog / hypercore: live replication (2 instances, 1 process)', [sl, 'replicate live entries/s'], [hc, 'replicate live entries/s']),
+    r(
+      `sledlog / hypercore: append batch-${z.batch}`,
+      [sl, `append batch-${z.batch} appends/s`],
+      [hc, `append batch-${z.batch} appends/s`],
+      'sledlog signs every entry, hypercore once per batch',
+    ),
+    r(
+      'sledlog / hypercore: live replication (2 instances, 1 process)',
+      [sl, 'replicate live entries/s'],
+      [hc, 'replicate live entries/s'],
+    ),
     r('sledlog / hypercore: catch-up', [sl, 'catch-up entries/s'], [hc, 'catch-up entries/s']),
-    r('sledlog pair / yjs-websocket: live replication', [sl, 'replicate live entries/s'], [yw, 'replicate live entries/s'], 'both in one process; overhead of signing + guard + persistence'),
-    r('sledlog 3 nodes / yjs-websocket: live replication', ['replication/one-writer', 'entries/s (all 3 nodes hold all)'], [yw, 'replicate live entries/s'], 'sledlog: 3 processes over HTTP; yjs: hub + 3 docs in one process'),
+    r(
+      'sledlog pair / yjs-websocket: live replication',
+      [sl, 'replicate live entries/s'],
+      [yw, 'replicate live entries/s'],
+      'both in one process; overhead of signing + guard + persistence',
+    ),
+    r(
+      'sledlog 3 nodes / yjs-websocket: live replication',
+      ['replication/one-writer', 'entries/s (all 3 nodes hold all)'],
+      [yw, 'replicate live entries/s'],
+      'sledlog: 3 processes over HTTP; yjs: hub + 3 docs in one process',
+    ),
     r('sledlog pair / yjs-websocket: catch-up', [sl, 'catch-up entries/s'], [yw, 'catch-up entries/s']),
-    r('sledlog / yjs-websocket: append→visible p50', ['replication/latency-paced', 'append→visible on peers p50'], [yw, 'append→visible p50'], 'sledlog over HTTP + SSE between processes'),
-    r('huskies / sledlog: 10k signed, one at a time', [h, 'huskies 10k signed ops'], [h, 'sledlog 10k signed appends, one at a time'], '> 1: sledlog faster'),
-    r('huskies / sledlog: 10k signed, bursts', [h, 'huskies 10k signed ops'], [h, 'sledlog 10k signed appends, bursts of 1000'], '> 1: sledlog faster'),
+    r(
+      'sledlog / yjs-websocket: append→visible p50',
+      ['replication/latency-paced', 'append→visible on peers p50'],
+      [yw, 'append→visible p50'],
+      'sledlog over HTTP + SSE between processes',
+    ),
+    r(
+      'huskies / sledlog: 10k signed, one at a time',
+      [h, 'huskies 10k signed ops'],
+      [h, 'sledlog 10k signed appends, one at a time'],
+      '> 1: sledlog faster',
+    ),
+    r(
+      'huskies / sledlog: 10k signed, bursts',
+      [h, 'huskies 10k signed ops'],
+      [h, 'sledlog 10k signed appends, bursts of 1000'],
+      '> 1: sledlog faster',
+    ),
   ]
   if (!quick) {
-    out.push(r('huskies / sledlog: 100k signed, bursts', [h, 'huskies 100k signed ops'], [h, 'sledlog 100k signed appends, bursts of 1000'], '> 1: sledlog faster'))
-    out.push(r('huskies / sledlog: 100k signed, one at a time', [h, 'huskies 100k signed ops'], [h, 'sledlog 100k signed appends, one at a time'], '> 1: sledlog faster'))
+    out.push(
+      r(
+        'huskies / sledlog: 100k signed, bursts',
+        [h, 'huskies 100k signed ops'],
+        [h, 'sledlog 100k signed appends, bursts of 1000'],
+        '> 1: sledlog faster',
+      ),
+    )
+    out.push(
+      r(
+        'huskies / sledlog: 100k signed, one at a time',
+        [h, 'huskies 100k signed ops'],
+        [h, 'sledlog 100k signed appends, one at a time'],
+        '> 1: sledlog faster',
+      ),
+    )
   }
   return out
 }
 
 export const compareGroup: BenchGroup = {
   name: 'compare',
-  description: 'side by side, same run: hypercore (npm), sledlog in-process, plain Yjs + y-websocket, huskies published numbers',
+  description:
+    'side by side, same run: hypercore (npm), sledlog in-process, plain Yjs + y-websocket, huskies published numbers',
   scenarios: [hypercoreScenario, sledlogScenario, yjsWsScenario, headlineScenario],
   ratios,
 }

@@ -6,14 +6,38 @@
 import { randomBytes, sign, verify } from 'node:crypto'
 import * as ed from '@noble/ed25519'
 import { encodeEntryJson, type Entry } from '../../src/core/entry.js'
-import { createSigner, createVerifier, keyPairFromSeed, openRecord, privateKeyObject, publicKeyObject, signedMessage, splitRecord } from '../../src/core/signing.js'
-import { makePayload, measureRate, medianRateOf, medianRateOfAsync, type BenchContext, type BenchGroup, type Rate } from './harness.js'
+import {
+  createSigner,
+  createVerifier,
+  keyPairFromSeed,
+  openRecord,
+  privateKeyObject,
+  publicKeyObject,
+  signedMessage,
+  splitRecord,
+} from '../../src/core/signing.js'
+import {
+  makePayload,
+  measureRate,
+  medianRateOf,
+  medianRateOfAsync,
+  type BenchContext,
+  type BenchGroup,
+  type Rate,
+} from './harness.js'
 
 const keys = keyPairFromSeed(randomBytes(32))
 
 /** A typical entry, as sledlog signs it. */
 function sampleEntry(seq: number): Entry {
-  return { sled: keys.sled, seq, ts: 1_760_000_000_000 + seq, kind: 'event', type: 'bench.event', payload: makePayload(seq) }
+  return {
+    sled: keys.sled,
+    seq,
+    ts: 1_760_000_000_000 + seq,
+    kind: 'event',
+    type: 'bench.event',
+    payload: makePayload(seq),
+  }
 }
 
 const SAMPLES = 256
@@ -88,7 +112,9 @@ export const cryptoGroup: BenchGroup = {
         const pub = await ed.getPublicKeyAsync(seed)
         const msgs = messages.map((m) => new Uint8Array(m))
         // Cross-check: RFC 8032 signatures are deterministic, so both libraries must agree.
-        const nodeSig = createSigner(keys).signEntry(entries[0] as Entry).slice(0, 86)
+        const nodeSig = createSigner(keys)
+          .signEntry(entries[0] as Entry)
+          .slice(0, 86)
         const nobleSig = Buffer.from(await ed.signAsync(msgs[0] as Uint8Array, seed)).toString('base64url')
         if (nodeSig !== nobleSig) throw new Error('node:crypto and @noble/ed25519 signatures differ')
         const sigs: Uint8Array[] = []
@@ -101,7 +127,8 @@ export const cryptoGroup: BenchGroup = {
         const verifyRate = await medianRateOfAsync(ms, async (k) => {
           for (let i = 0; i < k; i++) {
             const n = j++ % SAMPLES
-            if (!(await ed.verifyAsync(sigs[n] as Uint8Array, msgs[n] as Uint8Array, pub))) throw new Error('verify failed')
+            if (!(await ed.verifyAsync(sigs[n] as Uint8Array, msgs[n] as Uint8Array, pub)))
+              throw new Error('verify failed')
           }
         })
         record(ctx, 'crypto/noble', 'verify', verifyRate, 'ed.verifyAsync (sequential)')

@@ -166,7 +166,12 @@ export function latencySummary(samples: Float64Array): { p50: number; p99: numbe
   const sorted = Float64Array.from(samples).sort()
   let sum = 0
   for (const v of sorted) sum += v
-  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? Number.NaN, mean: sum / sorted.length }
+  return {
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? Number.NaN,
+    mean: sum / sorted.length,
+  }
 }
 
 let gcFn: (() => void) | undefined | null = null
@@ -203,7 +208,10 @@ export function fullGc(): boolean {
 /** Target size of an entry's payload (its JSON text), bytes. */
 export const PAYLOAD_BYTES = 250
 
-const payloadBase = (i: number, text: string): { i: number; user: string; action: string; path: string; text: string } => ({
+const payloadBase = (
+  i: number,
+  text: string,
+): { i: number; user: string; action: string; path: string; text: string } => ({
   i,
   user: `user-${i % 997}`,
   action: 'item.viewed',
@@ -320,8 +328,19 @@ export class TempDirs {
  * where `tsx` resolves) and parses the last stdout line as JSON. Used wherever a fresh heap or
  * an unpatched module state is the honest setting (restart time, heap after open, plain Yjs).
  */
-export function runChild<T>(script: string, args: readonly string[], opts: { maxOldSpaceMb?: number } = {}): Promise<{ result: T; wallMs: number }> {
-  const nodeArgs = ['--expose-gc', ...(opts.maxOldSpaceMb === undefined ? [] : [`--max-old-space-size=${opts.maxOldSpaceMb}`]), '--import', 'tsx', script, ...args]
+export function runChild<T>(
+  script: string,
+  args: readonly string[],
+  opts: { maxOldSpaceMb?: number } = {},
+): Promise<{ result: T; wallMs: number }> {
+  const nodeArgs = [
+    '--expose-gc',
+    ...(opts.maxOldSpaceMb === undefined ? [] : [`--max-old-space-size=${opts.maxOldSpaceMb}`]),
+    '--import',
+    'tsx',
+    script,
+    ...args,
+  ]
   const t0 = now()
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, nodeArgs, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] })

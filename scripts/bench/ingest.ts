@@ -78,12 +78,24 @@ async function overload(ctx: BenchContext, sustainable: number): Promise<void> {
   await writer.stop()
   const st = writer.stats()
   const acc = account(log, published)
-  ctx.record('overload-10x', 'offered rate', (published / publishMs) * 1000, 'events/s', `${seconds} s at 10x the sustainable rate`)
+  ctx.record(
+    'overload-10x',
+    'offered rate',
+    (published / publishMs) * 1000,
+    'events/s',
+    `${seconds} s at 10x the sustainable rate`,
+  )
   ctx.record('overload-10x', 'appended', acc.events, 'events')
   ctx.record('overload-10x', 'dropped (inside sentinels)', acc.dropped, 'events')
   ctx.record('overload-10x', 'dropped share', (acc.dropped / published) * 100, '%')
   ctx.record('overload-10x', 'gap sentinels', acc.sentinels, 'entries')
-  ctx.record('overload-10x', 'every lid in exactly one entry or sentinel', acc.ok ? 1 : 0, 'bool', `${published} lids; writer saw ${st.droppedRanges} dropped ranges`)
+  ctx.record(
+    'overload-10x',
+    'every lid in exactly one entry or sentinel',
+    acc.ok ? 1 : 0,
+    'bool',
+    `${published} lids; writer saw ${st.droppedRanges} dropped ranges`,
+  )
   await log.close()
 }
 
@@ -91,7 +103,9 @@ async function fanOut(ctx: BenchContext): Promise<void> {
   const subscribers = 100
   const n = ctx.quick ? 2_000 : 20_000
   const log = await openLog(await ctx.tempDir('fanout'))
-  const subs = Array.from({ length: subscribers }, () => new Subscription(log, { from: 'now', bufferSize: 1000 }).start())
+  const subs = Array.from({ length: subscribers }, () =>
+    new Subscription(log, { from: 'now', bufferSize: 1000 }).start(),
+  )
   let lagged = 0
   const t0 = now()
   const consumers = subs.map(async (sub) => {
@@ -105,11 +119,18 @@ async function fanOut(ctx: BenchContext): Promise<void> {
     sub.stop()
     return got
   })
-  for (let i = 0; i < n; i += 100) await log.appendBatch(Array.from({ length: Math.min(100, n - i) }, (_, k) => makeEvent(i + k)))
+  for (let i = 0; i < n; i += 100)
+    await log.appendBatch(Array.from({ length: Math.min(100, n - i) }, (_, k) => makeEvent(i + k)))
   const appendedMs = now() - t0
   const got = await Promise.all(consumers)
   const ms = now() - t0
-  ctx.record('fan-out-100', 'entries delivered to 100 subscribers', (got.reduce((a, b) => a + b, 0) / ms) * 1000, 'entries/s', `${n} entries each`)
+  ctx.record(
+    'fan-out-100',
+    'entries delivered to 100 subscribers',
+    (got.reduce((a, b) => a + b, 0) / ms) * 1000,
+    'entries/s',
+    `${n} entries each`,
+  )
   ctx.record('fan-out-100', 'append rate with 100 live subscribers', (n / appendedMs) * 1000, 'entries/s')
   ctx.record('fan-out-100', 'time until the last subscriber has all', ms, 'ms')
   ctx.record('fan-out-100', 'lagged notices (resynced from the log)', lagged, 'count')

@@ -11,7 +11,8 @@ import { Cluster, type ClusterNode, type Topology } from '../../src/harness/clus
 import { makeEvent, measureRate, now, type BenchContext } from './harness.js'
 
 /** 10000 → "10k", 1000000 → "1M". */
-export const label = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n))
+export const label = (n: number): string =>
+  n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n)
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -31,7 +32,11 @@ export function eventsBody(n: number): string {
  * unparsed: the benchmark process also runs the harness's link proxies, so it stays light.
  */
 export async function postRaw(baseUrl: string, body: string): Promise<string> {
-  const res = await fetch(`${baseUrl}/v1/events`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
+  const res = await fetch(`${baseUrl}/v1/events`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json' },
+  })
   const text = await res.text()
   if (res.status !== 201) throw new Error(`POST ${baseUrl}/v1/events → ${res.status}: ${text.slice(0, 300)}`)
   return text
@@ -105,7 +110,9 @@ export async function waitHeads(
     if (done.every((d) => d !== undefined)) return done as number[]
     if (now() > deadline) {
       const st = await Promise.all(urls.map(statusOf))
-      throw new Error(`nodes did not converge within ${opts.timeoutMs ?? 600_000} ms; heads: ${JSON.stringify(st.map((s) => s.heads))}, want ${JSON.stringify(want)}`)
+      throw new Error(
+        `nodes did not converge within ${opts.timeoutMs ?? 600_000} ms; heads: ${JSON.stringify(st.map((s) => s.heads))}, want ${JSON.stringify(want)}`,
+      )
     }
     await sleep(opts.intervalMs ?? 20)
   }
@@ -116,8 +123,12 @@ export async function waitReady(urls: readonly string[], links: number, timeoutM
   const deadline = now() + timeoutMs
   for (;;) {
     const st = await Promise.all(urls.map(statusOf))
-    if (st.every((s) => !s.appendsHeld && s.peers.filter((p) => p.connected && p.synced === true).length >= links)) return
-    if (now() > deadline) throw new Error(`cluster not ready within ${timeoutMs} ms: ${JSON.stringify(st.map((s) => ({ held: s.appendsHeld, peers: s.peers })))}`)
+    if (st.every((s) => !s.appendsHeld && s.peers.filter((p) => p.connected && p.synced === true).length >= links))
+      return
+    if (now() > deadline)
+      throw new Error(
+        `cluster not ready within ${timeoutMs} ms: ${JSON.stringify(st.map((s) => ({ held: s.appendsHeld, peers: s.peers })))}`,
+      )
     await sleep(50)
   }
 }
@@ -186,7 +197,10 @@ export class StreamWatch {
   until(seq: number, timeoutMs = 120_000): Promise<void> {
     if (this.#max >= seq) return Promise.resolve()
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.baseUrl}: seq ${seq} not seen within ${timeoutMs} ms (max ${this.#max})`)), timeoutMs)
+      const timer = setTimeout(
+        () => reject(new Error(`${this.baseUrl}: seq ${seq} not seen within ${timeoutMs} ms (max ${this.#max})`)),
+        timeoutMs,
+      )
       this.#waiters.push({
         seq,
         resolve: () => {
@@ -209,7 +223,14 @@ export const NODE_EXTRA_ARGS = ['--log-level', 'warn'] as const
 /** Starts a cluster of `size` node processes under a fresh temp dir. Always `stop()` it. */
 export async function startCluster(ctx: BenchContext, size: number, topology: Topology = 'mesh'): Promise<Cluster> {
   const baseDir = await ctx.tempDir(`cluster-${size}`)
-  const cluster = new Cluster({ size, baseDir, topology, nodeSettings: () => ({ extraArgs: NODE_EXTRA_ARGS }), startTimeoutMs: 60_000, httpTimeoutMs: 60_000 })
+  const cluster = new Cluster({
+    size,
+    baseDir,
+    topology,
+    nodeSettings: () => ({ extraArgs: NODE_EXTRA_ARGS }),
+    startTimeoutMs: 60_000,
+    httpTimeoutMs: 60_000,
+  })
   try {
     await cluster.start()
   } catch (err) {

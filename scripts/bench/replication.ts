@@ -45,8 +45,24 @@ interface Sizes {
 
 const sizes = (quick: boolean): Sizes =>
   quick
-    ? { oneWriter: 4_000, allWriters: 3_000, paced: 200, pacedIntervalMs: 5, loaded: 2_000, loadedBatch: 100, catchUp: 6_000 }
-    : { oneWriter: 100_000, allWriters: 60_000, paced: 2_000, pacedIntervalMs: 5, loaded: 30_000, loadedBatch: 100, catchUp: 100_000 }
+    ? {
+        oneWriter: 4_000,
+        allWriters: 3_000,
+        paced: 200,
+        pacedIntervalMs: 5,
+        loaded: 2_000,
+        loadedBatch: 100,
+        catchUp: 6_000,
+      }
+    : {
+        oneWriter: 100_000,
+        allWriters: 60_000,
+        paced: 2_000,
+        pacedIntervalMs: 5,
+        loaded: 30_000,
+        loadedBatch: 100,
+        catchUp: 100_000,
+      }
 
 /** HTTP batch size of bulk appends (POST /v1/events with an array). */
 const BULK_BATCH = 1000
@@ -62,11 +78,18 @@ const TRIANGLE: Topology = [
   [2, 1],
 ]
 
-async function withCluster(ctx: BenchContext, fn: (c: Cluster) => Promise<void>, topology: Topology = 'mesh'): Promise<void> {
+async function withCluster(
+  ctx: BenchContext,
+  fn: (c: Cluster) => Promise<void>,
+  topology: Topology = 'mesh',
+): Promise<void> {
   const t0 = now()
   const cluster = await startCluster(ctx, NODES, topology)
   try {
-    await waitReady(cluster.nodes.map((n) => n.url), topology === 'mesh' ? LINKS : NODES - 1)
+    await waitReady(
+      cluster.nodes.map((n) => n.url),
+      topology === 'mesh' ? LINKS : NODES - 1,
+    )
     ctx.progress(`3-node cluster up in ${Math.round(now() - t0)} ms`)
     await fn(cluster)
   } catch (err) {
@@ -96,7 +119,13 @@ async function rejectedTotal(cluster: Cluster): Promise<number> {
 }
 
 /** Appends `n` on node 0 (HTTP batches) and times until every node holds them. */
-async function oneWriter(ctx: BenchContext, cluster: Cluster, s: string, n: number, limit: { rate: number; source: string }): Promise<void> {
+async function oneWriter(
+  ctx: BenchContext,
+  cluster: Cluster,
+  s: string,
+  n: number,
+  limit: { rate: number; source: string },
+): Promise<void> {
   const urls = cluster.nodes.map((x) => x.url)
   {
     const base = await headsOf(cluster)
@@ -112,11 +141,41 @@ async function oneWriter(ctx: BenchContext, cluster: Cluster, s: string, n: numb
     const allMs = Math.max(...at)
     const dup = (await duplicatesOf(cluster.nodes)).map((d, i) => d - (dup0[i] as number))
     const rate = (n * 1000) / allMs
-    ctx.record(s, 'entries/s (all 3 nodes hold all)', rate, 'entries/s', `n=${label(n)} appended on node 0 (HTTP batches of ${BULK_BATCH}); 2 nodes verify each`)
-    ctx.record(s, 'producer appends/s (node 0 acks)', (n * 1000) / producerMs, 'entries/s', 'POST /v1/events answered (durable on node 0)')
-    ctx.record(s, 'last node behind producer', allMs - producerMs, 'ms', `per-node done at ${at.map((x) => (x / 1000).toFixed(2)).join(' / ')} s`)
-    ctx.record(s, 'fraction of verify limit', rate / limit.rate, 'ratio', `vs ${fmt(limit.rate)} verifies/s on one core (${limit.source})`)
-    ctx.record(s, 'wire bytes per entry', (wireBytes(cluster) - w0) / n, 'B', `all links, both ways; duplicates received per node ${dup.join('/')}`)
+    ctx.record(
+      s,
+      'entries/s (all 3 nodes hold all)',
+      rate,
+      'entries/s',
+      `n=${label(n)} appended on node 0 (HTTP batches of ${BULK_BATCH}); 2 nodes verify each`,
+    )
+    ctx.record(
+      s,
+      'producer appends/s (node 0 acks)',
+      (n * 1000) / producerMs,
+      'entries/s',
+      'POST /v1/events answered (durable on node 0)',
+    )
+    ctx.record(
+      s,
+      'last node behind producer',
+      allMs - producerMs,
+      'ms',
+      `per-node done at ${at.map((x) => (x / 1000).toFixed(2)).join(' / ')} s`,
+    )
+    ctx.record(
+      s,
+      'fraction of verify limit',
+      rate / limit.rate,
+      'ratio',
+      `vs ${fmt(limit.rate)} verifies/s on one core (${limit.source})`,
+    )
+    ctx.record(
+      s,
+      'wire bytes per entry',
+      (wireBytes(cluster) - w0) / n,
+      'B',
+      `all links, both ways; duplicates received per node ${dup.join('/')}`,
+    )
   }
 }
 
@@ -147,9 +206,21 @@ const throughputScenario = {
         const total = per * NODES
         const s = 'replication/all-writers'
         const rate = (total * 1000) / allMs
-        ctx.record(s, 'entries/s (all 3 nodes hold all)', rate, 'entries/s', `${label(per)} appended on each node concurrently; each node verifies 2/3`)
+        ctx.record(
+          s,
+          'entries/s (all 3 nodes hold all)',
+          rate,
+          'entries/s',
+          `${label(per)} appended on each node concurrently; each node verifies 2/3`,
+        )
         ctx.record(s, 'producer appends/s (sum of acks)', (total * 1000) / Math.max(...producerMs), 'entries/s')
-        ctx.record(s, 'fraction of verify limit', rate / limit.rate, 'ratio', `vs ${fmt(limit.rate)} verifies/s on one core; each node verifies 2/3 of them`)
+        ctx.record(
+          s,
+          'fraction of verify limit',
+          rate / limit.rate,
+          'ratio',
+          `vs ${fmt(limit.rate)} verifies/s on one core; each node verifies 2/3 of them`,
+        )
         ctx.record(s, 'wire bytes per entry', (wireBytes(cluster) - w0) / total, 'B', 'all 6 links, both ways')
       }
       const rejected = await rejectedTotal(cluster)
@@ -233,11 +304,18 @@ const latencyScenario = {
           await Promise.all(watches.map((w) => w.until(lastSeq)))
           const allMs = Math.max(...remote.map((w) => w.arrivals.get(lastSeq) as number)) - t0
           const rem: number[] = []
-          for (const [first, k, t] of sent) for (let q = first; q < first + k; q++) for (const w of remote) rem.push((w.arrivals.get(q) as number) - t)
+          for (const [first, k, t] of sent)
+            for (let q = first; q < first + k; q++) for (const w of remote) rem.push((w.arrivals.get(q) as number) - t)
           const r = latencySummary(Float64Array.from(rem))
           const s = 'replication/latency-loaded'
           const lagged = remote.reduce((x, w) => x + w.lagged, 0)
-          ctx.record(s, 'append→visible on peers p50', r.p50, 'ms', `${label(n)} entries in back-to-back POSTs of ${b}; from the batch's POST${lagged > 0 ? `; ${lagged} lagged notices` : ''}`)
+          ctx.record(
+            s,
+            'append→visible on peers p50',
+            r.p50,
+            'ms',
+            `${label(n)} entries in back-to-back POSTs of ${b}; from the batch's POST${lagged > 0 ? `; ${lagged} lagged notices` : ''}`,
+          )
           ctx.record(s, 'append→visible on peers p99', r.p99, 'ms', `max ${fmt(r.max)} ms`)
           ctx.record(s, 'entries/s (visible on both peers)', (n * 1000) / allMs, 'entries/s', 'with 3 SSE streams open')
         }
@@ -267,7 +345,13 @@ const catchUpScenario = {
         const healthy = now() - t0
         await waitHeads([c.url], heads, t0)
         await waitReady([c.url], 2)
-        ctx.record(s, 'restart, nothing missed', now() - t0, 'ms', `to healthy ${Math.round(healthy)} ms, then links synced`)
+        ctx.record(
+          s,
+          'restart, nothing missed',
+          now() - t0,
+          'ms',
+          `to healthy ${Math.round(healthy)} ms, then links synced`,
+        )
       }
       await cluster.kill(2)
       ctx.progress(`catch-up: node 2 down; appending ${label(z.catchUp)} on node 0`)
@@ -283,16 +367,45 @@ const catchUpScenario = {
       const [doneMs] = (await waitHeads([c.url], target, t0, { intervalMs: 10 })) as [number]
       const dup = (await statusOf(c.url)).duplicates
       const rate = (z.catchUp * 1000) / doneMs
-      ctx.record(s, 'restart → holds all', doneMs / 1000, 's', `node 2 missed ${label(z.catchUp)} entries; process start included (healthy after ${Math.round(healthy)} ms)`)
+      ctx.record(
+        s,
+        'restart → holds all',
+        doneMs / 1000,
+        's',
+        `node 2 missed ${label(z.catchUp)} entries; process start included (healthy after ${Math.round(healthy)} ms)`,
+      )
       ctx.record(s, 'entries/s', rate, 'entries/s', `missed entries / (restart → holds all)`)
-      ctx.record(s, 'fraction of verify limit', rate / limit.rate, 'ratio', `vs ${fmt(limit.rate)} verifies/s on one core (${limit.source})`)
-      ctx.record(s, 'duplicates received', dup, 'records', 'records node 2 received more than once (over a second link or from a second peer)')
-      ctx.record(s, 'wire bytes per missed entry', (wireBytes(cluster) - w0) / z.catchUp, 'B', 'all links, both ways, restart → holds all')
+      ctx.record(
+        s,
+        'fraction of verify limit',
+        rate / limit.rate,
+        'ratio',
+        `vs ${fmt(limit.rate)} verifies/s on one core (${limit.source})`,
+      )
+      ctx.record(
+        s,
+        'duplicates received',
+        dup,
+        'records',
+        'records node 2 received more than once (over a second link or from a second peer)',
+      )
+      ctx.record(
+        s,
+        'wire bytes per missed entry',
+        (wireBytes(cluster) - w0) / z.catchUp,
+        'B',
+        'all links, both ways, restart → holds all',
+      )
       // Everything checked, not just heads: every node's whole log read back and compared.
       ctx.progress('catch-up: checking invariants (identical logs everywhere)')
-      await waitHeads(cluster.nodes.map((n) => n.url), await headsOf(cluster), now())
+      await waitHeads(
+        cluster.nodes.map((n) => n.url),
+        await headsOf(cluster),
+        now(),
+      )
       const violations = await cluster.check({ converged: true, acked: [] })
-      if (violations.length > 0) throw new Error(`catch-up: invariants violated:\n${violations.slice(0, 10).join('\n')}`)
+      if (violations.length > 0)
+        throw new Error(`catch-up: invariants violated:\n${violations.slice(0, 10).join('\n')}`)
       const rejected = await rejectedTotal(cluster)
       if (rejected !== 0) throw new Error(`catch-up: ${rejected} updates rejected during an honest run`)
     })
@@ -330,7 +443,8 @@ function ratios(quick: boolean): RatioDef[] {
 
 export const replicationGroup: BenchGroup = {
   name: 'replication',
-  description: '3 node processes (full mesh, HTTP API): replicated entries/s, append→visible latency, catch-up after downtime',
+  description:
+    '3 node processes (full mesh, HTTP API): replicated entries/s, append→visible latency, catch-up after downtime',
   scenarios: [throughputScenario, latencyScenario, catchUpScenario],
   ratios,
 }

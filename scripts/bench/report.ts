@@ -29,7 +29,11 @@ export interface MachineInfo {
 
 function gitInfo(): { commit: string; srcDirty: boolean } {
   try {
-    const opts = { cwd: REPO_ROOT, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'] }
+    const opts = {
+      cwd: REPO_ROOT,
+      encoding: 'utf8' as const,
+      stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'],
+    }
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], opts).trim()
     const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], opts).trim() !== ''
     return { commit, srcDirty: dirty }
@@ -40,7 +44,9 @@ function gitInfo(): { commit: string; srcDirty: boolean } {
 
 async function packageVersion(name: string): Promise<string> {
   try {
-    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string }
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
+      version?: string
+    }
     return pkg.version ?? '?'
   } catch {
     return '?'
@@ -61,7 +67,8 @@ function tmpFilesystem(): string {
 export async function machineInfo(): Promise<MachineInfo> {
   const list = cpus()
   const versions: Record<string, string> = {}
-  for (const name of ['yjs', 'level', 'classic-level', '@noble/ed25519', 'tsx']) versions[name] = await packageVersion(name)
+  for (const name of ['yjs', 'level', 'classic-level', '@noble/ed25519', 'tsx'])
+    versions[name] = await packageVersion(name)
   return {
     cpuModel: list[0]?.model.trim() ?? 'unknown',
     cpus: list.length,
@@ -134,7 +141,13 @@ export function formatResults(results: readonly BenchResult[], ratios: readonly 
   }
   const lines = table(rows, new Set([3]))
   if (ratios.length > 0) {
-    lines.push('', ...table([['ratio', 'value', 'of'], ...ratios.map((r) => [r.name, fmt(r.value), `${r.numerator} / ${r.denominator}`])], new Set([1])))
+    lines.push(
+      '',
+      ...table(
+        [['ratio', 'value', 'of'], ...ratios.map((r) => [r.name, fmt(r.value), `${r.numerator} / ${r.denominator}`])],
+        new Set([1]),
+      ),
+    )
   }
   return lines.join('\n')
 }
@@ -142,7 +155,17 @@ export function formatResults(results: readonly BenchResult[], ratios: readonly 
 /** Writes the results JSON (creating its directory). */
 export async function writeJson(
   path: string,
-  data: { machine: MachineInfo; loadAvgAtEnd: readonly number[]; args: readonly string[]; quick: boolean; startedAt: string; durationS: number; timings: readonly { scenario: string; seconds: number; loadAvg1AtEnd: number }[]; results: readonly BenchResult[]; ratios: readonly RatioResult[] },
+  data: {
+    machine: MachineInfo
+    loadAvgAtEnd: readonly number[]
+    args: readonly string[]
+    quick: boolean
+    startedAt: string
+    durationS: number
+    timings: readonly { scenario: string; seconds: number; loadAvg1AtEnd: number }[]
+    results: readonly BenchResult[]
+    ratios: readonly RatioResult[]
+  },
 ): Promise<void> {
   await mkdir(dirname(path), { recursive: true })
   await writeFile(path, JSON.stringify(data, null, 2) + '\n')

@@ -19,7 +19,20 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Cluster } from '../../src/harness/cluster.js'
 import { fmt, latencySummary, now, REPO_ROOT, type BenchContext, type BenchGroup, type BenchResult } from './harness.js'
-import { appendVia, eventsBody, label, honestRejections, postRaw, seqOfAnswer, sleep, startCluster, statusOf, StreamWatch, waitHeads, waitReady } from './multi.js'
+import {
+  appendVia,
+  eventsBody,
+  label,
+  honestRejections,
+  postRaw,
+  seqOfAnswer,
+  sleep,
+  startCluster,
+  statusOf,
+  StreamWatch,
+  waitHeads,
+  waitReady,
+} from './multi.js'
 import { renderScalingSvg, type Series } from './svg.js'
 
 interface Sizes {
@@ -30,7 +43,9 @@ interface Sizes {
 }
 
 const sizes = (quick: boolean): Sizes =>
-  quick ? { steps: [4_000, 10_000], window: 1_000, probe: 60, probeIntervalMs: 5 } : { steps: [10_000, 100_000, 1_000_000], window: 10_000, probe: 300, probeIntervalMs: 5 }
+  quick
+    ? { steps: [4_000, 10_000], window: 1_000, probe: 60, probeIntervalMs: 5 }
+    : { steps: [10_000, 100_000, 1_000_000], window: 10_000, probe: 300, probeIntervalMs: 5 }
 
 interface Point {
   size: number
@@ -49,7 +64,13 @@ async function headOf(url: string, sled: string): Promise<number> {
 }
 
 /** Paced single appends on `a` with an SSE watch on `b`: ack and visibility latencies. */
-async function probe(a: string, b: string, sled: string, n: number, intervalMs: number): Promise<{ ack: Float64Array; vis: Float64Array }> {
+async function probe(
+  a: string,
+  b: string,
+  sled: string,
+  n: number,
+  intervalMs: number,
+): Promise<{ ack: Float64Array; vis: Float64Array }> {
   const watch = new StreamWatch(b, sled)
   try {
     await watch.open()
@@ -95,7 +116,13 @@ async function run(ctx: BenchContext): Promise<void> {
     await cluster.restart(1)
     await waitReady([n1.url], 1)
     const rejoinBase = now() - t0
-    ctx.record('scale/base', 'node restart → healthy', restartBase, 'ms', `log of ${label((await headOf(n0.url, sled)) + 1)}: process start (node + tsx), open, listen`)
+    ctx.record(
+      'scale/base',
+      'node restart → healthy',
+      restartBase,
+      'ms',
+      `log of ${label((await headOf(n0.url, sled)) + 1)}: process start (node + tsx), open, listen`,
+    )
     ctx.record('scale/base', 'rejoin, nothing missed', rejoinBase, 'ms', 'node 1 restart → link synced')
     await cluster.kill(1)
     for (const size of z.steps) {
@@ -104,19 +131,40 @@ async function run(ctx: BenchContext): Promise<void> {
       ctx.progress(`${s}: growing node 0 from ${label(have)} to ${label(size)} (node 1 down)`)
       const appendMs = await appendVia(n0.url, size - have, 1000)
       const appendRate = ((size - have) * 1000) / appendMs
-      ctx.record(s, 'append entries/s', appendRate, 'entries/s', `HTTP batches of 1000, ${label(have)}→${label(size)}, node 1 down`)
+      ctx.record(
+        s,
+        'append entries/s',
+        appendRate,
+        'entries/s',
+        `HTTP batches of 1000, ${label(have)}→${label(size)}, node 1 down`,
+      )
       // Open: restart node 0 with S entries.
       t0 = now()
       await cluster.restart(0)
       const restartMs = now() - t0
-      ctx.record(s, 'restart → healthy', restartMs, 'ms', `node 0 opens ${label(size)} entries (HMAC-checked records); base ${Math.round(restartBase)} ms`)
+      ctx.record(
+        s,
+        'restart → healthy',
+        restartMs,
+        'ms',
+        `node 0 opens ${label(size)} entries (HMAC-checked records); base ${Math.round(restartBase)} ms`,
+      )
       // Catch-up: node 1 from an empty database.
       await cluster.wipe(1)
       ctx.progress(`${s}: node 1 catching up ${label(size)} from empty`)
       t0 = now()
       await cluster.revive(1)
-      const [catchUpMs] = (await waitHeads([n1.url], { [sled]: size - 1 }, t0, { intervalMs: 10, timeoutMs: 1_800_000 })) as [number]
-      ctx.record(s, 'catch-up from empty', catchUpMs / 1000, 's', `node 1 wiped, restart → holds all ${label(size)} (verified); rejoin base ${Math.round(rejoinBase)} ms`)
+      const [catchUpMs] = (await waitHeads([n1.url], { [sled]: size - 1 }, t0, {
+        intervalMs: 10,
+        timeoutMs: 1_800_000,
+      })) as [number]
+      ctx.record(
+        s,
+        'catch-up from empty',
+        catchUpMs / 1000,
+        's',
+        `node 1 wiped, restart → holds all ${label(size)} (verified); rejoin base ${Math.round(rejoinBase)} ms`,
+      )
       ctx.record(s, 'catch-up entries/s', (size * 1000) / catchUpMs, 'entries/s')
       await waitReady([n0.url, n1.url], 1)
       // Live window.
@@ -126,7 +174,13 @@ async function run(ctx: BenchContext): Promise<void> {
       await appendVia(n0.url, z.window, 100)
       const [liveMs] = (await done) as [number]
       const liveRate = (z.window * 1000) / liveMs
-      ctx.record(s, 'live replication entries/s', liveRate, 'entries/s', `${label(z.window)} appended in POSTs of 100 at size ${label(size)}, until node 1 holds them`)
+      ctx.record(
+        s,
+        'live replication entries/s',
+        liveRate,
+        'entries/s',
+        `${label(z.window)} appended in POSTs of 100 at size ${label(size)}, until node 1 holds them`,
+      )
       // Latency probe.
       const { ack, vis } = await probe(n0.url, n1.url, sled, z.probe, z.probeIntervalMs)
       const a = latencySummary(ack)
@@ -135,7 +189,17 @@ async function run(ctx: BenchContext): Promise<void> {
       ctx.record(s, 'append ack p99', a.p99, 'ms')
       ctx.record(s, 'append→visible on node 1 p50', v.p50, 'ms', 'SSE arrival on node 1')
       ctx.record(s, 'append→visible on node 1 p99', v.p99, 'ms')
-      points.push({ size, appendRate, restartMs, catchUpMs, liveRate, ackP50: a.p50, ackP99: a.p99, visP50: v.p50, visP99: v.p99 })
+      points.push({
+        size,
+        appendRate,
+        restartMs,
+        catchUpMs,
+        liveRate,
+        ackP50: a.p50,
+        ackP99: a.p99,
+        visP50: v.p50,
+        visP99: v.p99,
+      })
       await cluster.kill(1)
     }
     const rejected = honestRejections(await statusOf(n0.url))
@@ -156,11 +220,19 @@ function recordGrowth(ctx: BenchContext, points: readonly Point[]): void {
   const last = points[points.length - 1]
   if (first === undefined || last === undefined || first === last) return
   const s = `scale/${label(first.size)}→${label(last.size)}`
-  const restartBase = ctx.results().find((r) => r.scenario === 'scale/base' && r.metric === 'node restart → healthy')?.value ?? 0
-  const rejoin = ctx.results().find((r) => r.scenario === 'scale/base' && r.metric === 'rejoin, nothing missed')?.value ?? 0
+  const restartBase =
+    ctx.results().find((r) => r.scenario === 'scale/base' && r.metric === 'node restart → healthy')?.value ?? 0
+  const rejoin =
+    ctx.results().find((r) => r.scenario === 'scale/base' && r.metric === 'rejoin, nothing missed')?.value ?? 0
   const note = '1.0 = linear; > 1: each entry costs more in a bigger log'
   ctx.record(s, 'append µs/entry last/first', first.appendRate / last.appendRate, 'ratio', `${note} (HTTP append)`)
-  ctx.record(s, 'catch-up s/entry last/first', last.catchUpMs / last.size / (first.catchUpMs / first.size), 'ratio', 'raw (process start included: flatters the larger size)')
+  ctx.record(
+    s,
+    'catch-up s/entry last/first',
+    last.catchUpMs / last.size / (first.catchUpMs / first.size),
+    'ratio',
+    'raw (process start included: flatters the larger size)',
+  )
   ctx.record(
     s,
     'catch-up s/entry last/first, net',
@@ -168,9 +240,21 @@ function recordGrowth(ctx: BenchContext, points: readonly Point[]): void {
     'ratio',
     `rejoin base (${Math.round(rejoin)} ms) subtracted`,
   )
-  ctx.record(s, 'open ms/entry last/first, net', (last.restartMs - restartBase) / last.size / ((first.restartMs - restartBase) / first.size), 'ratio', `restart base (${Math.round(restartBase)} ms) subtracted`)
+  ctx.record(
+    s,
+    'open ms/entry last/first, net',
+    (last.restartMs - restartBase) / last.size / ((first.restartMs - restartBase) / first.size),
+    'ratio',
+    `restart base (${Math.round(restartBase)} ms) subtracted`,
+  )
   ctx.record(s, 'live replication µs/entry last/first', first.liveRate / last.liveRate, 'ratio', note)
-  ctx.record(s, 'append→visible p50 last/first', last.visP50 / first.visP50, 'ratio', '1.0 = latency independent of log size')
+  ctx.record(
+    s,
+    'append→visible p50 last/first',
+    last.visP50 / first.visP50,
+    'ratio',
+    '1.0 = latency independent of log size',
+  )
 }
 
 /** single-node group results reused: in-process append step rates and open times. */
@@ -180,7 +264,8 @@ function reused(results: readonly BenchResult[]): { append: Array<[number, numbe
   const open: Array<[number, number]> = []
   for (const r of results) {
     if (r.group !== 'single-node') continue
-    if (r.scenario === 'scaling' && /^appends\/s [0-9.]+[kM]?→[0-9.]+[kM]?$/.test(r.metric)) append.push([parse(r.metric.slice(r.metric.indexOf('→') + 1)), r.value])
+    if (r.scenario === 'scaling' && /^appends\/s [0-9.]+[kM]?→[0-9.]+[kM]?$/.test(r.metric))
+      append.push([parse(r.metric.slice(r.metric.indexOf('→') + 1)), r.value])
     const m = /^open\/([0-9.]+[kM]?)$/.exec(r.scenario)
     if (m !== null && r.metric === 'open rate (mac)') open.push([parse(m[1] as string), r.value])
   }
@@ -189,15 +274,20 @@ function reused(results: readonly BenchResult[]): { append: Array<[number, numbe
 
 async function plot(ctx: BenchContext, points: readonly Point[]): Promise<void> {
   if (points.length === 0) return
-  const restartBase = ctx.results().find((r) => r.scenario === 'scale/base' && r.metric === 'node restart → healthy')?.value ?? 0
+  const restartBase =
+    ctx.results().find((r) => r.scenario === 'scale/base' && r.metric === 'node restart → healthy')?.value ?? 0
   const r = reused(ctx.results())
   const throughput: Series[] = [
     { name: 'append, node HTTP API (batches of 1000)', points: points.map((p) => [p.size, p.appendRate]) },
     { name: 'catch-up from empty, 2 processes', points: points.map((p) => [p.size, (p.size * 1000) / p.catchUpMs]) },
     { name: 'live replication window, 2 processes', points: points.map((p) => [p.size, p.liveRate]) },
-    { name: 'open on restart (net of process start)', points: points.map((p) => [p.size, (p.size * 1000) / Math.max(1, p.restartMs - restartBase)]) },
+    {
+      name: 'open on restart (net of process start)',
+      points: points.map((p) => [p.size, (p.size * 1000) / Math.max(1, p.restartMs - restartBase)]),
+    },
   ]
-  if (r.append.length > 0) throughput.unshift({ name: 'append in-process, bursts of 1000 (single-node)', points: r.append })
+  if (r.append.length > 0)
+    throughput.unshift({ name: 'append in-process, bursts of 1000 (single-node)', points: r.append })
   if (r.open.length > 0) throughput.push({ name: 'open in-process, HMAC (single-node)', points: r.open })
   const latency: Series[] = [
     { name: 'append ack p50', points: points.map((p) => [p.size, p.ackP50]) },
@@ -207,8 +297,15 @@ async function plot(ctx: BenchContext, points: readonly Point[]): Promise<void> 
   ]
   const machine = ctx.results().find((x) => x.scenario === 'crypto/node' && x.metric === 'verify')
   const subtitle = `${ctx.quick ? 'quick' : 'full'} run ${new Date().toISOString().slice(0, 10)}; ${machine === undefined ? '' : `Ed25519 verify ${fmt(machine.value)}/s/core this run; `}2 cores, Node ${process.version}`
-  const svg = renderScalingSvg({ title: 'sledlog scaling: throughput and latency vs log size', subtitle, throughput, latency })
-  const path = ctx.quick ? join(REPO_ROOT, 'bench-results', 'bench-scaling-quick.svg') : join(REPO_ROOT, 'docs', 'bench-scaling.svg')
+  const svg = renderScalingSvg({
+    title: 'sledlog scaling: throughput and latency vs log size',
+    subtitle,
+    throughput,
+    latency,
+  })
+  const path = ctx.quick
+    ? join(REPO_ROOT, 'bench-results', 'bench-scaling-quick.svg')
+    : join(REPO_ROOT, 'docs', 'bench-scaling.svg')
   await mkdir(dirname(path), { recursive: true })
   await writeFile(path, svg)
   ctx.progress(`scaling plot written to ${path}`)
@@ -216,6 +313,7 @@ async function plot(ctx: BenchContext, points: readonly Point[]): Promise<void> 
 
 export const scalingGroup: BenchGroup = {
   name: 'scaling',
-  description: '2 node processes: append, open, catch-up, live replication and latency at 10k/100k/1M entries; SVG plot',
+  description:
+    '2 node processes: append, open, catch-up, live replication and latency at 10k/100k/1M entries; SVG plot',
   scenarios: [{ name: 'nodes', run }],
 }

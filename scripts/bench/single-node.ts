@@ -27,7 +27,11 @@ const label = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >
 let counter = 0
 const nextEvent = (): { type: string; payload: unknown } => makeEvent(counter++)
 
-async function freshLog(ctx: BenchContext, name: string, opts: OpenLogOptions = {}): Promise<{ log: SledLog; dir: string }> {
+async function freshLog(
+  ctx: BenchContext,
+  name: string,
+  opts: OpenLogOptions = {},
+): Promise<{ log: SledLog; dir: string }> {
   const dir = await ctx.tempDir(name)
   return { log: await openLog(dir, opts), dir }
 }
@@ -86,7 +90,11 @@ async function appendBatches(log: SledLog, n: number, size: number): Promise<{ r
 }
 
 /** Closed loop with `inFlight` concurrent appenders; returns appends/s and latencies (ms). */
-async function appendInFlight(log: SledLog, n: number, inFlight: number): Promise<{ rate: number; cpuUs: number; lat: Float64Array }> {
+async function appendInFlight(
+  log: SledLog,
+  n: number,
+  inFlight: number,
+): Promise<{ rate: number; cpuUs: number; lat: Float64Array }> {
   const lat = new Float64Array(n)
   let issued = 0
   const worker = async (): Promise<void> => {
@@ -127,8 +135,30 @@ interface Sizes {
 
 const sizes = (quick: boolean): Sizes =>
   quick
-    ? { single: 3_000, burst: 5_000, batch: 5_000, inFlight: 3_000, syncSingle: 300, syncBurst: 2_000, syncBatch: 3_000, scaling: [10_000, 20_000], open: [10_000], openSmallRecords: 2_000 }
-    : { single: 20_000, burst: 100_000, batch: 100_000, inFlight: 50_000, syncSingle: 2_000, syncBurst: 20_000, syncBatch: 50_000, scaling: [10_000, 100_000, 1_000_000], open: [100_000, 1_000_000], openSmallRecords: 20_000 }
+    ? {
+        single: 3_000,
+        burst: 5_000,
+        batch: 5_000,
+        inFlight: 3_000,
+        syncSingle: 300,
+        syncBurst: 2_000,
+        syncBatch: 3_000,
+        scaling: [10_000, 20_000],
+        open: [10_000],
+        openSmallRecords: 2_000,
+      }
+    : {
+        single: 20_000,
+        burst: 100_000,
+        batch: 100_000,
+        inFlight: 50_000,
+        syncSingle: 2_000,
+        syncBurst: 20_000,
+        syncBatch: 50_000,
+        scaling: [10_000, 100_000, 1_000_000],
+        open: [100_000, 1_000_000],
+        openSmallRecords: 20_000,
+      }
 
 /** Throughput of each append pattern with the given durability. */
 function appendScenario(name: string, sync: boolean): BenchScenario {
@@ -151,22 +181,46 @@ function appendScenario(name: string, sync: boolean): BenchScenario {
         const sample = log.get(log.sled, 0)
         if (!sync && sample !== undefined && sample.kind === 'event') {
           const { sig, equivocated: _, ...entry } = sample
-          ctx.record(`${prefix}/single`, 'payload size', Buffer.byteLength(JSON.stringify(sample.payload)), 'B', 'JSON of one payload')
-          ctx.record(`${prefix}/single`, 'record size', sig.length + 1 + Buffer.byteLength(encodeEntryJson(entry)), 'B', 'signature + entry JSON, as stored')
+          ctx.record(
+            `${prefix}/single`,
+            'payload size',
+            Buffer.byteLength(JSON.stringify(sample.payload)),
+            'B',
+            'JSON of one payload',
+          )
+          ctx.record(
+            `${prefix}/single`,
+            'record size',
+            sig.length + 1 + Buffer.byteLength(encodeEntryJson(entry)),
+            'B',
+            'signature + entry JSON, as stored',
+          )
         }
         await log.close()
       }
       for (const k of sync ? [64] : [64, 1000]) {
         const { log } = await freshLog(ctx, `${prefix}-burst-${k}`, opts)
         const { rate, cpuUs } = await appendBursts(log, nBurst, k)
-        ctx.record(`${prefix}/burst-${k}`, 'appends/s', rate, 'entries/s', `fire ${k} appends, await all; n=${label(nBurst)}`)
+        ctx.record(
+          `${prefix}/burst-${k}`,
+          'appends/s',
+          rate,
+          'entries/s',
+          `fire ${k} appends, await all; n=${label(nBurst)}`,
+        )
         ctx.record(`${prefix}/burst-${k}`, 'CPU per append', cpuUs, 'µs')
         await log.close()
       }
       for (const size of sync ? [100] : [100, 1000]) {
         const { log } = await freshLog(ctx, `${prefix}-batch-${size}`, opts)
         const { rate, cpuUs } = await appendBatches(log, nBatch, size)
-        ctx.record(`${prefix}/batch-${size}`, 'appends/s', rate, 'entries/s', `appendBatch(${size}); n=${label(nBatch)}`)
+        ctx.record(
+          `${prefix}/batch-${size}`,
+          'appends/s',
+          rate,
+          'entries/s',
+          `appendBatch(${size}); n=${label(nBatch)}`,
+        )
         ctx.record(`${prefix}/batch-${size}`, 'CPU per append', cpuUs, 'µs')
         await log.close()
       }
@@ -185,7 +239,13 @@ const latencyScenario: BenchScenario = {
       const { log } = await freshLog(ctx, `latency-${sync}`, sync ? { sync: true } : {})
       const { rate, cpuUs, lat } = await appendInFlight(log, n, inFlight)
       const scenario = `${sync ? 'latency-sync' : 'latency'}/in-flight-${inFlight}`
-      ctx.record(scenario, 'appends/s', rate, 'entries/s', `${inFlight} concurrent appenders, closed loop; n=${label(n)}`)
+      ctx.record(
+        scenario,
+        'appends/s',
+        rate,
+        'entries/s',
+        `${inFlight} concurrent appenders, closed loop; n=${label(n)}`,
+      )
       ctx.record(scenario, 'CPU per append', cpuUs, 'µs')
       recordLatency(ctx, scenario, lat)
       await log.close()
@@ -234,24 +294,64 @@ const scalingScenario: BenchScenario = {
       rates.push(rate)
       const step = `${label(from)}→${label(m)}`
       ctx.record('scaling', `appends/s ${step}`, rate, 'entries/s', `bursts of ${burst}`)
-      ctx.record('scaling', `ms per ${label(window)} ${step}`, (ms * window) / (m - from), 'ms', `mean; worst window ${Math.round(worstWindowMs)} ms`)
+      ctx.record(
+        'scaling',
+        `ms per ${label(window)} ${step}`,
+        (ms * window) / (m - from),
+        'ms',
+        `mean; worst window ${Math.round(worstWindowMs)} ms`,
+      )
       ctx.record('scaling', `CPU per append ${step}`, cpuUs, 'µs', 'process CPU, all threads')
       // Heap of the process holding the log (outside the timed window).
-      if (fullGc()) ctx.record('scaling', `heap per entry @${label(m)}`, (process.memoryUsage().heapUsed - heapBase) / m, 'B', 'heap growth since before open, after gc')
+      if (fullGc())
+        ctx.record(
+          'scaling',
+          `heap per entry @${label(m)}`,
+          (process.memoryUsage().heapUsed - heapBase) / m,
+          'B',
+          'heap growth since before open, after gc',
+        )
       from = m
     }
-    ctx.record('scaling', 'appends/s overall', n / (activeMs / 1000), 'entries/s', `0→${label(n)}, gc pauses for heap readings excluded`)
-    ctx.record('scaling', 'CPU per append overall', cpus.reduce((a, c, i) => a + c * ((milestones[i] as number) - (i === 0 ? 0 : (milestones[i - 1] as number))), 0) / n, 'µs', 'process CPU, all threads')
+    ctx.record(
+      'scaling',
+      'appends/s overall',
+      n / (activeMs / 1000),
+      'entries/s',
+      `0→${label(n)}, gc pauses for heap readings excluded`,
+    )
+    ctx.record(
+      'scaling',
+      'CPU per append overall',
+      cpus.reduce((a, c, i) => a + c * ((milestones[i] as number) - (i === 0 ? 0 : (milestones[i - 1] as number))), 0) /
+        n,
+      'µs',
+      'process CPU, all threads',
+    )
     const first = rates[0]
     const last = rates[rates.length - 1]
-    if (first !== undefined && last !== undefined) ctx.record('scaling', 'appends/s last/first', last / first, 'ratio', '1.0 = linear (wall clock)')
+    if (first !== undefined && last !== undefined)
+      ctx.record('scaling', 'appends/s last/first', last / first, 'ratio', '1.0 = linear (wall clock)')
     const cFirst = cpus[0]
     const cLast = cpus[cpus.length - 1]
-    if (cFirst !== undefined && cLast !== undefined) ctx.record('scaling', 'CPU per append last/first', cLast / cFirst, 'ratio', '1.0 = linear; insensitive to other load')
+    if (cFirst !== undefined && cLast !== undefined)
+      ctx.record(
+        'scaling',
+        'CPU per append last/first',
+        cLast / cFirst,
+        'ratio',
+        '1.0 = linear; insensitive to other load',
+      )
     const st = log.status()
     await log.close()
     const du = await diskUsage(dir)
-    ctx.record('scaling', `disk per entry @${label(n)}`, du.allocated / n, 'B', `${(du.allocated / 2 ** 20).toFixed(0)} MiB in ${du.files} files; snapshot ${(st.store.snapshotBytes / 2 ** 20).toFixed(0)} MiB + ${st.store.updatesSinceSnapshot} updates`)
+    ctx.record(
+      'scaling',
+      `disk per entry @${label(n)}`,
+      du.allocated / n,
+      'B',
+      `${(du.allocated / 2 ** 20).toFixed(0)} MiB in ${du.files} files; snapshot ${(st.store.snapshotBytes / 2 ** 20).toFixed(0)} MiB + ${st.store.updatesSinceSnapshot} updates`,
+    )
     ctx.progress(`scaling done in ${((now() - tStart) / 1000).toFixed(1)} s`)
   },
 }
@@ -272,21 +372,52 @@ interface OpenChildResult {
 }
 
 /** Opens `dir` in fresh processes (mac, then full) and records time, heap and disk. */
-async function measureOpen(ctx: BenchContext, scenario: string, dir: string, entries: number, modes: readonly ('mac' | 'full')[]): Promise<void> {
+async function measureOpen(
+  ctx: BenchContext,
+  scenario: string,
+  dir: string,
+  entries: number,
+  modes: readonly ('mac' | 'full')[],
+): Promise<void> {
   const du = await diskUsage(dir)
-  ctx.record(scenario, 'disk', du.allocated / 2 ** 20, 'MiB', `${du.files} files, apparent ${(du.bytes / 2 ** 20).toFixed(1)} MiB`)
+  ctx.record(
+    scenario,
+    'disk',
+    du.allocated / 2 ** 20,
+    'MiB',
+    `${du.files} files, apparent ${(du.bytes / 2 ** 20).toFixed(1)} MiB`,
+  )
   ctx.record(scenario, 'disk per entry', du.allocated / entries, 'B')
   for (const mode of modes) {
     ctx.progress(`${scenario}: opening ${label(entries)} entries in a child process (verifyOnOpen ${mode})`)
     const { result: r, wallMs } = await runChild<OpenChildResult>(benchScript('open-child.ts'), [dir, mode])
-    if (r.entries !== entries || r.rejected !== 0) throw new Error(`${scenario}: child opened ${r.entries} entries, ${r.rejected} rejected; expected ${entries}`)
+    if (r.entries !== entries || r.rejected !== 0)
+      throw new Error(`${scenario}: child opened ${r.entries} entries, ${r.rejected} rejected; expected ${entries}`)
     const store = `snapshot ${(r.snapshotBytes / 2 ** 20).toFixed(0)} MiB + ${r.updatesSinceSnapshot} updates`
     ctx.record(scenario, `open (${mode})`, r.openMs, 'ms', mode === 'mac' ? store : 'every signature verified')
     ctx.record(scenario, `open CPU (${mode})`, r.openCpuMs, 'ms', 'process CPU, all threads')
     ctx.record(scenario, `open rate (${mode})`, (entries * 1000) / r.openMs, 'entries/s')
-    ctx.record(scenario, `restart to ready (${mode})`, r.readyUptimeMs, 'ms', `process start → open log (tsx); child wall ${Math.round(wallMs)} ms incl. close`)
-    ctx.record(scenario, `heap after open (${mode})`, r.heapAfter / 2 ** 20, 'MiB', `rss ${(r.rssAfter / 2 ** 20).toFixed(0)} MiB`)
-    ctx.record(scenario, `heap per entry (${mode})`, (r.heapAfter - r.heapBefore) / entries, 'B', 'heapUsed after gc minus before open')
+    ctx.record(
+      scenario,
+      `restart to ready (${mode})`,
+      r.readyUptimeMs,
+      'ms',
+      `process start → open log (tsx); child wall ${Math.round(wallMs)} ms incl. close`,
+    )
+    ctx.record(
+      scenario,
+      `heap after open (${mode})`,
+      r.heapAfter / 2 ** 20,
+      'MiB',
+      `rss ${(r.rssAfter / 2 ** 20).toFixed(0)} MiB`,
+    )
+    ctx.record(
+      scenario,
+      `heap per entry (${mode})`,
+      (r.heapAfter - r.heapBefore) / entries,
+      'B',
+      'heapUsed after gc minus before open',
+    )
   }
 }
 

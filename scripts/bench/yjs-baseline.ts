@@ -18,12 +18,28 @@ interface ChildResult {
 
 const label = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n))
 
-async function runCase(ctx: BenchContext, scenario: string, mode: 'linear' | 'plain', batch: number, milestones: readonly number[]): Promise<void> {
+async function runCase(
+  ctx: BenchContext,
+  scenario: string,
+  mode: 'linear' | 'plain',
+  batch: number,
+  milestones: readonly number[],
+): Promise<void> {
   ctx.progress(`${scenario}: ${mode}, batch ${batch}, up to ${label(milestones[milestones.length - 1] ?? 0)}`)
-  const { result } = await runChild<ChildResult>(benchScript('yjs-child.ts'), [mode, String(batch), milestones.join(',')])
+  const { result } = await runChild<ChildResult>(benchScript('yjs-child.ts'), [
+    mode,
+    String(batch),
+    milestones.join(','),
+  ])
   let from = 0
   for (const d of result.decades) {
-    ctx.record(scenario, `push/s ${label(from)}→${label(d.to)}`, d.pushesPerS, 'entries/s', `CPU ${d.cpuUsPerPush.toFixed(1)} µs/push`)
+    ctx.record(
+      scenario,
+      `push/s ${label(from)}→${label(d.to)}`,
+      d.pushesPerS,
+      'entries/s',
+      `CPU ${d.cpuUsPerPush.toFixed(1)} µs/push`,
+    )
     from = d.to
   }
   // Compare the last step with the second one when there are three or more: the first 10k
@@ -31,14 +47,39 @@ async function runCase(ctx: BenchContext, scenario: string, mode: 'linear' | 'pl
   const ref = result.decades.length >= 3 ? 1 : 0
   const first = result.decades[ref]
   const last = result.decades[result.decades.length - 1]
-  const stepName = (i: number): string => `${label(i === 0 ? 0 : (result.decades[i - 1]?.to ?? 0))}→${label(result.decades[i]?.to ?? 0)}`
-  ctx.record(scenario, 'push/s overall', result.entries / result.totalSeconds, 'entries/s', `0→${label(result.entries)}`)
+  const stepName = (i: number): string =>
+    `${label(i === 0 ? 0 : (result.decades[i - 1]?.to ?? 0))}→${label(result.decades[i]?.to ?? 0)}`
+  ctx.record(
+    scenario,
+    'push/s overall',
+    result.entries / result.totalSeconds,
+    'entries/s',
+    `0→${label(result.entries)}`,
+  )
   ctx.record(scenario, `total to ${label(result.entries)}`, result.totalSeconds, 's')
   if (first !== undefined && last !== undefined && result.decades.length > 1) {
-    ctx.record(scenario, 'push/s last/ref', last.pushesPerS / first.pushesPerS, 'ratio', `${stepName(result.decades.length - 1)} vs ${stepName(ref)}; 1.0 = linear`)
+    ctx.record(
+      scenario,
+      'push/s last/ref',
+      last.pushesPerS / first.pushesPerS,
+      'ratio',
+      `${stepName(result.decades.length - 1)} vs ${stepName(ref)}; 1.0 = linear`,
+    )
   }
-  ctx.record(scenario, 'heap per entry', result.heapBytes / result.entries, 'B', `after gc; record ~${Math.round(result.avgRecordChars)} chars, ${result.structs} structs`)
-  ctx.record(scenario, 'doc update per entry', result.updateBytes / result.entries, 'B', `encodeStateAsUpdate: ${(result.updateBytes / 2 ** 20).toFixed(1)} MiB`)
+  ctx.record(
+    scenario,
+    'heap per entry',
+    result.heapBytes / result.entries,
+    'B',
+    `after gc; record ~${Math.round(result.avgRecordChars)} chars, ${result.structs} structs`,
+  )
+  ctx.record(
+    scenario,
+    'doc update per entry',
+    result.updateBytes / result.entries,
+    'B',
+    `encodeStateAsUpdate: ${(result.updateBytes / 2 ** 20).toFixed(1)} MiB`,
+  )
 }
 
 export const yjsBaselineGroup: BenchGroup = {
@@ -48,16 +89,31 @@ export const yjsBaselineGroup: BenchGroup = {
     {
       name: 'linear-single',
       // 10k→20k is also measured for plain-single: the linear-merge effect at equal sizes.
-      run: (ctx) => runCase(ctx, 'yjs/linear-single', 'linear', 1, ctx.quick ? [10_000, 20_000, 100_000] : [10_000, 20_000, 100_000, 1_000_000]),
+      run: (ctx) =>
+        runCase(
+          ctx,
+          'yjs/linear-single',
+          'linear',
+          1,
+          ctx.quick ? [10_000, 20_000, 100_000] : [10_000, 20_000, 100_000, 1_000_000],
+        ),
     },
     {
       name: 'linear-batch-1000',
-      run: (ctx) => runCase(ctx, 'yjs/linear-batch-1000', 'linear', 1000, ctx.quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000]),
+      run: (ctx) =>
+        runCase(
+          ctx,
+          'yjs/linear-batch-1000',
+          'linear',
+          1000,
+          ctx.quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000],
+        ),
     },
     {
       name: 'plain-single',
       // Unpatched yjs is O(n²) for single pushes: keep it small.
-      run: (ctx) => runCase(ctx, 'yjs/plain-single', 'plain', 1, ctx.quick ? [10_000, 20_000] : [10_000, 20_000, 50_000]),
+      run: (ctx) =>
+        runCase(ctx, 'yjs/plain-single', 'plain', 1, ctx.quick ? [10_000, 20_000] : [10_000, 20_000, 50_000]),
     },
   ],
   ratios: [

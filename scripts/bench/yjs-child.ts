@@ -25,7 +25,9 @@ const sled = sledIdFromPublicKey(randomBytes(32))
 const FAKE_SIG = 'A'.repeat(85) + 'A'
 /** The record sledlog would store for seq `i`, with a placeholder signature. */
 const record = (i: number): string =>
-  FAKE_SIG + '.' + encodeEntryJson({ sled, seq: i, ts: Date.now(), kind: 'event', type: 'bench.event', payload: makePayload(i) })
+  FAKE_SIG +
+  '.' +
+  encodeEntryJson({ sled, seq: i, ts: Date.now(), kind: 'event', type: 'bench.event', payload: makePayload(i) })
 
 /**
  * JIT warm-up on a throwaway doc, so the first milestone measures steady state. In a function of
@@ -80,5 +82,15 @@ const heapAfter = process.memoryUsage().heapUsed
 const structs = doc.store.clients.get(doc.clientID)?.length ?? 0
 if (arr.length !== n) throw new Error(`array holds ${arr.length}, pushed ${n}`)
 process.stdout.write(
-  JSON.stringify({ mode, batch, entries: n, decades, totalSeconds, heapBytes: heapAfter - heapBefore, updateBytes, structs, avgRecordChars: recordChars / n }) + '\n',
+  JSON.stringify({
+    mode,
+    batch,
+    entries: n,
+    decades,
+    totalSeconds,
+    heapBytes: heapAfter - heapBefore,
+    updateBytes,
+    structs,
+    avgRecordChars: recordChars / n,
+  }) + '\n',
 )

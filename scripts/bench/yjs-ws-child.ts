@@ -42,7 +42,11 @@ let seq = 0
 /** The record sledlog would store for the next seq, with a placeholder signature. */
 const nextRecord = (): string => {
   const i = seq++
-  return FAKE_SIG + '.' + encodeEntryJson({ sled, seq: i, ts: Date.now(), kind: 'event', type: 'bench.event', payload: makePayload(i) })
+  return (
+    FAKE_SIG +
+    '.' +
+    encodeEntryJson({ sled, seq: i, ts: Date.now(), kind: 'event', type: 'bench.event', payload: makePayload(i) })
+  )
 }
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r))
@@ -190,6 +194,18 @@ for (const ws of conns) ws.terminate()
 wss.close()
 http.close()
 process.stdout.write(
-  JSON.stringify({ n: N, batch: BATCH, liveMs, pushMs, liveCpuUs, paced: PACED, intervalMs: INTERVAL, latency, catchUpEntries: total, catchUpMs, updateBytes }) + '\n',
+  JSON.stringify({
+    n: N,
+    batch: BATCH,
+    liveMs,
+    pushMs,
+    liveCpuUs,
+    paced: PACED,
+    intervalMs: INTERVAL,
+    latency,
+    catchUpEntries: total,
+    catchUpMs,
+    updateBytes,
+  }) + '\n',
 )
 process.exit(0)

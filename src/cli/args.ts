@@ -27,11 +27,18 @@ export function parseFlags<const T extends FlagOptions>(argv: readonly string[],
 }
 
 /** Parses a non-negative integer flag value, or throws a usage error naming the flag. */
-export function intFlag(value: string | undefined, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
+export function intFlag(
+  value: string | undefined,
+  flag: string,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (value === undefined) return undefined
   const n = /^\d+$/.test(value) ? Number(value) : NaN
   if (!(Number.isSafeInteger(n) && n >= min && n <= max)) {
-    throw new UsageError(`--${flag} ${JSON.stringify(value)} must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '' : max}`)
+    throw new UsageError(
+      `--${flag} ${JSON.stringify(value)} must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '' : max}`,
+    )
   }
   return n
 }
@@ -44,6 +51,7 @@ export function urlFlag(value: string, flag = 'url'): string {
   } catch {
     throw new UsageError(`--${flag} ${JSON.stringify(value)} is not a URL (expected http://host:port)`)
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--${flag} must be an http:// or https:// URL`)
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new UsageError(`--${flag} must be an http:// or https:// URL`)
   return value.replace(/\/+$/, '')
 }

@@ -61,12 +61,18 @@ export async function hasDatabase(dir: string): Promise<boolean> {
 export async function openDataDir(dir: string, opts: OpenDataDirOptions = {}): Promise<SledLog> {
   const keys = await loadIdentity(dir)
   if (keys === undefined) {
-    throw new CliError(`${dir} is not a sledlog data directory: there is no ${keyPath(dir)} (create a node with: sledlog keygen --data ${dir})`)
+    throw new CliError(
+      `${dir} is not a sledlog data directory: there is no ${keyPath(dir)} (create a node with: sledlog keygen --data ${dir})`,
+    )
   }
   if (opts.create !== true && !(await hasDatabase(dir))) {
     throw new CliError(`${dir} has a key but no database (${dbPath(dir)}): the node has never run`)
   }
-  const storeOpts = { path: dbPath(dir), macKey: deriveMacKey(keys.seed), ...(opts.sync === undefined ? {} : { sync: opts.sync }) }
+  const storeOpts = {
+    path: dbPath(dir),
+    macKey: deriveMacKey(keys.seed),
+    ...(opts.sync === undefined ? {} : { sync: opts.sync }),
+  }
   const store = opts.onRecord === undefined ? new LevelStore(storeOpts) : new ObservedStore(storeOpts, opts.onRecord)
   const log = new SledLog({
     keys,
@@ -87,7 +93,11 @@ export async function openDataDir(dir: string, opts: OpenDataDirOptions = {}): P
  * them, so a progress bar can show a total. Reads keys only.
  */
 export async function countRecords(dir: string): Promise<number> {
-  const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view', createIfMissing: false })
+  const db = new Level<string, Uint8Array>(dbPath(dir), {
+    keyEncoding: 'utf8',
+    valueEncoding: 'view',
+    createIfMissing: false,
+  })
   try {
     await db.open()
   } catch (err) {
@@ -107,10 +117,16 @@ export async function countRecords(dir: string): Promise<number> {
  * Turns LevelDB's "locked" failure (another process holds the database) into a one-line
  * {@link CliError} naming `dir`; other errors pass through. `advice` ends the message.
  */
-export function explainOpenError(dir: string, err: unknown, advice = 'stop the node, or use --url to talk to it'): unknown {
+export function explainOpenError(
+  dir: string,
+  err: unknown,
+  advice = 'stop the node, or use --url to talk to it',
+): unknown {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     if ((e as { code?: unknown }).code === 'LEVEL_LOCKED') {
-      return new CliError(`${dir} is in use by another process, most likely a running node (its database is locked): ${advice}`)
+      return new CliError(
+        `${dir} is in use by another process, most likely a running node (its database is locked): ${advice}`,
+      )
     }
   }
   return err

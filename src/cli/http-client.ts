@@ -60,13 +60,17 @@ export class NodeClient {
 /** The error for a node that could not be reached. */
 export function unreachable(base: string, err: unknown): CliError {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause
-  const why = (err as Error).name === 'TimeoutError' ? `no answer within ${TIMEOUT_MS / 1000} s` : (cause?.code ?? cause?.message ?? (err as Error).message)
+  const why =
+    (err as Error).name === 'TimeoutError'
+      ? `no answer within ${TIMEOUT_MS / 1000} s`
+      : (cause?.code ?? cause?.message ?? (err as Error).message)
   return new CliError(`cannot reach the node at ${base}: ${why}`)
 }
 
 /** The error for a non-2xx answer: the API's `{error: {code, message}}` when it has one. */
 export function apiError(base: string, status: number, body: unknown): CliError {
   const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error
-  if (typeof e?.code === 'string') return new CliError(`${e.code}: ${String(e.message)} (node ${base}, HTTP ${status})`, 1, e.code)
+  if (typeof e?.code === 'string')
+    return new CliError(`${e.code}: ${String(e.message)} (node ${base}, HTTP ${status})`, 1, e.code)
   return new CliError(`node ${base} answered HTTP ${status}`)
 }

@@ -20,15 +20,47 @@ export interface CommandEntry {
  * should not pay for loading LevelDB, Yjs and the replication stack it never uses.
  */
 export const COMMANDS: readonly CommandEntry[] = [
-  { name: 'node', summary: 'run a node (HTTP API + replication) until SIGTERM/SIGINT', load: async () => (await import('./commands/node.js')).node },
-  { name: 'keygen', summary: 'create a node key and print its sled id', load: async () => (await import('./commands/keygen.js')).keygen },
+  {
+    name: 'node',
+    summary: 'run a node (HTTP API + replication) until SIGTERM/SIGINT',
+    load: async () => (await import('./commands/node.js')).node,
+  },
+  {
+    name: 'keygen',
+    summary: 'create a node key and print its sled id',
+    load: async () => (await import('./commands/keygen.js')).keygen,
+  },
   { name: 'id', summary: "print a node's sled id", load: async () => (await import('./commands/keygen.js')).id },
-  { name: 'append', summary: 'append one event (flags) or many (NDJSON on stdin)', load: async () => (await import('./commands/append.js')).append },
-  { name: 'read', summary: 'print entries in (sled, seq) order as NDJSON or a table', load: async () => (await import('./commands/read.js')).read },
-  { name: 'tail', summary: "follow a running node's log live (NDJSON)", load: async () => (await import('./commands/tail.js')).tail },
-  { name: 'status', summary: "show a node's heads, peers, rejections and health", load: async () => (await import('./commands/status.js')).status },
-  { name: 'verify', summary: "check a stopped node's data directory (every signature)", load: async () => (await import('./commands/verify.js')).verify },
-  { name: 'harness', summary: 'run a local cluster under seeded faults and check every invariant', load: async () => (await import('./commands/harness.js')).harness },
+  {
+    name: 'append',
+    summary: 'append one event (flags) or many (NDJSON on stdin)',
+    load: async () => (await import('./commands/append.js')).append,
+  },
+  {
+    name: 'read',
+    summary: 'print entries in (sled, seq) order as NDJSON or a table',
+    load: async () => (await import('./commands/read.js')).read,
+  },
+  {
+    name: 'tail',
+    summary: "follow a running node's log live (NDJSON)",
+    load: async () => (await import('./commands/tail.js')).tail,
+  },
+  {
+    name: 'status',
+    summary: "show a node's heads, peers, rejections and health",
+    load: async () => (await import('./commands/status.js')).status,
+  },
+  {
+    name: 'verify',
+    summary: "check a stopped node's data directory (every signature)",
+    load: async () => (await import('./commands/verify.js')).verify,
+  },
+  {
+    name: 'harness',
+    summary: 'run a local cluster under seeded faults and check every invariant',
+    load: async () => (await import('./commands/harness.js')).harness,
+  },
 ]
 
 /** The top-level usage text. */

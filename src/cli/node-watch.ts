@@ -124,8 +124,10 @@ export class NodeWatch {
       }
       const fields = { peer, direction, sled: p.sled ?? null }
       if (p.connected && !link.connected) this.#log.info(fields, 'peer connected')
-      if (p.synced === true && !link.synced) this.#log.info({ ...fields, entriesReceived: p.entriesReceived ?? 0 }, 'peer synced')
-      if (!p.connected && link.connected) this.#log.info({ ...fields, reason: p.closeReason ?? null }, 'peer disconnected')
+      if (p.synced === true && !link.synced)
+        this.#log.info({ ...fields, entriesReceived: p.entriesReceived ?? 0 }, 'peer synced')
+      if (!p.connected && link.connected)
+        this.#log.info({ ...fields, reason: p.closeReason ?? null }, 'peer disconnected')
       link.connected = p.connected
       link.synced = p.synced === true
       for (const [code, n] of Object.entries(p.rejected ?? {})) {
@@ -137,7 +139,8 @@ export class NodeWatch {
     }
     for (const [key, link] of this.#links) {
       if (seen.has(key)) continue
-      if (link.connected) this.#log.info({ peer: link.peer, direction: link.direction, sled: link.sled }, 'peer disconnected')
+      if (link.connected)
+        this.#log.info({ peer: link.peer, direction: link.direction, sled: link.sled }, 'peer disconnected')
       this.#links.delete(key)
     }
   }
@@ -151,12 +154,16 @@ export class NodeWatch {
     }
     this.#rejected = now
     if (st.ownHeadBehind !== null && !this.#behind) {
-      this.#log.warn(st.ownHeadBehind, 'this node holds fewer of its own entries than it wrote; appends wait until peers return them')
+      this.#log.warn(
+        st.ownHeadBehind,
+        'this node holds fewer of its own entries than it wrote; appends wait until peers return them',
+      )
     } else if (st.ownHeadBehind === null && this.#behind) {
       this.#log.info('own entries recovered; appends resume')
     }
     this.#behind = st.ownHeadBehind !== null
-    if (st.writeFailed !== null && !this.#writeFailed) this.#log.error({ error: st.writeFailed }, 'a write failed; the log refuses writes until the node restarts')
+    if (st.writeFailed !== null && !this.#writeFailed)
+      this.#log.error({ error: st.writeFailed }, 'a write failed; the log refuses writes until the node restarts')
     this.#writeFailed = st.writeFailed !== null
   }
 
@@ -181,6 +188,7 @@ export class NodeWatch {
       this.#log.warn({ byCode, byPeer }, 'updates rejected')
     }
     const dropped = this.#drops.due(now)
-    if (dropped !== undefined) this.#log.warn({ dropped: dropped.dropped ?? 0 }, 'ingest events dropped (bus full); recorded as gap sentinels')
+    if (dropped !== undefined)
+      this.#log.warn({ dropped: dropped.dropped ?? 0 }, 'ingest events dropped (bus full); recorded as gap sentinels')
   }
 }

@@ -52,7 +52,11 @@ export class SseParser {
   #line(line: string): SseEvent | undefined {
     if (line === '') {
       const hadData = this.#data.length > 0
-      const ev: SseEvent = { event: this.#event === '' ? 'message' : this.#event, data: this.#data.join('\n'), ...(this.#id === undefined ? {} : { id: this.#id }) }
+      const ev: SseEvent = {
+        event: this.#event === '' ? 'message' : this.#event,
+        data: this.#data.join('\n'),
+        ...(this.#id === undefined ? {} : { id: this.#id }),
+      }
       this.#event = ''
       this.#data = []
       this.#id = undefined

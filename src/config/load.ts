@@ -25,7 +25,11 @@ export async function readConfigFile(path: string): Promise<ConfigFile> {
     text = await readFile(path, 'utf8')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    return { path, error: code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? (err as Error).message})` }
+    return {
+      path,
+      error:
+        code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? (err as Error).message})`,
+    }
   }
   try {
     return { path, value: JSON.parse(text) as unknown }

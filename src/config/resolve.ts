@@ -66,7 +66,8 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
   const pick = (name: SettingName): Raw | undefined => {
     const src = SETTING_SOURCES[name]
     const flag = sources.flags[src.flag]
-    if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0)) return { value: flag, origin: 'flag', label: `--${src.flag}` }
+    if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0))
+      return { value: flag, origin: 'flag', label: `--${src.flag}` }
     const env = sources.env[src.env]
     if (env !== undefined && env !== '') return { value: env, origin: 'env', label: src.env }
     if (fileValues !== undefined && fileValues.value[src.file] !== undefined) {
@@ -81,15 +82,18 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     const before = problems.length
     const value = parse(raw)
     // A parser that reported nothing but returned undefined would silently drop a setting.
-    if (value === undefined && problems.length === before) problems.push(`${raw.label}: invalid value ${show(raw.value)}`)
+    if (value === undefined && problems.length === before)
+      problems.push(`${raw.label}: invalid value ${show(raw.value)}`)
     return value
   }
 
-  const text = (what: string) => (raw: Raw): string | undefined => {
-    if (typeof raw.value !== 'string') return fail(`${raw.label}: ${what} must be a string, got ${show(raw.value)}`)
-    if (raw.value.trim() === '') return fail(`${raw.label}: ${what} must not be empty`)
-    return raw.value
-  }
+  const text =
+    (what: string) =>
+    (raw: Raw): string | undefined => {
+      if (typeof raw.value !== 'string') return fail(`${raw.label}: ${what} must be a string, got ${show(raw.value)}`)
+      if (raw.value.trim() === '') return fail(`${raw.label}: ${what} must not be empty`)
+      return raw.value
+    }
 
   const rawData = take('data', text('data directory'))
   const data =
@@ -110,7 +114,8 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
 
   const port = take('port', (raw) => {
     const n = integer(raw.value)
-    if (n === undefined || n < 0 || n > 65535) return fail(`${raw.label}: ${show(raw.value)} is not a port (an integer 0..65535)`)
+    if (n === undefined || n < 0 || n > 65535)
+      return fail(`${raw.label}: ${show(raw.value)} is not a port (an integer 0..65535)`)
     return n
   })
 
@@ -132,7 +137,8 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
   const allow = take('allow', (raw) => {
     const list = stringList(raw, problems)
     if (list === undefined) return undefined
-    for (const a of list) if (!isSledId(a)) problems.push(`${raw.label}: ${show(a)} is not a sled id (64 lowercase hex characters)`)
+    for (const a of list)
+      if (!isSledId(a)) problems.push(`${raw.label}: ${show(a)} is not a sled id (64 lowercase hex characters)`)
     return [...new Set(list)] as SledId[]
   })
 
@@ -144,19 +150,22 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
 
   const recoveryTimeoutMs = take('recoveryTimeoutMs', (raw) => {
     const n = integer(raw.value)
-    if (n === undefined || n < 0) return fail(`${raw.label}: ${show(raw.value)} is not a duration in ms (an integer >= 0)`)
+    if (n === undefined || n < 0)
+      return fail(`${raw.label}: ${show(raw.value)} is not a duration in ms (an integer >= 0)`)
     return n
   })
 
   const ingestCapacity = take('ingestCapacity', (raw) => {
     const n = integer(raw.value)
-    if (n === undefined || n < 1) return fail(`${raw.label}: ${show(raw.value)} is not an ingest bus capacity (an integer >= 1)`)
+    if (n === undefined || n < 1)
+      return fail(`${raw.label}: ${show(raw.value)} is not an ingest bus capacity (an integer >= 1)`)
     return n
   })
 
   const logLevel = take('logLevel', (raw) => {
     const v = typeof raw.value === 'string' ? raw.value.toLowerCase() : raw.value
-    if (!LOG_LEVELS.includes(v as LogLevel)) return fail(`${raw.label}: ${show(raw.value)} is not a log level (${LOG_LEVELS.join(', ')})`)
+    if (!LOG_LEVELS.includes(v as LogLevel))
+      return fail(`${raw.label}: ${show(raw.value)} is not a log level (${LOG_LEVELS.join(', ')})`)
     return v as LogLevel
   })
 
@@ -183,14 +192,20 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
  * The data directory for commands that only need one (keygen, id, verify…): the flag, else
  * SLEDLOG_DATA. Undefined when neither is given.
  */
-export function resolveDataDir(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string | undefined {
+export function resolveDataDir(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
   if (flag !== undefined) return flag
   const e = env[SETTING_SOURCES.data.env]
   return e === undefined || e === '' ? undefined : e
 }
 
 /** Checks the config file's shape; returns its values, or undefined after noting problems. */
-function readFileValues(file: ConfigFile | undefined, problems: string[]): { path: string; value: Record<string, unknown> } | undefined {
+function readFileValues(
+  file: ConfigFile | undefined,
+  problems: string[],
+): { path: string; value: Record<string, unknown> } | undefined {
   if (file === undefined) return undefined
   if ('error' in file) {
     problems.push(`${file.path}: ${file.error}`)

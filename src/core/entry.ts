@@ -48,7 +48,13 @@ export type Entry = EventEntry | GapEntry
 
 /** The body of an entry: what a writer chooses; the log adds sled, seq and ts. */
 export type EntryBody =
-  | { readonly kind: 'event'; readonly type: string; readonly payload: JsonValue; readonly lid?: number; readonly id?: string }
+  | {
+      readonly kind: 'event'
+      readonly type: string
+      readonly payload: JsonValue
+      readonly lid?: number
+      readonly id?: string
+    }
   | { readonly kind: 'gap'; readonly from: number; readonly to: number }
 
 /** Limits on entry fields. */
@@ -116,7 +122,8 @@ export function assertEntryBody(body: unknown): asserts body is EntryBody {
     if (b.id !== undefined) checkShortString(b.id, 'id', ENTRY_LIMITS.idLength)
     if (b.lid !== undefined && !isSeq(b.lid)) invalid('lid must be a non-negative safe integer')
     for (const k of Object.keys(b)) {
-      if (k !== 'kind' && k !== 'type' && k !== 'payload' && k !== 'id' && k !== 'lid') invalid(`unknown field ${k}`, { field: k })
+      if (k !== 'kind' && k !== 'type' && k !== 'payload' && k !== 'id' && k !== 'lid')
+        invalid(`unknown field ${k}`, { field: k })
     }
     return
   }

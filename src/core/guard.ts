@@ -64,7 +64,12 @@ export interface GuardReject {
   readonly code: RejectCode
   readonly message: string
   /** For UPDATE_GAP: the client and the clock range the update offered past the local head. */
-  readonly gap?: { readonly client: number; readonly sled: SledId | undefined; readonly from: number; readonly to: number }
+  readonly gap?: {
+    readonly client: number
+    readonly sled: SledId | undefined
+    readonly from: number
+    readonly to: number
+  }
 }
 
 /** The guard's verdict. */
@@ -86,7 +91,8 @@ function fail(code: RejectCode, message: string, gap?: GuardReject['gap']): neve
 
 /** Checks an entry's binding to the Yjs position it was found at. */
 function checkBinding(entry: Entry, client: number, clock: number, sled: SledId | undefined): void {
-  if (clientIdOf(entry.sled) !== client) fail('UPDATE_BAD_BINDING', `entry of sled ${entry.sled.slice(0, 12)}… sits in client ${client}`)
+  if (clientIdOf(entry.sled) !== client)
+    fail('UPDATE_BAD_BINDING', `entry of sled ${entry.sled.slice(0, 12)}… sits in client ${client}`)
   if (entry.seq !== clock) fail('UPDATE_BAD_BINDING', `entry with seq ${entry.seq} sits at clock ${clock}`)
   if (sled !== undefined && entry.sled !== sled) fail('UPDATE_BAD_BINDING', `client ${client} mixes sleds`)
 }
@@ -111,8 +117,10 @@ function checkShape(s: DecodedStruct, client: number): SledId | undefined {
   if (s.origin === null) {
     if (s.clock !== 0) fail('UPDATE_NOT_APPEND', `root item of client ${client} at clock ${s.clock}, not 0`)
     const sled = s.parentKey === null ? undefined : sledOfRootName(s.parentKey)
-    if (sled === undefined) fail('UPDATE_NOT_APPEND', `item in root ${JSON.stringify(s.parentKey?.slice(0, 80))}, not a sled log`)
-    if (clientIdOf(sled) !== client) fail('UPDATE_BAD_BINDING', `client ${client} writes into the log of ${sled.slice(0, 12)}…`)
+    if (sled === undefined)
+      fail('UPDATE_NOT_APPEND', `item in root ${JSON.stringify(s.parentKey?.slice(0, 80))}, not a sled log`)
+    if (clientIdOf(sled) !== client)
+      fail('UPDATE_BAD_BINDING', `client ${client} writes into the log of ${sled.slice(0, 12)}…`)
     return sled
   }
   if (s.origin.client !== client || s.origin.clock !== s.clock - 1) {
@@ -135,7 +143,8 @@ function guardClient(
   for (const s of structs) {
     const rooted = checkShape(s, client)
     if (rooted === undefined) continue
-    if (sled !== undefined && rooted !== sled) fail('UPDATE_BAD_BINDING', `client ${client} is already bound to another sled`)
+    if (sled !== undefined && rooted !== sled)
+      fail('UPDATE_BAD_BINDING', `client ${client} is already bound to another sled`)
     sled = rooted
   }
   const last = structs[structs.length - 1] as DecodedStruct
@@ -206,7 +215,7 @@ export function guardUpdate(update: Uint8Array, view: LogView, opts: GuardOption
     if (update.length > opts.maxUpdateBytes) {
       fail('UPDATE_TOO_LARGE', `update of ${update.length} bytes exceeds ${opts.maxUpdateBytes}`)
     }
-    let decoded
+    let decoded: ReturnType<typeof decodeUpdate>
     try {
       decoded = decodeUpdate(update, opts.maxRecordBytes)
     } catch (err) {
@@ -235,5 +244,9 @@ export function guardUpdate(update: Uint8Array, view: LogView, opts: GuardOption
 /** Throws the rejection as a SledlogError; for callers that treat a rejection as fatal. */
 export function assertAccepted(result: GuardResult, context: string): GuardAccept {
   if (result.ok) return result
-  throw sledlogError(result.code, `${context}: ${result.message}`, result.gap === undefined ? undefined : { ...result.gap })
+  throw sledlogError(
+    result.code,
+    `${context}: ${result.message}`,
+    result.gap === undefined ? undefined : { ...result.gap },
+  )
 }

@@ -88,7 +88,8 @@ export function checkQuery(q: Query): void {
     if (sleds.length !== 1) bad('afterSeq needs exactly one sled')
     if (!Number.isSafeInteger(q.afterSeq) || q.afterSeq < -1) bad('afterSeq must be an integer >= -1')
   }
-  if (q.after !== undefined && (!isSledId(q.after.sled) || !Number.isSafeInteger(q.after.seq))) bad('after must be {sled, seq}')
+  if (q.after !== undefined && (!isSledId(q.after.sled) || !Number.isSafeInteger(q.after.seq)))
+    bad('after must be {sled, seq}')
   checkMs(q.since, 'since')
   checkMs(q.until, 'until')
   if (q.limit !== undefined && !(Number.isSafeInteger(q.limit) && q.limit >= 1 && q.limit <= MAX_LIMIT)) {

@@ -51,7 +51,10 @@ export function privateKeyObject(seed: Uint8Array): KeyObject {
 
 /** Builds a node:crypto public KeyObject from 32 raw bytes (JWK import: ~7 µs, DER: ~117 µs). */
 export function publicKeyObject(pub: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pub).toString('base64url') }, format: 'jwk' })
+  return createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pub).toString('base64url') },
+    format: 'jwk',
+  })
 }
 
 /** Derives the key pair of a seed. */
@@ -90,7 +93,8 @@ export function createSigner(keys: KeyPair): EntrySigner {
       if (entry.sled !== keys.sled) throw sledlogError('ENTRY_INVALID', 'entry names another sled')
       // Never sign what verifiers would refuse (e.g. a clock returning fractions).
       for (const f of ['seq', 'ts'] as const) {
-        if (!Number.isSafeInteger(entry[f]) || entry[f] < 0) throw sledlogError('ENTRY_INVALID', `${f} must be a non-negative safe integer`)
+        if (!Number.isSafeInteger(entry[f]) || entry[f] < 0)
+          throw sledlogError('ENTRY_INVALID', `${f} must be a non-negative safe integer`)
       }
       const json = encodeEntryJson(entry)
       return formatRecord(sign(null, signedMessage(json), priv), json)
@@ -143,13 +147,18 @@ export interface OpenedRecord {
  */
 export function openRecord(record: string, verifier: EntryVerifier): OpenedRecord {
   const parts = splitRecord(record)
-  if (parts === undefined) throw sledlogError('ENTRY_INVALID', 'record does not start with an 86-char signature and "."')
+  if (parts === undefined)
+    throw sledlogError('ENTRY_INVALID', 'record does not start with an 86-char signature and "."')
   const entry = parseEntryJson(parts.json)
   if (!verifier.verifyJson(entry.sled, parts.json, parts.sig)) {
-    throw sledlogError('UPDATE_BAD_SIGNATURE', `signature of ${entry.sled.slice(0, 12)}…/${entry.seq} does not verify`, {
-      sled: entry.sled,
-      seq: entry.seq,
-    })
+    throw sledlogError(
+      'UPDATE_BAD_SIGNATURE',
+      `signature of ${entry.sled.slice(0, 12)}…/${entry.seq} does not verify`,
+      {
+        sled: entry.sled,
+        seq: entry.seq,
+      },
+    )
   }
   return { entry, sig: parts.sig }
 }

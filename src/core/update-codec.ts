@@ -162,7 +162,8 @@ export function decodeUpdate(update: Uint8Array, maxRecordBytes: number): Decode
     }
     emptyDeleteSetClients++
   }
-  if (c.pos !== update.length) reject('UPDATE_MALFORMED', `${update.length - c.pos} trailing bytes after the delete set`)
+  if (c.pos !== update.length)
+    reject('UPDATE_MALFORMED', `${update.length - c.pos} trailing bytes after the delete set`)
   return { structs, emptyDeleteSetClients }
 }
 
@@ -271,7 +272,12 @@ export function encodeRunsChunked(runs: readonly Run[], maxBytes: number): Uint8
         end++
       }
       if (end > start) {
-        pending.push({ client: run.client, clock: run.clock + start, rootName: run.rootName, records: run.records.slice(start, end) })
+        pending.push({
+          client: run.client,
+          clock: run.clock + start,
+          rootName: run.rootName,
+          records: run.records.slice(start, end),
+        })
         start = end
       }
       if (start < run.records.length) flush()

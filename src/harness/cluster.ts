@@ -183,7 +183,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
  * when it returns `false`, a non-empty list of violations, or throws.
  */
 export async function eventually(
-  check: () => Promise<readonly string[] | boolean | void> | readonly string[] | boolean | void,
+  check: () => Promise<readonly string[] | boolean | undefined> | readonly string[] | boolean | undefined,
   timeoutMs: number,
   opts: { readonly intervalMs?: number; readonly what?: string } = {},
 ): Promise<void> {
@@ -307,7 +307,10 @@ export class ClusterNode {
     for (;;) {
       const q = new URLSearchParams({ limit: String(pageSize) })
       if (after !== null) q.set('after', after)
-      const page = (await this.#request('GET', `/v1/events?${q.toString()}`)) as { entries: StoredEntry[]; next: string | null }
+      const page = (await this.#request('GET', `/v1/events?${q.toString()}`)) as {
+        entries: StoredEntry[]
+        next: string | null
+      }
       out.push(...page.entries)
       if (page.next === null) return out
       if (page.next === after) throw new Error(`${this.name}: pagination did not advance past ${after}`)
@@ -375,7 +378,9 @@ export class ClusterNode {
           }
         }
       })
-      void this.#exited?.then((e) => rej(new Error(`${this.name} exited before listening (${e.signal ?? `code ${e.code}`})`)))
+      void this.#exited?.then((e) =>
+        rej(new Error(`${this.name} exited before listening (${e.signal ?? `code ${e.code}`})`)),
+      )
     })
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, rej) => {
@@ -451,7 +456,9 @@ export class ClusterNode {
         res = await fetch(this.url + path, {
           method,
           signal: AbortSignal.timeout(this.#httpTimeoutMs),
-          ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+          ...(body === undefined
+            ? {}
+            : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
         })
       } catch (err) {
         if (attempt < attempts && !(err instanceof DOMException)) {
@@ -465,11 +472,19 @@ export class ClusterNode {
       try {
         json = JSON.parse(text)
       } catch {
-        throw new HttpError(res.status, undefined, `${this.name}: ${method} ${path} → ${res.status}, not JSON: ${text.slice(0, 200)}`)
+        throw new HttpError(
+          res.status,
+          undefined,
+          `${this.name}: ${method} ${path} → ${res.status}, not JSON: ${text.slice(0, 200)}`,
+        )
       }
       if (!res.ok) {
         const e = (json as { error?: { code?: string; message?: string } }).error
-        throw new HttpError(res.status, e?.code, `${this.name}: ${method} ${path} → ${res.status} ${e?.code ?? ''}: ${e?.message ?? text.slice(0, 200)}`)
+        throw new HttpError(
+          res.status,
+          e?.code,
+          `${this.name}: ${method} ${path} → ${res.status} ${e?.code ?? ''}: ${e?.message ?? text.slice(0, 200)}`,
+        )
       }
       return json
     }
@@ -554,7 +569,13 @@ export class Cluster {
     process.once('exit', this.#exitHook)
     await mkdir(this.#o.baseDir, { recursive: true })
     for (let i = 0; i < this.#o.size; i++) {
-      const node = new ClusterNode(this, i, resolve(this.#o.baseDir, `node-${i}`), await this.#unusedPort(), this.#o.httpTimeoutMs ?? 10_000)
+      const node = new ClusterNode(
+        this,
+        i,
+        resolve(this.#o.baseDir, `node-${i}`),
+        await this.#unusedPort(),
+        this.#o.httpTimeoutMs ?? 10_000,
+      )
       await node.prepare(this.#o.keySeed?.(i))
       this.#nodes.push(node)
     }
@@ -568,7 +589,8 @@ export class Cluster {
       this.#proxies.set(`${from}>${to}`, proxy)
     }
     // A proxy listens on a port the OS picks, which may be one a node was given: move the node.
-    for (const node of this.#nodes) if ([...this.#proxies.values()].some((p) => p.port === node.port)) await this.#move(node.index)
+    for (const node of this.#nodes)
+      if ([...this.#proxies.values()].some((p) => p.port === node.port)) await this.#move(node.index)
     await Promise.all(this.#nodes.map((n) => this.#launch(n.index)))
   }
 
@@ -664,18 +686,25 @@ export class Cluster {
 
   /** Waits until the given nodes (default: all running, not SIGSTOPped) converge with every invariant holding. */
   async converge(timeoutMs: number, opts: Omit<CheckOptions, 'converged'> = {}): Promise<void> {
-    await eventually(() => this.check({ ...opts, converged: true }), timeoutMs, { what: 'convergence', intervalMs: 200 })
+    await eventually(() => this.check({ ...opts, converged: true }), timeoutMs, {
+      what: 'convergence',
+      intervalMs: 200,
+    })
   }
 
   /** State of every node and the stderr tail of each, for failure reports. */
   describe(chars = 3000): string {
     const lines: string[] = []
     for (const n of this.#nodes) {
-      lines.push(`${n.name}: ${n.running ? (n.paused ? 'stopped (SIGSTOP)' : `running pid ${n.pid ?? '?'}`) : 'down'} port ${n.port} sled ${n.sled.slice(0, 12)}`)
+      lines.push(
+        `${n.name}: ${n.running ? (n.paused ? 'stopped (SIGSTOP)' : `running pid ${n.pid ?? '?'}`) : 'down'} port ${n.port} sled ${n.sled.slice(0, 12)}`,
+      )
     }
     for (const [k, p] of this.#proxies) {
       const s = p.stats
-      lines.push(`link ${k}: ${p.isCut ? 'CUT ' : ''}accepted ${s.accepted} refused ${s.refused} active ${s.active} dropped ${s.dropped.forward}/${s.dropped.backward}`)
+      lines.push(
+        `link ${k}: ${p.isCut ? 'CUT ' : ''}accepted ${s.accepted} refused ${s.refused} active ${s.active} dropped ${s.dropped.forward}/${s.dropped.backward}`,
+      )
     }
     for (const n of this.#nodes) lines.push(n.stderrTail(chars))
     return lines.join('\n')
@@ -738,7 +767,8 @@ export class Cluster {
   async #unusedPort(): Promise<number> {
     for (;;) {
       const port = await freePort()
-      if (!this.#nodes.some((n) => n.port === port) && ![...this.#proxies.values()].some((p) => p.port === port)) return port
+      if (!this.#nodes.some((n) => n.port === port) && ![...this.#proxies.values()].some((p) => p.port === port))
+        return port
     }
   }
 }

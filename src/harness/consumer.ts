@@ -101,7 +101,10 @@ export class ConsumerClient {
 
   /** True once everything up to `heads` was received and acknowledged, as far as this client knows. */
   caughtUp(heads: Heads): boolean {
-    return Object.entries(heads).every(([sled, head]) => (this.#confirmed.get(sled) ?? -1) >= head) && this.#pending.length === 0
+    return (
+      Object.entries(heads).every(([sled, head]) => (this.#confirmed.get(sled) ?? -1) >= head) &&
+      this.#pending.length === 0
+    )
   }
 
   /** Reads the node's stored cursor and checks it equals `heads` (after {@link caughtUp}). */
@@ -109,7 +112,8 @@ export class ConsumerClient {
     const cursor = await this.#cursor()
     for (const [sled, head] of Object.entries(heads)) {
       const c = cursor[sled] ?? -1
-      if (c !== head) this.#violation(`final cursor of ${sled.slice(0, 12)} is ${c}, every entry up to ${head} was acknowledged`)
+      if (c !== head)
+        this.#violation(`final cursor of ${sled.slice(0, 12)} is ${c}, every entry up to ${head} was acknowledged`)
     }
   }
 
@@ -125,7 +129,9 @@ export class ConsumerClient {
   }
 
   async #cursor(): Promise<Record<string, number>> {
-    const res = await fetch(`${this.#o.url()}/v1/consumers/${encodeURIComponent(this.#o.consumer)}`, { signal: AbortSignal.timeout(5000) })
+    const res = await fetch(`${this.#o.url()}/v1/consumers/${encodeURIComponent(this.#o.consumer)}`, {
+      signal: AbortSignal.timeout(5000),
+    })
     if (!res.ok) throw new Error(`GET consumer → ${res.status}`)
     return ((await res.json()) as { cursor: Record<string, number> }).cursor
   }
@@ -143,11 +149,13 @@ export class ConsumerClient {
         const cursor = await this.#cursor()
         for (const [sled, confirmed] of this.#confirmed) {
           const c = cursor[sled] ?? -1
-          if (c < confirmed) this.#violation(`the node's cursor of ${sled.slice(0, 12)} went back from ${confirmed} (confirmed) to ${c}`)
+          if (c < confirmed)
+            this.#violation(`the node's cursor of ${sled.slice(0, 12)} went back from ${confirmed} (confirmed) to ${c}`)
         }
         for (const [sled, c] of Object.entries(cursor)) {
           const sent = this.#ackSent.get(sled) ?? -1
-          if (c > sent) this.#violation(`the node's cursor of ${sled.slice(0, 12)} is ${c}, past the last acknowledged seq ${sent}`)
+          if (c > sent)
+            this.#violation(`the node's cursor of ${sled.slice(0, 12)} is ${c}, past the last acknowledged seq ${sent}`)
         }
         this.#expect = new Map(Object.entries(cursor).map(([s, c]) => [s, c + 1]))
         this.#pending = []
@@ -184,7 +192,10 @@ export class ConsumerClient {
     const { sled, seq } = e as { sled: string; seq: number }
     const want = this.#expect.get(sled) ?? 0
     if (seq > want) this.#violation(`skipped ${sled.slice(0, 12)}:${want}..${seq - 1} (received ${seq} next)`)
-    else if (seq < want) this.#violation(`received ${sled.slice(0, 12)}:${seq} again on one stream, or before its cursor (expected ${want})`)
+    else if (seq < want)
+      this.#violation(
+        `received ${sled.slice(0, 12)}:${seq} again on one stream, or before its cursor (expected ${want})`,
+      )
     this.#expect.set(sled, seq + 1)
     this.stats.delivered++
     if (seq <= (this.#highest.get(sled) ?? -1)) this.stats.redelivered++
@@ -194,7 +205,13 @@ export class ConsumerClient {
 
   /** Sends the pending acknowledgements (one request at a time). */
   #ack(): Promise<void> {
-    if (this.#acking !== null || this.#pending.length === 0 || this.#stopped || this.#stream === null || !this.#o.available()) {
+    if (
+      this.#acking !== null ||
+      this.#pending.length === 0 ||
+      this.#stopped ||
+      this.#stream === null ||
+      !this.#o.available()
+    ) {
       return this.#acking ?? Promise.resolve()
     }
     const batch = this.#pending.splice(0, ACK_BATCH)
@@ -221,7 +238,8 @@ export class ConsumerClient {
           return
         }
         const body = (await res.json()) as { cursor: Record<string, number> }
-        for (const [sled, c] of Object.entries(body.cursor)) if (c > (this.#confirmed.get(sled) ?? -1)) this.#confirmed.set(sled, c)
+        for (const [sled, c] of Object.entries(body.cursor))
+          if (c > (this.#confirmed.get(sled) ?? -1)) this.#confirmed.set(sled, c)
         this.stats.acked += batch.length
       } catch {
         this.stats.ackFailures++

@@ -58,7 +58,12 @@ export function recordOf(e: StoredEntry): string {
 }
 
 /** A one-record update placing `record` at `(sled's client, seq)` under `rootSled`'s array. */
-export function placeRecord(clientSled: SledId, seq: number, record: string, rootSled: SledId = clientSled): Uint8Array {
+export function placeRecord(
+  clientSled: SledId,
+  seq: number,
+  record: string,
+  rootSled: SledId = clientSled,
+): Uint8Array {
   return encodeRuns([{ client: clientIdOf(clientSled), clock: seq, rootName: rootNameOf(rootSled), records: [record] }])
 }
 
@@ -77,13 +82,25 @@ export function ownRecord(keys: KeyPair, seq: number, n: number, variant = 0, ts
  * (so the signature does not verify under the sled's key).
  */
 export function forgedRecord(attacker: KeyPair, sled: SledId, seq: number, n: number): string {
-  return signAs(attacker, { sled, seq, ts: Date.now(), kind: 'event', type: HOSTILE_TYPES.forged, payload: { marker: FORGED_MARKER, n } })
+  return signAs(attacker, {
+    sled,
+    seq,
+    ts: Date.now(),
+    kind: 'event',
+    type: HOSTILE_TYPES.forged,
+    payload: { marker: FORGED_MARKER, n },
+  })
 }
 
 /** An honest record with its content changed but its signature kept. */
 export function tamperedRecord(honest: StoredEntry, n: number): string {
   const { sig, equivocated: _flag, ...entry } = honest
-  const changed = { ...entry, kind: 'event', type: HOSTILE_TYPES.tampered, payload: { marker: FORGED_MARKER, n } } as Entry
+  const changed = {
+    ...entry,
+    kind: 'event',
+    type: HOSTILE_TYPES.tampered,
+    payload: { marker: FORGED_MARKER, n },
+  } as Entry
   return `${sig}.${encodeEntryJson(changed)}`
 }
 
@@ -92,7 +109,14 @@ export function tamperedRecord(honest: StoredEntry, n: number): string {
  * carrying the forged marker: placed in another sled's client it must be refused (binding).
  */
 export function reboundRecord(attacker: KeyPair, seq: number, n: number): string {
-  return signAs(attacker, { sled: attacker.sled, seq, ts: Date.now(), kind: 'event', type: HOSTILE_TYPES.rebound, payload: { marker: FORGED_MARKER, n } })
+  return signAs(attacker, {
+    sled: attacker.sled,
+    seq,
+    ts: Date.now(),
+    kind: 'event',
+    type: HOSTILE_TYPES.rebound,
+    payload: { marker: FORGED_MARKER, n },
+  })
 }
 
 /**
@@ -108,7 +132,8 @@ export function deletionUpdate(
   count: number,
   insert?: { readonly attacker: KeyPair; readonly record: string },
 ): Uint8Array {
-  if (records.length === 0 || at < 0 || count < 1 || at + count > records.length) throw new RangeError('nothing to delete')
+  if (records.length === 0 || at < 0 || count < 1 || at + count > records.length)
+    throw new RangeError('nothing to delete')
   const doc = new Y.Doc({ gc: false })
   Y.applyUpdate(doc, encodeRuns([{ client: clientIdOf(sled), clock: 0, rootName: rootNameOf(sled), records }]))
   if (insert !== undefined) doc.clientID = clientIdOf(insert.attacker.sled)

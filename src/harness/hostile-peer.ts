@@ -36,7 +36,15 @@ import {
 import { intIn, pick, type Random } from './random.js'
 
 /** The attacks the hostile peer knows. */
-export const HOSTILE_ATTACKS = ['forge', 'tamper', 'delete', 'rebind', 'garbage', 'equivocate', 'equivocate-one'] as const
+export const HOSTILE_ATTACKS = [
+  'forge',
+  'tamper',
+  'delete',
+  'rebind',
+  'garbage',
+  'equivocate',
+  'equivocate-one',
+] as const
 
 /** One kind of attack. */
 export type HostileAttack = (typeof HOSTILE_ATTACKS)[number]
@@ -156,15 +164,30 @@ export class HostileLink {
    * Connects to `url`'s sync endpoint and completes the handshake as `keys`. Throws when the
    * node refuses, closes, or does not answer within `timeoutMs`.
    */
-  static async open(url: string, keys: KeyPair, timeoutMs: number, onReceived: () => void = () => undefined): Promise<HostileLink> {
-    const ws = new WebSocket(url.replace(/^http/, 'ws').replace(/\/+$/, '') + SYNC_PATH, { maxPayload: 64 * 1024 * 1024, handshakeTimeout: timeoutMs })
+  static async open(
+    url: string,
+    keys: KeyPair,
+    timeoutMs: number,
+    onReceived: () => void = () => undefined,
+  ): Promise<HostileLink> {
+    const ws = new WebSocket(url.replace(/^http/, 'ws').replace(/\/+$/, '') + SYNC_PATH, {
+      maxPayload: 64 * 1024 * 1024,
+      handshakeTimeout: timeoutMs,
+    })
     const link = new HostileLink(ws, onReceived)
     const deadline = setTimeout(() => ws.terminate(), timeoutMs)
     try {
       const hello = await link.#next((m): m is Extract<WireMessage, { t: 'hello' }> => m.t === 'hello')
       const nonce = newNonce()
-      const t: Transcript = { serverKey: hello.publicKey, serverNonce: hello.nonce, clientKey: keys.publicKey, clientNonce: nonce }
-      await link.send(encodeProve(keys.publicKey, nonce, signTranscript(keys, 'client', t), tokenProof(undefined, 'client', t)))
+      const t: Transcript = {
+        serverKey: hello.publicKey,
+        serverNonce: hello.nonce,
+        clientKey: keys.publicKey,
+        clientNonce: nonce,
+      }
+      await link.send(
+        encodeProve(keys.publicKey, nonce, signTranscript(keys, 'client', t), tokenProof(undefined, 'client', t)),
+      )
       const ok = await link.#next((m): m is Extract<WireMessage, { t: 'ok' }> => m.t === 'ok')
       if (!verifyTranscript('server', t, ok.signature)) throw new Error('the node did not prove its key')
       return link
@@ -190,7 +213,8 @@ export class HostileLink {
 
   /** Closes the link from this side (no-op once closed). */
   close(): void {
-    if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) this.#ws.close(1000, 'done')
+    if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING)
+      this.#ws.close(1000, 'done')
   }
 
   /** Drops the TCP connection. */
@@ -294,7 +318,10 @@ export class HostilePeer {
         this.#own.push(v1)
         // Sent at once, so each node gets its version straight from the attacker (before any
         // relay of the other): both versions then live in some node's doc.
-        await Promise.all([this.#sendUpdate(la, placeRecord(this.keys.main.sled, seq, v1)), this.#sendUpdate(lb, placeRecord(this.keys.main.sled, seq, v2))])
+        await Promise.all([
+          this.#sendUpdate(la, placeRecord(this.keys.main.sled, seq, v1)),
+          this.#sendUpdate(lb, placeRecord(this.keys.main.sled, seq, v2)),
+        ])
         this.stats.equivocations++
       })
       return
@@ -343,7 +370,10 @@ export class HostilePeer {
           const count = intIn(this.#rand, 1, records.length - at)
           const rewrite = this.#rand() < 0.4
           const record = forgedRecord(this.keys.main, x, at, this.#n++)
-          await this.#sendUpdate(link, deletionUpdate(x, records, at, count, rewrite ? { attacker: this.keys.main, record } : undefined))
+          await this.#sendUpdate(
+            link,
+            deletionUpdate(x, records, at, count, rewrite ? { attacker: this.keys.main, record } : undefined),
+          )
           this.stats.deletions++
           break
         }
@@ -366,7 +396,14 @@ export class HostilePeer {
           } else {
             // A second key's first entry written into an honest sled's root array.
             const rebind = this.keys.rebind
-            const record = signAs(rebind, { sled: rebind.sled, seq: 0, ts: Date.now(), kind: 'event', type: HOSTILE_TYPES.rebound, payload: { marker: FORGED_MARKER, n: this.#n++ } })
+            const record = signAs(rebind, {
+              sled: rebind.sled,
+              seq: 0,
+              ts: Date.now(),
+              kind: 'event',
+              type: HOSTILE_TYPES.rebound,
+              payload: { marker: FORGED_MARKER, n: this.#n++ },
+            })
             await this.#sendUpdate(link, placeRecord(rebind.sled, 0, record, x))
           }
           this.stats.rebound++
@@ -375,7 +412,9 @@ export class HostilePeer {
         case 'garbage': {
           const kinds: GarbageKind[] = ['random', 'bad-update', 'text', 'truncated', 'late-hello']
           for (let i = intIn(this.#rand, 1, 4); i > 0; i--) {
-            const sample = encodeUpdate(placeRecord(this.keys.main.sled, this.#own.length, ownRecord(this.keys.main, this.#own.length, -1)))
+            const sample = encodeUpdate(
+              placeRecord(this.keys.main.sled, this.#own.length, ownRecord(this.keys.main, this.#own.length, -1)),
+            )
             await this.#send(link, garbageFrame(this.#rand, pick(this.#rand, kinds), sample))
             this.stats.garbage++
           }
@@ -389,7 +428,10 @@ export class HostilePeer {
    * Opens a link to each target (with a fresh view of its heads), catches each up on the
    * attacker's own sled, runs `body`, waits a moment for the nodes to react, then closes.
    */
-  async #withLinks(targets: readonly HostileTarget[], body: (links: HostileLink[], views: TargetView[]) => Promise<void>): Promise<void> {
+  async #withLinks(
+    targets: readonly HostileTarget[],
+    body: (links: HostileLink[], views: TargetView[]) => Promise<void>,
+  ): Promise<void> {
     const links: HostileLink[] = []
     try {
       const views = await Promise.all(targets.map((t) => this.#view(t)))
@@ -409,7 +451,8 @@ export class HostilePeer {
       await Promise.race([Promise.all(links.map((l) => l.closed)), sleep(intIn(this.#rand, 150, 400))])
     } finally {
       for (const l of links) {
-        if (l.closeCode !== null) this.stats.closes[String(l.closeCode)] = (this.stats.closes[String(l.closeCode)] ?? 0) + 1
+        if (l.closeCode !== null)
+          this.stats.closes[String(l.closeCode)] = (this.stats.closes[String(l.closeCode)] ?? 0) + 1
         l.close()
       }
     }

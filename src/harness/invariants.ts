@@ -107,9 +107,12 @@ export function checkLogShape(log: NodeLog, equivocators: ReadonlySet<string> = 
     }
     const expected = prev !== undefined && prev.sled === e.sled ? prev.seq + 1 : 0
     if (e.seq !== expected && !(prev !== undefined && prev.sled === e.sled && prev.seq === e.seq)) {
-      report(`${log.node}: sled ${short(e.sled)} seq ${e.seq} where ${expected} was expected (seqs must be contiguous from 0)`)
+      report(
+        `${log.node}: sled ${short(e.sled)} seq ${e.seq} where ${expected} was expected (seqs must be contiguous from 0)`,
+      )
     }
-    if (e.equivocated === true && !equivocators.has(e.sled)) report(`${log.node}: ${short(e.sled)}:${e.seq} is equivocated (two signed versions)`)
+    if (e.equivocated === true && !equivocators.has(e.sled))
+      report(`${log.node}: ${short(e.sled)}:${e.seq} is equivocated (two signed versions)`)
     prev = e
   }
   return out
@@ -131,7 +134,9 @@ export function checkSigAgreement(logs: readonly NodeLog[], skip: ReadonlySet<st
       const first = seen.get(k)
       if (first === undefined) seen.set(k, { sig: e.sig, node: log.node })
       else if (first.sig !== e.sig) {
-        report(`${short(e.sled)}:${e.seq} differs: ${first.node} holds sig ${short(first.sig)}…, ${log.node} holds ${short(e.sig)}…`)
+        report(
+          `${short(e.sled)}:${e.seq} differs: ${first.node} holds sig ${short(first.sig)}…, ${log.node} holds ${short(e.sig)}…`,
+        )
       }
     }
   }
@@ -157,7 +162,9 @@ export function checkAcked(
   for (const a of acked) {
     const prior = ackedAt.get(key(a))
     if (prior !== undefined && prior.sig !== a.sig) {
-      reportTwice(`${short(a.sled)}:${a.seq} was acknowledged twice with different entries (${prior.node ?? '?'} and ${a.node ?? '?'}): a reused seq`)
+      reportTwice(
+        `${short(a.sled)}:${a.seq} was acknowledged twice with different entries (${prior.node ?? '?'} and ${a.node ?? '?'}): a reused seq`,
+      )
     }
     ackedAt.set(key(a), a)
   }
@@ -167,11 +174,15 @@ export function checkAcked(
     for (const a of acked) {
       const sig = held.get(key(a))
       if (sig !== undefined && sig !== a.sig) {
-        reportReplaced(`${log.node}: holds a different entry at acknowledged ${short(a.sled)}:${a.seq} (sig ${short(sig)}…, acknowledged ${short(a.sig)}…)`)
+        reportReplaced(
+          `${log.node}: holds a different entry at acknowledged ${short(a.sled)}:${a.seq} (sig ${short(sig)}…, acknowledged ${short(a.sig)}…)`,
+        )
       }
       const required = converged || (a.node === log.node && !recovering.has(log.node))
       if (required && sig === undefined) {
-        reportMissing(`${log.node}: lacks acknowledged ${short(a.sled)}:${a.seq}${a.node === undefined ? '' : ` (acknowledged by ${a.node})`}`)
+        reportMissing(
+          `${log.node}: lacks acknowledged ${short(a.sled)}:${a.seq}${a.node === undefined ? '' : ` (acknowledged by ${a.node})`}`,
+        )
       }
     }
   }
@@ -228,14 +239,21 @@ export function checkConverged(logs: readonly NodeLog[]): string[] {
 
 /** Status flags that must never be set: equivocation evidence, a failed write. When converged,
  * no node may still miss ranges or be behind on its own head. */
-export function checkStatuses(statuses: readonly NodeStatusLike[], converged: boolean, equivocators: ReadonlySet<string> = NONE): string[] {
+export function checkStatuses(
+  statuses: readonly NodeStatusLike[],
+  converged: boolean,
+  equivocators: ReadonlySet<string> = NONE,
+): string[] {
   const out: string[] = []
   for (const s of statuses) {
-    const honest = (s.equivocations ?? []).filter((e) => !equivocators.has(String((e as { sled?: unknown } | null)?.sled)))
+    const honest = (s.equivocations ?? []).filter(
+      (e) => !equivocators.has(String((e as { sled?: unknown } | null)?.sled)),
+    )
     if (honest.length > 0) out.push(`${s.node}: reports ${honest.length} equivocation(s) of honest sleds`)
     if (s.writeFailed !== undefined && s.writeFailed !== null) out.push(`${s.node}: write failed: ${s.writeFailed}`)
     if (!converged) continue
-    if (s.ownHeadBehind !== undefined && s.ownHeadBehind !== null) out.push(`${s.node}: own head behind: ${JSON.stringify(s.ownHeadBehind)}`)
+    if (s.ownHeadBehind !== undefined && s.ownHeadBehind !== null)
+      out.push(`${s.node}: own head behind: ${JSON.stringify(s.ownHeadBehind)}`)
     const missing = Object.keys(s.missing ?? {})
     if (missing.length > 0) out.push(`${s.node}: still misses ranges of ${missing.map(short).join(', ')}`)
   }
@@ -281,7 +299,10 @@ export interface HostileSpec {
  * entry of the attacker's sled other than its own kind. Returns the violations and how many
  * such entries were found (0 when every attack was refused).
  */
-export function checkHostileData(logs: readonly NodeLog[], spec: HostileSpec): { violations: string[]; accepted: number } {
+export function checkHostileData(
+  logs: readonly NodeLog[],
+  spec: HostileSpec,
+): { violations: string[]; accepted: number } {
   const violations: string[] = []
   const report = capped(violations)
   const forbidden = new Set(spec.forbiddenSleds)
@@ -294,7 +315,8 @@ export function checkHostileData(logs: readonly NodeLog[], spec: HostileSpec): {
       else if (marked) why = `an entry carrying the forgery marker (type ${String(e.type)})`
       else if (e.sled === spec.attackerSled) {
         if (e.kind !== 'event' || e.type !== spec.ownType) why = `an attacker entry of type ${String(e.type ?? e.kind)}`
-      } else if (typeof e.type === 'string' && e.type.startsWith(spec.typePrefix)) why = `an honest sled holding attacker type ${e.type}`
+      } else if (typeof e.type === 'string' && e.type.startsWith(spec.typePrefix))
+        why = `an honest sled holding attacker type ${e.type}`
       if (why !== null) {
         accepted++
         report(`${log.node}: accepted hostile data at ${short(e.sled)}:${e.seq}: ${why}`)
@@ -360,7 +382,8 @@ export function checkIngest(input: IngestInput): { violations: string[]; account
       if (e.from > e.to) report(`${input.node}: sentinel ${e.seq} has from ${e.from} > to ${e.to}`)
       ranges.push([e.from, e.to])
     } else if (e.kind === 'event' && typeof e.lid === 'number') {
-      if (events.has(e.lid)) report(`${input.node}: lid ${e.lid} is in two events (seqs ${events.get(e.lid)?.seq} and ${e.seq})`)
+      if (events.has(e.lid))
+        report(`${input.node}: lid ${e.lid} is in two events (seqs ${events.get(e.lid)?.seq} and ${e.seq})`)
       events.set(e.lid, e)
     }
   }
@@ -394,17 +417,22 @@ export function checkIngest(input: IngestInput): { violations: string[]; account
   for (const s of input.sent) {
     const e = events.get(s.lid)
     if (!s.queued) {
-      if (e !== undefined) report(`${input.node}: lid ${s.lid} was dropped (bus full) but is in the log at seq ${e.seq}`)
+      if (e !== undefined)
+        report(`${input.node}: lid ${s.lid} was dropped (bus full) but is in the log at seq ${e.seq}`)
       else if (!inRange(s.lid)) report(`${input.node}: dropped lid ${s.lid} is in no sentinel`)
       continue
     }
     if (e !== undefined) {
       const n = (e.payload as { n?: unknown } | null | undefined)?.n
-      if (n !== s.n) report(`${input.node}: lid ${s.lid} holds event n=${String(n)}, but was given to event n=${s.n} (a reused lid)`)
+      if (n !== s.n)
+        report(`${input.node}: lid ${s.lid} holds event n=${String(n)}, but was given to event n=${s.n} (a reused lid)`)
     } else if (inRange(s.lid)) {
       queuedButLost++
       const end = input.exits.find((x) => x.at >= s.at)
-      if (end?.crash !== true) report(`${input.node}: queued lid ${s.lid} ended in a sentinel though the process that queued it ${end === undefined ? 'is still running' : 'stopped gracefully'}`)
+      if (end?.crash !== true)
+        report(
+          `${input.node}: queued lid ${s.lid} ended in a sentinel though the process that queued it ${end === undefined ? 'is still running' : 'stopped gracefully'}`,
+        )
     } else {
       report(`${input.node}: queued lid ${s.lid} is in no event and no sentinel`)
     }
@@ -445,7 +473,8 @@ export function checkDelivered(
   for (const [sled, sigs] of bySled) {
     const got = delivered.get(sled) ?? []
     if (got.length < sigs.length) report(`${name}: received ${got.length} of ${sigs.length} entries of ${short(sled)}`)
-    else if (got.length > sigs.length) report(`${name}: received ${got.length} entries of ${short(sled)}, the log holds ${sigs.length}`)
+    else if (got.length > sigs.length)
+      report(`${name}: received ${got.length} entries of ${short(sled)}, the log holds ${sigs.length}`)
     if (equivocators.has(sled)) continue
     const n = Math.min(got.length, sigs.length)
     for (let i = 0; i < n; i++) {
@@ -455,7 +484,9 @@ export function checkDelivered(
       }
     }
   }
-  for (const sled of delivered.keys()) if (!bySled.has(sled) && (delivered.get(sled)?.length ?? 0) > 0) report(`${name}: received entries of ${short(sled)}, which ${log.node} does not hold`)
+  for (const sled of delivered.keys())
+    if (!bySled.has(sled) && (delivered.get(sled)?.length ?? 0) > 0)
+      report(`${name}: received entries of ${short(sled)}, which ${log.node} does not hold`)
   return out
 }
 

@@ -41,7 +41,10 @@ export class LogMirror {
    * Returns the new entries (whole, for content checks) and problems: a node holding fewer
    * entries than it showed before, entries that do not continue their sled.
    */
-  async refresh(heads: Readonly<Record<string, number>>, get: GetJson): Promise<{ added: StoredEntry[]; problems: string[] }> {
+  async refresh(
+    heads: Readonly<Record<string, number>>,
+    get: GetJson,
+  ): Promise<{ added: StoredEntry[]; problems: string[] }> {
     const added: StoredEntry[] = []
     const problems: string[] = []
     const generation = this.#generation
@@ -51,7 +54,9 @@ export class LogMirror {
       let list = this.#bySled.get(sled)
       if (list === undefined) this.#bySled.set(sled, (list = []))
       if (head < list.length - 1) {
-        problems.push(`${this.#node}: sled ${sled.slice(0, 12)} head is ${head}, but the node returned up to ${list.length - 1} before (entries forgotten)`)
+        problems.push(
+          `${this.#node}: sled ${sled.slice(0, 12)} head is ${head}, but the node returned up to ${list.length - 1} before (entries forgotten)`,
+        )
         continue
       }
       while (list.length <= head) {
@@ -60,17 +65,25 @@ export class LogMirror {
         const page = (await get(`/v1/events?${q.toString()}`)) as { entries: StoredEntry[] }
         if (generation !== this.#generation) return { added: [], problems: [] }
         if (page.entries.length === 0) {
-          problems.push(`${this.#node}: status says ${sled.slice(0, 12)} head ${head}, but no entry past ${list.length - 1} is returned`)
+          problems.push(
+            `${this.#node}: status says ${sled.slice(0, 12)} head ${head}, but no entry past ${list.length - 1} is returned`,
+          )
           break
         }
         let broken = false
         for (const e of page.entries) {
           if (e.sled !== sled || e.seq !== list.length) {
-            problems.push(`${this.#node}: asked for ${sled.slice(0, 12)} from ${list.length}, got ${e.sled.slice(0, 12)}:${e.seq}`)
+            problems.push(
+              `${this.#node}: asked for ${sled.slice(0, 12)} from ${list.length}, got ${e.sled.slice(0, 12)}:${e.seq}`,
+            )
             broken = true
             break
           }
-          list.push(e.equivocated === true ? { sled, seq: e.seq, sig: e.sig, equivocated: true } : { sled, seq: e.seq, sig: e.sig })
+          list.push(
+            e.equivocated === true
+              ? { sled, seq: e.seq, sig: e.sig, equivocated: true }
+              : { sled, seq: e.seq, sig: e.sig },
+          )
           added.push(e)
         }
         if (broken) break
@@ -82,7 +95,8 @@ export class LogMirror {
   /** The mirrored log, in (sled, seq) order. */
   log(): NodeLog {
     const entries: LogEntry[] = []
-    for (const sled of [...this.#bySled.keys()].sort()) for (const e of this.#bySled.get(sled) as LogEntry[]) entries.push(e)
+    for (const sled of [...this.#bySled.keys()].sort())
+      for (const e of this.#bySled.get(sled) as LogEntry[]) entries.push(e)
     return { node: this.#node, entries }
   }
 }

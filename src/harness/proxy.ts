@@ -372,19 +372,36 @@ export class FaultProxy {
     // Hold the client's bytes until the target answers, so none are lost or reordered.
     client.pause()
     client.setNoDelay(true)
-    const upstream = createConnection({ host: this.#targetHost, port: this.#targetPort, allowHalfOpen: true, noDelay: true })
+    const upstream = createConnection({
+      host: this.#targetHost,
+      port: this.#targetPort,
+      allowHalfOpen: true,
+      noDelay: true,
+    })
     upstream.pause()
     const conn: Conn = {
       client,
       upstream,
-      forward: new Pipe(client, upstream, () => this.#flows.forward, this.#random, (n, d) => {
-        this.#delivered.forward += n
-        this.#dropped.forward += d
-      }),
-      backward: new Pipe(upstream, client, () => this.#flows.backward, this.#random, (n, d) => {
-        this.#delivered.backward += n
-        this.#dropped.backward += d
-      }),
+      forward: new Pipe(
+        client,
+        upstream,
+        () => this.#flows.forward,
+        this.#random,
+        (n, d) => {
+          this.#delivered.forward += n
+          this.#dropped.forward += d
+        },
+      ),
+      backward: new Pipe(
+        upstream,
+        client,
+        () => this.#flows.backward,
+        this.#random,
+        (n, d) => {
+          this.#delivered.backward += n
+          this.#dropped.backward += d
+        },
+      ),
     }
     this.#conns.add(conn)
     upstream.once('connect', () => {

@@ -75,7 +75,9 @@ export function formatReport(r: HarnessResult): string {
     `seed ${r.seed} · ${o.nodes} nodes · ${o.durationMs / 1000} s · faults ${faultList(o.faults)} · per node ${o.rate} appends/s + ${o.ingestRate} ingested/s (bus ${o.ingestBus === 0 ? 'default' : o.ingestBus})`,
   ])
   const fault = (k: string): number => f.faults[k] ?? 0
-  const shapes = ['halves', 'bridge', 'ring', 'cut', 'blackhole', 'one-way'].filter((s) => fault(`partition ${s}`) > 0).map((s) => `${s} ${fault(`partition ${s}`)}`)
+  const shapes = ['halves', 'bridge', 'ring', 'cut', 'blackhole', 'one-way']
+    .filter((s) => fault(`partition ${s}`) > 0)
+    .map((s) => `${s} ${fault(`partition ${s}`)}`)
   rows.push([
     'faults',
     FAULT_KINDS.filter((k) => o.faults.includes(k))
@@ -83,7 +85,10 @@ export function formatReport(r: HarnessResult): string {
       .join(' · ') || 'none',
   ])
   const w = f.writers
-  rows.push(['appends', `${num(w.appended)} acknowledged in ${num(w.appendBatches)} batches · ${num(w.appendFailures)} requests failed (node down or frozen)`])
+  rows.push([
+    'appends',
+    `${num(w.appended)} acknowledged in ${num(w.appendBatches)} batches · ${num(w.appendFailures)} requests failed (node down or frozen)`,
+  ])
   if (o.ingestRate > 0) {
     const acc = f.ingest.nodes
     const sum = (g: (a: (typeof acc)[number]) => number): number => acc.reduce((n, a) => n + g(a), 0)
@@ -96,11 +101,17 @@ export function formatReport(r: HarnessResult): string {
   }
   if (f.subscribers.count > 0) {
     const s = f.subscribers
-    rows.push(['subscribers', `${s.count} slow: ${num(s.delivered)} entries, ${num(s.lagged)} lagged notices, ${num(s.connections - s.count)} reconnects, ${num(s.redelivered)} redelivered after disk loss`])
+    rows.push([
+      'subscribers',
+      `${s.count} slow: ${num(s.delivered)} entries, ${num(s.lagged)} lagged notices, ${num(s.connections - s.count)} reconnects, ${num(s.redelivered)} redelivered after disk loss`,
+    ])
   }
   if (f.consumers.count > 0) {
     const k = f.consumers
-    rows.push(['consumers', `${k.count} durable: ${num(k.delivered)} delivered (${num(k.redelivered)} again), ${num(k.acked)} acknowledged, ${num(k.connections - k.count)} reconnects, ${num(k.resets)} cursors lost with a disk`])
+    rows.push([
+      'consumers',
+      `${k.count} durable: ${num(k.delivered)} delivered (${num(k.redelivered)} again), ${num(k.acked)} acknowledged, ${num(k.connections - k.count)} reconnects, ${num(k.resets)} cursors lost with a disk`,
+    ])
   }
   if (f.hostile !== null) {
     const h = f.hostile
@@ -118,7 +129,10 @@ export function formatReport(r: HarnessResult): string {
     .sort((a, b) => b[1] - a[1])
     .map(([code, n]) => `${code} ${num(n)}`)
   rows.push(['rejected', rejected.length === 0 ? 'none' : rejected.join(' · ')])
-  rows.push(['checks', `${num(f.checks.rounds)} rounds while running (every node each time), ${num(f.checks.readErrors)} reads failed (node going down)`])
+  rows.push([
+    'checks',
+    `${num(f.checks.rounds)} rounds while running (every node each time), ${num(f.checks.readErrors)} reads failed (node going down)`,
+  ])
   const x = f.final
   rows.push([
     'final',
@@ -130,12 +144,21 @@ export function formatReport(r: HarnessResult): string {
     'converge',
     `after ${cv.heals} heals: p50 ${secs(cv.p50Ms)}, p99 ${secs(cv.p99Ms)}, max ${secs(cv.maxMs)}${cv.unfinished > 0 ? `, ${cv.unfinished} cut short by the next fault` : ''}${cv.timedOut > 0 ? `, ${cv.timedOut} NOT converged within 60 s` : ''} · after the final heal ${secs(cv.finalMs)}`,
   ])
-  rows.push(['result', r.ok ? `PASS: every invariant held (elapsed ${duration(r.elapsedMs)})` : `FAIL: ${r.violations.length} violation${r.violations.length === 1 ? '' : 's'} (elapsed ${duration(r.elapsedMs)})`])
+  rows.push([
+    'result',
+    r.ok
+      ? `PASS: every invariant held (elapsed ${duration(r.elapsedMs)})`
+      : `FAIL: ${r.violations.length} violation${r.violations.length === 1 ? '' : 's'} (elapsed ${duration(r.elapsedMs)})`,
+  ])
   const width = Math.max(...rows.map(([k]) => k.length))
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)
   if (!r.ok) {
-    for (const v of r.violations.slice(0, LIST_MAX)) lines.push(`${''.padEnd(width)}  [${v.at === null ? ' final ' : `${(v.at / 1000).toFixed(1).padStart(6)}s`}] ${v.text.split('\n').join(`\n${''.padEnd(width + 13)}`)}`)
-    if (r.violations.length > LIST_MAX) lines.push(`${''.padEnd(width)}  … ${r.violations.length - LIST_MAX} more in the JSON report`)
+    for (const v of r.violations.slice(0, LIST_MAX))
+      lines.push(
+        `${''.padEnd(width)}  [${v.at === null ? ' final ' : `${(v.at / 1000).toFixed(1).padStart(6)}s`}] ${v.text.split('\n').join(`\n${''.padEnd(width + 13)}`)}`,
+      )
+    if (r.violations.length > LIST_MAX)
+      lines.push(`${''.padEnd(width)}  … ${r.violations.length - LIST_MAX} more in the JSON report`)
     lines.push(`${'replay'.padEnd(width)}  ${r.replay}`)
     if (r.dataDir !== null) lines.push(`${'data'.padEnd(width)}  kept in ${r.dataDir}`)
   }

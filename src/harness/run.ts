@@ -32,7 +32,15 @@ import {
 import { LogMirror } from './mirror.js'
 import { keySeedOf, streamOf } from './random.js'
 import { replayCommand, type ReplayOptions } from './report.js'
-import { describeAction, FAULT_KINDS, makeSchedule, type FaultAction, type FaultKind, type Lane, type ScheduledAction } from './schedule.js'
+import {
+  describeAction,
+  FAULT_KINDS,
+  makeSchedule,
+  type FaultAction,
+  type FaultKind,
+  type Lane,
+  type ScheduledAction,
+} from './schedule.js'
 import { emptyWriterStats, Workload, type WriterStats } from './workload.js'
 
 /** Options of {@link runHarness}. */
@@ -98,7 +106,14 @@ export interface HarnessFigures {
   readonly faults: Readonly<Record<string, number>>
   readonly writers: WriterStats
   readonly ingest: { readonly nodes: readonly IngestAccount[] }
-  readonly subscribers: { readonly count: number; readonly delivered: number; readonly lagged: number; readonly connections: number; readonly redelivered: number; readonly holes: number }
+  readonly subscribers: {
+    readonly count: number
+    readonly delivered: number
+    readonly lagged: number
+    readonly connections: number
+    readonly redelivered: number
+    readonly holes: number
+  }
   readonly consumers: {
     readonly count: number
     readonly delivered: number
@@ -357,7 +372,8 @@ class HarnessRun {
     if (!a.heal) {
       this.#faultCounts[a.kind] = (this.#faultCounts[a.kind] ?? 0) + 1
       if (a.action.op === 'partition') {
-        for (const k of [`partition ${a.action.shape}`, `partition ${a.action.mode}`]) this.#faultCounts[k] = (this.#faultCounts[k] ?? 0) + 1
+        for (const k of [`partition ${a.action.shape}`, `partition ${a.action.mode}`])
+          this.#faultCounts[k] = (this.#faultCounts[k] ?? 0) + 1
       }
       if (a.lane === 'fault') this.#faultEpoch++
     }
@@ -379,7 +395,8 @@ class HarnessRun {
       ms: Date.now() - start,
       ...(error === undefined ? {} : { error }),
     })
-    if (a.heal && a.lane !== 'hostile' && error === undefined && a.action.op !== 'heal-all') this.#probes.push(this.#probe())
+    if (a.heal && a.lane !== 'hostile' && error === undefined && a.action.op !== 'heal-all')
+      this.#probes.push(this.#probe())
   }
 
   async #apply(a: FaultAction): Promise<void> {
@@ -399,7 +416,8 @@ class HarnessRun {
       case 'shape':
       case 'unshape':
         for (const [x, y] of a.pairs) {
-          const shape = a.op === 'shape' ? { latencyMs: a.latencyMs, jitterMs: a.jitterMs, bytesPerSec: a.bytesPerSec } : null
+          const shape =
+            a.op === 'shape' ? { latencyMs: a.latencyMs, jitterMs: a.jitterMs, bytesPerSec: a.bytesPerSec } : null
           for (const key of [`${x}>${y}`, `${y}>${x}`]) this.#setLink(key, (l) => (l.shape = shape))
         }
         return
@@ -488,7 +506,9 @@ class HarnessRun {
         behind = (err as Error).message
       }
       if (Date.now() > deadline) {
-        this.#violation(`before wiping node ${i}: its entries did not reach every peer within ${REPLICATE_BEFORE_WIPE_MS / 1000} s (${behind})`)
+        this.#violation(
+          `before wiping node ${i}: its entries did not reach every peer within ${REPLICATE_BEFORE_WIPE_MS / 1000} s (${behind})`,
+        )
         break
       }
       await sleep(200)
@@ -587,7 +607,10 @@ class HarnessRun {
         return
       }
       const now = await this.#reachableHeads()
-      if (now.size > 0 && [...now.values()].every((heads) => [...target].every(([sled, h]) => (heads[sled] ?? -1) >= h))) {
+      if (
+        now.size > 0 &&
+        [...now.values()].every((heads) => [...target].every(([sled, h]) => (heads[sled] ?? -1) >= h))
+      ) {
         this.#convergence.push(Date.now() - t0)
         return
       }
@@ -639,14 +662,19 @@ class HarnessRun {
       }),
     )
     // A node that went down or lost its disk during the round is left out: its read is stale.
-    const ok = reads.filter((r): r is NonNullable<typeof r> => r !== null && (this.#state[r.i] === 'up' || this.#state[r.i] === 'quiescing'))
+    const ok = reads.filter(
+      (r): r is NonNullable<typeof r> => r !== null && (this.#state[r.i] === 'up' || this.#state[r.i] === 'quiescing'),
+    )
     for (const r of ok) for (const p of r.problems) this.#violation(p)
     const logs = ok.map((r) => (this.#mirrors[r.i] as LogMirror).log())
     const statuses = ok.map((r) => ({ ...r.st, node: `node ${r.i}` }))
     const recovering = new Set(ok.filter((r) => r.st.appendsHeld).map((r) => `node ${r.i}`))
-    for (const v of checkInvariants({ logs, statuses, acked, converged: false, equivocators, recovering })) this.#violation(v)
+    for (const v of checkInvariants({ logs, statuses, acked, converged: false, equivocators, recovering }))
+      this.#violation(v)
     if (spec !== null) {
-      for (const r of ok) for (const v of checkHostileData([{ node: `node ${r.i}`, entries: r.added }], spec).violations) this.#violation(v)
+      for (const r of ok)
+        for (const v of checkHostileData([{ node: `node ${r.i}`, entries: r.added }], spec).violations)
+          this.#violation(v)
     }
   }
 
@@ -675,8 +703,16 @@ class HarnessRun {
     const healed = Date.now()
     const { logs, statuses, converged } = await this.#converge()
     const finalMs = converged ? Date.now() - healed : null
-    this.#say(converged ? `converged ${finalMs} ms after the final heal` : `did NOT converge within ${(this.#o.convergeTimeoutMs ?? 90_000) / 1000} s`)
-    if (!converged) this.#violation(`the cluster did not converge within ${(this.#o.convergeTimeoutMs ?? 90_000) / 1000} s of the final heal`, true)
+    this.#say(
+      converged
+        ? `converged ${finalMs} ms after the final heal`
+        : `did NOT converge within ${(this.#o.convergeTimeoutMs ?? 90_000) / 1000} s`,
+    )
+    if (!converged)
+      this.#violation(
+        `the cluster did not converge within ${(this.#o.convergeTimeoutMs ?? 90_000) / 1000} s of the final heal`,
+        true,
+      )
 
     // Readers: every subscriber and consumer must end up with everything its node holds.
     const heads = statuses.map((s) => s.heads)
@@ -687,8 +723,15 @@ class HarnessRun {
       ...this.#wl.consumers.filter((k, i) => !k.caughtUp(heads[i] ?? {})).map((k) => k.name),
     ]
     while (behind().length > 0 && Date.now() < deadline) await sleep(200)
-    for (const name of behind()) this.#violation(`${name} did not catch up within ${READERS_CATCH_UP_MS / 1000} s of convergence`, true)
-    await Promise.all(this.#wl.consumers.map((k, i) => k.checkFinalCursor(heads[i] ?? {}).catch((err: unknown) => this.#violation(`${k.name}: ${(err as Error).message}`, true))))
+    for (const name of behind())
+      this.#violation(`${name} did not catch up within ${READERS_CATCH_UP_MS / 1000} s of convergence`, true)
+    await Promise.all(
+      this.#wl.consumers.map((k, i) =>
+        k
+          .checkFinalCursor(heads[i] ?? {})
+          .catch((err: unknown) => this.#violation(`${k.name}: ${(err as Error).message}`, true)),
+      ),
+    )
     await this.#wl.stopReaders()
 
     // The final checks, on every node's whole log.
@@ -715,11 +758,16 @@ class HarnessRun {
     this.#wl.subscribers.forEach((s, i) => {
       for (const v of s.violations) this.#violation(v, true)
       const log = logs[i]
-      if (log !== undefined) for (const v of checkDelivered(s.name, s.delivered, log, equivocators)) this.#violation(v, true)
+      if (log !== undefined)
+        for (const v of checkDelivered(s.name, s.delivered, log, equivocators)) this.#violation(v, true)
     })
     for (const k of this.#wl.consumers) for (const v of k.violations) this.#violation(v, true)
     const crashes = c.unexpectedExits()
-    for (const e of crashes) this.#violation(`${e.node} exited unexpectedly (${e.signal ?? `code ${e.code}`}) at ${((e.at - this.#t0) / 1000).toFixed(1)} s`, true)
+    for (const e of crashes)
+      this.#violation(
+        `${e.node} exited unexpectedly (${e.signal ?? `code ${e.code}`}) at ${((e.at - this.#t0) / 1000).toFixed(1)} s`,
+        true,
+      )
     return this.#figures(logs, statuses, finalMs, accounts, hostile.accepted, crashes.length)
   }
 
@@ -737,10 +785,14 @@ class HarnessRun {
       try {
         statuses = await Promise.all(c.nodes.map(async (n) => ({ ...(await n.status()), node: n.name })))
         const first = JSON.stringify(sortedHeads(statuses[0]?.heads ?? {}))
-        const headsAgree = statuses.every((s) => JSON.stringify(sortedHeads(s.heads)) === first && Object.keys(s.missing).length === 0 && !s.appendsHeld)
+        const headsAgree = statuses.every(
+          (s) =>
+            JSON.stringify(sortedHeads(s.heads)) === first && Object.keys(s.missing).length === 0 && !s.appendsHeld,
+        )
         if (headsAgree) {
           logs = await Promise.all(c.nodes.map(async (n) => ({ node: n.name, entries: await n.readAll() })))
-          if (checkConverged(logs).length === 0 && checkAcked(logs, c.acked, true).length === 0) return { logs, statuses, converged: true }
+          if (checkConverged(logs).length === 0 && checkAcked(logs, c.acked, true).length === 0)
+            return { logs, statuses, converged: true }
         }
       } catch {
         // a node still restarting: try again
@@ -772,7 +824,8 @@ class HarnessRun {
     const cons = this.#workload?.consumers ?? []
     const sum = <T>(xs: readonly T[], f: (x: T) => number): number => xs.reduce((n, x) => n + f(x), 0)
     const rejected: Record<string, number> = {}
-    for (const s of statuses) for (const [code, n] of Object.entries(s.rejected.byCode)) rejected[code] = (rejected[code] ?? 0) + (n ?? 0)
+    for (const s of statuses)
+      for (const [code, n] of Object.entries(s.rejected.byCode)) rejected[code] = (rejected[code] ?? 0) + (n ?? 0)
     const first = logs[0]
     const h = this.#hostile
     return {
@@ -795,7 +848,13 @@ class HarnessRun {
         connections: sum(cons, (k) => k.stats.connections),
         resets: sum(cons, (k) => k.stats.resets),
       },
-      hostile: h === null ? null : { ...h.stats, ownHeld: first === undefined ? 0 : first.entries.filter((e) => e.sled === h.keys.main.sled).length },
+      hostile:
+        h === null
+          ? null
+          : {
+              ...h.stats,
+              ownHeld: first === undefined ? 0 : first.entries.filter((e) => e.sled === h.keys.main.sled).length,
+            },
       rejected,
       checks: { rounds: this.#rounds, readErrors: this.#readErrors },
       final: {
@@ -822,4 +881,3 @@ class HarnessRun {
 function sortedHeads(heads: Readonly<Record<string, number>>): Array<[string, number]> {
   return Object.entries(heads).sort((a, b) => (a[0] < b[0] ? -1 : 1))
 }
-

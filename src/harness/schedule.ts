@@ -190,7 +190,10 @@ function shapedPairs(rand: Random, n: number): NodePair[] {
   const nodes = Array.from({ length: n }, (_, i) => i)
   if (rand() < 0.5) {
     const slow = intIn(rand, 0, n - 1)
-    return crossPairs([slow], nodes.filter((i) => i !== slow))
+    return crossPairs(
+      [slow],
+      nodes.filter((i) => i !== slow),
+    )
   }
   const all = allPairs(nodes)
   const k = intIn(rand, 1, all.length)
@@ -221,7 +224,10 @@ export function makeSchedule(opts: ScheduleOptions): Schedule {
   }
 
   // Fault lane: one episode at a time.
-  const laneKinds = enabled.filter((k): k is 'partition' | 'kill' | 'stop' | 'wipe' => k === 'partition' || k === 'kill' || k === 'stop' || k === 'wipe')
+  const laneKinds = enabled.filter(
+    (k): k is 'partition' | 'kill' | 'stop' | 'wipe' =>
+      k === 'partition' || k === 'kill' || k === 'stop' || k === 'wipe',
+  )
   if (laneKinds.length > 0) {
     const rand = streamOf(seed, 'schedule fault lane')
     let cycle: Array<'partition' | 'kill' | 'stop' | 'wipe'> = []
@@ -288,7 +294,12 @@ export function makeSchedule(opts: ScheduleOptions): Schedule {
       const gap = span(rand, 2_000, 20_000, d, 0.12)
       if (t + hold > finalHealAt) break
       // Two targets when possible: equivocations are split between them.
-      const targets = sorted(shuffled(rand, Array.from({ length: n }, (_, i) => i)).slice(0, Math.min(2, n)))
+      const targets = sorted(
+        shuffled(
+          rand,
+          Array.from({ length: n }, (_, i) => i),
+        ).slice(0, Math.min(2, n)),
+      )
       episode++
       add(t, episode, 'hostile', 'hostile', false, { op: 'hostile', targets })
       add(t + hold, episode, 'hostile', 'hostile', true, { op: 'calm' })

@@ -37,7 +37,11 @@ export class StreamRefused extends Error {
  * bytes are parsed. Resolves once the node answered 200; rejects when it cannot be reached or
  * refuses (with {@link StreamRefused}).
  */
-export function openSse(url: string, headers: Readonly<Record<string, string>>, onEvent: (ev: SseEvent) => void): Promise<SseStream> {
+export function openSse(
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  onEvent: (ev: SseEvent) => void,
+): Promise<SseStream> {
   return new Promise((resolve, reject) => {
     let req: ClientRequest
     try {

@@ -43,8 +43,6 @@ export interface SubscriberStats {
   redelivered: number
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 /** Most violations kept per subscriber (one broken stream would otherwise repeat itself). */
 const MAX_VIOLATIONS = 20
 
@@ -144,7 +142,11 @@ export class SlowSubscriber {
       let stream: SseStream
       try {
         const q = new URLSearchParams({ from: 'start', buffer: String(this.#o.buffer) })
-        stream = await openSse(`${this.#o.url()}/v1/stream?${q.toString()}`, this.#lastId === undefined ? {} : { 'last-event-id': this.#lastId }, (ev) => this.#onEvent(ev))
+        stream = await openSse(
+          `${this.#o.url()}/v1/stream?${q.toString()}`,
+          this.#lastId === undefined ? {} : { 'last-event-id': this.#lastId },
+          (ev) => this.#onEvent(ev),
+        )
       } catch (err) {
         if (err instanceof StreamRefused) {
           // A node must resume any id it sent: a refusal is a bug, and retrying would repeat it.
@@ -226,7 +228,9 @@ export class SlowSubscriber {
       } else if (same) this.#violation(`received ${short}:${seq} twice (exactly once expected)`)
       else this.#violation(`received ${short}:${seq} again with a different signature`)
     } else {
-      this.#violation(`received ${short}:${seq} after ${short}:${list.length - 1}: seqs ${list.length}..${seq - 1} were skipped`)
+      this.#violation(
+        `received ${short}:${seq} after ${short}:${list.length - 1}: seqs ${list.length}..${seq - 1} were skipped`,
+      )
       // Keep counting from here, so one gap is reported once.
       while (list.length < seq) list.push('')
       list.push(sig)

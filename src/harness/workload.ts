@@ -67,7 +67,17 @@ export interface WriterStats {
 
 /** Writer counters before anything ran. */
 export function emptyWriterStats(): WriterStats {
-  return { appendBatches: 0, appended: 0, appendFailures: 0, ingestRequests: 0, ingested: 0, queued: 0, dropped: 0, ingestHeld: 0, ingestUnknown: 0 }
+  return {
+    appendBatches: 0,
+    appended: 0,
+    appendFailures: 0,
+    ingestRequests: 0,
+    ingested: 0,
+    queued: 0,
+    dropped: 0,
+    ingestHeld: 0,
+    ingestUnknown: 0,
+  }
 }
 
 /** The run's load. Lifecycle: `start()` → `stopWriters()` → (catch up) → `stopReaders()`. */
@@ -242,7 +252,9 @@ export class Workload {
           this.stats.ingestUnknown++
           return
         }
-        const body = (await res.json().catch(() => null)) as { results?: Array<{ lid: number | null; queued: boolean }> } | null
+        const body = (await res.json().catch(() => null)) as {
+          results?: Array<{ lid: number | null; queued: boolean }>
+        } | null
         if (res.status === 503) {
           this.stats.ingestHeld++
           return

@@ -34,7 +34,10 @@ export const ROUTES: readonly Route[] = [
     methods: {
       GET: {
         handler: () => {
-          throw sledlogError('HTTP_BAD_REQUEST', '/v1/sync is the replication endpoint: it accepts websocket upgrades only')
+          throw sledlogError(
+            'HTTP_BAD_REQUEST',
+            '/v1/sync is the replication endpoint: it accepts websocket upgrades only',
+          )
         },
       },
     },

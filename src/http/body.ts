@@ -19,7 +19,8 @@ const DRAIN_BYTES = 16 * 1024 * 1024
  */
 export function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const tooLarge = (): Error => sledlogError('HTTP_PAYLOAD_TOO_LARGE', `request body exceeds ${max} bytes`, { limit: max })
+    const tooLarge = (): Error =>
+      sledlogError('HTTP_PAYLOAD_TOO_LARGE', `request body exceeds ${max} bytes`, { limit: max })
     const giveUp = (): void => {
       res.setHeader('connection', 'close')
       // Keep discarding until the connection closes, so the socket is not stalled mid-answer.
@@ -43,7 +44,8 @@ export function readBody(req: IncomingMessage, res: ServerResponse, max: number)
     req.on('error', reject)
     // A client that hangs up mid-body gets no answer, but the handler must not wait forever.
     req.on('close', () => {
-      if (!req.complete) reject(sledlogError('HTTP_BAD_REQUEST', 'the client closed the connection before sending the whole body'))
+      if (!req.complete)
+        reject(sledlogError('HTTP_BAD_REQUEST', 'the client closed the connection before sending the whole body'))
     })
   })
 }
@@ -81,7 +83,8 @@ export function strictObject(value: unknown, where: string, allowed: readonly st
     throw sledlogError('ENTRY_INVALID', `${where} must be a JSON object`)
   }
   for (const k of Object.keys(value)) {
-    if (!allowed.includes(k)) throw sledlogError('ENTRY_INVALID', `${where}: unknown field ${JSON.stringify(k)}`, { field: k })
+    if (!allowed.includes(k))
+      throw sledlogError('ENTRY_INVALID', `${where}: unknown field ${JSON.stringify(k)}`, { field: k })
   }
   return value as Record<string, unknown>
 }

@@ -25,12 +25,16 @@ export function parseAcks(body: unknown, log: SledLog): Array<{ sled: SledId; se
   return items.map((item, i) => {
     const where = single ? 'ack' : `acks[${i}]`
     const o = strictObject(item, where, ['sled', 'seq'])
-    if (!isSledId(o.sled)) throw sledlogError('ENTRY_INVALID', `${where}: sled must be a sled id (64 lowercase hex)`, { index: i })
+    if (!isSledId(o.sled))
+      throw sledlogError('ENTRY_INVALID', `${where}: sled must be a sled id (64 lowercase hex)`, { index: i })
     if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) {
       throw sledlogError('ENTRY_INVALID', `${where}: seq must be a non-negative integer`, { index: i })
     }
     // Checked for all before any is applied, so a refused request acknowledges nothing.
-    if (o.seq >= log.length(o.sled)) throw sledlogError('ENTRY_INVALID', `${where}: this node does not hold ${o.sled.slice(0, 16)}…:${o.seq}`, { index: i })
+    if (o.seq >= log.length(o.sled))
+      throw sledlogError('ENTRY_INVALID', `${where}: this node does not hold ${o.sled.slice(0, 16)}…:${o.seq}`, {
+        index: i,
+      })
     return { sled: o.sled, seq: o.seq }
   })
 }

@@ -51,7 +51,8 @@ export interface ApiContext {
 
 /** Throws NODE_STOPPING once the node is shutting down (writes would race its shutdown). */
 export function assertAcceptingWrites(ctx: ApiContext): void {
-  if (ctx.lifecycle.stopping) throw sledlogError('NODE_STOPPING', 'the node is shutting down; retry on another node or after restart')
+  if (ctx.lifecycle.stopping)
+    throw sledlogError('NODE_STOPPING', 'the node is shutting down; retry on another node or after restart')
 }
 
 /** A matched request: the parsed URL and the path parameters of its route. */

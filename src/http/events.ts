@@ -14,7 +14,10 @@ import { sendJson } from './respond.js'
 import { assertIngestOpen } from './writes.js'
 
 /** Query parameters of GET /v1/events. */
-export const QUERY_PARAMS: ParamSpec = { single: ['after', 'afterSeq', 'since', 'until', 'limit'], multi: ['sled', 'type', 'kind'] }
+export const QUERY_PARAMS: ParamSpec = {
+  single: ['after', 'afterSeq', 'since', 'until', 'limit'],
+  multi: ['sled', 'type', 'kind'],
+}
 
 const MAX_TS = Number.MAX_SAFE_INTEGER
 
@@ -40,9 +43,12 @@ export function appendInputs(body: unknown): { inputs: AppendInput[]; single: bo
     const where = single ? 'event' : `events[${i}]`
     const o = strictObject(item, where, ['type', 'payload', 'id'])
     if (typeof o.type !== 'string') throw sledlogError('ENTRY_INVALID', `${where}: type must be a string`, { index: i })
-    if (!('payload' in o)) throw sledlogError('ENTRY_INVALID', `${where}: payload is required (use null for none)`, { index: i })
-    if (o.id !== undefined && typeof o.id !== 'string') throw sledlogError('ENTRY_INVALID', `${where}: id must be a string`, { index: i })
-    const input: AppendInput = o.id === undefined ? { type: o.type, payload: o.payload } : { type: o.type, payload: o.payload, id: o.id }
+    if (!('payload' in o))
+      throw sledlogError('ENTRY_INVALID', `${where}: payload is required (use null for none)`, { index: i })
+    if (o.id !== undefined && typeof o.id !== 'string')
+      throw sledlogError('ENTRY_INVALID', `${where}: id must be a string`, { index: i })
+    const input: AppendInput =
+      o.id === undefined ? { type: o.type, payload: o.payload } : { type: o.type, payload: o.payload, id: o.id }
     try {
       assertEntryBody({ kind: 'event', ...input })
     } catch (err) {
@@ -57,10 +63,14 @@ export function appendInputs(body: unknown): { inputs: AppendInput[]; single: bo
       const first = seen.get(input.id)
       if (first === undefined) seen.set(input.id, { index: i, content })
       else if (first.content !== content) {
-        throw sledlogError('ENTRY_INVALID', `${where}: id ${JSON.stringify(input.id)} is also the id of events[${first.index}], with a different type or payload`, {
-          index: i,
-          field: 'id',
-        })
+        throw sledlogError(
+          'ENTRY_INVALID',
+          `${where}: id ${JSON.stringify(input.id)} is also the id of events[${first.index}], with a different type or payload`,
+          {
+            index: i,
+            field: 'id',
+          },
+        )
       }
     }
     return input
@@ -78,7 +88,8 @@ export function parseQuery(params: URLSearchParams): Query {
   if (after !== null) {
     const m = /^([0-9a-f]{64}):(\d{1,16})$/.exec(after)
     const seq = Number(m?.[2])
-    if (m === null || !isSledId(m[1]) || !Number.isSafeInteger(seq)) throw sledlogError('HTTP_BAD_REQUEST', 'after must be <sled>:<seq>', { param: 'after' })
+    if (m === null || !isSledId(m[1]) || !Number.isSafeInteger(seq))
+      throw sledlogError('HTTP_BAD_REQUEST', 'after must be <sled>:<seq>', { param: 'after' })
     q.after = { sled: m[1], seq }
   }
   const afterSeq = intParam(params, 'afterSeq', -1, Number.MAX_SAFE_INTEGER)
@@ -90,7 +101,9 @@ export function parseQuery(params: URLSearchParams): Query {
   const types = params.getAll('type')
   if (types.length > 0) q.types = types
   const kinds = params.getAll('kind')
-  for (const k of kinds) if (k !== 'event' && k !== 'gap') throw sledlogError('HTTP_BAD_REQUEST', 'kind must be event or gap', { param: 'kind' })
+  for (const k of kinds)
+    if (k !== 'event' && k !== 'gap')
+      throw sledlogError('HTTP_BAD_REQUEST', 'kind must be event or gap', { param: 'kind' })
   if (kinds.length > 0) q.kinds = kinds as ('event' | 'gap')[]
   const limit = intParam(params, 'limit', 1, MAX_LIMIT)
   if (limit !== undefined) q.limit = limit
@@ -108,7 +121,10 @@ export function parseQuery(params: URLSearchParams): Query {
 /** GET /v1/events: one page of entries and the cursor of the next. */
 export const getEvents: Handler = (ctx, { res, url }) => {
   const result = ctx.log.query(parseQuery(url.searchParams))
-  sendJson(res, 200, { entries: result.entries, next: result.next === null ? null : `${result.next.sled}:${result.next.seq}` })
+  sendJson(res, 200, {
+    entries: result.entries,
+    next: result.next === null ? null : `${result.next.sled}:${result.next.seq}`,
+  })
 }
 
 /** POST /v1/events: appends atomically; answers once the entries are durable. */
@@ -126,7 +142,8 @@ export const postEvents: Handler = async (ctx, { req, res }) => {
 export const postIngest: Handler = async (ctx, { req, res }) => {
   const { inputs } = appendInputs(await readJson(req, res, ctx.maxBodyBytes))
   assertAcceptingWrites(ctx) // shutdown may have begun while the body was read
-  if (!ctx.ingest.started) throw sledlogError('APPENDS_HELD', 'ingest starts once this node has recovered from its peers')
+  if (!ctx.ingest.started)
+    throw sledlogError('APPENDS_HELD', 'ingest starts once this node has recovered from its peers')
   assertIngestOpen(ctx)
   // Every event was checked by appendInputs and the bus is open (publishing is synchronous, so
   // it cannot close meanwhile): publishing cannot fail half-way.

@@ -7,7 +7,11 @@ import { Exposition, PROMETHEUS_CONTENT_TYPE, type Sample } from './prometheus.j
 import { sendText } from './respond.js'
 import type { PeerStatus } from '../sync/replicator.js'
 
-function byLabel(label: string, counts: Readonly<Record<string, number | undefined>>, extra: Readonly<Record<string, string>> = {}): Sample[] {
+function byLabel(
+  label: string,
+  counts: Readonly<Record<string, number | undefined>>,
+  extra: Readonly<Record<string, string>> = {},
+): Sample[] {
   return Object.entries(counts)
     .filter((e): e is [string, number] => e[1] !== undefined)
     .map(([k, value]) => ({ labels: { ...extra, [label]: k }, value }))
@@ -36,31 +40,71 @@ export function renderMetrics(ctx: ApiContext): string {
   const sled = { sled: status.sled }
   const x = new Exposition()
   x.family('sledlog_info', 'gauge', 'Identity of this node (always 1).', [{ labels: sled, value: 1 }])
-  x.family('sledlog_appends_total', 'counter', 'Entries this process appended to its own sled (events and gap sentinels).', ctx.metrics.appends)
+  x.family(
+    'sledlog_appends_total',
+    'counter',
+    'Entries this process appended to its own sled (events and gap sentinels).',
+    ctx.metrics.appends,
+  )
   x.family(
     'sledlog_entries',
     'gauge',
     'Entries held per sled (all verified).',
     Object.entries(status.heads).map(([s, head]) => ({ labels: { sled: s }, value: head + 1 })),
   )
-  x.family('sledlog_rejected_total', 'counter', 'Updates the guard refused, by error code (from peers and from disk).', byLabel('code', status.rejected.byCode))
+  x.family(
+    'sledlog_rejected_total',
+    'counter',
+    'Updates the guard refused, by error code (from peers and from disk).',
+    byLabel('code', status.rejected.byCode),
+  )
   x.family('sledlog_duplicates_total', 'counter', 'Records received again that were already held.', status.duplicates)
-  x.family('sledlog_equivocations', 'gauge', 'Slots (sled, seq) for which two validly signed records are known.', status.equivocations.length)
+  x.family(
+    'sledlog_equivocations',
+    'gauge',
+    'Slots (sled, seq) for which two validly signed records are known.',
+    status.equivocations.length,
+  )
   const missing = Object.entries(status.missing)
-  x.family('sledlog_missing_ranges', 'gauge', 'Seq ranges peers announced but this node does not hold yet, per sled.', missing.map(([s, r]) => ({ labels: { sled: s }, value: r.length })))
+  x.family(
+    'sledlog_missing_ranges',
+    'gauge',
+    'Seq ranges peers announced but this node does not hold yet, per sled.',
+    missing.map(([s, r]) => ({ labels: { sled: s }, value: r.length })),
+  )
   x.family(
     'sledlog_missing_entries',
     'gauge',
     'Entries peers announced but this node does not hold yet, per sled.',
     missing.map(([s, r]) => ({ labels: { sled: s }, value: r.reduce((n, [from, to]) => n + to - from + 1, 0) })),
   )
-  x.family('sledlog_appends_held', 'gauge', '1 while appends wait for this node to recover its own entries from peers.', ctx.log.appendsHeld ? 1 : 0)
-  x.family('sledlog_write_failed', 'gauge', '1 after a failed store write: the log refuses writes until reopened.', status.writeFailed === null ? 0 : 1)
+  x.family(
+    'sledlog_appends_held',
+    'gauge',
+    '1 while appends wait for this node to recover its own entries from peers.',
+    ctx.log.appendsHeld ? 1 : 0,
+  )
+  x.family(
+    'sledlog_write_failed',
+    'gauge',
+    '1 after a failed store write: the log refuses writes until reopened.',
+    status.writeFailed === null ? 0 : 1,
+  )
 
   const peers = peerLabels(ctx.peers())
   x.family('sledlog_peers', 'gauge', 'Replication links (configured peers and inbound links).', peers.length)
-  x.family('sledlog_peer_connected', 'gauge', '1 when the link has completed the handshake and is open.', peers.map((p) => ({ labels: p.labels, value: p.peer.connected ? 1 : 0 })))
-  x.family('sledlog_peer_synced', 'gauge', '1 once the peer has sent everything it had at connect time.', peers.map((p) => ({ labels: p.labels, value: p.peer.synced === true ? 1 : 0 })))
+  x.family(
+    'sledlog_peer_connected',
+    'gauge',
+    '1 when the link has completed the handshake and is open.',
+    peers.map((p) => ({ labels: p.labels, value: p.peer.connected ? 1 : 0 })),
+  )
+  x.family(
+    'sledlog_peer_synced',
+    'gauge',
+    '1 once the peer has sent everything it had at connect time.',
+    peers.map((p) => ({ labels: p.labels, value: p.peer.synced === true ? 1 : 0 })),
+  )
   const withStats = peers.filter((p) => p.peer.state !== undefined)
   x.family(
     'sledlog_peer_lag_entries',
@@ -74,7 +118,12 @@ export function renderMetrics(ctx: ApiContext): string {
     'Updates from the peer the guard refused, by error code.',
     withStats.flatMap((p) => byLabel('code', p.peer.rejected ?? {}, p.labels)),
   )
-  x.family('sledlog_peer_violations_total', 'counter', 'Protocol violations by the peer (the link closes at the budget).', withStats.map((p) => ({ labels: p.labels, value: p.peer.violations ?? 0 })))
+  x.family(
+    'sledlog_peer_violations_total',
+    'counter',
+    'Protocol violations by the peer (the link closes at the budget).',
+    withStats.map((p) => ({ labels: p.labels, value: p.peer.violations ?? 0 })),
+  )
   x.family(
     'sledlog_peer_entries_received_total',
     'counter',
@@ -90,23 +139,53 @@ export function renderMetrics(ctx: ApiContext): string {
 
   const ingest = ctx.ingest.stats()
   x.family('sledlog_ingest_published_total', 'counter', 'Events accepted onto the ingest bus.', ingest.published)
-  x.family('sledlog_ingest_dropped_total', 'counter', 'Events dropped because the ingest bus was full (recorded in gap sentinels).', ingest.dropped)
+  x.family(
+    'sledlog_ingest_dropped_total',
+    'counter',
+    'Events dropped because the ingest bus was full (recorded in gap sentinels).',
+    ingest.dropped,
+  )
   x.family('sledlog_ingest_appended_total', 'counter', 'Ingested events appended as entries.', ingest.appended)
   x.family('sledlog_ingest_sentinels_total', 'counter', 'Gap sentinels the ingest writer wrote.', ingest.sentinels)
-  x.family('sledlog_ingest_rejected_total', 'counter', 'Ingested events the log refused (recorded in sentinels).', ingest.rejected)
-  x.family('sledlog_ingest_deduplicated_total', 'counter', 'Ingested events not appended because their idempotency id was already held.', ingest.deduplicated)
+  x.family(
+    'sledlog_ingest_rejected_total',
+    'counter',
+    'Ingested events the log refused (recorded in sentinels).',
+    ingest.rejected,
+  )
+  x.family(
+    'sledlog_ingest_deduplicated_total',
+    'counter',
+    'Ingested events not appended because their idempotency id was already held.',
+    ingest.deduplicated,
+  )
   x.family('sledlog_ingest_depth', 'gauge', 'Events waiting on the ingest bus.', ingest.depth)
   x.family('sledlog_ingest_capacity', 'gauge', 'Capacity of the ingest bus, in events.', ingest.capacity)
 
   x.family('sledlog_subscribers', 'gauge', 'Open event streams.', ctx.subscribers.current)
   x.family('sledlog_subscribers_opened_total', 'counter', 'Event streams opened.', ctx.subscribers.total)
-  x.family('sledlog_subscriber_lagged_total', 'counter', 'Lagged notices sent to streams whose buffer overflowed.', ctx.subscribers.lagged)
+  x.family(
+    'sledlog_subscriber_lagged_total',
+    'counter',
+    'Lagged notices sent to streams whose buffer overflowed.',
+    ctx.subscribers.lagged,
+  )
 
   const delay = ctx.metrics.eventLoopDelay()
   const micros = (v: number): number => Math.round(v * 1e6) / 1e6
   const mem = process.memoryUsage()
-  x.family('sledlog_event_loop_delay_p99_seconds', 'gauge', '99th percentile of event-loop delay over the last 10 s window.', micros(delay.p99))
-  x.family('sledlog_event_loop_delay_max_seconds', 'gauge', 'Largest event-loop delay over the last 10 s window.', micros(delay.max))
+  x.family(
+    'sledlog_event_loop_delay_p99_seconds',
+    'gauge',
+    '99th percentile of event-loop delay over the last 10 s window.',
+    micros(delay.p99),
+  )
+  x.family(
+    'sledlog_event_loop_delay_max_seconds',
+    'gauge',
+    'Largest event-loop delay over the last 10 s window.',
+    micros(delay.max),
+  )
   x.family('sledlog_heap_used_bytes', 'gauge', 'V8 heap in use.', mem.heapUsed)
   x.family('sledlog_resident_memory_bytes', 'gauge', 'Resident set size of the process.', mem.rss)
   return x.text()

@@ -20,9 +20,14 @@ export function checkParams(params: URLSearchParams, spec: ParamSpec): void {
     if (multi.includes(name)) continue
     if (!single.includes(name)) {
       const known = [...single, ...multi]
-      throw sledlogError('HTTP_BAD_REQUEST', `unknown query parameter ${JSON.stringify(name)}${known.length === 0 ? ' (none accepted)' : ` (accepted: ${known.join(', ')})`}`, { param: name })
+      throw sledlogError(
+        'HTTP_BAD_REQUEST',
+        `unknown query parameter ${JSON.stringify(name)}${known.length === 0 ? ' (none accepted)' : ` (accepted: ${known.join(', ')})`}`,
+        { param: name },
+      )
     }
-    if (seen.has(name)) throw sledlogError('HTTP_BAD_REQUEST', `query parameter ${name} given more than once`, { param: name })
+    if (seen.has(name))
+      throw sledlogError('HTTP_BAD_REQUEST', `query parameter ${name} given more than once`, { param: name })
     seen.add(name)
   }
 }
@@ -39,7 +44,11 @@ export function intParam(params: URLSearchParams, name: string, min: number, max
 }
 
 /** One of `choices`, or undefined when absent. */
-export function choiceParam<T extends string>(params: URLSearchParams, name: string, choices: readonly T[]): T | undefined {
+export function choiceParam<T extends string>(
+  params: URLSearchParams,
+  name: string,
+  choices: readonly T[],
+): T | undefined {
   const v = params.get(name)
   if (v === null) return undefined
   if (!(choices as readonly string[]).includes(v)) {
@@ -52,7 +61,12 @@ export function choiceParam<T extends string>(params: URLSearchParams, name: str
 export function sledParams(params: URLSearchParams, name = 'sled'): SledId[] {
   const out = new Set<SledId>()
   for (const s of params.getAll(name)) {
-    if (!isSledId(s)) throw sledlogError('HTTP_BAD_REQUEST', `${name} ${JSON.stringify(s.slice(0, 80))} is not a sled id (64 lowercase hex)`, { param: name })
+    if (!isSledId(s))
+      throw sledlogError(
+        'HTTP_BAD_REQUEST',
+        `${name} ${JSON.stringify(s.slice(0, 80))} is not a sled id (64 lowercase hex)`,
+        { param: name },
+      )
     out.add(s)
   }
   return [...out]

@@ -34,7 +34,10 @@ export function matchPath(pattern: string, pathname: string): Record<string, str
       try {
         params[w.slice(1)] = decodeURIComponent(g)
       } catch {
-        throw sledlogError('HTTP_BAD_REQUEST', `path segment ${JSON.stringify(g.slice(0, 80))} is not valid percent-encoding`)
+        throw sledlogError(
+          'HTTP_BAD_REQUEST',
+          `path segment ${JSON.stringify(g.slice(0, 80))} is not valid percent-encoding`,
+        )
       }
     } else if (w !== g) return null
   }
@@ -42,7 +45,11 @@ export function matchPath(pattern: string, pathname: string): Record<string, str
 }
 
 /** Finds the route and handler for a request, or throws HTTP_NOT_FOUND / HTTP_METHOD_NOT_ALLOWED. */
-function resolve(routes: readonly Route[], method: string, pathname: string): { spec: MethodSpec; path: Record<string, string> } {
+function resolve(
+  routes: readonly Route[],
+  method: string,
+  pathname: string,
+): { spec: MethodSpec; path: Record<string, string> } {
   for (const route of routes) {
     const path = matchPath(route.path, pathname)
     if (path === null) continue
@@ -50,7 +57,9 @@ function resolve(routes: readonly Route[], method: string, pathname: string): { 
     const spec = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined
     if (spec === undefined) {
       const allow = Object.keys(route.methods).join(', ')
-      throw sledlogError('HTTP_METHOD_NOT_ALLOWED', `${method} is not allowed on ${route.path} (allowed: ${allow})`, { allow })
+      throw sledlogError('HTTP_METHOD_NOT_ALLOWED', `${method} is not allowed on ${route.path} (allowed: ${allow})`, {
+        allow,
+      })
     }
     return { spec, path }
   }
@@ -58,7 +67,10 @@ function resolve(routes: readonly Route[], method: string, pathname: string): { 
 }
 
 /** Creates the request handler for `routes`. */
-export function createRouter(ctx: ApiContext, routes: readonly Route[]): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function createRouter(
+  ctx: ApiContext,
+  routes: readonly Route[],
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
     const method = req.method ?? 'GET'
     try {
@@ -71,8 +83,10 @@ export function createRouter(ctx: ApiContext, routes: readonly Route[]): (req: I
       if (method !== 'GET' && method !== 'HEAD') assertAcceptingWrites(ctx)
       await spec.handler(ctx, { req, res, url, path })
     } catch (err) {
-      if (!(err instanceof SledlogError)) ctx.logger.error({ err, method, url: req.url?.slice(0, 200) }, 'internal error answering a request')
-      const allow = err instanceof SledlogError && err.code === 'HTTP_METHOD_NOT_ALLOWED' ? err.details?.allow : undefined
+      if (!(err instanceof SledlogError))
+        ctx.logger.error({ err, method, url: req.url?.slice(0, 200) }, 'internal error answering a request')
+      const allow =
+        err instanceof SledlogError && err.code === 'HTTP_METHOD_NOT_ALLOWED' ? err.details?.allow : undefined
       sendError(res, err, typeof allow === 'string' ? { allow } : {})
     }
   }

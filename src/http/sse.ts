@@ -46,7 +46,9 @@ export class SseWriter {
    * Returns false when the client's buffer is full: call {@link drained} before sending more.
    */
   send(event: string, data: string, id?: string): boolean {
-    return this.#write(id === undefined ? `event: ${event}\ndata: ${data}\n\n` : `event: ${event}\nid: ${id}\ndata: ${data}\n\n`)
+    return this.#write(
+      id === undefined ? `event: ${event}\ndata: ${data}\n\n` : `event: ${event}\nid: ${id}\ndata: ${data}\n\n`,
+    )
   }
 
   /** Resolves once buffered data went out, or the client went away. */

@@ -41,9 +41,13 @@ export function parseEventId(id: string): CursorPairs {
     const m = PAIR_RE.exec(part)
     const seq = Number(m?.[2])
     if (m === null || !Number.isSafeInteger(seq)) {
-      throw sledlogError('HTTP_BAD_REQUEST', `Last-Event-ID is not a stream cursor ("-" or <16 hex>:<seq>,...): ${JSON.stringify(part.slice(0, 40))}`, {
-        header: 'last-event-id',
-      })
+      throw sledlogError(
+        'HTTP_BAD_REQUEST',
+        `Last-Event-ID is not a stream cursor ("-" or <16 hex>:<seq>,...): ${JSON.stringify(part.slice(0, 40))}`,
+        {
+          header: 'last-event-id',
+        },
+      )
     }
     out.push([m[1] as string, seq])
   }
@@ -93,7 +97,8 @@ export class CursorTracker {
   #id: string | null = null
 
   constructor(initial: Heads, wanted: (sled: SledId) => boolean) {
-    for (const [sled, seq] of Object.entries(initial)) if (seq >= 0 && wanted(sled as SledId)) this.#seqs.set(sled as SledId, seq)
+    for (const [sled, seq] of Object.entries(initial))
+      if (seq >= 0 && wanted(sled as SledId)) this.#seqs.set(sled as SledId, seq)
     this.#order = [...this.#seqs.keys()].sort()
   }
 
@@ -115,7 +120,10 @@ export class CursorTracker {
   /** The event id of the cursor; equal to `encodeEventId(this.heads())`. */
   id(): string {
     if (this.#id === null) {
-      this.#id = this.#order.length === 0 ? EMPTY_CURSOR_ID : this.#order.map((s) => `${s.slice(0, PREFIX_CHARS)}:${this.#seqs.get(s) as number}`).join(',')
+      this.#id =
+        this.#order.length === 0
+          ? EMPTY_CURSOR_ID
+          : this.#order.map((s) => `${s.slice(0, PREFIX_CHARS)}:${this.#seqs.get(s) as number}`).join(',')
     }
     return this.#id
   }

@@ -26,14 +26,23 @@ function lastEventId(req: IncomingMessage): string | undefined {
 }
 
 /** Validates the request and subscribes at the position it asks for. */
-async function subscribe(ctx: ApiContext, req: IncomingMessage, params: URLSearchParams): Promise<{ sub: Subscription; sleds: SledId[] }> {
+async function subscribe(
+  ctx: ApiContext,
+  req: IncomingMessage,
+  params: URLSearchParams,
+): Promise<{ sub: Subscription; sleds: SledId[] }> {
   const from = choiceParam(params, 'from', ['start', 'now'] as const)
   const sleds = sledParams(params)
   const bufferSize = intParam(params, 'buffer', 1, MAX_BUFFER) ?? 1000
   const opts = { bufferSize, ...(sleds.length > 0 ? { sleds } : {}) }
   const consumerName = params.get('consumer')
   if (consumerName !== null) {
-    if (from !== undefined) throw sledlogError('HTTP_BAD_REQUEST', 'a consumer stream starts at the consumer\'s cursor; from cannot be given', { param: 'from' })
+    if (from !== undefined)
+      throw sledlogError(
+        'HTTP_BAD_REQUEST',
+        "a consumer stream starts at the consumer's cursor; from cannot be given",
+        { param: 'from' },
+      )
     // Consumer streams resume from the acknowledged cursor, not from Last-Event-ID: what was
     // received but not acknowledged is delivered again (at-least-once).
     const consumer = await ctx.consumers.get(consumerName)

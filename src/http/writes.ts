@@ -14,6 +14,7 @@ export function assertIngestOpen(ctx: ApiContext): void {
   assertAcceptingWrites(ctx)
   if (!ctx.ingest.bus.closed) return
   const error = ctx.ingest.stats().error
-  if (error !== null) throw sledlogError('STORE_WRITE_FAILED', `ingest stopped after a failed write (${error}); restart the node`)
+  if (error !== null)
+    throw sledlogError('STORE_WRITE_FAILED', `ingest stopped after a failed write (${error}); restart the node`)
   throw sledlogError('NODE_STOPPING', 'the node is shutting down; retry on another node or after restart')
 }

@@ -23,7 +23,13 @@ export interface IngestEvent {
 
 /** An item the writer takes from the bus, in lid order. */
 export type BusItem =
-  | { readonly kind: 'event'; readonly lid: number; readonly type: string; readonly payload: JsonValue; readonly id?: string }
+  | {
+      readonly kind: 'event'
+      readonly lid: number
+      readonly type: string
+      readonly payload: JsonValue
+      readonly id?: string
+    }
   | { readonly kind: 'gap'; readonly from: number; readonly to: number }
 
 /** Counters of a bus. */

@@ -144,7 +144,15 @@ export class IngestWriter {
 
   /** Counters. */
   stats(): IngestStats {
-    const bus = this.#bus?.stats() ?? { published: 0, dropped: 0, droppedRanges: 0, depth: 0, capacity: this.#capacity, nextLid: 0, refused: 0 }
+    const bus = this.#bus?.stats() ?? {
+      published: 0,
+      dropped: 0,
+      droppedRanges: 0,
+      depth: 0,
+      capacity: this.#capacity,
+      nextLid: 0,
+      refused: 0,
+    }
     return {
       ...bus,
       appended: this.#appended,
@@ -186,7 +194,10 @@ export class IngestWriter {
 
   /** Persists the reservation `limit` and the current checkpoint, atomically. */
   #persist(limit: number): Promise<void> {
-    return this.#log.writeMeta({ [RESERVE_KEY]: String(limit), [CHECKED_KEY]: `${this.#checked.seq} ${this.#checked.lid}` })
+    return this.#log.writeMeta({
+      [RESERVE_KEY]: String(limit),
+      [CHECKED_KEY]: `${this.#checked.seq} ${this.#checked.lid}`,
+    })
   }
 
   /** The bus used half its lids: persist the next block, then let the bus hand it out. */
@@ -243,7 +254,11 @@ export class IngestWriter {
         try {
           await this.#account([item], await this.#log.appendBodies([this.#toBody(item)]))
         } catch (one) {
-          if (item.kind !== 'event' || (!isSledlogError(one, 'ENTRY_TOO_LARGE') && !isSledlogError(one, 'ENTRY_INVALID'))) throw one
+          if (
+            item.kind !== 'event' ||
+            (!isSledlogError(one, 'ENTRY_TOO_LARGE') && !isSledlogError(one, 'ENTRY_INVALID'))
+          )
+            throw one
           this.#rejected++
           await this.#log.appendGap(item.lid, item.lid)
           this.#sentinels++
@@ -286,7 +301,14 @@ export class IngestWriter {
 function parseCheckpoint(raw: string | undefined): Checkpoint {
   const [seq, lid] = (raw ?? '').split(' ').map(Number)
   // No checkpoint (or one from an older version): scan the whole own log once.
-  if (seq === undefined || lid === undefined || !Number.isSafeInteger(seq) || !Number.isSafeInteger(lid) || seq < 0 || lid < 0) {
+  if (
+    seq === undefined ||
+    lid === undefined ||
+    !Number.isSafeInteger(seq) ||
+    !Number.isSafeInteger(lid) ||
+    seq < 0 ||
+    lid < 0
+  ) {
     return { seq: 0, lid: 0 }
   }
   return { seq, lid }

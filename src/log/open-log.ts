@@ -24,7 +24,11 @@ export function dbPath(dir: string): string {
 export async function openLog(dir: string, opts: OpenLogOptions = {}): Promise<SledLog> {
   const keys = await loadOrCreateIdentity(dir)
   const { sync, ...logOpts } = opts
-  const store = new LevelStore({ path: dbPath(dir), macKey: deriveMacKey(keys.seed), ...(sync === undefined ? {} : { sync }) })
+  const store = new LevelStore({
+    path: dbPath(dir),
+    macKey: deriveMacKey(keys.seed),
+    ...(sync === undefined ? {} : { sync }),
+  })
   const log = new SledLog({ ...logOpts, keys, store })
   await log.open()
   return log

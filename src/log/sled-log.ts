@@ -15,7 +15,15 @@ import { assertEntryBody, idOfEntryJson, type JsonValue } from '../core/entry.js
 import { guardUpdate, type Equivocation, type GuardOptions, type LogView } from '../core/guard.js'
 import { clientIdOf, rootNameOf, sledOfRootName, type ClientId, type SledId } from '../core/ids.js'
 import { recordToEntry, runQuery, type Heads, type Query, type QueryResult, type StoredEntry } from '../core/query.js'
-import { createSigner, createVerifier, openRecord, SIG_CHARS, type EntrySigner, type EntryVerifier, type KeyPair } from '../core/signing.js'
+import {
+  createSigner,
+  createVerifier,
+  openRecord,
+  SIG_CHARS,
+  type EntrySigner,
+  type EntryVerifier,
+  type KeyPair,
+} from '../core/signing.js'
 import { encodeRuns, encodeRunsChunked, recordWireSize, type Run } from '../core/update-codec.js'
 import { sledlogError, type ErrorCode, type RejectCode, type SledlogError } from '../errors.js'
 import { isEvidenceShape, type LevelStore } from '../store/level-store.js'
@@ -186,7 +194,6 @@ export class SledLog {
   readonly #evidence = new Map<string, Set<string>>()
   readonly #evidenceList: Equivocation[] = []
   readonly #evidenceBySled = new Map<SledId, number>()
-  #evidenceDropped = 0
   readonly #rejected = new Map<ErrorCode, number>()
   #duplicates = 0
   readonly #knownHeads = new Map<SledId, number>()
@@ -208,7 +215,10 @@ export class SledLog {
     installLinearMerge()
     this.#limits = { ...DEFAULT_LIMITS, ...opts.limits }
     if (this.#limits.maxRecordBytes > this.#limits.maxUpdateBytes / 2) {
-      throw sledlogError('CONFIG_INVALID', `maxRecordBytes (${this.#limits.maxRecordBytes}) must be at most half of maxUpdateBytes (${this.#limits.maxUpdateBytes})`)
+      throw sledlogError(
+        'CONFIG_INVALID',
+        `maxRecordBytes (${this.#limits.maxRecordBytes}) must be at most half of maxUpdateBytes (${this.#limits.maxUpdateBytes})`,
+      )
     }
     this.#keys = opts.keys
     this.#store = opts.store
@@ -221,7 +231,10 @@ export class SledLog {
     // A stored update whose MAC fails (corruption, a changed key) goes through the full guard,
     // size limit included; stored pieces stay well under it (half leaves room for the
     // per-run headers the chunker does not count), so one bad byte costs one piece, not a batch.
-    this.#storeChunkBytes = Math.min(opts.snapshotChunkBytes ?? 4 * 1024 * 1024, Math.floor(this.#limits.maxUpdateBytes / 2))
+    this.#storeChunkBytes = Math.min(
+      opts.snapshotChunkBytes ?? 4 * 1024 * 1024,
+      Math.floor(this.#limits.maxUpdateBytes / 2),
+    )
     this.#snapshotMaxUpdates = opts.snapshotMaxUpdates ?? 4096
     this.#remoteFlushBytes = opts.remoteFlushBytes ?? 256 * 1024
     this.#client = clientIdOf(opts.keys.sled)
@@ -290,7 +303,12 @@ export class SledLog {
       this.#duplicates += verdict.duplicates
       this.#addEvidence(verdict.equivocations)
       // A trusted record holds exactly this node's canonical bytes; anything else is re-encoded.
-      const clean = verdict.runs.length === 0 ? undefined : trusted && verdict.duplicates === 0 ? stored.update : encodeRuns(verdict.runs)
+      const clean =
+        verdict.runs.length === 0
+          ? undefined
+          : trusted && verdict.duplicates === 0
+            ? stored.update
+            : encodeRuns(verdict.runs)
       if (stored.quarantined) restored.push({ key: stored.key, update: clean })
       if (clean === undefined) continue
       this.#apply({ update: clean, runs: verdict.runs, local: false, origin: 'store' })
@@ -329,7 +347,12 @@ export class SledLog {
   /** Appends events atomically with contiguous seqs; resolves once all are durable. */
   appendBatch(inputs: readonly AppendInput[]): Promise<StoredEntry[]> {
     return this.appendBodies(
-      inputs.map((i): EntryBody => (i.id === undefined ? { kind: 'event', type: i.type, payload: i.payload as JsonValue } : { kind: 'event', ...i } as EntryBody)),
+      inputs.map(
+        (i): EntryBody =>
+          i.id === undefined
+            ? { kind: 'event', type: i.type, payload: i.payload as JsonValue }
+            : ({ kind: 'event', ...i } as EntryBody),
+      ),
     )
   }
 
@@ -529,9 +552,17 @@ export class SledLog {
       }
       // Evidence is part of the digest, so a node that has not seen an equivocation differs
       // from one that has, fetches the sled, and records the evidence too.
-      const versions = this.#evidenceBySled.has(sled) ? this.#evidenceList.filter((e) => e.sled === sled).flatMap((e) => e.records) : []
+      const versions = this.#evidenceBySled.has(sled)
+        ? this.#evidenceList.filter((e) => e.sled === sled).flatMap((e) => e.records)
+        : []
       const base = h.copy().digest()
-      const hash = versions.length === 0 ? base : createHash('sha256').update(base).update([...new Set(versions)].sort().join('\n')).digest()
+      const hash =
+        versions.length === 0
+          ? base
+          : createHash('sha256')
+              .update(base)
+              .update([...new Set(versions)].sort().join('\n'))
+              .digest()
       out.push({ client, length: this.#view.length(client), hash: new Uint8Array(hash) })
     }
     return out
@@ -623,12 +654,20 @@ export class SledLog {
   // ---- internals ----
 
   #guardOptions(level: GuardOptions['level']): GuardOptions {
-    return { verifier: this.#verifier, level, maxUpdateBytes: this.#limits.maxUpdateBytes, maxRecordBytes: this.#limits.maxRecordBytes }
+    return {
+      verifier: this.#verifier,
+      level,
+      maxUpdateBytes: this.#limits.maxUpdateBytes,
+      maxRecordBytes: this.#limits.maxRecordBytes,
+    }
   }
 
   #enqueueLocal(bodies: EntryBody[]): Promise<StoredEntry[]> {
     if (this.#gate !== null) return this.#gate.then(() => this.#enqueueLocal(bodies))
-    if (this.#state !== 'open') return Promise.reject(sledlogError(this.#state === 'new' ? 'LOG_NOT_OPEN' : 'LOG_CLOSED', `log is ${this.#state}`))
+    if (this.#state !== 'open')
+      return Promise.reject(
+        sledlogError(this.#state === 'new' ? 'LOG_NOT_OPEN' : 'LOG_CLOSED', `log is ${this.#state}`),
+      )
     return new Promise((resolve, reject) => {
       this.#queue.push({ kind: 'local', bodies, resolve, reject })
       this.#schedule()
@@ -708,24 +747,35 @@ export class SledLog {
       }
       this.#duplicates += verdict.duplicates
       for (const e of verdict.equivocations) {
-        if (this.#hasEvidence(e) || newEvidence.some((n) => n.sled === e.sled && n.seq === e.seq && n.records[1] === e.records[1])) continue
+        if (
+          this.#hasEvidence(e) ||
+          newEvidence.some((n) => n.sled === e.sled && n.seq === e.seq && n.records[1] === e.records[1])
+        )
+          continue
+        // Past the caps the version is dropped; the sled stays flagged by the evidence it has.
         if (this.#evidenceRoom(e, newEvidence)) newEvidence.push(e)
-        else this.#evidenceDropped++
       }
       let added = 0
       for (const run of verdict.runs) {
         view.stage(run)
         added += run.records.length
       }
-      if (verdict.runs.length > 0) staged.push({ update: encodeRuns(verdict.runs), runs: verdict.runs, local: false, origin: job.origin })
-      remoteResults.push([job, { ok: true, added, duplicates: verdict.duplicates, equivocations: verdict.equivocations.length }])
+      if (verdict.runs.length > 0)
+        staged.push({ update: encodeRuns(verdict.runs), runs: verdict.runs, local: false, origin: job.origin })
+      remoteResults.push([
+        job,
+        { ok: true, added, duplicates: verdict.duplicates, equivocations: verdict.equivocations.length },
+      ])
     }
     const local = this.#stageLocal(jobs, view)
-    if (local.run !== undefined) staged.push({ update: encodeRuns([local.run]), runs: [local.run], local: true, origin: undefined })
+    if (local.run !== undefined)
+      staged.push({ update: encodeRuns([local.run]), runs: [local.run], local: true, origin: undefined })
     if (staged.length > 0 || newEvidence.length > 0) {
       try {
         await this.#store.commit({
-          updates: staged.flatMap((s) => (s.update.length <= this.#storeChunkBytes ? [s.update] : encodeRunsChunked(s.runs, this.#storeChunkBytes))),
+          updates: staged.flatMap((s) =>
+            s.update.length <= this.#storeChunkBytes ? [s.update] : encodeRunsChunked(s.runs, this.#storeChunkBytes),
+          ),
           evidence: newEvidence,
           ...(local.run === undefined ? {} : { ownNext: local.run.clock + local.run.records.length }),
         })
@@ -765,10 +815,14 @@ export class SledLog {
       if (job.kind !== 'local') continue
       if (start < this.#store.ownNext) {
         job.reject(
-          sledlogError('OWN_HEAD_BEHIND', `this node wrote ${this.#store.ownNext} entries but holds ${start}; waiting to recover them from peers`, {
-            have: start,
-            written: this.#store.ownNext,
-          }),
+          sledlogError(
+            'OWN_HEAD_BEHIND',
+            `this node wrote ${this.#store.ownNext} entries but holds ${start}; waiting to recover them from peers`,
+            {
+              have: start,
+              written: this.#store.ownNext,
+            },
+          ),
         )
         continue
       }
@@ -782,14 +836,21 @@ export class SledLog {
           if (id !== undefined) {
             const existing = this.#ids.get(id) ?? stagedIds.get(id) ?? jobIds.get(id)
             if (existing !== undefined) {
-              out.push(existing < start ? (this.get(this.sled, existing) as StoredEntry) : (records[existing - start] ?? signed[existing - seq]) as string)
+              out.push(
+                existing < start
+                  ? (this.get(this.sled, existing) as StoredEntry)
+                  : ((records[existing - start] ?? signed[existing - seq]) as string),
+              )
               continue
             }
             jobIds.set(id, seq + signed.length)
           }
           const record = this.#signer.signEntry({ sled: this.sled, seq: seq + signed.length, ts: this.#now(), ...body })
           if (recordWireSize(record) > this.#limits.maxRecordBytes) {
-            throw sledlogError('ENTRY_TOO_LARGE', `entry of ${recordWireSize(record)} bytes exceeds ${this.#limits.maxRecordBytes}`)
+            throw sledlogError(
+              'ENTRY_TOO_LARGE',
+              `entry of ${recordWireSize(record)} bytes exceeds ${this.#limits.maxRecordBytes}`,
+            )
           }
           signed.push(record)
           out.push(record)
@@ -857,7 +918,8 @@ export class SledLog {
     for (const [client, sled] of this.#sleds) {
       const from = this.#compacted.get(client) ?? 0
       const to = this.#view.length(client)
-      if (from < to) runs.push({ client, clock: from, rootName: rootNameOf(sled), records: this.#view.records(client, from, to) })
+      if (from < to)
+        runs.push({ client, clock: from, rootName: rootNameOf(sled), records: this.#view.records(client, from, to) })
     }
     await this.#store.appendSnapshot(encodeRunsChunked(runs, this.#storeChunkBytes))
     // Recorded before the removal: once the chunks are written, retrying must not write them again.
@@ -879,7 +941,9 @@ export class SledLog {
    * and dropped.
    */
   #evidenceRoom(e: Equivocation, pending: readonly Equivocation[]): boolean {
-    const slot = (this.#evidence.get(`${e.sled}:${e.seq}`)?.size ?? 0) + pending.filter((p) => p.sled === e.sled && p.seq === e.seq).length
+    const slot =
+      (this.#evidence.get(`${e.sled}:${e.seq}`)?.size ?? 0) +
+      pending.filter((p) => p.sled === e.sled && p.seq === e.seq).length
     const sled = (this.#evidenceBySled.get(e.sled) ?? 0) + pending.filter((p) => p.sled === e.sled).length
     return slot < EVIDENCE_LIMITS.versionsPerSlot && sled < EVIDENCE_LIMITS.pairsPerSled
   }

@@ -94,7 +94,11 @@ export class SledNode {
     // A key that existed before this start, over a store that did not, means a lost disk.
     const existingKey = await loadIdentity(c.dataDir)
     const keys = existingKey ?? (await loadOrCreateIdentity(c.dataDir))
-    const store = new LevelStore({ path: join(c.dataDir, 'db'), macKey: deriveMacKey(keys.seed), sync: c.sync ?? false })
+    const store = new LevelStore({
+      path: join(c.dataDir, 'db'),
+      macKey: deriveMacKey(keys.seed),
+      sync: c.sync ?? false,
+    })
     const log = new SledLog({ keys, store, ...(c.limits === undefined ? {} : { limits: c.limits }) })
     await log.open()
     this.#log = log
@@ -106,7 +110,10 @@ export class SledNode {
       keys,
       peers: c.peers,
       recovery: hold ? 'hold' : 'skip',
-      auth: { ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }), ...(c.token === undefined ? {} : { token: c.token }) },
+      auth: {
+        ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }),
+        ...(c.token === undefined ? {} : { token: c.token }),
+      },
       ...(c.sessionLimits === undefined ? {} : { limits: c.sessionLimits }),
       ...(c.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: c.recoveryTimeoutMs }),
       ...(c.maxBackoffMs === undefined ? {} : { maxBackoffMs: c.maxBackoffMs }),

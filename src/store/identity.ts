@@ -51,7 +51,12 @@ export async function loadIdentity(dir: string): Promise<KeyPair | undefined> {
   } catch {
     throw sledlogError('KEY_FILE_CORRUPT', `${path} is not JSON`, { path })
   }
-  if (parsed.kind !== 'sledlog-key' || parsed.v !== 1 || typeof parsed.seed !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.seed)) {
+  if (
+    parsed.kind !== 'sledlog-key' ||
+    parsed.v !== 1 ||
+    typeof parsed.seed !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(parsed.seed)
+  ) {
     throw sledlogError('KEY_FILE_CORRUPT', `${path} is not a sledlog v1 key file`, { path })
   }
   const keys = keyPairFromSeed(Buffer.from(parsed.seed, 'hex'))

@@ -65,7 +65,8 @@ export function deriveMacKey(seed: Uint8Array): Uint8Array {
 
 const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0')
 const utf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8')
-const text = (v: Uint8Array | undefined): string | undefined => (v === undefined ? undefined : Buffer.from(v).toString('utf8'))
+const text = (v: Uint8Array | undefined): string | undefined =>
+  v === undefined ? undefined : Buffer.from(v).toString('utf8')
 
 type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
 
@@ -100,11 +101,13 @@ export class LevelStore {
     else if (format !== FORMAT) throw sledlogError('STORE_CORRUPT', `unknown store format ${JSON.stringify(format)}`)
     const own = text(await this.#db.get('m:own-next'))
     this.#ownNext = own === undefined ? 0 : Number(own)
-    if (!Number.isSafeInteger(this.#ownNext) || this.#ownNext < 0) throw sledlogError('STORE_CORRUPT', 'm:own-next is not a count')
+    if (!Number.isSafeInteger(this.#ownNext) || this.#ownNext < 0)
+      throw sledlogError('STORE_CORRUPT', 'm:own-next is not a count')
     for await (const key of this.#db.keys({ gte: 's:', lt: 's;', reverse: true, limit: 1 })) {
       this.#snapshotChunks = parseInt(key.slice(2), 16) + 1
     }
-    for await (const key of this.#db.keys({ gte: 'u:', lt: 'u;', limit: 1 })) this.#firstUpdate = parseInt(key.slice(2), 16)
+    for await (const key of this.#db.keys({ gte: 'u:', lt: 'u;', limit: 1 }))
+      this.#firstUpdate = parseInt(key.slice(2), 16)
     this.#covered = this.#firstUpdate
     for await (const key of this.#db.keys({ gte: 'u:', lt: 'u;', reverse: true, limit: 1 })) {
       this.#nextUpdate = parseInt(key.slice(2), 16) + 1
@@ -198,7 +201,10 @@ export class LevelStore {
    * the canonical bytes of what was new in them, or nothing when all of it was already held)
    * back into ordinary updates. One atomic batch.
    */
-  async settleLoad(refused: readonly string[], restored: ReadonlyArray<{ key: string; update: Uint8Array | undefined }>): Promise<void> {
+  async settleLoad(
+    refused: readonly string[],
+    restored: ReadonlyArray<{ key: string; update: Uint8Array | undefined }>,
+  ): Promise<void> {
     const ops: Op[] = []
     const stamp = String(Date.now()).padStart(13, '0')
     let moved = 0
@@ -271,7 +277,12 @@ export class LevelStore {
     if (batch.ownNext !== undefined) ops.push({ type: 'put', key: 'm:own-next', value: utf8(String(batch.ownNext)) })
     for (const e of batch.evidence ?? []) {
       // One key per pair: a slot can have more than two versions, and each pair must survive.
-      const pairHash = createHash('sha256').update(e.records[0]).update('\n').update(e.records[1]).digest('hex').slice(0, 16)
+      const pairHash = createHash('sha256')
+        .update(e.records[0])
+        .update('\n')
+        .update(e.records[1])
+        .digest('hex')
+        .slice(0, 16)
       ops.push({ type: 'put', key: `e:${e.sled}:${hex(e.seq, 16)}:${pairHash}`, value: utf8(JSON.stringify(e)) })
     }
     if (ops.length === 0) return
@@ -311,7 +322,12 @@ export class LevelStore {
     try {
       await this.#db.clear({ gte: 'u:', lt: 'u:' + hex(this.#covered, 16) })
     } catch (err) {
-      throw sledlogError('STORE_WRITE_FAILED', `removing compacted updates failed: ${(err as Error).message}`, undefined, err)
+      throw sledlogError(
+        'STORE_WRITE_FAILED',
+        `removing compacted updates failed: ${(err as Error).message}`,
+        undefined,
+        err,
+      )
     }
     this.#firstUpdate = this.#covered
   }

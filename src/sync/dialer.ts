@@ -98,24 +98,28 @@ export class PeerDialer {
       constructor(url: string, protocols?: string | string[]) {
         super(url, protocols, { maxPayload, handshakeTimeout: 10_000 })
         this.on('error', () => undefined)
-        const socket = this
         Object.defineProperty(this, 'onmessage', {
           configurable: true,
-          get: () => onmessage.get?.call(socket) as unknown,
+          get: () => onmessage.get?.call(this) as unknown,
           set: (fn: unknown) => {
-            const wrapped = fn === null ? null : (ev: { data: ArrayBuffer | Buffer }) => dialer.#receive(socket, ev.data)
-            onmessage.set?.call(socket, wrapped)
+            const wrapped = fn === null ? null : (ev: { data: ArrayBuffer | Buffer }) => dialer.#receive(this, ev.data)
+            onmessage.set?.call(this, wrapped)
           },
         })
       }
     }
     const base = this.#o.url.replace(/\/+$/, '')
-    const provider = new WebsocketProvider(base + SYNC_PATH.slice(0, SYNC_PATH.lastIndexOf('/')), 'sync', this.#o.log.doc, {
-      WebSocketPolyfill: PeerSocket as unknown as typeof globalThis.WebSocket,
-      disableBc: true,
-      connect: false,
-      maxBackoffTime: this.#o.maxBackoffMs ?? 30_000,
-    })
+    const provider = new WebsocketProvider(
+      base + SYNC_PATH.slice(0, SYNC_PATH.lastIndexOf('/')),
+      'sync',
+      this.#o.log.doc,
+      {
+        WebSocketPolyfill: PeerSocket as unknown as typeof globalThis.WebSocket,
+        disableBc: true,
+        connect: false,
+        maxBackoffTime: this.#o.maxBackoffMs ?? 30_000,
+      },
+    )
     provider.doc.off('update', provider._updateHandler)
     provider.awareness.destroy()
     provider.on('status', ({ status }: { status: string }) => {

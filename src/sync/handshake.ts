@@ -63,7 +63,12 @@ export function tokenProof(token: string | undefined, role: 'client' | 'server',
 }
 
 /** Checks the other side's token proof in constant time. */
-export function checkTokenProof(token: string | undefined, role: 'client' | 'server', t: Transcript, proof: Uint8Array): boolean {
+export function checkTokenProof(
+  token: string | undefined,
+  role: 'client' | 'server',
+  t: Transcript,
+  proof: Uint8Array,
+): boolean {
   if (token === undefined) return true
   const want = tokenProof(token, role, t)
   return proof.length === want.length && timingSafeEqual(proof, want)

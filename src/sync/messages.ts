@@ -90,16 +90,24 @@ export function decodeMessage(buf: Uint8Array): WireMessage {
       msg = { t: 'denied', reason: decoding.readVarString(dec).slice(0, 200) }
     } else if (type === MSG_SLED_AUTH) {
       const sub = decoding.readVarUint(dec)
-      if (sub === AUTH_HELLO) msg = { t: 'hello', version: decoding.readVarUint(dec), publicKey: bytes(dec, 32), nonce: bytes(dec, 32) }
+      if (sub === AUTH_HELLO)
+        msg = { t: 'hello', version: decoding.readVarUint(dec), publicKey: bytes(dec, 32), nonce: bytes(dec, 32) }
       else if (sub === AUTH_PROVE) {
-        msg = { t: 'prove', publicKey: bytes(dec, 32), nonce: bytes(dec, 32), signature: bytes(dec, 64), tokenProof: varBytes(dec) }
+        msg = {
+          t: 'prove',
+          publicKey: bytes(dec, 32),
+          nonce: bytes(dec, 32),
+          signature: bytes(dec, 64),
+          tokenProof: varBytes(dec),
+        }
       } else if (sub === AUTH_OK) msg = { t: 'ok', signature: bytes(dec, 64), tokenProof: varBytes(dec) }
       else throw new RangeError(`unknown handshake sub-type ${sub}`)
     } else if (type === MSG_SLED_DIGEST) {
       const n = decoding.readVarUint(dec)
       if (n * 34 > buf.length) throw new RangeError('digest count runs past the message')
       const digests: SledDigest[] = []
-      for (let i = 0; i < n; i++) digests.push({ client: decoding.readVarUint(dec), length: decoding.readVarUint(dec), hash: bytes(dec, 32) })
+      for (let i = 0; i < n; i++)
+        digests.push({ client: decoding.readVarUint(dec), length: decoding.readVarUint(dec), hash: bytes(dec, 32) })
       msg = { t: 'digest', digests }
     } else {
       throw new RangeError(`unknown message type ${type}`)
@@ -170,7 +178,12 @@ export function encodeHello(publicKey: Uint8Array, nonce: Uint8Array): Uint8Arra
 }
 
 /** Handshake step 2 (client → server): the client's key, challenge and proof. */
-export function encodeProve(publicKey: Uint8Array, nonce: Uint8Array, signature: Uint8Array, tokenProof: Uint8Array): Uint8Array {
+export function encodeProve(
+  publicKey: Uint8Array,
+  nonce: Uint8Array,
+  signature: Uint8Array,
+  tokenProof: Uint8Array,
+): Uint8Array {
   return frame(MSG_SLED_AUTH, (e) => {
     encoding.writeVarUint(e, AUTH_PROVE)
     encoding.writeUint8Array(e, publicKey)

@@ -262,7 +262,10 @@ export class PeerSession {
       this.#dropped++
       return
     }
-    const chunks = event.update.length <= this.#limits.chunkBytes ? [event.update] : encodeRunsChunked(event.runs, this.#limits.chunkBytes)
+    const chunks =
+      event.update.length <= this.#limits.chunkBytes
+        ? [event.update]
+        : encodeRunsChunked(event.runs, this.#limits.chunkBytes)
     for (const c of chunks) this.#send(encodeUpdate(c))
     this.#peerHolds(event, false)
   }
@@ -320,21 +323,37 @@ export class PeerSession {
     const t = this.#transcript
     const { auth, keys, role } = this.#o
     if (role === 'client' && msg.t === 'hello') {
-      if (msg.version !== AUTH_VERSION) return this.#authFail(`peer speaks handshake v${msg.version}, this node v${AUTH_VERSION}`)
+      if (msg.version !== AUTH_VERSION) {
+        this.#authFail(`peer speaks handshake v${msg.version}, this node v${AUTH_VERSION}`)
+        return
+      }
       t.serverKey = msg.publicKey
       t.serverNonce = msg.nonce
       t.clientKey = keys.publicKey
       t.clientNonce = newNonce()
       const full = t as Transcript
-      this.#o.link.send(encodeProve(keys.publicKey, full.clientNonce, signTranscript(keys, 'client', full), tokenProof(auth.token, 'client', full)))
+      this.#o.link.send(
+        encodeProve(
+          keys.publicKey,
+          full.clientNonce,
+          signTranscript(keys, 'client', full),
+          tokenProof(auth.token, 'client', full),
+        ),
+      )
       return
     }
     if (role === 'server' && msg.t === 'prove') {
       t.clientKey = msg.publicKey
       t.clientNonce = msg.nonce
       const full = t as Transcript
-      if (!verifyTranscript('client', full, msg.signature)) return this.#authFail('handshake signature does not verify')
-      if (!checkTokenProof(auth.token, 'client', full, msg.tokenProof)) return this.#authFail('wrong shared token')
+      if (!verifyTranscript('client', full, msg.signature)) {
+        this.#authFail('handshake signature does not verify')
+        return
+      }
+      if (!checkTokenProof(auth.token, 'client', full, msg.tokenProof)) {
+        this.#authFail('wrong shared token')
+        return
+      }
       if (!this.#admit(msg.publicKey)) return
       this.#o.link.send(encodeOk(signTranscript(keys, 'server', full), tokenProof(auth.token, 'server', full)))
       this.#becomeReady()
@@ -342,13 +361,22 @@ export class PeerSession {
     }
     if (role === 'client' && msg.t === 'ok' && t.clientNonce !== undefined) {
       const full = t as Transcript
-      if (!verifyTranscript('server', full, msg.signature)) return this.#authFail('server handshake signature does not verify')
-      if (!checkTokenProof(auth.token, 'server', full, msg.tokenProof)) return this.#authFail('server does not know the shared token')
+      if (!verifyTranscript('server', full, msg.signature)) {
+        this.#authFail('server handshake signature does not verify')
+        return
+      }
+      if (!checkTokenProof(auth.token, 'server', full, msg.tokenProof)) {
+        this.#authFail('server does not know the shared token')
+        return
+      }
       if (!this.#admit(full.serverKey)) return
       this.#becomeReady()
       return
     }
-    if (msg.t === 'denied') return this.#close(CLOSE.AUTH_FAILED, `peer denied access: ${msg.reason}`)
+    if (msg.t === 'denied') {
+      this.#close(CLOSE.AUTH_FAILED, `peer denied access: ${msg.reason}`)
+      return
+    }
     // y-websocket clients send step 1 and awareness as soon as the socket opens: ignore them
     // until the peer has proven its key; we send our own step 1 once ready.
     if (msg.t === 'step1' || msg.t === 'awareness' || msg.t === 'query-awareness') return

@@ -171,7 +171,11 @@ export class Replicator {
     for (const d of this.#dialers) {
       const s = d.session ?? d.lastSession
       const refused = d.session === null && d.refused !== null ? { refused: d.refused } : {}
-      out.push(s === null ? { url: d.url, connected: false, ...refused } : { url: d.url, ...s.stats(), connected: d.session !== null && s.ready, ...refused })
+      out.push(
+        s === null
+          ? { url: d.url, connected: false, ...refused }
+          : { url: d.url, ...s.stats(), connected: d.session !== null && s.ready, ...refused },
+      )
     }
     for (const s of this.#server.sessions()) out.push({ url: null, connected: s.ready, ...s.stats() })
     return out

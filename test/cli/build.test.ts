@@ -19,7 +19,11 @@ describe('build', () => {
     await mkdir(join(ROOT, 'node_modules/.cache'), { recursive: true })
     const out = await mkdtemp(join(ROOT, 'node_modules/.cache/sledlog-build-'))
     onTestFinished(() => rm(out, { recursive: true, force: true }))
-    await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out], { cwd: ROOT })
+    await run(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out],
+      { cwd: ROOT },
+    )
     const bin = join(out, 'src/cli/bin.js')
     const help = await run(process.execPath, [bin, '--help'])
     expect(help.stdout).toMatch(/^Usage: sledlog <command>/)

@@ -36,7 +36,11 @@ export interface RunOptions {
 }
 
 function spawnCli(args: readonly string[], env: Readonly<Record<string, string>>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
+    cwd: ROOT,
+    env: cleanEnv(env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
@@ -79,7 +83,10 @@ export interface RunningNode {
 }
 
 /** Starts `sledlog node <args>` and waits for its "listening" line. */
-export async function startNode(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<RunningNode> {
+export async function startNode(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<RunningNode> {
   const child = spawnCli(['node', ...args], env)
   child.stdin?.end()
   let stderr = ''
@@ -117,7 +124,8 @@ export async function startNode(args: readonly string[], env: Readonly<Record<st
       child.kill(signal)
       const e = await exited
       // Exactly one stdout line, ever: the contract other tools parse.
-      if (stdoutLines.length !== 1) throw new Error(`node printed ${stdoutLines.length} stdout lines: ${stdoutLines.join('\n')}`)
+      if (stdoutLines.length !== 1)
+        throw new Error(`node printed ${stdoutLines.length} stdout lines: ${stdoutLines.join('\n')}`)
       return e
     },
   }
@@ -132,10 +140,21 @@ export function ndjson(text: string): Array<Record<string, unknown>> {
 }
 
 /** Runs `sledlog <args>` in this process through `main`, with captured streams (fast checks). */
-export async function runMain(args: readonly string[], opts: { env?: Readonly<Record<string, string>>; input?: string } = {}): Promise<CliResult> {
+export async function runMain(
+  args: readonly string[],
+  opts: { env?: Readonly<Record<string, string>>; input?: string } = {},
+): Promise<CliResult> {
   const { main } = await import('../../src/cli/main.js')
   const capture = () => {
-    const s = { text: '', isTTY: false, write: (c: string) => ((s.text += c), true), once: () => undefined }
+    const s = {
+      text: '',
+      isTTY: false,
+      write: (c: string) => {
+        s.text += c
+        return true
+      },
+      once: () => undefined,
+    }
     return s
   }
   const stdout = capture()

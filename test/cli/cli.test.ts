@@ -13,11 +13,17 @@ import { tempDir } from '../helpers/tmp.js'
 import { ndjson, runCli, runMain, startNode } from './cli-process.js'
 
 const events = (n: number, from = 0): string =>
-  Array.from({ length: n }, (_, i) => JSON.stringify({ type: i % 2 === 0 ? 'even' : 'odd', payload: { i: from + i }, id: `ev-${from + i}` })).join('\n') + '\n'
+  Array.from({ length: n }, (_, i) =>
+    JSON.stringify({ type: i % 2 === 0 ? 'even' : 'odd', payload: { i: from + i }, id: `ev-${from + i}` }),
+  ).join('\n') + '\n'
 
 /** Every key and value of a data dir's database, hex-encoded (to prove a command changed nothing). */
 async function dbContents(dir: string): Promise<Map<string, string>> {
-  const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view', createIfMissing: false })
+  const db = new Level<string, Uint8Array>(dbPath(dir), {
+    keyEncoding: 'utf8',
+    valueEncoding: 'view',
+    createIfMissing: false,
+  })
   await db.open()
   const out = new Map<string, string>()
   for await (const [k, v] of db.iterator()) out.set(k, Buffer.from(v).toString('hex'))
@@ -68,17 +74,26 @@ describe('sledlog usage errors', () => {
         ['node', '--port', 'abc', '--peer', 'http://x:1', '--allow', 'zz'],
         /CONFIG_INVALID: invalid configuration \(4 problems\):\n {2}- data directory missing.*\n {2}- --port: "abc" is not a port.*\n {2}- --peer: "http:\/\/x:1" must be a ws:\/\/.*\n {2}- --allow: "zz" is not a sled id/,
       ],
-      [['node', '--data', dir], /missing\.json: config file not found\n {2}- SLEDLOG_PORT: "7400x" is not a port/, { SLEDLOG_PORT: '7400x', SLEDLOG_CONFIG: join(dir, 'missing.json') }],
+      [
+        ['node', '--data', dir],
+        /missing\.json: config file not found\n {2}- SLEDLOG_PORT: "7400x" is not a port/,
+        { SLEDLOG_PORT: '7400x', SLEDLOG_CONFIG: join(dir, 'missing.json') },
+      ],
     ]
     // Two through the real executable (exit codes end to end), the rest in-process.
-    const results = await Promise.all(cases.map(([args, , env], i) => (i === 0 || i === 8 ? runCli : runMain)(args, { env: env ?? {} })))
+    const results = await Promise.all(
+      cases.map(([args, , env], i) => (i === 0 || i === 8 ? runCli : runMain)(args, { env: env ?? {} })),
+    )
     results.forEach((r, i) => {
       const [args, pattern] = cases[i] as [string[], RegExp]
       expect(r.code, `sledlog ${args.join(' ')}: ${r.stderr}`).toBe(2)
       expect(r.stderr, `sledlog ${args.join(' ')}`).toMatch(pattern)
       expect(r.stdout).toBe('')
     })
-    expect(await runMain(['read', '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: sledlog read') })
+    expect(await runMain(['read', '--help'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('Usage: sledlog read'),
+    })
   })
 })
 
@@ -88,7 +103,14 @@ describe('sledlog append / read / status on a data directory', () => {
     const sled = (await runCli(['keygen', '--data', dir])).stdout.trim()
     const one = await runMain(['append', '--data', dir, '--type', 'hello', '--payload', '{"who":"me"}', '--id', 'h1'])
     expect(one.code, one.stderr).toBe(0)
-    expect(JSON.parse(one.stdout)).toMatchObject({ sled, seq: 0, kind: 'event', type: 'hello', payload: { who: 'me' }, id: 'h1' })
+    expect(JSON.parse(one.stdout)).toMatchObject({
+      sled,
+      seq: 0,
+      kind: 'event',
+      type: 'hello',
+      payload: { who: 'me' },
+      id: 'h1',
+    })
 
     const bulk = await runCli(['append', '--data', dir, '--batch', '400'], { input: events(1000) })
     expect(bulk.code, bulk.stderr).toBe(0)
@@ -112,11 +134,18 @@ describe('sledlog append / read / status on a data directory', () => {
     expect(table.stdout.split('\n')[1]).toMatch(/^[0-9a-f]{12} +0 .* event +hello +h1 +\{"who":"me"\}$/)
 
     const st = await runCli(['status', '--data', dir, '--json'])
-    expect(JSON.parse(st.stdout)).toMatchObject({ sled, entries: 1001, heads: { [sled]: 1000 }, rejected: { total: 0 } })
+    expect(JSON.parse(st.stdout)).toMatchObject({
+      sled,
+      entries: 1001,
+      heads: { [sled]: 1000 },
+      rejected: { total: 0 },
+    })
     expect((await runMain(['status', '--data', dir])).stdout).toMatch(/entries +1001 from 1 sled/)
 
     // A bad line stops the import there; everything before it is appended, and stderr says so.
-    const bad = await runMain(['append', '--data', dir], { input: `${events(2, 5000)}{"type":"t","payload":1}\nnot json\n${events(1, 6000)}` })
+    const bad = await runMain(['append', '--data', dir], {
+      input: `${events(2, 5000)}{"type":"t","payload":1}\nnot json\n${events(1, 6000)}`,
+    })
     expect(bad.code).toBe(1)
     expect(bad.stderr).toMatch(/stdin line 4: not valid JSON.*; 3 events before it were appended/)
     expect(JSON.parse((await runMain(['status', '--data', dir, '--json'])).stdout)).toMatchObject({ entries: 1004 })
@@ -140,7 +169,9 @@ describe('sledlog against a running node', () => {
 
     const all = await runCli(['read', '--url', url, '--all', '--page-size', '7'])
     expect(ndjson(all.stdout).map((e) => e.seq)).toEqual(Array.from({ length: 101 }, (_, i) => i))
-    const even = ndjson((await runMain(['read', '--url', url, '--kind', 'event', '--type', 'even', '--all', '--page-size', '10'])).stdout)
+    const even = ndjson(
+      (await runMain(['read', '--url', url, '--kind', 'event', '--type', 'even', '--all', '--page-size', '10'])).stdout,
+    )
     expect(even).toHaveLength(50)
 
     const st = await runCli(['status', '--url', url, '--json'])
@@ -178,7 +209,11 @@ describe('sledlog against a running node', () => {
     const body = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ type: 'ingested', payload: i })))
     // Ingest opens once the node knows its last lid; retry the brief APPENDS_HELD window.
     for (let attempt = 0; ; attempt++) {
-      const res = await fetch(`${node.url}/v1/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
+      const res = await fetch(`${node.url}/v1/ingest`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+      })
       if (res.status === 202) break
       if (attempt > 50) throw new Error(`ingest refused: ${res.status} ${await res.text()}`)
       await new Promise((r) => setTimeout(r, 50))
@@ -195,7 +230,8 @@ describe('sledlog against a running node', () => {
     const dir = join(await tempDir(), 'a')
     const node = await startNode(['--data', dir, '--port', '0'])
     const body = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ type: 'ingested', payload: i })))
-    const ingest = (): Promise<Response> => fetch(`${node.url}/v1/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
+    const ingest = (): Promise<Response> =>
+      fetch(`${node.url}/v1/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
     for (let attempt = 0; (await ingest()).status !== 202; attempt++) {
       if (attempt > 50) throw new Error('ingest never opened')
       await new Promise((r) => setTimeout(r, 50))
@@ -216,9 +252,13 @@ describe('sledlog against a running node', () => {
     expect(second.code).toBe(1)
     expect(second.stdout).toBe('')
     const lines = second.stderr.trim().split('\n')
-    expect(lines.at(-1)).toBe(`sledlog node: ${dir} is in use by another process, most likely a running node (its database is locked): stop it, or give this node its own --data directory`)
+    expect(lines.at(-1)).toBe(
+      `sledlog node: ${dir} is in use by another process, most likely a running node (its database is locked): stop it, or give this node its own --data directory`,
+    )
     // The JSON log line says the same, without a stack trace.
-    expect(lines.slice(0, -1).map((l) => JSON.parse(l) as Record<string, unknown>)).toMatchObject([{ level: 'fatal', data: dir }])
+    expect(lines.slice(0, -1).map((l) => JSON.parse(l) as Record<string, unknown>)).toMatchObject([
+      { level: 'fatal', data: dir },
+    ])
     expect(second.stderr).not.toMatch(/Database failed to open|\n\s+at /)
     // The running node is untouched.
     expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null })
@@ -272,7 +312,10 @@ describe('sledlog verify', () => {
     expect(report).toMatchObject({ ok: false, entries: 200, macFailed: 1, ownHeadBehind: { have: 200, written: 201 } })
     expect(Object.keys((report.rejected as { byCode: object }).byCode)).toHaveLength(1)
     expect(report.problems).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^1 stored record rejected: [A-Z_]+$/), expect.stringMatching(/^own head behind: .*OWN_HEAD_BEHIND/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^1 stored record rejected: [A-Z_]+$/),
+        expect.stringMatching(/^own head behind: .*OWN_HEAD_BEHIND/),
+      ]),
     )
     const text = await runMain(['verify', '--data', dir])
     expect(text.code).toBe(1)

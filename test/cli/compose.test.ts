@@ -63,7 +63,8 @@ function envOf(instructions: Array<[string, string]>): Record<string, string> {
       env[k as string] = v.join(' ')
       continue
     }
-    for (const m of args.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) env[m[1] as string] = (m[2] as string).replace(/^"|"$/g, '')
+    for (const m of args.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g))
+      env[m[1] as string] = (m[2] as string).replace(/^"|"$/g, '')
   }
   return env
 }
@@ -80,21 +81,25 @@ function execForm(args: string): string[] {
 /** Compose-style interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $$. */
 function interpolate(value: unknown, vars: Readonly<Record<string, string>>): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\$|\$\{(\w+)(?:(:?)([-?])((?:[^}])*))?\}|\$(\w+)/g, (all, name?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
-      if (all === '$$') return '$'
-      const key = (name ?? bare) as string
-      const v = vars[key]
-      const unset = v === undefined || (colon === ':' && v === '')
-      if (op === '-') return unset ? (arg ?? '') : (v as string)
-      if (op === '?') {
-        if (unset) throw new Error(`required variable ${key} is missing: ${arg ?? ''}`)
-        return v as string
-      }
-      return v ?? ''
-    })
+    return value.replace(
+      /\$\$|\$\{(\w+)(?:(:?)([-?])((?:[^}])*))?\}|\$(\w+)/g,
+      (all, name?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
+        if (all === '$$') return '$'
+        const key = (name ?? bare) as string
+        const v = vars[key]
+        const unset = v === undefined || (colon === ':' && v === '')
+        if (op === '-') return unset ? (arg ?? '') : (v as string)
+        if (op === '?') {
+          if (unset) throw new Error(`required variable ${key} is missing: ${arg ?? ''}`)
+          return v as string
+        }
+        return v ?? ''
+      },
+    )
   }
   if (Array.isArray(value)) return value.map((v) => interpolate(v, vars))
-  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, vars)]))
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, vars)]))
   return value
 }
 
@@ -185,7 +190,9 @@ describe('docker-compose.yml', () => {
         return u.hostname
       })
       expect(new Set(targets).size).toBe(settings.size - 1)
-      const dialers = [...settings].filter(([, o]) => o.peers.some((p) => new URL(p).hostname === name)).map(([n]) => sledOf(n))
+      const dialers = [...settings]
+        .filter(([, o]) => o.peers.some((p) => new URL(p).hostname === name))
+        .map(([n]) => sledOf(n))
       expect([...(s.allow ?? [])].sort()).toEqual(dialers.sort())
     }
   })
@@ -204,7 +211,7 @@ describe('docker-compose.yml', () => {
       expect(declared).toContain(data?.[0])
       used.push(data?.[0] as string)
       expect(svc.ports).toHaveLength(1)
-      const parts = (svc.ports?.[0] as string).split(':')
+      const parts = String(svc.ports?.[0]).split(':')
       expect(Number(parts.at(-1)), `${name} publishes its node port`).toBe(s.port)
       hostPorts.push(parts.slice(0, -1).join(':'))
       expect(svc.build ?? svc.image).toBeDefined()
@@ -237,7 +244,10 @@ describe('Dockerfile', () => {
     expect(runtime.instructions.some(([i, a]) => i === 'RUN' && a.includes('npm ci --omit=dev'))).toBe(true)
     expect(one('USER')).not.toMatch(/^(root|0)$/)
     // The build script is the one package.json runs, and its output lands where ENTRYPOINT looks.
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> }
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>
+      scripts: Record<string, string>
+    }
     expect(pkg.bin.sledlog).toBe('dist/src/cli/bin.js')
     expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json')
     expect(execForm(one('ENTRYPOINT'))).toEqual(['node', `/app/${pkg.bin.sledlog}`])
@@ -275,7 +285,9 @@ describe('Dockerfile', () => {
     const healthy = await run(process.execPath, argv.slice(1), { env: { ...process.env, SLEDLOG_PORT: port } })
     expect(healthy.stderr).toBe('')
     await node.stop()
-    const down = await run(process.execPath, argv.slice(1), { env: { ...process.env, SLEDLOG_PORT: port } }).catch((e: { code?: number }) => e)
+    const down = await run(process.execPath, argv.slice(1), { env: { ...process.env, SLEDLOG_PORT: port } }).catch(
+      (e: { code?: number }) => e,
+    )
     expect((down as { code?: number }).code).toBe(1)
   })
 })

@@ -5,7 +5,9 @@ import type { PeerStatus } from '../../src/sync/replicator.js'
 
 function harness() {
   const lines: Array<Record<string, unknown>> = []
-  const logger = createLogger('debug', { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) })
+  const logger = createLogger('debug', {
+    write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>),
+  })
   let peers: PeerStatus[] = []
   let byCode: Record<string, number> = {}
   let ownHeadBehind: { have: number; written: number } | null = null
@@ -21,7 +23,13 @@ function harness() {
     lines,
     watch,
     msgs: () => lines.map((l) => l.msg),
-    set: (o: { peers?: PeerStatus[]; byCode?: Record<string, number>; behind?: typeof ownHeadBehind; dropped?: number; t?: number }) => {
+    set: (o: {
+      peers?: PeerStatus[]
+      byCode?: Record<string, number>
+      behind?: typeof ownHeadBehind
+      dropped?: number
+      t?: number
+    }) => {
       if (o.peers !== undefined) peers = o.peers
       if (o.byCode !== undefined) byCode = o.byCode
       if (o.behind !== undefined) ownHeadBehind = o.behind
@@ -32,7 +40,16 @@ function harness() {
 }
 
 const link = (over: Partial<PeerStatus>): PeerStatus =>
-  ({ url: 'ws://b:7400', connected: true, label: 'ws://b:7400', sled: 'b'.repeat(64), synced: false, connectedAt: 1, rejected: {}, ...over }) as PeerStatus
+  ({
+    url: 'ws://b:7400',
+    connected: true,
+    label: 'ws://b:7400',
+    sled: 'b'.repeat(64),
+    synced: false,
+    connectedAt: 1,
+    rejected: {},
+    ...over,
+  }) as PeerStatus
 
 describe('NodeWatch', () => {
   it('logs connect, synced and disconnect once each, and a reconnect as a new link', () => {
@@ -70,7 +87,11 @@ describe('NodeWatch', () => {
     h.set({ byCode: { UPDATE_BAD_SIGNATURE: 1 }, peers: [link({ rejected: { UPDATE_BAD_SIGNATURE: 1 } })] })
     h.watch.sample()
     for (let i = 2; i <= 50; i++) {
-      h.set({ byCode: { UPDATE_BAD_SIGNATURE: i }, peers: [link({ rejected: { UPDATE_BAD_SIGNATURE: i } })], t: i * 100 })
+      h.set({
+        byCode: { UPDATE_BAD_SIGNATURE: i },
+        peers: [link({ rejected: { UPDATE_BAD_SIGNATURE: i } })],
+        t: i * 100,
+      })
       h.watch.sample()
     }
     let warns = h.lines.filter((l) => l.msg === 'updates rejected')
@@ -91,7 +112,9 @@ describe('NodeWatch', () => {
     h.watch.sample()
     h.set({ behind: null as never })
     h.watch.stop()
-    expect(h.lines.filter((l) => String(l.msg).startsWith('ingest events dropped')).map((l) => l.dropped)).toEqual([3, 7])
+    expect(h.lines.filter((l) => String(l.msg).startsWith('ingest events dropped')).map((l) => l.dropped)).toEqual([
+      3, 7,
+    ])
     expect(h.msgs()).toContain('own entries recovered; appends resume')
   })
 })

@@ -27,24 +27,34 @@ const sse = (res: import('node:http').ServerResponse, text: string): void => {
   if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream' })
   res.write(text)
 }
-const entry = (seq: number): string => JSON.stringify({ sled: 'a'.repeat(64), seq, ts: 1, kind: 'event', type: 't', payload: seq, sig: 's' })
+const entry = (seq: number): string =>
+  JSON.stringify({ sled: 'a'.repeat(64), seq, ts: 1, kind: 'event', type: 't', payload: seq, sig: 's' })
 
 describe('sledlog tail', () => {
   it('reconnects after a dropped stream and resumes with Last-Event-ID', async () => {
     const fake = await fakeStream([
       (res) => {
-        sse(res, `retry: 10\n\n: heartbeat\n\nevent: entry\nid: c1\ndata: ${entry(0)}\n\nevent: entry\nid: c2\ndata: ${entry(1)}\n\n`)
+        sse(
+          res,
+          `retry: 10\n\n: heartbeat\n\nevent: entry\nid: c1\ndata: ${entry(0)}\n\nevent: entry\nid: c2\ndata: ${entry(1)}\n\n`,
+        )
         // Cut the connection mid-stream, as a restarting node or a proxy would.
         setTimeout(() => res.destroy(), 20)
       },
       (res) => {
-        sse(res, `event: entry\nid: c3\ndata: ${entry(2)}\n\nevent: hole\ndata: {"sled":"b","from":1,"to":2}\n\nevent: live\nid: c3\ndata: {}\n\n`)
+        sse(
+          res,
+          `event: entry\nid: c3\ndata: ${entry(2)}\n\nevent: hole\ndata: {"sled":"b","from":1,"to":2}\n\nevent: live\nid: c3\ndata: {}\n\n`,
+        )
       },
     ])
     const r = await runMain(['tail', '--url', fake.url, '--from', 'start', '--sled', 'a'.repeat(64), '--until-live'])
     expect(r.code, r.stderr).toBe(0)
     expect(ndjson(r.stdout).map((e) => e.seq)).toEqual([0, 1, 2])
-    expect(fake.requests.map((q) => q.url)).toEqual([`/v1/stream?from=start&sled=${'a'.repeat(64)}`, `/v1/stream?from=start&sled=${'a'.repeat(64)}`])
+    expect(fake.requests.map((q) => q.url)).toEqual([
+      `/v1/stream?from=start&sled=${'a'.repeat(64)}`,
+      `/v1/stream?from=start&sled=${'a'.repeat(64)}`,
+    ])
     expect(fake.requests[0]?.headers['last-event-id']).toBeUndefined()
     expect(fake.requests[1]?.headers['last-event-id']).toBe('c2')
     expect(r.stderr).toMatch(/reconnecting/)
@@ -58,7 +68,9 @@ describe('sledlog tail', () => {
       (res) => sse(res, `event: entry\nid: c1\ndata: ${entry(0)}\n\nevent: entry\nid: c2\ndata: ${entry(1)}\n\n`),
       (res) => {
         res.writeHead(400, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ error: { code: 'HTTP_BAD_REQUEST', message: 'Last-Event-ID is not a stream cursor' } }))
+        res.end(
+          JSON.stringify({ error: { code: 'HTTP_BAD_REQUEST', message: 'Last-Event-ID is not a stream cursor' } }),
+        )
       },
     ])
     const first = await runMain(['tail', '--url', fake.url, '--limit', '1', '--quiet'])

@@ -20,7 +20,8 @@ function sink(isTTY: boolean) {
 
 describe('SseParser', () => {
   it('assembles events across arbitrary chunk boundaries', () => {
-    const text = 'retry: 2000\n\n: heartbeat\n\nevent: entry\nid: abc:1\ndata: {"a":1}\n\nevent: live\r\ndata: {}\r\n\r\ndata: x\ndata: y\n\n'
+    const text =
+      'retry: 2000\n\n: heartbeat\n\nevent: entry\nid: abc:1\ndata: {"a":1}\n\nevent: live\r\ndata: {}\r\n\r\ndata: x\ndata: y\n\n'
     for (const size of [1, 2, 3, 7, text.length]) {
       const p = new SseParser()
       const events = []
@@ -60,7 +61,8 @@ describe('progressBar', () => {
     bar.update(10)
     bar.finish()
     expect(s.chunks).toHaveLength(3)
-    expect(s.chunks[0]).toMatch(/^\r\x1b\[2Kverify \[#{12}\.{12}\]  50% 5\/10 records 5 records\/s$/)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the progress line is an ANSI escape
+    expect(s.chunks[0]).toMatch(/^\r\x1b\[2Kverify \[#{12}\.{12}\] {2}50% 5\/10 records 5 records\/s$/)
     expect(s.chunks[1]).toContain('100% 10/10')
     expect(s.chunks[2]).toBe('\r\x1b[2K')
   })
@@ -123,7 +125,16 @@ describe('readLines', () => {
 
 describe('table', () => {
   it('aligns rows under the header and shows gaps and equivocations', () => {
-    const event = { sled: SLED, seq: 3, ts: 0, kind: 'event', type: 'order.created', payload: { id: 1 }, id: 'o-1', sig: 's' } as StoredEntry
+    const event = {
+      sled: SLED,
+      seq: 3,
+      ts: 0,
+      kind: 'event',
+      type: 'order.created',
+      payload: { id: 1 },
+      id: 'o-1',
+      sig: 's',
+    } as StoredEntry
     const gap = { sled: SLED, seq: 4, ts: 0, kind: 'gap', from: 5, to: 9, sig: 's', equivocated: true } as StoredEntry
     const header = tableHeader()
     const row = tableRow(event)

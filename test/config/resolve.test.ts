@@ -28,7 +28,10 @@ describe('resolveNodeSettings', () => {
     const r = ok({
       flags: { port: '1', peer: ['ws://f:1'] },
       env: { SLEDLOG_PORT: '2', SLEDLOG_HOST: '10.0.0.2', SLEDLOG_PEERS: 'ws://e:1', SLEDLOG_DATA: '/env' },
-      file: { path: '/etc/sledlog.json', value: { port: 3, host: 'file-host', data: '/file', logLevel: 'debug', sync: true } },
+      file: {
+        path: '/etc/sledlog.json',
+        value: { port: 3, host: 'file-host', data: '/file', logLevel: 'debug', sync: true },
+      },
     })
     expect(r.settings.port).toBe(1)
     expect(r.settings.peers).toEqual(['ws://f:1']) // a list is replaced whole, never merged
@@ -36,13 +39,26 @@ describe('resolveNodeSettings', () => {
     expect(r.settings.data).toBe('/env')
     expect(r.settings.logLevel).toBe('debug')
     expect(r.settings.sync).toBe(true)
-    expect(r.origins).toMatchObject({ port: 'flag', peers: 'flag', host: 'env', data: 'env', logLevel: 'file', sync: 'file', token: 'default' })
+    expect(r.origins).toMatchObject({
+      port: 'flag',
+      peers: 'flag',
+      host: 'env',
+      data: 'env',
+      logLevel: 'file',
+      sync: 'file',
+      token: 'default',
+    })
   })
 
   it('parses env lists comma-separated and treats empty variables as unset', () => {
     const r = ok({
       flags: { data: 'd' },
-      env: { SLEDLOG_PEERS: ' ws://a:1 , ws://b:2,', SLEDLOG_ALLOW: `${SLED_A},${SLED_B},${SLED_A}`, SLEDLOG_TOKEN: '', SLEDLOG_PORT: '' },
+      env: {
+        SLEDLOG_PEERS: ' ws://a:1 , ws://b:2,',
+        SLEDLOG_ALLOW: `${SLED_A},${SLED_B},${SLED_A}`,
+        SLEDLOG_TOKEN: '',
+        SLEDLOG_PORT: '',
+      },
     })
     expect(r.settings.peers).toEqual(['ws://a:1', 'ws://b:2'])
     expect(r.settings.allow).toEqual([SLED_A, SLED_B])
@@ -55,13 +71,18 @@ describe('resolveNodeSettings', () => {
   })
 
   it('resolves a relative data path in a config file against the file, not the working dir', () => {
-    expect(ok({ file: { path: '/etc/sledlog/conf.json', value: { data: 'node-a' } } }).settings.data).toBe('/etc/sledlog/node-a')
+    expect(ok({ file: { path: '/etc/sledlog/conf.json', value: { data: 'node-a' } } }).settings.data).toBe(
+      '/etc/sledlog/node-a',
+    )
     expect(ok({ file: { path: '/etc/sledlog/conf.json', value: { data: '/var/a' } } }).settings.data).toBe('/var/a')
     expect(ok({ flags: { data: 'rel' }, file: { path: '/etc/c.json', value: {} } }).settings.data).toBe('rel')
   })
 
   it('accepts the env spellings of booleans, durations and levels', () => {
-    const r = ok({ flags: { data: 'd' }, env: { SLEDLOG_SYNC: 'yes', SLEDLOG_RECOVERY_TIMEOUT: '2500', SLEDLOG_LOG_LEVEL: 'WARN' } })
+    const r = ok({
+      flags: { data: 'd' },
+      env: { SLEDLOG_SYNC: 'yes', SLEDLOG_RECOVERY_TIMEOUT: '2500', SLEDLOG_LOG_LEVEL: 'WARN' },
+    })
     expect(r.settings).toMatchObject({ sync: true, recoveryTimeoutMs: 2500, logLevel: 'warn' })
     expect(ok({ flags: { data: 'd' }, env: { SLEDLOG_SYNC: 'off' } }).settings.sync).toBe(false)
   })
@@ -69,15 +90,24 @@ describe('resolveNodeSettings', () => {
   it('takes the ingest bus capacity from any source and refuses one below 1', () => {
     expect(ok({ flags: { data: 'd', 'ingest-capacity': '64' } }).settings.ingestCapacity).toBe(64)
     expect(ok({ flags: { data: 'd' }, env: { SLEDLOG_INGEST_CAPACITY: '32' } }).settings.ingestCapacity).toBe(32)
-    expect(ok({ flags: { data: 'd' }, file: { path: 'c.json', value: { ingestCapacity: 8 } } }).settings.ingestCapacity).toBe(8)
+    expect(
+      ok({ flags: { data: 'd' }, file: { path: 'c.json', value: { ingestCapacity: 8 } } }).settings.ingestCapacity,
+    ).toBe(8)
     expect(ok({ flags: { data: 'd' } }).settings.ingestCapacity).toBeUndefined()
-    expect(problems({ flags: { data: 'd', 'ingest-capacity': '0' } })).toEqual(['--ingest-capacity: "0" is not an ingest bus capacity (an integer >= 1)'])
+    expect(problems({ flags: { data: 'd', 'ingest-capacity': '0' } })).toEqual([
+      '--ingest-capacity: "0" is not an ingest bus capacity (an integer >= 1)',
+    ])
   })
 
   it('reports every problem at once, each naming where the value came from', () => {
     const p = problems({
       flags: { port: 'abc', peer: ['http://x:1', 'ws://ok:1', 'ws://ok:1'], allow: ['zz'] },
-      env: { SLEDLOG_LOG_LEVEL: 'loud', SLEDLOG_RECOVERY_TIMEOUT: '-5', SLEDLOG_SYNC: 'maybe', SLEDLOG_HOST: 'http://h' },
+      env: {
+        SLEDLOG_LOG_LEVEL: 'loud',
+        SLEDLOG_RECOVERY_TIMEOUT: '-5',
+        SLEDLOG_SYNC: 'maybe',
+        SLEDLOG_HOST: 'http://h',
+      },
       file: { path: 'c.json', value: { prot: 1, token: '' } },
     })
     expect(p).toEqual(
@@ -99,7 +129,9 @@ describe('resolveNodeSettings', () => {
   })
 
   it('checks types in the config file', () => {
-    const p = problems({ file: { path: 'c.json', value: { data: 7, port: 70000, peers: 'ws://a:1', allow: [1], sync: 'true' } } })
+    const p = problems({
+      file: { path: 'c.json', value: { data: 7, port: 70000, peers: 'ws://a:1', allow: [1], sync: 'true' } },
+    })
     expect(p).toEqual(
       expect.arrayContaining([
         'c.json: data: data directory must be a string, got 7',
@@ -118,7 +150,9 @@ describe('resolveNodeSettings', () => {
       expect.stringMatching(/^data directory missing/),
       '--port: "x" is not a port (an integer 0..65535)',
     ])
-    expect(problems({ flags: { data: 'd' }, file: { path: 'arr.json', value: [] } })).toEqual(['arr.json: a config file must hold a JSON object, got an array'])
+    expect(problems({ flags: { data: 'd' }, file: { path: 'arr.json', value: [] } })).toEqual([
+      'arr.json: a config file must hold a JSON object, got an array',
+    ])
   })
 
   it('lets a flag override an invalid env value without complaint', () => {

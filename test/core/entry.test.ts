@@ -46,13 +46,53 @@ describe('encodeEntryJson / parseEntryJson round trip', () => {
     ['event without id', { sled: SLED, seq: 0, ts: 0, kind: 'event', type: 't', payload: null }],
     ['gap', gap],
     ['gap of one id', { sled: SLED, seq: 0, ts: 0, kind: 'gap', from: 0, to: 0 }],
-    ['max safe seq and ts', { sled: SLED, seq: Number.MAX_SAFE_INTEGER, ts: Number.MAX_SAFE_INTEGER, kind: 'gap', from: 0, to: Number.MAX_SAFE_INTEGER }],
-    ['unicode', { sled: SLED, seq: 1, ts: 1, kind: 'event', type: 'ünïcödé/日本/🚀', payload: { '键': 'значение 🎉', emoji: '👩‍👩‍👧' }, id: '✓' }],
-    ['escapes and controls', { sled: SLED, seq: 1, ts: 1, kind: 'event', type: 'q"\\/', payload: '\u0000\u001f\n\t"\\\u2028\u2029\u007f' }],
-    ['lone surrogates (escaped by JSON.stringify)', { sled: SLED, seq: 1, ts: 1, kind: 'event', type: '\ud800x', payload: ['\udc00', 'a\ud83d'] }],
-    ['numbers', { sled: SLED, seq: 1, ts: 1, kind: 'event', type: 'n', payload: [0, -1, 0.1, 1e21, 1e-7, -1.5e300, Number.MAX_SAFE_INTEGER + 2] }],
+    [
+      'max safe seq and ts',
+      {
+        sled: SLED,
+        seq: Number.MAX_SAFE_INTEGER,
+        ts: Number.MAX_SAFE_INTEGER,
+        kind: 'gap',
+        from: 0,
+        to: Number.MAX_SAFE_INTEGER,
+      },
+    ],
+    [
+      'unicode',
+      {
+        sled: SLED,
+        seq: 1,
+        ts: 1,
+        kind: 'event',
+        type: 'ünïcödé/日本/🚀',
+        payload: { 键: 'значение 🎉', emoji: '👩‍👩‍👧' },
+        id: '✓',
+      },
+    ],
+    [
+      'escapes and controls',
+      { sled: SLED, seq: 1, ts: 1, kind: 'event', type: 'q"\\/', payload: '\u0000\u001f\n\t"\\\u2028\u2029\u007f' },
+    ],
+    [
+      'lone surrogates (escaped by JSON.stringify)',
+      { sled: SLED, seq: 1, ts: 1, kind: 'event', type: '\ud800x', payload: ['\udc00', 'a\ud83d'] },
+    ],
+    [
+      'numbers',
+      {
+        sled: SLED,
+        seq: 1,
+        ts: 1,
+        kind: 'event',
+        type: 'n',
+        payload: [0, -1, 0.1, 1e21, 1e-7, -1.5e300, Number.MAX_SAFE_INTEGER + 2],
+      },
+    ],
     ['array payload', { sled: SLED, seq: 1, ts: 1, kind: 'event', type: 'a', payload: [[[]], {}, ''] }],
-    ['integer-like payload keys', { sled: SLED, seq: 1, ts: 1, kind: 'event', type: 'k', payload: { '1': 'a', b: 'b', '0': 'c' } }],
+    [
+      'integer-like payload keys',
+      { sled: SLED, seq: 1, ts: 1, kind: 'event', type: 'k', payload: { '1': 'a', b: 'b', '0': 'c' } },
+    ],
   ]
   it.each(cases)('%s', (_name, entry) => {
     const json = encodeEntryJson(entry)
@@ -64,7 +104,15 @@ describe('encodeEntryJson / parseEntryJson round trip', () => {
   })
 
   it('writes the fields in the fixed order sled, seq, ts, kind, then type, payload, id / from, to', () => {
-    expect(Object.keys(JSON.parse(encodeEntryJson(event)) as object)).toEqual(['sled', 'seq', 'ts', 'kind', 'type', 'payload', 'id'])
+    expect(Object.keys(JSON.parse(encodeEntryJson(event)) as object)).toEqual([
+      'sled',
+      'seq',
+      'ts',
+      'kind',
+      'type',
+      'payload',
+      'id',
+    ])
     expect(Object.keys(JSON.parse(encodeEntryJson(gap)) as object)).toEqual(['sled', 'seq', 'ts', 'kind', 'from', 'to'])
     expect(encodeEntryJson(gap)).toBe(`{"sled":"${SLED}","seq":3,"ts":5,"kind":"gap","from":100,"to":120}`)
   })
@@ -72,7 +120,14 @@ describe('encodeEntryJson / parseEntryJson round trip', () => {
   it('omits an undefined id', () => {
     const e = { sled: SLED, seq: 0, ts: 0, kind: 'event', type: 't', payload: 1, id: undefined } as unknown as Entry
     expect(encodeEntryJson(e)).not.toContain('"id"')
-    expect(parseEntryJson(encodeEntryJson(e))).toEqual({ sled: SLED, seq: 0, ts: 0, kind: 'event', type: 't', payload: 1 })
+    expect(parseEntryJson(encodeEntryJson(e))).toEqual({
+      sled: SLED,
+      seq: 0,
+      ts: 0,
+      kind: 'event',
+      type: 't',
+      payload: 1,
+    })
   })
 
   const seed = testSeed('entry round trip', 20261101)
@@ -132,7 +187,11 @@ describe('parseEntryJson rejects everything but the canonical text of a well-for
     ['payload before type', head + tail, head + `,"payload":null,"type":"order.created","id":"x"}`],
     ['id before payload', head + tail, head + `,"type":"order.created","id":"x","payload":null}`],
     ['to before from', canonGap, canonGap.replace('"from":100,"to":120', '"to":120,"from":100')],
-    ['integer-like payload key after a named one', head + `,"type":"t","payload":{"1":2,"b":1}}`, head + `,"type":"t","payload":{"b":1,"1":2}}`],
+    [
+      'integer-like payload key after a named one',
+      head + `,"type":"t","payload":{"1":2,"b":1}}`,
+      head + `,"type":"t","payload":{"b":1,"1":2}}`,
+    ],
     ['duplicate seq key', canon, canon.replace('"seq":7', '"seq":7,"seq":7')],
     ['duplicate key, first value differs', canon, canon.replace('"seq":7', '"seq":8,"seq":7')],
     ['duplicate key inside the payload', canon, canon.replace('{"id":"o-1"', '{"id":"evil","id":"o-1"')],
@@ -141,7 +200,11 @@ describe('parseEntryJson rejects everything but the canonical text of a well-for
     ['2.50 in the payload', canon, canon.replace('2.5', '2.50')],
     ['escaped character in type', canon, canon.replace('"order.created"', '"\\u006frder.created"')],
     ['escaped slash in type', canon.replace('"order.created"', '"a/b"'), canon.replace('"order.created"', '"a\\/b"')],
-    ['uppercase unicode escape', canon.replace('"order.created"', '"\\u001f"'), canon.replace('"order.created"', '"\\u001F"')],
+    [
+      'uppercase unicode escape',
+      canon.replace('"order.created"', '"\\u001f"'),
+      canon.replace('"order.created"', '"\\u001F"'),
+    ],
   ]
   it.each(sameValue)('%s', (_name, good, bad) => {
     expect(parseEntryJson(good)).toBeTruthy()
@@ -259,7 +322,8 @@ describe('assertJsonValue', () => {
     ['undefined', undefined],
     ['undefined in an object', { a: undefined }],
     ['undefined in an array', [1, undefined]],
-    ['a hole in a sparse array', [, 1]], // eslint-disable-line no-sparse-arrays
+    // biome-ignore lint/suspicious/noSparseArray: the hole is what is tested
+    ['a hole in a sparse array', [, 1]],
     ['a function', () => 1],
     ['a function in an object', { f: function named() {} }],
     ['an object with toJSON', { toJSON: () => 'x' }],
@@ -293,7 +357,7 @@ describe('assertJsonValue', () => {
     ['null', null],
     ['true', true],
     ['a string', 'hello'],
-    ['unicode', { 'ключ': '值 🚀', emoji: ['👍🏽', '\u0000'] }],
+    ['unicode', { ключ: '值 🚀', emoji: ['👍🏽', '\u0000'] }],
     ['a lone surrogate (JSON.stringify escapes it)', '\ud800'],
     ['numbers', [0, -1, 1.5, 1e300, Number.MAX_SAFE_INTEGER + 2, Number.MIN_VALUE]],
     ['empty array and object', [[], {}]],
@@ -301,10 +365,13 @@ describe('assertJsonValue', () => {
     ['a null-prototype object', Object.assign(Object.create(null) as object, { a: 1 })],
     ['nesting at the limit', deep(ENTRY_LIMITS.payloadDepth)],
     ['object nesting at the limit', deepObj(ENTRY_LIMITS.payloadDepth)],
-    ['a shared (non-cyclic) sub-object', (() => {
-      const s = { x: 1 }
-      return { a: s, b: s }
-    })()],
+    [
+      'a shared (non-cyclic) sub-object',
+      (() => {
+        const s = { x: 1 }
+        return { a: s, b: s }
+      })(),
+    ],
   ]
   it.each(accepted)('accepts %s', (_name, value) => {
     expect(() => assertJsonValue(value)).not.toThrow()
@@ -340,7 +407,14 @@ describe('assertEntryBody', () => {
   it('accepts well-formed bodies', () => {
     expect(() => assertEntryBody({ kind: 'event', type: 't', payload: null })).not.toThrow()
     expect(() => assertEntryBody({ kind: 'event', type: 't', payload: [1], id: 'x' })).not.toThrow()
-    expect(() => assertEntryBody({ kind: 'event', type: 't'.repeat(ENTRY_LIMITS.typeLength), payload: 1, id: 'i'.repeat(ENTRY_LIMITS.idLength) })).not.toThrow()
+    expect(() =>
+      assertEntryBody({
+        kind: 'event',
+        type: 't'.repeat(ENTRY_LIMITS.typeLength),
+        payload: 1,
+        id: 'i'.repeat(ENTRY_LIMITS.idLength),
+      }),
+    ).not.toThrow()
     expect(() => assertEntryBody({ kind: 'event', type: 't', payload: 1, id: undefined })).not.toThrow()
     expect(() => assertEntryBody({ kind: 'gap', from: 0, to: 0 })).not.toThrow()
     expect(() => assertEntryBody({ kind: 'gap', from: 5, to: Number.MAX_SAFE_INTEGER })).not.toThrow()

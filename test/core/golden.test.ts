@@ -10,7 +10,14 @@ import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { encodeEntryJson, parseEntryJson, type Entry } from '../../src/core/entry.js'
 import { clientIdOf, rootNameOf, type SledId } from '../../src/core/ids.js'
-import { createSigner, createVerifier, keyPairFromSeed, openRecord, signedMessage, splitRecord } from '../../src/core/signing.js'
+import {
+  createSigner,
+  createVerifier,
+  keyPairFromSeed,
+  openRecord,
+  signedMessage,
+  splitRecord,
+} from '../../src/core/signing.js'
 import { decodeStateVector, decodeUpdate, encodeRuns, encodeStateVector } from '../../src/core/update-codec.js'
 import { deriveMacKey, LevelStore } from '../../src/store/level-store.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -107,9 +114,9 @@ describe('golden vectors: Yjs updates', () => {
 
   it('encodeRuns reproduces the fixture updates', () => {
     expect(hex(encodeRuns([run]))).toBe(golden.updateHex)
-    expect(hex(encodeRuns([{ client: golden.clientId, clock: 3, rootName: golden.rootName, records: [fourth.record] }]))).toBe(
-      golden.update2Hex,
-    )
+    expect(
+      hex(encodeRuns([{ client: golden.clientId, clock: 3, rootName: golden.rootName, records: [fourth.record] }])),
+    ).toBe(golden.update2Hex)
     expect(hex(encodeRuns([{ ...run, records: golden.entries.map((g) => g.record) }]))).toBe(golden.updateAllHex)
   })
 
@@ -117,11 +124,23 @@ describe('golden vectors: Yjs updates', () => {
     const d = decodeUpdate(bytes(golden.updateHex), 64 * 1024)
     expect(d.emptyDeleteSetClients).toBe(0)
     expect(d.structs).toEqual([
-      { client: golden.clientId, clock: 0, origin: null, parentKey: golden.rootName, records: first3.map((g) => g.record) },
+      {
+        client: golden.clientId,
+        clock: 0,
+        origin: null,
+        parentKey: golden.rootName,
+        records: first3.map((g) => g.record),
+      },
     ])
     const d2 = decodeUpdate(bytes(golden.update2Hex), 64 * 1024)
     expect(d2.structs).toEqual([
-      { client: golden.clientId, clock: 3, origin: { client: golden.clientId, clock: 2 }, parentKey: null, records: [fourth.record] },
+      {
+        client: golden.clientId,
+        clock: 3,
+        origin: { client: golden.clientId, clock: 2 },
+        parentKey: null,
+        records: [fourth.record],
+      },
     ])
   })
 
@@ -180,7 +199,9 @@ describe('golden vectors: LevelDB storage', () => {
 
   it('MAC = first 16 bytes of HMAC-SHA256(macKey, key || 0x00 || update)', () => {
     const msg = Buffer.concat([Buffer.from(golden.store.key, 'utf8'), Buffer.from([0]), bytes(golden.updateHex)])
-    expect(createHmac('sha256', bytes(golden.store.macKeyHex)).update(msg).digest().subarray(0, 16).toString('hex')).toBe(golden.store.macHex)
+    expect(
+      createHmac('sha256', bytes(golden.store.macKeyHex)).update(msg).digest().subarray(0, 16).toString('hex'),
+    ).toBe(golden.store.macHex)
   })
 
   it('LevelStore stores the first committed update as MAC || update under u:0000000000000000', async () => {
@@ -224,7 +245,14 @@ describe('docs/PROTOCOL.md worked example matches the fixture', () => {
   }
 
   it('quotes the keys, ids, signatures and MACs verbatim', () => {
-    for (const s of [golden.seedHex, golden.publicKeyHex, golden.rootName, String(golden.clientId), golden.store.macKeyHex, golden.store.macHex]) {
+    for (const s of [
+      golden.seedHex,
+      golden.publicKeyHex,
+      golden.rootName,
+      String(golden.clientId),
+      golden.store.macKeyHex,
+      golden.store.macHex,
+    ]) {
       expect(doc).toContain(s)
     }
     for (const g of golden.entries) expect(doc).toContain(g.signature)
@@ -249,7 +277,10 @@ describe('docs/PROTOCOL.md worked example matches the fixture', () => {
     for (const g of [golden.entries[0], golden.entries[2], golden.entries[3]] as GoldenEntry[]) {
       expect(doc).toContain(g.json.replace(golden.sled, 'S'))
     }
-    const e1 = (golden.entries[1] as GoldenEntry).json.replace(golden.sled, 'S').replace('\u007f', '⟨DEL⟩').replace('\u2028', '⟨LS⟩')
+    const e1 = (golden.entries[1] as GoldenEntry).json
+      .replace(golden.sled, 'S')
+      .replace('\u007f', '⟨DEL⟩')
+      .replace('\u2028', '⟨LS⟩')
     expect(doc).toContain(e1)
   })
 })

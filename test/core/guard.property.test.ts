@@ -68,13 +68,59 @@ type Attack =
 
 const sledIdx = fc.integer({ min: 0, max: 3 })
 const who = fc.constantFrom<Who>('own', 'own', 'foreign', 'other-sled')
-const content = fc.constantFrom<Content>('valid-next', 'valid-next', 'wrong-seq', 'other-sled', 'forged', 'unsigned', 'number', 'object', 'binary')
+const content = fc.constantFrom<Content>(
+  'valid-next',
+  'valid-next',
+  'wrong-seq',
+  'other-sled',
+  'forged',
+  'unsigned',
+  'number',
+  'object',
+  'binary',
+)
 const foreign = fc.integer({ min: 1, max: 2 ** 31 })
 const yop: fc.Arbitrary<YOp> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), sled: sledIdx, index: fc.nat(8), len: fc.integer({ min: 1, max: 3 }) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('insert' as const), sled: sledIdx, index: fc.nat(8), who, foreign, content }) },
-  { weight: 5, arbitrary: fc.record({ op: fc.constant('push' as const), sled: sledIdx, who, foreign, content, count: fc.integer({ min: 1, max: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('map' as const), sled: sledIdx, onLogRoot: fc.boolean(), key: fc.string({ maxLength: 4 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('delete' as const),
+      sled: sledIdx,
+      index: fc.nat(8),
+      len: fc.integer({ min: 1, max: 3 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('insert' as const),
+      sled: sledIdx,
+      index: fc.nat(8),
+      who,
+      foreign,
+      content,
+    }),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      op: fc.constant('push' as const),
+      sled: sledIdx,
+      who,
+      foreign,
+      content,
+      count: fc.integer({ min: 1, max: 3 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('map' as const),
+      sled: sledIdx,
+      onLogRoot: fc.boolean(),
+      key: fc.string({ maxLength: 4 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('text' as const), sled: sledIdx }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('nested' as const), sled: sledIdx }) },
 )
@@ -95,7 +141,11 @@ const form = fc.constantFrom('diff' as const, 'full' as const, 'events' as const
 const attack: fc.Arbitrary<Attack> = fc.oneof(
   {
     weight: 3,
-    arbitrary: fc.record({ t: fc.constant('bytes' as const), src: fc.nat(validPool.length - 1), muts: fc.array(mutation, { minLength: 1, maxLength: 5 }) }),
+    arbitrary: fc.record({
+      t: fc.constant('bytes' as const),
+      src: fc.nat(validPool.length - 1),
+      muts: fc.array(mutation, { minLength: 1, maxLength: 5 }),
+    }),
   },
   {
     weight: 4,
@@ -105,7 +155,10 @@ const attack: fc.Arbitrary<Attack> = fc.oneof(
       form,
       gc: fc.boolean(),
       // mostly unmutated, sometimes a byte-level twist on top of the Yjs update
-      muts: fc.oneof({ weight: 4, arbitrary: fc.constant<Mutation[]>([]) }, { weight: 1, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 2 }) }),
+      muts: fc.oneof(
+        { weight: 4, arbitrary: fc.constant<Mutation[]>([]) },
+        { weight: 1, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 2 }) },
+      ),
     }),
   },
   {
@@ -113,7 +166,9 @@ const attack: fc.Arbitrary<Attack> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       t: fc.constant('yjs' as const),
-      ops: fc.tuple(fc.array(validPush, { minLength: 1, maxLength: 3 }), fc.option(yop, { freq: 3 })).map(([v, h]) => (h === null ? v : [...v, h])),
+      ops: fc
+        .tuple(fc.array(validPush, { minLength: 1, maxLength: 3 }), fc.option(yop, { freq: 3 }))
+        .map(([v, h]) => (h === null ? v : [...v, h])),
       form,
       gc: fc.boolean(),
       muts: fc.constant<Mutation[]>([]),
@@ -170,7 +225,11 @@ function contentFor(c: Content, k: KeyPair, len: number, i: number): unknown {
 /** True when the attack is nothing but valid appends by the sleds' own clients. */
 function onlyValidAppends(a: Attack): boolean {
   if (a.t === 'fork') return true
-  return a.t === 'yjs' && a.muts.length === 0 && a.ops.every((o) => o.op === 'push' && o.who === 'own' && o.content === 'valid-next')
+  return (
+    a.t === 'yjs' &&
+    a.muts.length === 0 &&
+    a.ops.every((o) => o.op === 'push' && o.who === 'own' && o.content === 'valid-next')
+  )
 }
 
 /** Builds the update of an attack. Yjs refusing an operation (e.g. out of range) just skips it. */
@@ -305,7 +364,11 @@ describe('hostile peer', () => {
         const skipsAhead = a.t === 'fork' && a.form === 'skip' && a.extra >= 2
         if (skipsAhead) {
           const held = (baseRuns[a.sled] as Run).records.length
-          expect(r).toMatchObject({ ok: false, code: 'UPDATE_GAP', gap: { sled: key(a.sled).sled, from: held + 1, to: held + a.extra - 1 } })
+          expect(r).toMatchObject({
+            ok: false,
+            code: 'UPDATE_GAP',
+            gap: { sled: key(a.sled).sled, from: held + 1, to: held + a.extra - 1 },
+          })
         }
         if (!r.ok) {
           expect(KNOWN.has(r.code)).toBe(true)
@@ -326,7 +389,8 @@ describe('hostile peer', () => {
         for (const e of r.equivocations) {
           stats.equivocations++
           expect(e.records[0] < e.records[1]).toBe(true)
-          for (const rec of e.records) expect(openRecord(rec, testVerifier).entry).toMatchObject({ sled: e.sled, seq: e.seq })
+          for (const rec of e.records)
+            expect(openRecord(rec, testVerifier).entry).toMatchObject({ sled: e.sled, seq: e.seq })
         }
         if (a.t === 'fork') {
           const held = (baseRuns[a.sled] as Run).records.length
@@ -343,7 +407,15 @@ describe('hostile peer', () => {
     expect(stats.accepted).toBeGreaterThan(50)
     expect(stats.added).toBeGreaterThan(50)
     expect(stats.equivocations).toBeGreaterThan(10)
-    for (const code of ['UPDATE_GAP', 'UPDATE_MALFORMED', 'UPDATE_NOT_APPEND', 'UPDATE_DELETION', 'UPDATE_BAD_SIGNATURE', 'UPDATE_BAD_BINDING', 'ENTRY_INVALID']) {
+    for (const code of [
+      'UPDATE_GAP',
+      'UPDATE_MALFORMED',
+      'UPDATE_NOT_APPEND',
+      'UPDATE_DELETION',
+      'UPDATE_BAD_SIGNATURE',
+      'UPDATE_BAD_BINDING',
+      'ENTRY_INVALID',
+    ]) {
       expect(stats.rejected[code] ?? 0, code).toBeGreaterThan(0)
     }
   })

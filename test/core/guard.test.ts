@@ -1,7 +1,14 @@
 import * as encoding from 'lib0/encoding'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { assertAccepted, guardUpdate, type GuardAccept, type GuardOptions, type GuardReject, type GuardResult } from '../../src/core/guard.js'
+import {
+  assertAccepted,
+  guardUpdate,
+  type GuardAccept,
+  type GuardOptions,
+  type GuardReject,
+  type GuardResult,
+} from '../../src/core/guard.js'
 import { clientIdOf, rootNameOf } from '../../src/core/ids.js'
 import { openRecord } from '../../src/core/signing.js'
 import { encodeRuns, type Run } from '../../src/core/update-codec.js'
@@ -71,7 +78,10 @@ interface CraftStruct {
  * Hand-built v1 update: per client, its structs (the first struct's clock is written, later
  * ones follow), then `ds` (raw delete-set bytes; default: empty).
  */
-function craft(clients: ReadonlyArray<{ client: number; structs: readonly CraftStruct[] }>, ds: readonly number[] = [0]): Uint8Array {
+function craft(
+  clients: ReadonlyArray<{ client: number; structs: readonly CraftStruct[] }>,
+  ds: readonly number[] = [0],
+): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, clients.length)
   for (const { client, structs } of clients) {
@@ -97,7 +107,8 @@ function craft(clients: ReadonlyArray<{ client: number; structs: readonly CraftS
 }
 
 /** `u` (an encodeRuns output, empty delete set) with its delete set replaced by `ds`. */
-const withDs = (u: Uint8Array, ds: readonly number[]): Uint8Array => new Uint8Array([...u.subarray(0, u.length - 1), ...ds])
+const withDs = (u: Uint8Array, ds: readonly number[]): Uint8Array =>
+  new Uint8Array([...u.subarray(0, u.length - 1), ...ds])
 const varuint = (n: number): number[] => {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, n)
@@ -140,7 +151,7 @@ describe('guardUpdate accepts valid appends', () => {
     expect(r2.entries.map((e) => e.seq)).toEqual([9, 10, 11])
   })
 
-  it('counts duplicates: a doc\'s own state is all duplicates and adds nothing', () => {
+  it("counts duplicates: a doc's own state is all duplicates and adds nothing", () => {
     const { doc } = setup()
     const r = accepted(guard(doc, Y.encodeStateAsUpdate(doc)))
     expect(r).toMatchObject({ runs: [], entries: [], duplicates: 27, equivocations: [] })
@@ -149,7 +160,11 @@ describe('guardUpdate accepts valid appends', () => {
 
   it('several clients at once, new and known', () => {
     const { doc } = setup()
-    const runs = [signedRun(A, 9, 2), signedRun(D, 0, 3), runOf(B, 8, [...signedRecords(B, 8, 1), ...signedRecords(B, 9, 1)])]
+    const runs = [
+      signedRun(A, 9, 2),
+      signedRun(D, 0, 3),
+      runOf(B, 8, [...signedRecords(B, 8, 1), ...signedRecords(B, 9, 1)]),
+    ]
     const r = accepted(guard(doc, encodeRuns(runs)))
     expect(r.duplicates).toBe(1)
     expect(new Map(r.runs.map((x) => [x.client, [x.clock, x.records.length, x.rootName]]))).toEqual(
@@ -203,7 +218,10 @@ describe('guardUpdate refuses bad signatures and bindings', () => {
     const { doc } = setup()
     const bad = tamperSignature(signedRecord(A, 9))
     rejected(guard(doc, encodeRuns([runOf(A, 9, [bad])])), 'UPDATE_BAD_SIGNATURE')
-    rejected(guard(doc, encodeRuns([runOf(A, 9, [signedRecord(A, 9), tamperSignature(signedRecord(A, 10))])])), 'UPDATE_BAD_SIGNATURE')
+    rejected(
+      guard(doc, encodeRuns([runOf(A, 9, [signedRecord(A, 9), tamperSignature(signedRecord(A, 10))])])),
+      'UPDATE_BAD_SIGNATURE',
+    )
     rejected(guard(doc, encodeRuns([runOf(D, 0, [tamperSignature(signedRecord(D, 0))])])), 'UPDATE_BAD_SIGNATURE')
   })
 
@@ -235,7 +253,12 @@ describe('guardUpdate refuses bad signatures and bindings', () => {
   })
 
   it('a root item in the log of another sled → UPDATE_BAD_BINDING', () => {
-    const wrongRoot: Run = { client: clientOf(A), clock: 0, rootName: rootNameOf(B.sled), records: signedRecords(A, 0, 2) }
+    const wrongRoot: Run = {
+      client: clientOf(A),
+      clock: 0,
+      rootName: rootNameOf(B.sled),
+      records: signedRecords(A, 0, 2),
+    }
     rejected(guard(new Y.Doc(), encodeRuns([wrongRoot])), 'UPDATE_BAD_BINDING')
     const { doc } = setup()
     rejected(guard(doc, encodeRuns([wrongRoot])), 'UPDATE_BAD_BINDING')
@@ -245,14 +268,28 @@ describe('guardUpdate refuses bad signatures and bindings', () => {
 
   it('a root that is not a sled log → UPDATE_NOT_APPEND', () => {
     const doc = new Y.Doc()
-    for (const rootName of ['log', 'log:', 'other', `log:${A.sled.toUpperCase()}`, `log:${A.sled}x`, `LOG:${A.sled}`, A.sled]) {
+    for (const rootName of [
+      'log',
+      'log:',
+      'other',
+      `log:${A.sled.toUpperCase()}`,
+      `log:${A.sled}x`,
+      `LOG:${A.sled}`,
+      A.sled,
+    ]) {
       rejected(guard(doc, encodeRuns([{ ...signedRun(A, 0, 1), rootName }])), 'UPDATE_NOT_APPEND')
     }
   })
 
   it('records that are not signed entries → ENTRY_INVALID', () => {
     const { doc } = setup()
-    for (const junk of ['hello', '', 'x'.repeat(86) + '.{}', signedRecord(A, 9).slice(0, 86) + '.', signedRecord(A, 9).replace('.', ':')]) {
+    for (const junk of [
+      'hello',
+      '',
+      'x'.repeat(86) + '.{}',
+      signedRecord(A, 9).slice(0, 86) + '.',
+      signedRecord(A, 9).replace('.', ':'),
+    ]) {
       rejected(guard(doc, encodeRuns([runOf(A, 9, [junk])])), 'ENTRY_INVALID')
     }
     // A valid signature over a non-canonical text: parsing, not the signature, refuses it.
@@ -272,10 +309,17 @@ describe('guardUpdate refuses anything but appends', () => {
 
   it('an origin at another client → UPDATE_NOT_APPEND', () => {
     const { doc } = setup()
-    const u = craft([{ client: ca, structs: [{ clock: 9, origin: { client: cb, clock: 8 }, records: signedRecords(A, 9, 1) }] }])
+    const u = craft([
+      { client: ca, structs: [{ clock: 9, origin: { client: cb, clock: 8 }, records: signedRecords(A, 9, 1) }] },
+    ])
     rejected(guard(doc, u), 'UPDATE_NOT_APPEND')
     // a new client appending after another sled's item
-    const u2 = craft([{ client: clientOf(D), structs: [{ clock: 0, origin: { client: ca, clock: 8 }, records: signedRecords(D, 0, 1) }] }])
+    const u2 = craft([
+      {
+        client: clientOf(D),
+        structs: [{ clock: 0, origin: { client: ca, clock: 8 }, records: signedRecords(D, 0, 1) }],
+      },
+    ])
     rejected(guard(doc, u2), 'UPDATE_NOT_APPEND')
   })
 
@@ -286,7 +330,12 @@ describe('guardUpdate refuses anything but appends', () => {
     ['clock 0', 0],
   ])('an origin at %s of its own client → UPDATE_NOT_APPEND', (_name, originClock) => {
     const { doc } = setup()
-    const u = craft([{ client: ca, structs: [{ clock: 9, origin: { client: ca, clock: originClock }, records: signedRecords(A, 9, 1) }] }])
+    const u = craft([
+      {
+        client: ca,
+        structs: [{ clock: 9, origin: { client: ca, clock: originClock }, records: signedRecords(A, 9, 1) }],
+      },
+    ])
     rejected(guard(doc, u), 'UPDATE_NOT_APPEND')
   })
 
@@ -307,8 +356,20 @@ describe('guardUpdate refuses anything but appends', () => {
 
   it('a root item at a clock other than 0 → UPDATE_NOT_APPEND', () => {
     const { doc } = setup()
-    rejected(guard(doc, craft([{ client: ca, structs: [{ clock: 9, root: rootNameOf(A.sled), records: signedRecords(A, 9, 1) }] }])), 'UPDATE_NOT_APPEND')
-    rejected(guard(new Y.Doc(), craft([{ client: ca, structs: [{ clock: 3, root: rootNameOf(A.sled), records: signedRecords(A, 3, 1) }] }])), 'UPDATE_NOT_APPEND')
+    rejected(
+      guard(
+        doc,
+        craft([{ client: ca, structs: [{ clock: 9, root: rootNameOf(A.sled), records: signedRecords(A, 9, 1) }] }]),
+      ),
+      'UPDATE_NOT_APPEND',
+    )
+    rejected(
+      guard(
+        new Y.Doc(),
+        craft([{ client: ca, structs: [{ clock: 3, root: rootNameOf(A.sled), records: signedRecords(A, 3, 1) }] }]),
+      ),
+      'UPDATE_NOT_APPEND',
+    )
   })
 
   it('non-string content, map keys and other Yjs content (real Yjs updates) → UPDATE_NOT_APPEND', () => {
@@ -371,7 +432,10 @@ describe('guardUpdate refuses anything but appends', () => {
     expect(r2.gap).toEqual({ client: clientOf(D), sled: D.sled, from: 3, to: 4 })
     // An unproven gap is not a gap: it is rejected as what it is (a violation), so a peer cannot
     // send forgeries past the head forever without being cut off.
-    const r3 = rejected(guard(doc, encodeRuns([runOf(A, 12, [signedRecord(A, 12), forgedRecord(A.sled, 13)])])), 'UPDATE_BAD_SIGNATURE')
+    const r3 = rejected(
+      guard(doc, encodeRuns([runOf(A, 12, [signedRecord(A, 12), forgedRecord(A.sled, 13)])])),
+      'UPDATE_BAD_SIGNATURE',
+    )
     expect(r3.gap).toBeUndefined()
     rejected(guard(doc, encodeRuns([runOf(A, 12, [signedRecord(B, 12)])])), 'UPDATE_BAD_BINDING')
     rejected(guard(doc, encodeRuns([runOf(A, 12, [signedRecord(A, 13)])])), 'UPDATE_BAD_BINDING')
@@ -389,20 +453,30 @@ describe('guardUpdate refuses anything but appends', () => {
   it('oversize record → ENTRY_TOO_LARGE', () => {
     const { doc } = setup()
     const big = signedRecord(A, 9, { kind: 'event', type: 't', payload: 'x'.repeat(2000) })
-    rejected(guard(doc, encodeRuns([runOf(A, 9, [big])]), guardOpts('full', { maxRecordBytes: 1024 })), 'ENTRY_TOO_LARGE')
+    rejected(
+      guard(doc, encodeRuns([runOf(A, 9, [big])]), guardOpts('full', { maxRecordBytes: 1024 })),
+      'ENTRY_TOO_LARGE',
+    )
     accepted(guard(doc, encodeRuns([runOf(A, 9, [big])]), guardOpts('full', { maxRecordBytes: 4096 })))
   })
 
   it('malformed bytes → UPDATE_MALFORMED', () => {
     const { doc } = setup()
-    for (const u of [new Uint8Array(), new Uint8Array([0]), new Uint8Array([0, 0, 0]), new Uint8Array([1, 1]), new Uint8Array(64).fill(0xff)]) {
+    for (const u of [
+      new Uint8Array(),
+      new Uint8Array([0]),
+      new Uint8Array([0, 0, 0]),
+      new Uint8Array([1, 1]),
+      new Uint8Array(64).fill(0xff),
+    ]) {
       rejected(guard(doc, u), 'UPDATE_MALFORMED')
     }
   })
 })
 
 describe('guardUpdate and conflicting records at held positions', () => {
-  const alt = (seq: number) => signedRecord(A, seq, { kind: 'event', type: 'test', payload: { n: seq, text: 'the other version' } })
+  const alt = (seq: number) =>
+    signedRecord(A, seq, { kind: 'event', type: 'test', payload: { n: seq, text: 'the other version' } })
 
   it('two validly signed records for one (sled, seq): accepted as an equivocation, held record unchanged', () => {
     const { doc, view } = setup()
@@ -413,7 +487,8 @@ describe('guardUpdate and conflicting records at held positions', () => {
     expect(r.equivocations).toEqual([{ sled: A.sled, seq: 4, records: [held, other].sort() }])
     const [first, second] = r.equivocations[0]?.records ?? []
     expect((first as string) < (second as string)).toBe(true)
-    for (const rec of [first, second]) expect(openRecord(rec as string, testVerifier).entry).toMatchObject({ sled: A.sled, seq: 4 })
+    for (const rec of [first, second])
+      expect(openRecord(rec as string, testVerifier).entry).toMatchObject({ sled: A.sled, seq: 4 })
     applyRuns(doc, r.runs)
     expect(view.recordAt(clientOf(A), 4)).toBe(held)
   })
@@ -444,7 +519,10 @@ describe('guardUpdate and conflicting records at held positions', () => {
     rejected(guard(doc, encodeRuns([runOf(A, 4, ['garbage'])])), 'ENTRY_INVALID')
     rejected(guard(doc, encodeRuns([runOf(A, 4, [alt(5)])])), 'UPDATE_BAD_BINDING')
     // the held record itself with one bad neighbour: the whole update goes
-    rejected(guard(doc, encodeRuns([runOf(A, 3, [...signedRecords(A, 3, 1), tamperSignature(alt(4))])])), 'UPDATE_BAD_SIGNATURE')
+    rejected(
+      guard(doc, encodeRuns([runOf(A, 3, [...signedRecords(A, 3, 1), tamperSignature(alt(4))])])),
+      'UPDATE_BAD_SIGNATURE',
+    )
   })
 })
 
@@ -473,23 +551,61 @@ describe("level 'trusted'", () => {
     const r = accepted(guard(doc, encodeRuns([runOf(A, 9, [forgedRecord(A.sled, 9), 'not even a record'])]), trusted))
     expect(r.runs).toEqual([runOf(A, 9, [forgedRecord(A.sled, 9), 'not even a record'])])
     expect(r.entries).toEqual([])
-    expect(accepted(guard(new Y.Doc(), encodeRuns([runOf(D, 0, ['x'])]), trusted)).runs[0]?.rootName).toBe(rootNameOf(D.sled))
+    expect(accepted(guard(new Y.Doc(), encodeRuns([runOf(D, 0, ['x'])]), trusted)).runs[0]?.rootName).toBe(
+      rootNameOf(D.sled),
+    )
   })
 
   it('still enforces structure: appends only, bindings of roots, gaps, deletions, sizes', () => {
     const { doc } = setup()
     const ca = clientOf(A)
-    rejected(guard(doc, craft([{ client: ca, structs: [{ clock: 9, origin: { client: clientOf(B), clock: 8 }, records: ['x'] }] }]), trusted), 'UPDATE_NOT_APPEND')
-    rejected(guard(doc, craft([{ client: ca, structs: [{ clock: 9, origin: { client: ca, clock: 7 }, records: ['x'] }] }]), trusted), 'UPDATE_NOT_APPEND')
-    rejected(guard(doc, craft([{ client: ca, structs: [{ clock: 9, root: rootNameOf(A.sled), records: ['x'] }] }]), trusted), 'UPDATE_NOT_APPEND')
-    rejected(guard(new Y.Doc(), encodeRuns([{ client: ca, clock: 0, rootName: rootNameOf(B.sled), records: ['x'] }]), trusted), 'UPDATE_BAD_BINDING')
-    rejected(guard(new Y.Doc(), encodeRuns([{ client: ca, clock: 0, rootName: 'elsewhere', records: ['x'] }]), trusted), 'UPDATE_NOT_APPEND')
+    rejected(
+      guard(
+        doc,
+        craft([{ client: ca, structs: [{ clock: 9, origin: { client: clientOf(B), clock: 8 }, records: ['x'] }] }]),
+        trusted,
+      ),
+      'UPDATE_NOT_APPEND',
+    )
+    rejected(
+      guard(
+        doc,
+        craft([{ client: ca, structs: [{ clock: 9, origin: { client: ca, clock: 7 }, records: ['x'] }] }]),
+        trusted,
+      ),
+      'UPDATE_NOT_APPEND',
+    )
+    rejected(
+      guard(doc, craft([{ client: ca, structs: [{ clock: 9, root: rootNameOf(A.sled), records: ['x'] }] }]), trusted),
+      'UPDATE_NOT_APPEND',
+    )
+    rejected(
+      guard(new Y.Doc(), encodeRuns([{ client: ca, clock: 0, rootName: rootNameOf(B.sled), records: ['x'] }]), trusted),
+      'UPDATE_BAD_BINDING',
+    )
+    rejected(
+      guard(new Y.Doc(), encodeRuns([{ client: ca, clock: 0, rootName: 'elsewhere', records: ['x'] }]), trusted),
+      'UPDATE_NOT_APPEND',
+    )
     rejected(guard(doc, encodeRuns([runOf(A, 10, ['x'])]), trusted), 'ENTRY_INVALID') // an unproven gap
     rejected(guard(doc, encodeRuns([signedRun(A, 10, 2)]), trusted), 'UPDATE_GAP')
     rejected(guard(doc, withDs(encodeRuns([runOf(A, 9, ['x'])]), [1, 1, 1, 0, 1]), trusted), 'UPDATE_DELETION')
-    rejected(guard(doc, craft([{ client: ca, structs: [{ clock: 9, origin: { client: ca, clock: 8 }, records: [9] }] }]), trusted), 'UPDATE_NOT_APPEND')
-    rejected(guard(doc, encodeRuns([runOf(A, 9, ['x'.repeat(200)])]), guardOpts('trusted', { maxRecordBytes: 100 })), 'ENTRY_TOO_LARGE')
-    rejected(guard(doc, encodeRuns([runOf(A, 9, ['x'])]), guardOpts('trusted', { maxUpdateBytes: 10 })), 'UPDATE_TOO_LARGE')
+    rejected(
+      guard(
+        doc,
+        craft([{ client: ca, structs: [{ clock: 9, origin: { client: ca, clock: 8 }, records: [9] }] }]),
+        trusted,
+      ),
+      'UPDATE_NOT_APPEND',
+    )
+    rejected(
+      guard(doc, encodeRuns([runOf(A, 9, ['x'.repeat(200)])]), guardOpts('trusted', { maxRecordBytes: 100 })),
+      'ENTRY_TOO_LARGE',
+    )
+    rejected(
+      guard(doc, encodeRuns([runOf(A, 9, ['x'])]), guardOpts('trusted', { maxUpdateBytes: 10 })),
+      'UPDATE_TOO_LARGE',
+    )
   })
 
   it('still verifies records that conflict with held ones', () => {
@@ -522,20 +638,25 @@ describe('hostile fixtures (test/fixtures/yjs-hostile)', () => {
   const fixtures = hostileFixtures()
 
   it('holds the four known cases', () => {
-    expect(fixtures.map((f) => f.name)).toEqual(expect.arrayContaining(['case-v1-171.b64', 'case-v1-47.b64', 'case-v1-4746.b64', 'case-v2-188.b64']))
+    expect(fixtures.map((f) => f.name)).toEqual(
+      expect.arrayContaining(['case-v1-171.b64', 'case-v1-47.b64', 'case-v1-4746.b64', 'case-v2-188.b64']),
+    )
   })
 
-  it.each(fixtures.map((f) => [f.name, f] as const))('%s is rejected and leaves a doc of 27 entries from 3 sleds unchanged', (_name, f) => {
-    const { doc, view } = setup()
-    expect([A, B, C].map((k) => view.length(clientOf(k)))).toEqual([9, 9, 9])
-    const before = Y.encodeStateAsUpdate(doc)
-    for (const level of ['full', 'trusted'] as const) {
-      const r = guardUpdate(f.bytes, view, guardOpts(level))
-      expect(r.ok, `${f.name} at level ${level}`).toBe(false)
-      if (!r.ok) expect(r.code).toMatch(/^(UPDATE_|ENTRY_)/)
-    }
-    expect(Buffer.from(Y.encodeStateAsUpdate(doc)).equals(before)).toBe(true)
-    // and against an empty log
-    expect(guardUpdate(f.bytes, docView(new Y.Doc()), guardOpts()).ok).toBe(false)
-  })
+  it.each(fixtures.map((f) => [f.name, f] as const))(
+    '%s is rejected and leaves a doc of 27 entries from 3 sleds unchanged',
+    (_name, f) => {
+      const { doc, view } = setup()
+      expect([A, B, C].map((k) => view.length(clientOf(k)))).toEqual([9, 9, 9])
+      const before = Y.encodeStateAsUpdate(doc)
+      for (const level of ['full', 'trusted'] as const) {
+        const r = guardUpdate(f.bytes, view, guardOpts(level))
+        expect(r.ok, `${f.name} at level ${level}`).toBe(false)
+        if (!r.ok) expect(r.code).toMatch(/^(UPDATE_|ENTRY_)/)
+      }
+      expect(Buffer.from(Y.encodeStateAsUpdate(doc)).equals(before)).toBe(true)
+      // and against an empty log
+      expect(guardUpdate(f.bytes, docView(new Y.Doc()), guardOpts()).ok).toBe(false)
+    },
+  )
 })

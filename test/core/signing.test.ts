@@ -54,7 +54,7 @@ async function nobleVerify(pub: Uint8Array, msg: Uint8Array, sig: Uint8Array): P
 function flipBit(b: Uint8Array, bit: number): Uint8Array {
   const out = new Uint8Array(b)
   const i = Math.floor(bit / 8) % out.length
-  out[i] = (out[i] as number) ^ (1 << bit % 8)
+  out[i] = (out[i] as number) ^ (1 << (bit % 8))
   return out
 }
 
@@ -127,7 +127,14 @@ describe(`node:crypto and @noble/ed25519 agree (fast-check seed ${SEED}, ${RUNS}
         fc.jsonValue({ maxDepth: 4 }),
         async (seed, seq, type, payload) => {
           const keys = keyPairFromSeed(seed)
-          const entry: Entry = { sled: keys.sled, seq, ts: 1_700_000_000_000 + seq, kind: 'event', type, payload: payload as never }
+          const entry: Entry = {
+            sled: keys.sled,
+            seq,
+            ts: 1_700_000_000_000 + seq,
+            kind: 'event',
+            type,
+            payload: payload as never,
+          }
           const record = createSigner(keys).signEntry(entry)
           const json = encodeEntryJson(entry)
           const msg = signedMessage(json)
@@ -184,7 +191,7 @@ describe('Ed25519 verification semantics (which verifier is normative)', () => {
     expect(await ed.verifyAsync(malleated, msg, keys.publicKey, { zip215: false }).catch(() => false)).toBe(false)
   })
 
-  it('node:crypto (cofactorless, as RFC 8032 / OpenSSL) rejects a key holder\'s torsion-tweaked signature that noble (cofactored) accepts', async () => {
+  it("node:crypto (cofactorless, as RFC 8032 / OpenSSL) rejects a key holder's torsion-tweaked signature that noble (cofactored) accepts", async () => {
     // Only the key holder can make such a signature (it needs the secret scalar), but a hostile
     // sled could use it to split verifiers that disagree; PROTOCOL.md §4 makes node:crypto's
     // cofactorless check normative.
@@ -307,7 +314,11 @@ describe('weak public keys', () => {
   it('never verifies a signature under a small-order or invalid key, though node:crypto alone would', async () => {
     const { Point } = await import('@noble/ed25519')
     const { verify, createPublicKey } = await import('node:crypto')
-    const { isWeakPublicKey, createVerifier: makeVerifier, signedMessage: msgOf } = await import('../../src/core/signing.js')
+    const {
+      isWeakPublicKey,
+      createVerifier: makeVerifier,
+      signedMessage: msgOf,
+    } = await import('../../src/core/signing.js')
     const identity = new Uint8Array(32)
     identity[0] = 1 // the identity point: every R with S = r verifies under it
     const r = 987654321n
@@ -317,7 +328,10 @@ describe('weak public keys', () => {
     for (let i = 0; i < 32; i++, x >>= 8n) S[i] = Number(x & 0xffn)
     const sig = new Uint8Array([...R, ...S])
     const json = '{"x":1}'
-    const raw = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(identity).toString('base64url') }, format: 'jwk' })
+    const raw = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(identity).toString('base64url') },
+      format: 'jwk',
+    })
     expect(verify(null, msgOf(json), raw, sig)).toBe(true) // the hole being closed
     expect(isWeakPublicKey(identity)).toBe(true)
     expect(makeVerifier().verifyJson(Buffer.from(identity).toString('hex') as never, json, sig)).toBe(false)

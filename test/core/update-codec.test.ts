@@ -83,7 +83,11 @@ const recsC = signedRecords(C, 0, 2, bodies)
 function interleaved(): Array<readonly [typeof A, string]> {
   const out: Array<readonly [typeof A, string]> = []
   for (let i = 0; i < 7; i++) {
-    for (const [k, recs] of [[A, recsA], [B, recsB], [C, recsC]] as const) {
+    for (const [k, recs] of [
+      [A, recsA],
+      [B, recsB],
+      [C, recsC],
+    ] as const) {
       const r = recs[i]
       if (r !== undefined) out.push([k, r])
     }
@@ -123,14 +127,29 @@ describe('encodeRuns is byte-identical to Yjs', () => {
     const doc = yjsPushDoc(interleaved())
     const cases: Array<Map<number, number>> = [
       new Map([[clientOf(A), 3]]),
-      new Map([[clientOf(A), 1], [clientOf(B), 4], [clientOf(C), 1]]),
-      new Map([[clientOf(A), 6], [clientOf(C), 2]]),
-      new Map([[clientOf(A), 7], [clientOf(B), 4], [clientOf(C), 2]]),
+      new Map([
+        [clientOf(A), 1],
+        [clientOf(B), 4],
+        [clientOf(C), 1],
+      ]),
+      new Map([
+        [clientOf(A), 6],
+        [clientOf(C), 2],
+      ]),
+      new Map([
+        [clientOf(A), 7],
+        [clientOf(B), 4],
+        [clientOf(C), 2],
+      ]),
       new Map([[12345, 9]]), // an unknown client
     ]
     for (const sv of cases) {
       const runs: Run[] = []
-      for (const [k, recs] of [[A, recsA], [B, recsB], [C, recsC]] as const) {
+      for (const [k, recs] of [
+        [A, recsA],
+        [B, recsB],
+        [C, recsC],
+      ] as const) {
         const have = sv.get(clientOf(k)) ?? 0
         if (have < recs.length) runs.push(runOf(k, have, recs.slice(have)))
       }
@@ -259,33 +278,36 @@ describe('encodeRunsChunked', () => {
   const base = encodeRuns([runOf(B, 0, recsB.slice(0, 1))])
   const whole = stateAfter([encodeRuns(runs)], base)
 
-  it.each([1, 64, 300, 1000, 5000, 30_000, 1e9])('chunks of at most ~%d bytes apply in order to the same doc', (maxBytes) => {
-    const chunks = encodeRunsChunked(runs, maxBytes)
-    expectBytes(stateAfter(chunks, base), whole)
-    const seen = new Map<number, string[]>()
-    for (const chunk of chunks) {
-      const d = decodeUpdate(chunk, MAX_RECORD)
-      expect(d.structs.length).toBeGreaterThan(0)
-      let recordBytes = 0
-      let nRecords = 0
-      for (const s of d.structs) {
-        // Chunks of one client are contiguous and in order.
-        const got = seen.get(s.client) ?? []
-        const run = runs.find((r) => r.client === s.client) as Run
-        expect(s.clock).toBe(run.clock + got.length)
-        got.push(...s.records)
-        seen.set(s.client, got)
-        for (const r of s.records) recordBytes += recordWireSize(r)
-        nRecords += s.records.length
+  it.each([1, 64, 300, 1000, 5000, 30_000, 1e9])(
+    'chunks of at most ~%d bytes apply in order to the same doc',
+    (maxBytes) => {
+      const chunks = encodeRunsChunked(runs, maxBytes)
+      expectBytes(stateAfter(chunks, base), whole)
+      const seen = new Map<number, string[]>()
+      for (const chunk of chunks) {
+        const d = decodeUpdate(chunk, MAX_RECORD)
+        expect(d.structs.length).toBeGreaterThan(0)
+        let recordBytes = 0
+        let nRecords = 0
+        for (const s of d.structs) {
+          // Chunks of one client are contiguous and in order.
+          const got = seen.get(s.client) ?? []
+          const run = runs.find((r) => r.client === s.client) as Run
+          expect(s.clock).toBe(run.clock + got.length)
+          got.push(...s.records)
+          seen.set(s.client, got)
+          for (const r of s.records) recordBytes += recordWireSize(r)
+          nRecords += s.records.length
+        }
+        // The bound: the records' wire size fits unless a single record alone is larger, and the
+        // per-run header (client, clock, origin or root name) adds at most ~100 bytes per run.
+        if (nRecords > 1) expect(recordBytes).toBeLessThanOrEqual(maxBytes)
+        expect(chunk.length).toBeLessThanOrEqual(Math.max(maxBytes, recordBytes) + 100 * d.structs.length)
       }
-      // The bound: the records' wire size fits unless a single record alone is larger, and the
-      // per-run header (client, clock, origin or root name) adds at most ~100 bytes per run.
-      if (nRecords > 1) expect(recordBytes).toBeLessThanOrEqual(maxBytes)
-      expect(chunk.length).toBeLessThanOrEqual(Math.max(maxBytes, recordBytes) + 100 * d.structs.length)
-    }
-    for (const run of runs) expect(seen.get(run.client)).toEqual(run.records)
-    if (maxBytes === 1) expect(chunks.length).toBe(runs.reduce((n, r) => n + r.records.length, 0))
-  })
+      for (const run of runs) expect(seen.get(run.client)).toEqual(run.records)
+      if (maxBytes === 1) expect(chunks.length).toBe(runs.reduce((n, r) => n + r.records.length, 0))
+    },
+  )
 
   it('one chunk equal to encodeRuns when everything fits', () => {
     const one = encodeRunsChunked(runs, 1e9)
@@ -344,11 +366,40 @@ describe('decodeUpdate rejects everything outside the sledlog grammar', () => {
       const overlongClient = [...clientBytes.slice(0, -1), (clientBytes.at(-1) as number) | 0x80, 0x00]
       expect(decodeCode(bytes(1, 1, overlongClient, 0, rootStruct([str('r')]), 0)).code).toBe('UPDATE_MALFORMED')
       // overlong content length and string length
-      expect(decodeCode(bytes(header(), 0x08, 1, enc((e) => encoding.writeVarString(e, root)), 0x81, 0x00, str('r'), 0)).message).toMatch(/overlong/)
-      expect(decodeCode(bytes(header(), 0x08, 1, enc((e) => encoding.writeVarString(e, root)), 1, 119, 0x81, 0x00, 0x72, 0)).message).toMatch(/overlong/)
+      expect(
+        decodeCode(
+          bytes(
+            header(),
+            0x08,
+            1,
+            enc((e) => encoding.writeVarString(e, root)),
+            0x81,
+            0x00,
+            str('r'),
+            0,
+          ),
+        ).message,
+      ).toMatch(/overlong/)
+      expect(
+        decodeCode(
+          bytes(
+            header(),
+            0x08,
+            1,
+            enc((e) => encoding.writeVarString(e, root)),
+            1,
+            119,
+            0x81,
+            0x00,
+            0x72,
+            0,
+          ),
+        ).message,
+      ).toMatch(/overlong/)
       // overlong delete-set count
       expect(decodeCode(bytes(0, 0x80, 0x00)).message).toMatch(/overlong/)
-      for (const r of [decodeCode(bytes(0x80, 0x00, 0)), decodeCode(bytes(0, 0x80, 0x00))]) expect(r.code).toBe('UPDATE_MALFORMED')
+      for (const r of [decodeCode(bytes(0x80, 0x00, 0)), decodeCode(bytes(0, 0x80, 0x00))])
+        expect(r.code).toBe('UPDATE_MALFORMED')
     })
 
     it('rejects varuints longer than 8 bytes or above 2^53', () => {
@@ -356,19 +407,34 @@ describe('decodeUpdate rejects everything outside the sledlog grammar', () => {
         code: 'UPDATE_MALFORMED',
         message: expect.stringMatching(/longer than 8/) as unknown,
       })
-      expect(decodeCode(bytes(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0)).message).toMatch(/longer than 8/)
+      expect(decodeCode(bytes(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0)).message).toMatch(
+        /longer than 8/,
+      )
       // 2^56 - 1 in 8 bytes, and exactly 2^53
       expect(decodeCode(bytes(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0)).message).toMatch(/2\^53/)
       expect(decodeCode(bytes(1, 1, varuint(2 ** 53), 0, rootStruct([str('r')]), 0)).message).toMatch(/2\^53/)
       // 2^53 - 1 is fine as a client id
-      expect(decodeUpdate(bytes(1, 1, varuint(Number.MAX_SAFE_INTEGER), 0, rootStruct([str('r')]), 0), MAX_RECORD).structs[0]?.client).toBe(
-        Number.MAX_SAFE_INTEGER,
-      )
+      expect(
+        decodeUpdate(bytes(1, 1, varuint(Number.MAX_SAFE_INTEGER), 0, rootStruct([str('r')]), 0), MAX_RECORD).structs[0]
+          ?.client,
+      ).toBe(Number.MAX_SAFE_INTEGER)
     })
 
     it('rejects a clock that overflows 2^53', () => {
-      const u = bytes(header(Number.MAX_SAFE_INTEGER - 1), 0x88, varuint(cl), varuint(Number.MAX_SAFE_INTEGER - 2), 2, str('a'), str('b'), 0)
-      expect(decodeCode(u)).toMatchObject({ code: 'UPDATE_MALFORMED', message: expect.stringMatching(/clock/) as unknown })
+      const u = bytes(
+        header(Number.MAX_SAFE_INTEGER - 1),
+        0x88,
+        varuint(cl),
+        varuint(Number.MAX_SAFE_INTEGER - 2),
+        2,
+        str('a'),
+        str('b'),
+        0,
+      )
+      expect(decodeCode(u)).toMatchObject({
+        code: 'UPDATE_MALFORMED',
+        message: expect.stringMatching(/clock/) as unknown,
+      })
     })
   })
 
@@ -386,7 +452,9 @@ describe('decodeUpdate rejects everything outside the sledlog grammar', () => {
     })
     it('rejects invalid UTF-8 in a root name', () => {
       const name = [...Buffer.from(root)].slice(0, 10).concat([0xff])
-      expect(decodeCode(bytes(header(), 0x08, 1, varuint(name.length), name, 1, str('r'), 0)).code).toBe('UPDATE_MALFORMED')
+      expect(decodeCode(bytes(header(), 0x08, 1, varuint(name.length), name, 1, str('r'), 0)).code).toBe(
+        'UPDATE_MALFORMED',
+      )
     })
     it('rejects a string length running past the end', () => {
       expect(decodeCode(bytes(header(), rootStruct([[119, 5, 0x61]]), 0)).code).toBe('UPDATE_MALFORMED')
@@ -433,10 +501,13 @@ describe('decodeUpdate rejects everything outside the sledlog grammar', () => {
       ['a Y.XmlFragment root', (d) => d.getXmlFragment('x').insert(0, [new Y.XmlElement('p')])],
       ['ContentBinary (Uint8Array push)', (d) => arr(d).push([new Uint8Array([1, 2, 3])])],
       ['a subdocument', (d) => arr(d).push([new Y.Doc()])],
-      ['a deleted item (ContentDeleted)', (d) => {
-        arr(d).push(['a', 'b'])
-        arr(d).delete(0, 1)
-      }],
+      [
+        'a deleted item (ContentDeleted)',
+        (d) => {
+          arr(d).push(['a', 'b'])
+          arr(d).delete(0, 1)
+        },
+      ],
     ]
     it.each(others)('%s → UPDATE_NOT_APPEND', (_name, build) => {
       expect(decodeCode(yjsUpdate(build)).code).toBe('UPDATE_NOT_APPEND')
@@ -538,7 +609,17 @@ describe('decodeUpdate rejects everything outside the sledlog grammar', () => {
       for (const n of big) {
         cases.push(bytes(varuint(n), 0)) // client count
         cases.push(bytes(1, varuint(n), varuint(cl), 0, rootStruct([str('r')]))) // struct count
-        cases.push(bytes(header(), 0x08, 1, enc((e) => encoding.writeVarString(e, root)), varuint(n), str('r'), 0)) // ContentAny length
+        cases.push(
+          bytes(
+            header(),
+            0x08,
+            1,
+            enc((e) => encoding.writeVarString(e, root)),
+            varuint(n),
+            str('r'),
+            0,
+          ),
+        ) // ContentAny length
         cases.push(bytes(header(), 0x08, 1, varuint(n), 0x6c, 0)) // root name length
         cases.push(bytes(header(), rootStruct([[119, ...varuint(n), 0x72]]), 0)) // record length
         cases.push(bytes(0, varuint(n), 1, 0)) // delete-set client count
@@ -554,7 +635,11 @@ describe('decodeUpdate rejects everything outside the sledlog grammar', () => {
 
   const seed = testSeed('update-codec mutations', 20261102)
   it(`random mutations of a valid update decode or throw a SledlogError, never anything else (fast-check seed ${seed})`, () => {
-    const base = encodeRuns([runOf(A, 0, signedRecords(A, 0, 2)), runOf(B, 3, signedRecords(B, 3, 2)), runOf(C, 0, ['x', 'y'])])
+    const base = encodeRuns([
+      runOf(A, 0, signedRecords(A, 0, 2)),
+      runOf(B, 3, signedRecords(B, 3, 2)),
+      runOf(C, 0, ['x', 'y']),
+    ])
     type Mutation = { op: 'flip' | 'set' | 'insert' | 'delete'; at: number; byte: number }
     const mutation = fc.record({
       op: fc.constantFrom('flip' as const, 'set' as const, 'insert' as const, 'delete' as const),
@@ -596,7 +681,13 @@ describe('state vectors', () => {
   it('round-trips and matches Yjs', () => {
     const doc = yjsPushDoc(interleaved())
     const sv = decodeStateVector(Y.encodeStateVector(doc))
-    expect(sv).toEqual(new Map([[clientOf(A), 7], [clientOf(B), 4], [clientOf(C), 2]]))
+    expect(sv).toEqual(
+      new Map([
+        [clientOf(A), 7],
+        [clientOf(B), 4],
+        [clientOf(C), 2],
+      ]),
+    )
     expect(encodeStateVector(sv)).toEqual(Y.encodeStateVector(doc))
     expect(decodeStateVector(encodeStateVector(new Map()))).toEqual(new Map())
   })

@@ -45,7 +45,13 @@ const acked = [
   { sled: B, seq: 2, sig: 'b2', node: 'n1' },
 ]
 
-const SPEC: HostileSpec = { attackerSled: EVIL, forbiddenSleds: [REBIND], ownType: 'hostile.own', typePrefix: 'hostile.', marker: 'HOSTILE-FORGED-7f3a' }
+const SPEC: HostileSpec = {
+  attackerSled: EVIL,
+  forbiddenSleds: [REBIND],
+  ownType: 'hostile.own',
+  typePrefix: 'hostile.',
+  marker: 'HOSTILE-FORGED-7f3a',
+}
 
 /** Replaces node `i`'s entry at (sled, seq) (or removes it when `to` is null). */
 function tamper(logs: NodeLog[], i: number, sled: string, seq: number, to: LogEntry | null): NodeLog[] {
@@ -69,14 +75,18 @@ describe('the checker catches injected violations', () => {
     const v = checkInvariants({ logs, acked, converged: true }).join('\n')
     expect(v).toMatch(/n2: holds a different entry at acknowledged aaaaaaaaaaaa:3/)
     expect(v).toMatch(/aaaaaaaaaaaa:3 differs: n0 holds sig a3…, n2 holds forged…/)
-    expect(v).toMatch(/n2 diverges from n0: 10 vs 10 entries, 0 only on n0, 0 only on n2, 1 with different sigs \(aaaaaaaaaaaa:3\)/)
+    expect(v).toMatch(
+      /n2 diverges from n0: 10 vs 10 entries, 0 only on n0, 0 only on n2, 1 with different sigs \(aaaaaaaaaaaa:3\)/,
+    )
     expect(logFigures(logs, acked)).toEqual({ lost: 1, duplicates: 0, gaps: 0, diverged: 1 })
   })
 
   it('a node missing an acknowledged append (deleted): lost, gap', () => {
     const logs = tamper(healthy(), 1, A, 3, null)
     expect(checkInvariants({ logs, acked }).join('\n')).toMatch(/n1: sled aaaaaaaaaaaa seq 4 where 3 was expected/)
-    expect(checkInvariants({ logs, acked, converged: true }).join('\n')).toMatch(/n1: lacks acknowledged aaaaaaaaaaaa:3 \(acknowledged by n0\)/)
+    expect(checkInvariants({ logs, acked, converged: true }).join('\n')).toMatch(
+      /n1: lacks acknowledged aaaaaaaaaaaa:3 \(acknowledged by n0\)/,
+    )
     expect(logFigures(logs, acked)).toEqual({ lost: 1, duplicates: 0, gaps: 1, diverged: 1 })
   })
 
@@ -98,14 +108,29 @@ describe('the checker catches injected violations', () => {
     // Mid-run a node that has not seen the second version yet may read the first: allowed.
     expect(checkInvariants({ logs: evil, equivocators: eq })).toEqual([])
     // Once converged, every node must read the same version.
-    expect(checkInvariants({ logs: evil, equivocators: eq, converged: true }).join('\n')).toMatch(/eeeeeeeeeeee:1 differs/)
-    const statuses = [{ node: 'n0', equivocations: [{ sled: EVIL, seq: 1 }, { sled: B, seq: 0 }] }]
-    expect(checkInvariants({ logs: [], statuses, equivocators: eq })).toEqual(['n0: reports 1 equivocation(s) of honest sleds'])
+    expect(checkInvariants({ logs: evil, equivocators: eq, converged: true }).join('\n')).toMatch(
+      /eeeeeeeeeeee:1 differs/,
+    )
+    const statuses = [
+      {
+        node: 'n0',
+        equivocations: [
+          { sled: EVIL, seq: 1 },
+          { sled: B, seq: 0 },
+        ],
+      },
+    ]
+    expect(checkInvariants({ logs: [], statuses, equivocators: eq })).toEqual([
+      'n0: reports 1 equivocation(s) of honest sleds',
+    ])
   })
 
   it('hostile data: the forgery marker, attacker types in honest sleds, the rebinding key, odd attacker entries', () => {
     const cases: Array<[LogEntry, RegExp]> = [
-      [ev(A, 2, { type: 'harness.append', payload: { marker: 'HOSTILE-FORGED-7f3a', n: 1 } }), /carrying the forgery marker/],
+      [
+        ev(A, 2, { type: 'harness.append', payload: { marker: 'HOSTILE-FORGED-7f3a', n: 1 } }),
+        /carrying the forgery marker/,
+      ],
       [ev(A, 2, { type: 'hostile.tampered' }), /honest sled holding attacker type hostile\.tampered/],
       [ev(EVIL, 1, { type: 'hostile.rebound' }), /an attacker entry of type hostile\.rebound/],
     ]
@@ -115,13 +140,32 @@ describe('the checker catches injected violations', () => {
       expect(r.accepted).toBe(1)
       expect(r.violations.join('\n')).toMatch(re)
     }
-    const rebound = healthy().map((l, i) => (i === 2 ? { node: l.node, entries: [...l.entries, ev(REBIND, 0, { type: 'hostile.rebound' })] } : l))
-    expect(checkHostileData(rebound, SPEC).violations.join('\n')).toMatch(/n2: accepted hostile data at ffffffffffff:0: an entry of the attacker's rebinding key/)
+    const rebound = healthy().map((l, i) =>
+      i === 2 ? { node: l.node, entries: [...l.entries, ev(REBIND, 0, { type: 'hostile.rebound' })] } : l,
+    )
+    expect(checkHostileData(rebound, SPEC).violations.join('\n')).toMatch(
+      /n2: accepted hostile data at ffffffffffff:0: an entry of the attacker's rebinding key/,
+    )
   })
 
   describe('ingest accounting', () => {
-    const sentinel = (seq: number, from: number, to: number): LogEntry => ({ sled: A, seq, sig: `g${seq}`, kind: 'gap', from, to })
-    const event = (seq: number, lid: number, n: number): LogEntry => ({ sled: A, seq, sig: `e${seq}`, kind: 'event', type: 'harness.ingest', lid, payload: { n } })
+    const sentinel = (seq: number, from: number, to: number): LogEntry => ({
+      sled: A,
+      seq,
+      sig: `g${seq}`,
+      kind: 'gap',
+      from,
+      to,
+    })
+    const event = (seq: number, lid: number, n: number): LogEntry => ({
+      sled: A,
+      seq,
+      sig: `e${seq}`,
+      kind: 'event',
+      type: 'harness.ingest',
+      lid,
+      payload: { n },
+    })
     // lids 0,1 queued; 2..4 dropped (one sentinel); 5 queued.
     const entries = [event(0, 0, 10), event(1, 1, 11), sentinel(2, 2, 4), event(3, 5, 15)]
     const sent = [
@@ -142,24 +186,45 @@ describe('the checker catches injected violations', () => {
 
     it('catches a lost lid, a lid counted twice, a dropped event in the log, and a reused lid', () => {
       const missing = [event(0, 0, 10), event(1, 1, 11), sentinel(2, 3, 4), event(3, 5, 15)]
-      expect(checkIngest({ node: 'n0', entries: missing, sent, exits: [] }).violations.join('\n')).toMatch(/lids 2\.\.2 are in no entry and no sentinel/)
+      expect(checkIngest({ node: 'n0', entries: missing, sent, exits: [] }).violations.join('\n')).toMatch(
+        /lids 2\.\.2 are in no entry and no sentinel/,
+      )
       const twice = [...entries.slice(0, 2), sentinel(2, 1, 4), entries[3] as LogEntry]
-      expect(checkIngest({ node: 'n0', entries: twice, sent, exits: [] }).violations.join('\n')).toMatch(/overlaps event lid 1/)
+      expect(checkIngest({ node: 'n0', entries: twice, sent, exits: [] }).violations.join('\n')).toMatch(
+        /overlaps event lid 1/,
+      )
       const dropped = [event(0, 0, 10), event(1, 1, 11), event(2, 2, 12), sentinel(3, 3, 4), event(4, 5, 15)]
-      expect(checkIngest({ node: 'n0', entries: dropped, sent, exits: [] }).violations.join('\n')).toMatch(/lid 2 was dropped \(bus full\) but is in the log/)
+      expect(checkIngest({ node: 'n0', entries: dropped, sent, exits: [] }).violations.join('\n')).toMatch(
+        /lid 2 was dropped \(bus full\) but is in the log/,
+      )
       const reused = [event(0, 0, 10), event(1, 1, 99), sentinel(2, 2, 4), event(3, 5, 15)]
-      expect(checkIngest({ node: 'n0', entries: reused, sent, exits: [] }).violations.join('\n')).toMatch(/lid 1 holds event n=99, but was given to event n=11/)
+      expect(checkIngest({ node: 'n0', entries: reused, sent, exits: [] }).violations.join('\n')).toMatch(
+        /lid 1 holds event n=99, but was given to event n=11/,
+      )
     })
 
     it('a queued event in a crash sentinel is loss unless the process that queued it crashed', () => {
       const crashed = [event(0, 0, 10), sentinel(1, 1, 4), event(2, 5, 15)]
-      expect(checkIngest({ node: 'n0', entries: crashed, sent, exits: [] }).violations.join('\n')).toMatch(/queued lid 1 ended in a sentinel though the process that queued it is still running/)
+      expect(checkIngest({ node: 'n0', entries: crashed, sent, exits: [] }).violations.join('\n')).toMatch(
+        /queued lid 1 ended in a sentinel though the process that queued it is still running/,
+      )
       const r = checkIngest({ node: 'n0', entries: crashed, sent, exits: [{ at: 2000, crash: true }] })
       expect(r.violations).toEqual([])
       expect(r.account.queuedButLost).toBe(1)
       // A crash before the event was sent, then a graceful stop: the stop should have drained it.
-      const stopped = checkIngest({ node: 'n0', entries: crashed, sent, exits: [{ at: 500, crash: true }, { at: 2000, crash: false }, { at: 4000, crash: true }] })
-      expect(stopped.violations.join('\n')).toMatch(/queued lid 1 ended in a sentinel though the process that queued it stopped gracefully/)
+      const stopped = checkIngest({
+        node: 'n0',
+        entries: crashed,
+        sent,
+        exits: [
+          { at: 500, crash: true },
+          { at: 2000, crash: false },
+          { at: 4000, crash: true },
+        ],
+      })
+      expect(stopped.violations.join('\n')).toMatch(
+        /queued lid 1 ended in a sentinel though the process that queued it stopped gracefully/,
+      )
     })
   })
 
@@ -181,7 +246,12 @@ describe('the checker catches injected violations', () => {
     expect(percentile([], 50)).toBeNull()
     expect(percentile([5], 99)).toBe(5)
     expect(percentile([4, 1, 3, 2], 50)).toBe(2)
-    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99)
+    expect(
+      percentile(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        99,
+      ),
+    ).toBe(99)
     expect(percentile([1, 2, 3], 100)).toBe(3)
   })
 })

@@ -55,15 +55,26 @@ describe('hostile builders', () => {
     expect(tampered.slice(0, 86)).toBe((records[2] as string).slice(0, 86))
     expect(tampered).toContain(FORGED_MARKER)
     expect(() => openRecord(tampered, verifier)).toThrow()
-    expect(openRecord(ownRecord(keys.main, 3, 1, 1), verifier).entry).toMatchObject({ sled: keys.main.sled, seq: 3, type: 'hostile.own' })
-    expect(openRecord(reboundRecord(keys.main, 7, 1), verifier).entry).toMatchObject({ sled: keys.main.sled, seq: 7, type: 'hostile.rebound' })
+    expect(openRecord(ownRecord(keys.main, 3, 1, 1), verifier).entry).toMatchObject({
+      sled: keys.main.sled,
+      seq: 3,
+      type: 'hostile.own',
+    })
+    expect(openRecord(reboundRecord(keys.main, 7, 1), verifier).entry).toMatchObject({
+      sled: keys.main.sled,
+      seq: 7,
+      type: 'hostile.rebound',
+    })
     expect(ownRecord(keys.main, 3, 1, 1)).not.toBe(ownRecord(keys.main, 3, 1, 2))
   })
 
   it('deletions are real Yjs delete updates; a rewrite is an insertion, not an append', () => {
     const del = deletionUpdate(HONEST.sled, records, 1, 2)
     expect(codeOf(() => decodeUpdate(del, 65536))).toBe('UPDATE_DELETION')
-    const rewrite = deletionUpdate(HONEST.sled, records, 0, 1, { attacker: keys.main, record: forgedRecord(keys.main, HONEST.sled, 0, 2) })
+    const rewrite = deletionUpdate(HONEST.sled, records, 0, 1, {
+      attacker: keys.main,
+      record: forgedRecord(keys.main, HONEST.sled, 0, 2),
+    })
     expect(codeOf(() => decodeUpdate(rewrite, 65536))).toBe('UPDATE_NOT_APPEND')
   })
 
@@ -85,7 +96,9 @@ describe('hostile builders', () => {
       const bad = garbageFrame(rand, 'bad-update') as Uint8Array
       const m = decodeMessage(bad)
       expect(m.t).toBe('update')
-      expect(codeOf(() => decodeUpdate((m as { update: Uint8Array }).update, 65536))).toMatch(/^UPDATE_|ENTRY_TOO_LARGE/)
+      expect(codeOf(() => decodeUpdate((m as { update: Uint8Array }).update, 65536))).toMatch(
+        /^UPDATE_|ENTRY_TOO_LARGE/,
+      )
     }
     expect(typeof garbageFrame(rand, 'text')).toBe('string')
     expect(decodeMessage(garbageFrame(rand, 'late-hello') as Uint8Array).t).toBe('hello')

@@ -43,7 +43,9 @@ async function pair(): Promise<[SledNode, SledNode]> {
   const b = await node([wsOf(a)])
   await a.log.appendBatch(Array.from({ length: 6 }, (_, i) => ({ type: 'honest', payload: { i } })))
   await b.log.appendBatch(Array.from({ length: 4 }, (_, i) => ({ type: 'honest', payload: { i } })))
-  await eventually(() => a.log.length(b.log.sled) === 4 && b.log.length(a.log.sled) === 6, 10_000, { what: 'initial sync' })
+  await eventually(() => a.log.length(b.log.sled) === 4 && b.log.length(a.log.sled) === 6, 10_000, {
+    what: 'initial sync',
+  })
   return [a, b]
 }
 
@@ -58,10 +60,14 @@ describe('hostile peer (harness)', () => {
     const campaign = peer.attack(targets, abort.signal)
     try {
       // Until every kind of attack was made a few times (the choices are seeded).
-      await eventually(() => {
-        const s = peer.stats
-        return [s.forged, s.tampered, s.deletions, s.rebound, s.garbage].every((n) => n >= 3)
-      }, 30_000, { what: 'every attack made', intervalMs: 50 })
+      await eventually(
+        () => {
+          const s = peer.stats
+          return [s.forged, s.tampered, s.deletions, s.rebound, s.garbage].every((n) => n >= 3)
+        },
+        30_000,
+        { what: 'every attack made', intervalMs: 50 },
+      )
     } finally {
       abort.abort()
       await campaign
@@ -71,17 +77,33 @@ describe('hostile peer (harness)', () => {
     expect(s.handshakes).toBe(s.connections)
     expect(s.ownEntries).toBe(peer.ownLength)
     // The nodes refused the attacks by their guard codes…
-    const codes = new Set([...Object.keys(a.log.status().rejected.byCode), ...Object.keys(b.log.status().rejected.byCode)])
+    const codes = new Set([
+      ...Object.keys(a.log.status().rejected.byCode),
+      ...Object.keys(b.log.status().rejected.byCode),
+    ])
     for (const code of ['UPDATE_BAD_SIGNATURE', 'UPDATE_BAD_BINDING']) expect(codes).toContain(code)
     expect(codes.has('UPDATE_DELETION') || codes.has('UPDATE_NOT_APPEND')).toBe(true)
     // …converge on the honest entries plus the attacker's own, and hold nothing hostile.
-    await eventually(async () => {
-      const logs = [await readLog(a, 'a'), await readLog(b, 'b')]
-      const held = logs.map((l) => l.entries.filter((e) => e.sled === peer.keys.main.sled).length)
-      return [...checkInvariants({ logs, converged: true }), ...held.filter((n) => n !== peer.ownLength).map((n) => `attacker entries ${n} of ${peer.ownLength}`)]
-    }, 15_000, { what: 'convergence' })
+    await eventually(
+      async () => {
+        const logs = [await readLog(a, 'a'), await readLog(b, 'b')]
+        const held = logs.map((l) => l.entries.filter((e) => e.sled === peer.keys.main.sled).length)
+        return [
+          ...checkInvariants({ logs, converged: true }),
+          ...held.filter((n) => n !== peer.ownLength).map((n) => `attacker entries ${n} of ${peer.ownLength}`),
+        ]
+      },
+      15_000,
+      { what: 'convergence' },
+    )
     const logs = [await readLog(a, 'a'), await readLog(b, 'b')]
-    const spec = { attackerSled: peer.keys.main.sled, forbiddenSleds: [peer.keys.rebind.sled], ownType: HOSTILE_TYPES.own, typePrefix: 'hostile.', marker: FORGED_MARKER }
+    const spec = {
+      attackerSled: peer.keys.main.sled,
+      forbiddenSleds: [peer.keys.rebind.sled],
+      ownType: HOSTILE_TYPES.own,
+      typePrefix: 'hostile.',
+      marker: FORGED_MARKER,
+    }
     expect(checkHostileData(logs, spec)).toEqual({ violations: [], accepted: 0 })
     for (const log of logs) {
       expect(log.entries.filter((e) => e.sled === a.log.sled).map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5])
@@ -106,9 +128,18 @@ describe('hostile peer (harness)', () => {
       abort.abort()
       await campaign
     }
-    await eventually(async () => checkInvariants({ logs: [await readLog(a, 'a'), await readLog(b, 'b')], converged: true, equivocators: new Set([peer.keys.main.sled]) }), 15_000, {
-      what: 'same reads on both nodes',
-    })
+    await eventually(
+      async () =>
+        checkInvariants({
+          logs: [await readLog(a, 'a'), await readLog(b, 'b')],
+          converged: true,
+          equivocators: new Set([peer.keys.main.sled]),
+        }),
+      15_000,
+      {
+        what: 'same reads on both nodes',
+      },
+    )
     expect(a.log.status().equivocations.length).toBeGreaterThan(0)
   })
 
@@ -130,8 +161,17 @@ describe('hostile peer (harness)', () => {
     await link.send(encodeUpdate(placeRecord(keys.sled, 0, v2)))
     await eventually(() => a.log.status().equivocations.length === 1, 5000, { what: 'a records the evidence' })
     // Several digest exchanges (every second here) later, both nodes read the same entry.
-    await eventually(async () => checkInvariants({ logs: [await readLog(a, 'a'), await readLog(b, 'b')], converged: true, equivocators: new Set([keys.sled]) }), 6000, {
-      what: 'same reads on both nodes',
-    })
+    await eventually(
+      async () =>
+        checkInvariants({
+          logs: [await readLog(a, 'a'), await readLog(b, 'b')],
+          converged: true,
+          equivocators: new Set([keys.sled]),
+        }),
+      6000,
+      {
+        what: 'same reads on both nodes',
+      },
+    )
   })
 })

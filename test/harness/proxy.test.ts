@@ -107,7 +107,11 @@ describe('FaultProxy', () => {
     c.socket.write(payload)
     await until(() => c.data().length >= payload.length, 20_000)
     expect(sha(c.data())).toBe(sha(payload))
-    expect(p.stats).toMatchObject({ accepted: 1, active: 1, delivered: { forward: payload.length, backward: payload.length } })
+    expect(p.stats).toMatchObject({
+      accepted: 1,
+      active: 1,
+      delivered: { forward: payload.length, backward: payload.length },
+    })
   })
 
   it('cut() resets open connections and refuses new ones until heal()', async () => {

@@ -22,7 +22,9 @@ const base: ReplayOptions = {
 
 describe('replayCommand', () => {
   it('names every option that shapes the run, and only the non-default extras', () => {
-    expect(replayCommand(base)).toBe('sledlog harness --nodes 5 --duration 300 --seed 42 --faults all --rate 20 --ingest-rate 200 --ingest-bus 64')
+    expect(replayCommand(base)).toBe(
+      'sledlog harness --nodes 5 --duration 300 --seed 42 --faults all --rate 20 --ingest-rate 200 --ingest-bus 64',
+    )
   })
 
   it('keeps the check interval and converge timeout when they were set', () => {

@@ -42,6 +42,7 @@ describe('sledlog harness', () => {
     expect(f.convergence.finalMs).not.toBeNull()
     // Node keys come from the seed, so a replay runs as the same sleds.
     const up = progress.find((l) => l.includes('cluster up:')) ?? ''
-    for (let i = 0; i < 3; i++) expect(up).toContain(`node ${i} ${keyPairFromSeed(keySeedOf(seed, `node ${i}`)).sled.slice(0, 12)}`)
+    for (let i = 0; i < 3; i++)
+      expect(up).toContain(`node ${i} ${keyPairFromSeed(keySeedOf(seed, `node ${i}`)).sled.slice(0, 12)}`)
   }, 150_000)
 })

@@ -3,7 +3,14 @@
  * fault lane never overlapping itself, partitions of the promised shapes, a final heal-all.
  */
 import { describe, expect, it } from 'vitest'
-import { describeAction, FAULT_KINDS, makeSchedule, parseFaultList, type FaultAction, type ScheduledAction } from '../../src/harness/schedule.js'
+import {
+  describeAction,
+  FAULT_KINDS,
+  makeSchedule,
+  parseFaultList,
+  type FaultAction,
+  type ScheduledAction,
+} from '../../src/harness/schedule.js'
 import { testSeed } from '../helpers/seed.js'
 
 const HEAL_OF: Record<string, string> = {
@@ -44,7 +51,8 @@ describe('fault schedule', () => {
       expect(last?.action).toEqual({ op: 'heal-all' })
       expect(last?.at).toBe(s.finalHealAt)
       expect(s.finalHealAt).toBeLessThan(durationMs)
-      for (let i = 1; i < s.actions.length; i++) expect((s.actions[i] as ScheduledAction).at).toBeGreaterThanOrEqual((s.actions[i - 1] as ScheduledAction).at)
+      for (let i = 1; i < s.actions.length; i++)
+        expect((s.actions[i] as ScheduledAction).at).toBeGreaterThanOrEqual((s.actions[i - 1] as ScheduledAction).at)
       for (const [, eps] of episodes(s.actions)) {
         expect(eps).toHaveLength(2)
         const [fault, heal] = eps as [ScheduledAction, ScheduledAction]
@@ -55,14 +63,16 @@ describe('fault schedule', () => {
         expect(heal.at).toBeGreaterThan(fault.at)
         expect(heal.at).toBeLessThanOrEqual(s.finalHealAt)
         // The heal undoes exactly what the fault did.
-        if (fault.action.op === 'partition' || fault.action.op === 'shape') expect((heal.action as { pairs: unknown }).pairs).toEqual(fault.action.pairs)
+        if (fault.action.op === 'partition' || fault.action.op === 'shape')
+          expect((heal.action as { pairs: unknown }).pairs).toEqual(fault.action.pairs)
         if ('node' in fault.action) expect((heal.action as { node: number }).node).toBe(fault.action.node)
       }
       // Faults that take nodes or links away never overlap each other.
       const lane = s.actions.filter((a) => a.lane === 'fault' && a.episode !== 0)
       for (let i = 0; i < lane.length; i += 2) {
         expect(lane[i]?.episode).toBe(lane[i + 1]?.episode)
-        if (i + 2 < lane.length) expect((lane[i + 2] as ScheduledAction).at).toBeGreaterThan((lane[i + 1] as ScheduledAction).at)
+        if (i + 2 < lane.length)
+          expect((lane[i + 2] as ScheduledAction).at).toBeGreaterThan((lane[i + 1] as ScheduledAction).at)
       }
     }
   })
@@ -74,7 +84,9 @@ describe('fault schedule', () => {
       const some = makeSchedule({ seed, durationMs: 45_000, nodes: 3, faults: ['kill', 'latency'] })
       expect(new Set(some.actions.map((a) => a.kind))).toEqual(new Set(['kill', 'latency', 'final']))
     }
-    expect(makeSchedule({ seed: 1, durationMs: 30_000, nodes: 3, faults: [] }).actions.map((a) => a.action.op)).toEqual(['heal-all'])
+    expect(makeSchedule({ seed: 1, durationMs: 30_000, nodes: 3, faults: [] }).actions.map((a) => a.action.op)).toEqual(
+      ['heal-all'],
+    )
   })
 
   it('skips kinds a cluster cannot have (a one-node partition or disk loss with no peer)', () => {
@@ -104,7 +116,8 @@ describe('fault schedule', () => {
             const [l, r] = p.groups as [number[], number[]]
             expect([...l, ...r].sort()).toEqual(Array.from({ length: nodes }, (_, i) => i))
             for (const x of l) for (const y of r) expect(isCut(x, y)).toBe(true)
-            for (const side of [l, r]) for (const x of side) for (const y of side) if (x !== y) expect(isCut(x, y)).toBe(false)
+            for (const side of [l, r])
+              for (const x of side) for (const y of side) if (x !== y) expect(isCut(x, y)).toBe(false)
           } else if (p.shape === 'bridge') {
             const [l, [bridge], r] = p.groups as [number[], [number], number[]]
             expect(l.length).toBeGreaterThan(0)
@@ -118,18 +131,37 @@ describe('fault schedule', () => {
             for (let i = 0; i < nodes; i++) {
               const x = order[i] as number
               const kept = Array.from({ length: nodes }, (_, y) => y).filter((y) => y !== x && !isCut(x, y))
-              expect(kept.sort()).toEqual([order[(i + 1) % nodes] as number, order[(i + nodes - 1) % nodes] as number].sort())
+              expect(kept.sort()).toEqual(
+                [order[(i + 1) % nodes] as number, order[(i + nodes - 1) % nodes] as number].sort(),
+              )
             }
           }
         }
       }
     }
-    expect(seen).toEqual(new Set(['2:halves', '3:halves', '3:bridge', '4:halves', '4:bridge', '4:ring', '5:halves', '5:bridge', '5:ring', 'mode:cut', 'mode:blackhole', 'mode:one-way']))
+    expect(seen).toEqual(
+      new Set([
+        '2:halves',
+        '3:halves',
+        '3:bridge',
+        '4:halves',
+        '4:bridge',
+        '4:ring',
+        '5:halves',
+        '5:bridge',
+        '5:ring',
+        'mode:cut',
+        'mode:blackhole',
+        'mode:one-way',
+      ]),
+    )
   })
 
   it('describes actions and parses fault lists', () => {
     expect(describeAction({ op: 'wipe', node: 2 })).toMatch(/wipe its database \(key kept\)/)
-    expect(describeAction({ op: 'shape', pairs: [[0, 1]], latencyMs: 50, jitterMs: 10, bytesPerSec: 131072 })).toBe('slow links 0-1: 50 ms ± 10 ms, 128 KiB/s')
+    expect(describeAction({ op: 'shape', pairs: [[0, 1]], latencyMs: 50, jitterMs: 10, bytesPerSec: 131072 })).toBe(
+      'slow links 0-1: 50 ms ± 10 ms, 128 KiB/s',
+    )
     expect(parseFaultList('all')).toEqual([...FAULT_KINDS])
     expect(parseFaultList('none')).toEqual([])
     expect(parseFaultList('wipe, kill,kill')).toEqual(['kill', 'wipe'])

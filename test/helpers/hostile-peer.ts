@@ -13,8 +13,23 @@ import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { sledIdFromPublicKey, type SledId } from '../../src/core/ids.js'
 import type { KeyPair } from '../../src/core/signing.js'
-import { newNonce, signTranscript, tokenProof, verifyTranscript, checkTokenProof, type Transcript } from '../../src/sync/handshake.js'
-import { decodeMessage, encodeHello, encodeOk, encodeProve, encodeStep1, encodeUpdate, type WireMessage } from '../../src/sync/messages.js'
+import {
+  newNonce,
+  signTranscript,
+  tokenProof,
+  verifyTranscript,
+  checkTokenProof,
+  type Transcript,
+} from '../../src/sync/handshake.js'
+import {
+  decodeMessage,
+  encodeHello,
+  encodeOk,
+  encodeProve,
+  encodeStep1,
+  encodeUpdate,
+  type WireMessage,
+} from '../../src/sync/messages.js'
 import { SYNC_PATH } from '../../src/sync/server.js'
 
 /** How a link was closed, as this end saw it. */
@@ -154,7 +169,8 @@ export class RawEnd {
 
   /** Closes the link from this side. */
   close(code = 1000, reason = ''): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason)
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
+      this.ws.close(code, reason)
   }
 
   /** Drops the TCP connection without a close frame. */
@@ -212,7 +228,9 @@ export class HostileClient extends RawEnd {
 
   /** Connects to `baseUrl` (`ws://127.0.0.1:<port>`) and waits for the socket to open. */
   static async connect(baseUrl: string, opts: HostileClientOptions): Promise<HostileClient> {
-    const ws = new WebSocket(baseUrl.replace(/\/+$/, '') + (opts.path ?? SYNC_PATH), { maxPayload: opts.maxPayload ?? 256 * 1024 * 1024 })
+    const ws = new WebSocket(baseUrl.replace(/\/+$/, '') + (opts.path ?? SYNC_PATH), {
+      maxPayload: opts.maxPayload ?? 256 * 1024 * 1024,
+    })
     const client = new HostileClient(ws, opts)
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve())
@@ -241,7 +259,12 @@ export class HostileClient extends RawEnd {
   proveFor(hello: HelloMsg, tweak: ProveTweak = {}): { bytes: Uint8Array; transcript: Transcript } {
     const nonce = tweak.nonce ?? newNonce()
     const presentKey = tweak.presentKey ?? this.keys.publicKey
-    const transcript: Transcript = { serverKey: hello.publicKey, serverNonce: hello.nonce, clientKey: presentKey, clientNonce: nonce }
+    const transcript: Transcript = {
+      serverKey: hello.publicKey,
+      serverNonce: hello.nonce,
+      clientKey: presentKey,
+      clientNonce: nonce,
+    }
     const signed: Transcript = {
       ...transcript,
       serverNonce: tweak.signedServerNonce ?? transcript.serverNonce,
@@ -269,10 +292,15 @@ export class HostileClient extends RawEnd {
    */
   async handshake(tweak: ProveTweak = {}): Promise<{ transcript: Transcript; serverProofValid: boolean }> {
     await this.sendProve(tweak)
-    const ok = await this.waitFor(() => this.messages.find((m): m is OkMsg => m.t === 'ok') ?? (this.closeInfo !== null ? this.closeInfo : undefined), 'ok')
+    const ok = await this.waitFor(
+      () =>
+        this.messages.find((m): m is OkMsg => m.t === 'ok') ?? (this.closeInfo !== null ? this.closeInfo : undefined),
+      'ok',
+    )
     if (!('t' in ok)) throw new Error(`handshake refused: ${ok.code} ${ok.reason}`)
     const t = this.transcript as Transcript
-    const serverProofValid = verifyTranscript('server', t, ok.signature) && checkTokenProof(this.token, 'server', t, ok.tokenProof)
+    const serverProofValid =
+      verifyTranscript('server', t, ok.signature) && checkTokenProof(this.token, 'server', t, ok.tokenProof)
     return { transcript: t, serverProofValid }
   }
 
@@ -322,7 +350,12 @@ export class HostileConn extends RawEnd {
   async handshake(tweak: OkTweak = {}): Promise<Transcript> {
     const nonce = await this.sendHello()
     const prove = await this.waitMessage((m): m is ProveMsg => m.t === 'prove', 'prove')
-    const t: Transcript = { serverKey: this.server.keys.publicKey, serverNonce: nonce, clientKey: prove.publicKey, clientNonce: prove.nonce }
+    const t: Transcript = {
+      serverKey: this.server.keys.publicKey,
+      serverNonce: nonce,
+      clientKey: prove.publicKey,
+      clientNonce: prove.nonce,
+    }
     this.transcript = t
     this.peerSled = sledIdFromPublicKey(prove.publicKey)
     this.proveValid = verifyTranscript('client', t, prove.signature)
@@ -379,7 +412,12 @@ export class HostileServer {
 
   /** Starts listening on 127.0.0.1 (random port). `url` is the base URL a node dials. */
   static async start(opts: HostileServerOptions): Promise<HostileServer> {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: SYNC_PATH, maxPayload: opts.maxPayload ?? 256 * 1024 * 1024 })
+    const wss = new WebSocketServer({
+      host: '127.0.0.1',
+      port: 0,
+      path: SYNC_PATH,
+      maxPayload: opts.maxPayload ?? 256 * 1024 * 1024,
+    })
     await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
     const port = (wss.address() as AddressInfo).port
     return new HostileServer(wss, `ws://127.0.0.1:${port}`, opts)

@@ -62,5 +62,8 @@ export function hostileFixtures(): HostileFixture[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.b64'))
     .sort()
-    .map((name) => ({ name, bytes: new Uint8Array(Buffer.from(readFileSync(new URL(name, HOSTILE_FIXTURES_URL), 'utf8').trim(), 'base64')) }))
+    .map((name) => ({
+      name,
+      bytes: new Uint8Array(Buffer.from(readFileSync(new URL(name, HOSTILE_FIXTURES_URL), 'utf8').trim(), 'base64')),
+    }))
 }

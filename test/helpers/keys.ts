@@ -83,7 +83,12 @@ export function signJsonText(keys: KeyPair, json: string): string {
 }
 
 /** `count` signed records of `keys` for seqs `from..from+count-1`; `body(seq)` picks each body. */
-export function signedRecords(keys: KeyPair, from: number, count: number, body: (seq: number) => EntryBody = defaultBody): string[] {
+export function signedRecords(
+  keys: KeyPair,
+  from: number,
+  count: number,
+  body: (seq: number) => EntryBody = defaultBody,
+): string[] {
   return Array.from({ length: count }, (_, i) => signEntry(keys, entryOf(keys.sled, from + i, body(from + i))))
 }
 

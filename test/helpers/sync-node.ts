@@ -158,7 +158,12 @@ export function snapshotLog(log: SledLog): LogSnapshot {
   for (const sled of Object.keys(log.heads()) as SledId[]) {
     records[sled] = log.doc.getArray<string>('log:' + sled).toArray()
   }
-  return { sv, state: Buffer.from(Y.encodeStateAsUpdate(log.doc)).toString('hex'), records, equivocations: log.status().equivocations.length }
+  return {
+    sv,
+    state: Buffer.from(Y.encodeStateAsUpdate(log.doc)).toString('hex'),
+    records,
+    equivocations: log.status().equivocations.length,
+  }
 }
 
 const verifier = createVerifier()
@@ -169,7 +174,12 @@ const verifier = createVerifier()
  * state vector equals the per-sled heads (clock == seq binding), and that every held record is
  * validly signed by its sled for its seq.
  */
-export function expectOnlyGrown(log: SledLog, before: LogSnapshot, grown: Readonly<Record<string, number>> = {}, atLeast = false): void {
+export function expectOnlyGrown(
+  log: SledLog,
+  before: LogSnapshot,
+  grown: Readonly<Record<string, number>> = {},
+  atLeast = false,
+): void {
   const after = snapshotLog(log)
   const problems: string[] = []
   const clients = new Set([...Object.keys(before.sv), ...Object.keys(after.sv)])
@@ -179,18 +189,21 @@ export function expectOnlyGrown(log: SledLog, before: LogSnapshot, grown: Readon
     const was = before.sv[c] ?? 0
     const is = after.sv[c] ?? 0
     const want = grownByClient.get(c) ?? 0
-    if (atLeast && want > 0 ? is < was + want : is !== was + want) problems.push(`client ${c}: clock ${was} -> ${is}, expected +${want}`)
+    if (atLeast && want > 0 ? is < was + want : is !== was + want)
+      problems.push(`client ${c}: clock ${was} -> ${is}, expected +${want}`)
   }
   for (const [sled, recs] of Object.entries(before.records)) {
     const now = after.records[sled] ?? []
     for (let i = 0; i < recs.length; i++) if (now[i] !== recs[i]) problems.push(`${sled.slice(0, 8)}/${i} changed`)
   }
   for (const [sled, recs] of Object.entries(after.records)) {
-    if (after.sv[String(clientIdOf(sled as SledId))] !== recs.length) problems.push(`${sled.slice(0, 8)}: state vector != entries`)
+    if (after.sv[String(clientIdOf(sled as SledId))] !== recs.length)
+      problems.push(`${sled.slice(0, 8)}: state vector != entries`)
     recs.forEach((r, seq) => {
       try {
         const { entry } = openRecord(r, verifier)
-        if (entry.sled !== sled || entry.seq !== seq) problems.push(`${sled.slice(0, 8)}/${seq} holds ${entry.sled.slice(0, 8)}/${entry.seq}`)
+        if (entry.sled !== sled || entry.seq !== seq)
+          problems.push(`${sled.slice(0, 8)}/${seq} holds ${entry.sled.slice(0, 8)}/${entry.seq}`)
       } catch (err) {
         problems.push(`${sled.slice(0, 8)}/${seq}: ${(err as Error).message}`)
       }

@@ -12,8 +12,13 @@ describe('docs/API.md', () => {
       const path = route.path.replace(/:name/g, 'NAME')
       for (const method of Object.keys(route.methods)) {
         if (path === '/v1/sync') continue // websocket only: listed without a method
-        expect(table.some((l) => l.startsWith(`| \`${method} ${path}\` |`)), `${method} ${path} in the route table`).toBe(true)
-        expect(doc, `${method} ${path} section`).toMatch(new RegExp(`^#+ ${method} ${path.replace(/[/]/g, '\\/')}$`, 'm'))
+        expect(
+          table.some((l) => l.startsWith(`| \`${method} ${path}\` |`)),
+          `${method} ${path} in the route table`,
+        ).toBe(true)
+        expect(doc, `${method} ${path} section`).toMatch(
+          new RegExp(`^#+ ${method} ${path.replace(/[/]/g, '\\/')}$`, 'm'),
+        )
       }
     }
     for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {

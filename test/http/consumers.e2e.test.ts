@@ -14,17 +14,31 @@ describe('consumers (node process)', () => {
     const dir = await tempDir()
     let node = await startNode(dir)
     const sled = node.sled
-    await call(node.url, 'POST', '/v1/events', range(10).map((i) => ({ type: 'job', payload: i })))
+    await call(
+      node.url,
+      'POST',
+      '/v1/events',
+      range(10).map((i) => ({ type: 'job', payload: i })),
+    )
 
     const s1 = await SseClient.open(`${node.url}/v1/stream?consumer=worker`)
     const first = await s1.until((e) => e.event === 'live')
     expect(first.filter((e) => e.event === 'entry').map((e) => JSON.parse(e.data).seq)).toEqual(range(10))
     s1.close()
-    expect((await call(node.url, 'POST', '/v1/consumers/worker/ack', { sled, seq: 0 })).body.cursor).toEqual({ [sled]: 0 })
-    const acked = await call(node.url, 'POST', '/v1/consumers/worker/ack', range(4, 1).map((seq) => ({ sled, seq })))
+    expect((await call(node.url, 'POST', '/v1/consumers/worker/ack', { sled, seq: 0 })).body.cursor).toEqual({
+      [sled]: 0,
+    })
+    const acked = await call(
+      node.url,
+      'POST',
+      '/v1/consumers/worker/ack',
+      range(4, 1).map((seq) => ({ sled, seq })),
+    )
     expect(acked.body).toEqual({ name: 'worker', cursor: { [sled]: 4 }, pending: 5 })
     // Past a gap (5 and 6 unacknowledged): remembered, but the cursor cannot pass 5.
-    expect((await call(node.url, 'POST', '/v1/consumers/worker/ack', { sled, seq: 7 })).body.cursor).toEqual({ [sled]: 4 })
+    expect((await call(node.url, 'POST', '/v1/consumers/worker/ack', { sled, seq: 7 })).body.cursor).toEqual({
+      [sled]: 4,
+    })
 
     await node.stop()
     expect(node.child.exitCode).toBe(0)
@@ -32,9 +46,15 @@ describe('consumers (node process)', () => {
     expect(node.sled).toBe(sled)
 
     expect((await call(node.url, 'GET', '/v1/consumers')).body).toEqual({ consumers: ['worker'] })
-    expect((await call(node.url, 'GET', '/v1/consumers/worker')).body).toEqual({ name: 'worker', cursor: { [sled]: 4 }, pending: 5 })
+    expect((await call(node.url, 'GET', '/v1/consumers/worker')).body).toEqual({
+      name: 'worker',
+      cursor: { [sled]: 4 },
+      pending: 5,
+    })
     // Last-Event-ID does not move a consumer stream: unacknowledged entries come again.
-    const s2 = await SseClient.open(`${node.url}/v1/stream?consumer=worker`, { 'last-event-id': `${sled.slice(0, 16)}:9` })
+    const s2 = await SseClient.open(`${node.url}/v1/stream?consumer=worker`, {
+      'last-event-id': `${sled.slice(0, 16)}:9`,
+    })
     const second = await s2.until((e) => e.event === 'live')
     expect(second.filter((e) => e.event === 'entry').map((e) => JSON.parse(e.data).seq)).toEqual(range(5, 5))
     // Live entries follow on the same stream.
@@ -43,8 +63,17 @@ describe('consumers (node process)', () => {
     s2.close()
     // Out-of-order acknowledgements past the cursor are not kept across a restart: 7 is
     // delivered again above and must be acknowledged again.
-    const after = await call(node.url, 'POST', '/v1/consumers/worker/ack', [5, 6, 8].map((seq) => ({ sled, seq })))
+    const after = await call(
+      node.url,
+      'POST',
+      '/v1/consumers/worker/ack',
+      [5, 6, 8].map((seq) => ({ sled, seq })),
+    )
     expect(after.body.cursor).toEqual({ [sled]: 6 })
-    expect((await call(node.url, 'POST', '/v1/consumers/worker/ack', { sled, seq: 7 })).body).toEqual({ name: 'worker', cursor: { [sled]: 8 }, pending: 2 })
+    expect((await call(node.url, 'POST', '/v1/consumers/worker/ack', { sled, seq: 7 })).body).toEqual({
+      name: 'worker',
+      cursor: { [sled]: 8 },
+      pending: 2,
+    })
   })
 })

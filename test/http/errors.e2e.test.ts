@@ -4,7 +4,7 @@
  */
 import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { ERROR_CODES } from '../../src/errors.js'
+import type { ERROR_CODES } from '../../src/errors.js'
 import { HTTP_STATUS } from '../../src/http/status-codes.js'
 import { tempDir } from '../helpers/tmp.js'
 import { call, startNode } from './node-process.js'
@@ -36,7 +36,14 @@ describe('HTTP API bad input (node process)', () => {
     const ok = { type: 't', payload: 1 }
     await call(u, 'POST', '/v1/events', [ok, ok])
 
-    type Case = [what: string, method: string, path: string, body: unknown, code: keyof typeof ERROR_CODES, headers?: Record<string, string>]
+    type Case = [
+      what: string,
+      method: string,
+      path: string,
+      body: unknown,
+      code: keyof typeof ERROR_CODES,
+      headers?: Record<string, string>,
+    ]
     const cases: Case[] = [
       // routing
       ['unknown route', 'GET', '/v1/nope', undefined, 'HTTP_NOT_FOUND'],
@@ -60,13 +67,52 @@ describe('HTTP API bad input (node process)', () => {
       ['unknown wrapper field', 'POST', '/v1/events', { events: [ok], extra: 1 }, 'ENTRY_INVALID'],
       ['events not an array', 'POST', '/v1/events', { events: ok }, 'ENTRY_INVALID'],
       ['empty type', 'POST', '/v1/events', { type: '', payload: 1 }, 'ENTRY_INVALID'],
-      ['one bad event spoils the batch', 'POST', '/v1/events', [ok, { type: 't', payload: 1, x: 1 }, ok], 'ENTRY_INVALID'],
-      ['one oversized event spoils the batch', 'POST', '/v1/events', [ok, { type: 't', payload: 'x'.repeat(70_000) }], 'ENTRY_TOO_LARGE'],
-      ['one id on two different events of a batch', 'POST', '/v1/events', [{ type: 't', payload: 1, id: 'dup' }, ok, { type: 't', payload: 2, id: 'dup' }], 'ENTRY_INVALID'],
-      ['one id on two different ingest events', 'POST', '/v1/ingest', [{ type: 't', payload: 1, id: 'dup' }, { type: 'u', payload: 1, id: 'dup' }], 'ENTRY_INVALID'],
+      [
+        'one bad event spoils the batch',
+        'POST',
+        '/v1/events',
+        [ok, { type: 't', payload: 1, x: 1 }, ok],
+        'ENTRY_INVALID',
+      ],
+      [
+        'one oversized event spoils the batch',
+        'POST',
+        '/v1/events',
+        [ok, { type: 't', payload: 'x'.repeat(70_000) }],
+        'ENTRY_TOO_LARGE',
+      ],
+      [
+        'one id on two different events of a batch',
+        'POST',
+        '/v1/events',
+        [{ type: 't', payload: 1, id: 'dup' }, ok, { type: 't', payload: 2, id: 'dup' }],
+        'ENTRY_INVALID',
+      ],
+      [
+        'one id on two different ingest events',
+        'POST',
+        '/v1/ingest',
+        [
+          { type: 't', payload: 1, id: 'dup' },
+          { type: 'u', payload: 1, id: 'dup' },
+        ],
+        'ENTRY_INVALID',
+      ],
       ['bad ingest event', 'POST', '/v1/ingest', [ok, { type: 7, payload: 1 }], 'ENTRY_INVALID'],
-      ['body too large', 'POST', '/v1/events', JSON.stringify({ type: 't', payload: 'x'.repeat(1.5 * MiB) }), 'HTTP_PAYLOAD_TOO_LARGE'],
-      ['ingest body too large', 'POST', '/v1/ingest', JSON.stringify([{ type: 't', payload: 'x'.repeat(1.1 * MiB) }]), 'HTTP_PAYLOAD_TOO_LARGE'],
+      [
+        'body too large',
+        'POST',
+        '/v1/events',
+        JSON.stringify({ type: 't', payload: 'x'.repeat(1.5 * MiB) }),
+        'HTTP_PAYLOAD_TOO_LARGE',
+      ],
+      [
+        'ingest body too large',
+        'POST',
+        '/v1/ingest',
+        JSON.stringify([{ type: 't', payload: 'x'.repeat(1.1 * MiB) }]),
+        'HTTP_PAYLOAD_TOO_LARGE',
+      ],
       // query parameters
       ['unknown query parameter', 'GET', '/v1/events?limt=5', undefined, 'HTTP_BAD_REQUEST'],
       ['parameter on a route without any', 'GET', '/healthz?x=1', undefined, 'HTTP_BAD_REQUEST'],
@@ -86,7 +132,14 @@ describe('HTTP API bad input (node process)', () => {
       ['bad consumer name in stream', 'GET', '/v1/stream?consumer=a%20b', undefined, 'HTTP_BAD_REQUEST'],
       ['unknown stream parameter', 'GET', '/v1/stream?form=start', undefined, 'HTTP_BAD_REQUEST'],
       ['bad Last-Event-ID', 'GET', '/v1/stream', undefined, 'HTTP_BAD_REQUEST', { 'last-event-id': 'garbage' }],
-      ['Last-Event-ID with a short prefix', 'GET', '/v1/stream', undefined, 'HTTP_BAD_REQUEST', { 'last-event-id': `${sled.slice(0, 15)}:1` }],
+      [
+        'Last-Event-ID with a short prefix',
+        'GET',
+        '/v1/stream',
+        undefined,
+        'HTTP_BAD_REQUEST',
+        { 'last-event-id': `${sled.slice(0, 15)}:1` },
+      ],
       // consumers
       ['bad consumer name', 'GET', '/v1/consumers/no%20spaces', undefined, 'HTTP_BAD_REQUEST'],
       ['bad percent-encoding', 'GET', '/v1/consumers/%E0%A4%A', undefined, 'HTTP_BAD_REQUEST'],
@@ -98,10 +151,25 @@ describe('HTTP API bad input (node process)', () => {
       ['ack bad sled', 'POST', '/v1/consumers/c/ack', { sled: 'x', seq: 0 }, 'ENTRY_INVALID'],
       ['ack unknown field', 'POST', '/v1/consumers/c/ack', { sled, seq: 0, force: true }, 'ENTRY_INVALID'],
       ['ack entry not held', 'POST', '/v1/consumers/c/ack', { sled, seq: 99 }, 'ENTRY_INVALID'],
-      ['ack batch with one not held', 'POST', '/v1/consumers/c/ack', [{ sled, seq: 0 }, { sled, seq: 99 }], 'ENTRY_INVALID'],
+      [
+        'ack batch with one not held',
+        'POST',
+        '/v1/consumers/c/ack',
+        [
+          { sled, seq: 0 },
+          { sled, seq: 99 },
+        ],
+        'ENTRY_INVALID',
+      ],
       ['empty ack batch', 'POST', '/v1/consumers/c/ack', [], 'ENTRY_INVALID'],
       ['ack bad consumer name', 'POST', '/v1/consumers/a%2Fb/ack', { sled, seq: 0 }, 'HTTP_BAD_REQUEST'],
-      ['ack body too large', 'POST', '/v1/consumers/c/ack', JSON.stringify({ sled, seq: 0, pad: 'x'.repeat(1.2 * MiB) }), 'HTTP_PAYLOAD_TOO_LARGE'],
+      [
+        'ack body too large',
+        'POST',
+        '/v1/consumers/c/ack',
+        JSON.stringify({ sled, seq: 0, pad: 'x'.repeat(1.2 * MiB) }),
+        'HTTP_PAYLOAD_TOO_LARGE',
+      ],
     ]
     for (const [what, method, path, body, code, headers] of cases) {
       const r = await call(u, method, path, body, headers)
@@ -113,7 +181,10 @@ describe('HTTP API bad input (node process)', () => {
     }
 
     // A conflicting id names both events; an exact repeat in one batch is just deduplicated.
-    const dup = await call(u, 'POST', '/v1/events', [{ type: 't', payload: 1, id: 'dup' }, { type: 't', payload: { x: 1 }, id: 'dup' }])
+    const dup = await call(u, 'POST', '/v1/events', [
+      { type: 't', payload: 1, id: 'dup' },
+      { type: 't', payload: { x: 1 }, id: 'dup' },
+    ])
     expect(dup.body.error).toMatchObject({ details: { index: 1, field: 'id' } })
     expect(dup.body.error.message).toMatch(/events\[1\]: .*"dup".*events\[0\]/)
 
@@ -122,7 +193,10 @@ describe('HTTP API bad input (node process)', () => {
     expect(m.headers.get('allow')).toBe('GET, POST')
 
     // A huge declared body is refused before it is read, and the connection is closed.
-    const huge = await raw(u, `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${200 * MiB}\r\n\r\n{"type":`)
+    const huge = await raw(
+      u,
+      `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${200 * MiB}\r\n\r\n{"type":`,
+    )
     expect(huge).toMatch(/^HTTP\/1\.1 413 /)
     expect(huge).toMatch(/connection: close/i)
     expect(huge).toContain('"HTTP_PAYLOAD_TOO_LARGE"')
@@ -143,7 +217,10 @@ describe('HTTP API bad input (node process)', () => {
     expect((await call(u, 'GET', '/v1/consumers/c')).body.cursor).toEqual({})
     // And the node still serves.
     expect((await call(u, 'POST', '/v1/events', ok)).status).toBe(201)
-    const repeat = await call(u, 'POST', '/v1/events', [{ type: 'r', payload: 1, id: 'rep' }, { type: 'r', payload: 1, id: 'rep' }])
+    const repeat = await call(u, 'POST', '/v1/events', [
+      { type: 'r', payload: 1, id: 'rep' },
+      { type: 'r', payload: 1, id: 'rep' },
+    ])
     expect(repeat.status).toBe(201)
     expect(repeat.body.entries[1]).toEqual(repeat.body.entries[0])
   })

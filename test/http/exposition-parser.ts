@@ -18,7 +18,7 @@ const LABEL = '([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\\\\n]|\\\\\\\\|\\\\"|\\\\n)*)
 const SAMPLE_RE = new RegExp(`^(${NAME})(?:\\{((?:${LABEL})(?:,${LABEL})*)?,?\\})? (\\S+)(?: (-?\\d+))?$`)
 const VALUE_RE = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]Inf)$/
 
-function unescape(v: string): string {
+function unescapeLabel(v: string): string {
   return v.replace(/\\(\\|"|n)/g, (_, c: string) => (c === 'n' ? '\n' : c))
 }
 
@@ -42,7 +42,7 @@ export function parseExposition(text: string): Map<string, Family> {
     if ((m = HELP_RE.exec(line)) !== null) {
       const f = family(m[1] as string)
       if (f.helpSeen || f.samples.length > 0) throw new Error(`HELP repeated or after samples at ${where}`)
-      families.set(m[1] as string, { ...f, help: unescape(m[2] as string), helpSeen: true })
+      families.set(m[1] as string, { ...f, help: unescapeLabel(m[2] as string), helpSeen: true })
       return
     }
     if ((m = TYPE_RE.exec(line)) !== null) {
@@ -64,19 +64,29 @@ export function parseExposition(text: string): Map<string, Family> {
     for (const lm of labelText.matchAll(new RegExp(LABEL, 'g'))) {
       const k = lm[1] as string
       if (k in labels) throw new Error(`label ${k} repeated at ${where}`)
-      labels[k] = unescape(lm[2] as string)
+      labels[k] = unescapeLabel(lm[2] as string)
     }
-    const key = `${name}{${Object.entries(labels).sort().map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',')}}`
+    const key = `${name}{${Object.entries(labels)
+      .sort()
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(',')}}`
     if (series.has(key)) throw new Error(`series repeated at ${where}`)
     series.add(key)
-    f.samples.push({ labels, value: rawValue === '+Inf' ? Infinity : rawValue === '-Inf' ? -Infinity : Number(rawValue) })
+    f.samples.push({
+      labels,
+      value: rawValue === '+Inf' ? Infinity : rawValue === '-Inf' ? -Infinity : Number(rawValue),
+    })
   })
   for (const [name, f] of families) if (!f.helpSeen || !f.typeSeen) throw new Error(`family ${name} lacks HELP or TYPE`)
   return families
 }
 
 /** The value of the one sample of `name` whose labels include `labels`. */
-export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  families: Map<string, Family>,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   const f = families.get(name)
   const hit = f?.samples.filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
   if (hit === undefined || hit.length === 0) return undefined

@@ -17,7 +17,6 @@ import { FailingStore, testLog } from '../helpers/logs.js'
 import { tempDir } from '../helpers/tmp.js'
 import { call, waitFor } from './node-process.js'
 
-
 interface Served {
   readonly api: Api
   readonly ingest: IngestWriter
@@ -134,11 +133,16 @@ describe('unexpected handler failures', () => {
     const { api } = await serve(log, { error: (obj, msg) => logged.push({ obj, msg }) })
     const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined)
     const bug = new Error('handler bug')
-    const route = createRouter(api.context, [...ROUTES, { path: '/bug', methods: { GET: { handler: () => Promise.reject(bug) } } }])
+    const route = createRouter(api.context, [
+      ...ROUTES,
+      { path: '/bug', methods: { GET: { handler: () => Promise.reject(bug) } } },
+    ])
     const url = await listen((req, res) => void route(req, res))
     const r = await call(url, 'GET', '/bug')
     expect(r).toMatchObject({ status: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } } })
-    expect(logged).toEqual([{ obj: { err: bug, method: 'GET', url: '/bug' }, msg: 'internal error answering a request' }])
+    expect(logged).toEqual([
+      { obj: { err: bug, method: 'GET', url: '/bug' }, msg: 'internal error answering a request' },
+    ])
     expect(consoleError).not.toHaveBeenCalled()
   })
 
@@ -146,7 +150,18 @@ describe('unexpected handler failures', () => {
     const { log } = await testLog()
     const { api } = await serve(log)
     const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined)
-    const route = createRouter(api.context, [{ path: '/bug', methods: { GET: { handler: () => { throw new Error('bug') } } } }])
+    const route = createRouter(api.context, [
+      {
+        path: '/bug',
+        methods: {
+          GET: {
+            handler: () => {
+              throw new Error('bug')
+            },
+          },
+        },
+      },
+    ])
     const url = await listen((req, res) => void route(req, res))
     expect((await call(url, 'GET', '/bug')).status).toBe(500)
     expect(consoleError).not.toHaveBeenCalled()

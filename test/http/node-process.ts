@@ -24,10 +24,14 @@ export interface NodeProcess {
 
 /** Starts a node on `dir` (port 0) with extra CLI arguments; resolves once it listens. */
 export async function startNode(dir: string, extra: readonly string[] = []): Promise<NodeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'node', '--data', dir, '--host', '127.0.0.1', '--port', '0', ...extra], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', BIN, 'node', '--data', dir, '--host', '127.0.0.1', '--port', '0', ...extra],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let stderr = ''
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     stderr = (stderr + d).slice(-20_000)
@@ -78,6 +82,7 @@ export async function startNode(dir: string, extra: readonly string[] = []): Pro
 }
 
 /** A JSON API answer. */
+// biome-ignore lint/suspicious/noExplicitAny: tests read answers loosely typed
 export interface Answer<T = any> {
   readonly status: number
   readonly headers: Headers
@@ -85,7 +90,14 @@ export interface Answer<T = any> {
 }
 
 /** Sends a request and parses the JSON answer. `body` is sent as JSON unless it is a string or Buffer. */
-export async function call<T = any>(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer<T>> {
+// biome-ignore lint/suspicious/noExplicitAny: tests read answers loosely typed
+export async function call<T = any>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer<T>> {
   const init: RequestInit = { method, headers: { ...headers } }
   if (body !== undefined) {
     init.body = typeof body === 'string' || Buffer.isBuffer(body) ? (body as string) : JSON.stringify(body)
@@ -99,7 +111,11 @@ export async function call<T = any>(base: string, method: string, path: string, 
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `ms`. */
-export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, ms = 10_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  ms = 10_000,
+  what = 'condition',
+): Promise<T> {
   const end = Date.now() + ms
   for (;;) {
     const v = await check()

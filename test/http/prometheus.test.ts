@@ -37,7 +37,9 @@ describe('Prometheus exposition', () => {
     expect(() => new Exposition().family('a', 'gauge', 'h', [{ value: 1 }, { value: 2 }])).toThrow(/repeats series/)
     expect(() => new Exposition().family('a', 'gauge', 'h', 1).family('a', 'gauge', 'h', 1)).toThrow(/twice/)
     expect(() => new Exposition().family('bad-name', 'gauge', 'h', 1)).toThrow(/metric name/)
-    expect(() => new Exposition().family('a', 'gauge', 'h', [{ labels: { 'b-c': 'x' }, value: 1 }])).toThrow(/label name/)
+    expect(() => new Exposition().family('a', 'gauge', 'h', [{ labels: { 'b-c': 'x' }, value: 1 }])).toThrow(
+      /label name/,
+    )
     expect(() => new Exposition().family('a', 'counter', 'h', 1)).toThrow(/_total/)
   })
 })
@@ -45,10 +47,18 @@ describe('Prometheus exposition', () => {
 describe('the test exposition parser', () => {
   it('accepts what Exposition writes and refuses malformed lines', async () => {
     const { parseExposition } = await import('./exposition-parser.js')
-    const text = new Exposition().family('a_total', 'counter', 'x\\y\nz', [{ labels: { l: 'q"\\\n' }, value: 2 }]).text()
+    const text = new Exposition()
+      .family('a_total', 'counter', 'x\\y\nz', [{ labels: { l: 'q"\\\n' }, value: 2 }])
+      .text()
     const f = parseExposition(text).get('a_total')
     expect(f).toMatchObject({ type: 'counter', help: 'x\\y\nz', samples: [{ labels: { l: 'q"\\\n' }, value: 2 }] })
-    for (const bad of ['a 1\n', '# TYPE a gauge\na{l="x} 1\n', '# HELP a h\n# TYPE a gauge\na 1\na 2\n', '# TYPE a gauge\na one\n', '# TYPE a gauge\na{l="\\x"} 1\n']) {
+    for (const bad of [
+      'a 1\n',
+      '# TYPE a gauge\na{l="x} 1\n',
+      '# HELP a h\n# TYPE a gauge\na 1\na 2\n',
+      '# TYPE a gauge\na one\n',
+      '# TYPE a gauge\na{l="\\x"} 1\n',
+    ]) {
       expect(() => parseExposition(bad), bad).toThrow()
     }
   })

@@ -19,7 +19,14 @@ describe('HTTP API routes (node process)', () => {
     // with {entries}); an idempotency id already held returns the entry it named.
     const one = await call(u, 'POST', '/v1/events', { type: 'order', payload: { n: 1 }, id: 'o-1' })
     expect(one.status).toBe(201)
-    expect(one.body).toMatchObject({ sled: node.sled, seq: 0, kind: 'event', type: 'order', payload: { n: 1 }, id: 'o-1' })
+    expect(one.body).toMatchObject({
+      sled: node.sled,
+      seq: 0,
+      kind: 'event',
+      type: 'order',
+      payload: { n: 1 },
+      id: 'o-1',
+    })
     expect(one.body.sig).toMatch(/^[A-Za-z0-9_-]{86}$/)
     const arr = await call(u, 'POST', '/v1/events', [
       { type: 'order', payload: { n: 2 } },
@@ -67,7 +74,11 @@ describe('HTTP API routes (node process)', () => {
     expect(s.status).toBe(200)
     const history = await s.until((e) => e.event === 'live')
     expect(history.filter((e) => e.event === 'entry').map((e) => JSON.parse(e.data).seq)).toEqual([0, 1, 2, 3, 4, 5])
-    expect(history.at(-1)).toMatchObject({ event: 'live', id: `${node.sled.slice(0, 16)}:5`, data: JSON.stringify({ cursor: { [node.sled]: 5 } }) })
+    expect(history.at(-1)).toMatchObject({
+      event: 'live',
+      id: `${node.sled.slice(0, 16)}:5`,
+      data: JSON.stringify({ cursor: { [node.sled]: 5 } }),
+    })
     const now = await SseClient.open(`${u}/v1/stream?from=now&sled=${node.sled}`)
     expect(await now.next()).toMatchObject({ event: 'live', id: `${node.sled.slice(0, 16)}:5` })
     const appended = await call(u, 'POST', '/v1/events', { type: 'late', payload: 7 })
@@ -123,7 +134,10 @@ describe('HTTP API routes (node process)', () => {
     expect(sampleValue(fams, 'sledlog_subscribers_opened_total')).toBe(4)
 
     // The sync endpoint takes websocket upgrades only.
-    expect(await call(u, 'GET', '/v1/sync')).toMatchObject({ status: 400, body: { error: { code: 'HTTP_BAD_REQUEST' } } })
+    expect(await call(u, 'GET', '/v1/sync')).toMatchObject({
+      status: 400,
+      body: { error: { code: 'HTTP_BAD_REQUEST' } },
+    })
 
     // A clean stop ends open streams rather than waiting for their clients.
     const open = await SseClient.open(`${u}/v1/stream`)

@@ -48,7 +48,9 @@ export class SseClient {
     const client = new SseClient(res, abort)
     if (res.status !== 200) {
       const text = await res.text()
-      client.errorBody = (res.headers.get('content-type') ?? '').startsWith('application/json') ? JSON.parse(text) : text
+      client.errorBody = (res.headers.get('content-type') ?? '').startsWith('application/json')
+        ? JSON.parse(text)
+        : text
       client.#ended = true
     }
     return client
@@ -147,7 +149,8 @@ export class SseClient {
     if (line === '') {
       const f = this.#fields
       if (f.id !== undefined) this.#parsedLastId = f.id
-      if (f.data.length > 0) this.#queue.push({ event: f.event, data: f.data.join('\n'), id: f.id, lastId: this.#parsedLastId })
+      if (f.data.length > 0)
+        this.#queue.push({ event: f.event, data: f.data.join('\n'), id: f.id, lastId: this.#parsedLastId })
       this.#fields = { event: 'message', data: [], id: undefined }
       return
     }

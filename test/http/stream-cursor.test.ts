@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import type { SledId } from '../../src/core/ids.js'
 import { isSledlogError } from '../../src/errors.js'
-import { CursorTracker, EMPTY_CURSOR_ID, encodeEventId, parseEventId, resolveCursor } from '../../src/http/stream-cursor.js'
+import {
+  CursorTracker,
+  EMPTY_CURSOR_ID,
+  encodeEventId,
+  parseEventId,
+  resolveCursor,
+} from '../../src/http/stream-cursor.js'
 import { prng, testSeed } from '../helpers/seed.js'
 
 const sled = (prefix: string, fill = '0'): SledId => (prefix + fill.repeat(64 - prefix.length)) as SledId

@@ -29,10 +29,14 @@ function merge(a: Record<string, number[]>, b: Record<string, number[]>): Record
 }
 
 async function holds(node: NodeProcess, heads: Record<string, number>): Promise<void> {
-  await waitFor(async () => {
-    const s = await call(node.url, 'GET', '/v1/status')
-    return Object.entries(heads).every(([sled, h]) => s.body.heads[sled] === h) ? true : undefined
-  }, 15_000, `${node.url} to hold ${JSON.stringify(heads)}`)
+  await waitFor(
+    async () => {
+      const s = await call(node.url, 'GET', '/v1/status')
+      return Object.entries(heads).every(([sled, h]) => s.body.heads[sled] === h) ? true : undefined
+    },
+    15_000,
+    `${node.url} to hold ${JSON.stringify(heads)}`,
+  )
 }
 
 describe('GET /v1/stream (node processes)', () => {
@@ -78,7 +82,9 @@ describe('GET /v1/stream (node processes)', () => {
     expect((await idle.next()).event).toBe('live')
     idle.close()
     await call(b.url, 'POST', '/v1/events', events(5, 'b'))
-    const back = await SseClient.open(`${b.url}/v1/stream?from=now&sled=${b.sled}`, { 'last-event-id': idle.lastEventId })
+    const back = await SseClient.open(`${b.url}/v1/stream?from=now&sled=${b.sled}`, {
+      'last-event-id': idle.lastEventId,
+    })
     const missed = await back.until((e) => e.event === 'live')
     expect(seqs(missed)).toEqual({ [b.sled]: range(5).map((i) => 50 + i) })
     s3.close()

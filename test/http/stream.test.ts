@@ -73,7 +73,8 @@ describe('GET /v1/stream (in-process)', () => {
 
   it('delivers a large history through backpressure to a client that stalls, in order', async () => {
     const { log } = await testLog()
-    for (let i = 0; i < 2; i++) await log.appendBatch(range(4000).map((j) => ({ type: 't', payload: 'x'.repeat(300) + j })))
+    for (let i = 0; i < 2; i++)
+      await log.appendBatch(range(4000).map((j) => ({ type: 't', payload: 'x'.repeat(300) + j })))
     const { url } = await serve(log)
     const s = await SseClient.open(`${url}/v1/stream?from=start`)
     expect((await s.next()).event).toBe('entry')

@@ -6,7 +6,6 @@ import { ownEntries, testLog } from '../helpers/logs.js'
 import { prng, testSeed } from '../helpers/seed.js'
 import { tempDir } from '../helpers/tmp.js'
 
-
 /** Every lid in [0, upTo) is in exactly one place: an entry's lid or one sentinel's range. */
 function checkAccounting(entries: readonly StoredEntry[], upTo: number): { events: number; dropped: number } {
   const owner = new Int32Array(upTo).fill(-1)
@@ -75,7 +74,11 @@ describe('IngestWriter', () => {
     const writer = new IngestWriter({ log })
     await writer.start()
     expect(writer.bus.publish({ type: 't', payload: 1, id: 'a' }).duplicate).toBe(false)
-    expect(writer.bus.publish({ type: 't', payload: 2, id: 'a' })).toEqual({ lid: null, queued: false, duplicate: true })
+    expect(writer.bus.publish({ type: 't', payload: 2, id: 'a' })).toEqual({
+      lid: null,
+      queued: false,
+      duplicate: true,
+    })
     await new Promise((r) => setTimeout(r, 50))
     expect(writer.bus.publish({ type: 't', payload: 3, id: 'a' }).duplicate).toBe(true)
     // A direct append with the same id returns the existing entry.
@@ -96,7 +99,11 @@ describe('IngestWriter', () => {
     writer.bus.publish({ type: 't', payload: 'ok-2' })
     await writer.stop()
     const entries = ownEntries(log)
-    expect(entries.map((e) => (e.kind === 'gap' ? `gap ${e.from}-${e.to}` : `lid ${e.lid}`))).toEqual(['lid 0', 'gap 1-1', 'lid 2'])
+    expect(entries.map((e) => (e.kind === 'gap' ? `gap ${e.from}-${e.to}` : `lid ${e.lid}`))).toEqual([
+      'lid 0',
+      'gap 1-1',
+      'lid 2',
+    ])
     expect(writer.stats().rejected).toBe(1)
   })
 
@@ -205,7 +212,11 @@ describe('IngestWriter', () => {
     for (let i = 0; i < 20 && writer.bus.pending > 0; i++) await Promise.resolve()
     expect(writer.bus.pending).toBe(0)
     expect(log.hasId('x')).toBe(false)
-    expect(writer.bus.publish({ type: 't', payload: 3, id: 'x' })).toEqual({ lid: null, queued: false, duplicate: true })
+    expect(writer.bus.publish({ type: 't', payload: 3, id: 'x' })).toEqual({
+      lid: null,
+      queued: false,
+      duplicate: true,
+    })
     await writer.stop()
     const entries = ownEntries(log)
     expect(entries.filter((e) => e.kind === 'event' && e.id === 'x')).toHaveLength(1)
@@ -258,6 +269,8 @@ describe('IngestWriter', () => {
     await writer.stop()
     const entries = ownEntries(log)
     checkAccounting(entries, 200)
-    expect(entries.map((e) => (e.kind === 'event' ? e.payload : null))).toEqual(Array.from({ length: 200 }, (_, i) => i))
+    expect(entries.map((e) => (e.kind === 'event' ? e.payload : null))).toEqual(
+      Array.from({ length: 200 }, (_, i) => i),
+    )
   })
 })

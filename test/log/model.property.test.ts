@@ -19,7 +19,11 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ t: fc.constant('batch' as const), n: fc.integer({ min: 1, max: 30 }) }),
   fc.record({ t: fc.constant('gap' as const), from: fc.nat(1000), len: fc.nat(20) }),
   fc.record({ t: fc.constant('restart' as const), snapshotMinBytes: fc.constantFrom(512, 4096, 1 << 24) }),
-  fc.record({ t: fc.constant('peer' as const), peer: fc.integer({ min: 0, max: 1 }), n: fc.integer({ min: 1, max: 15 }) }),
+  fc.record({
+    t: fc.constant('peer' as const),
+    peer: fc.integer({ min: 0, max: 1 }),
+    n: fc.integer({ min: 1, max: 15 }),
+  }),
   fc.record({ t: fc.constant('forged' as const), peer: fc.integer({ min: 0, max: 1 }) }),
 )
 
@@ -71,14 +75,14 @@ describe('SledLog against a model', () => {
               case 'append': {
                 const inputs = Array.from({ length: a.n }, () => ({ type: 'a', payload: counter++ }))
                 const res = await Promise.all(inputs.map((x) => log.append(x)))
-                inputs.forEach((x) => push(log.sled, describeEntry({ kind: 'event', ...x })))
+                for (const x of inputs) push(log.sled, describeEntry({ kind: 'event', ...x }))
                 expect(res.map((e) => e.seq)).toEqual(res.map((_, k) => (res[0]?.seq ?? 0) + k))
                 break
               }
               case 'batch': {
                 const inputs = Array.from({ length: a.n }, () => ({ type: 'b', payload: { c: counter++ } }))
                 await log.appendBatch(inputs)
-                inputs.forEach((x) => push(log.sled, describeEntry({ kind: 'event', ...x })))
+                for (const x of inputs) push(log.sled, describeEntry({ kind: 'event', ...x }))
                 break
               }
               case 'gap':
@@ -93,7 +97,7 @@ describe('SledLog against a model', () => {
                 const peer = peers[a.peer] as SledLog
                 const inputs = Array.from({ length: a.n }, () => ({ type: 'p', payload: counter++ }))
                 await peer.appendBatch(inputs)
-                inputs.forEach((x) => push(peer.sled, describeEntry({ kind: 'event', ...x })))
+                for (const x of inputs) push(peer.sled, describeEntry({ kind: 'event', ...x }))
                 await syncInto(peer, log)
                 break
               }

@@ -300,7 +300,10 @@ describe('SledLog quarantine and compaction failures', () => {
   })
 
   it('refuses limits under which a record could not be stored', () => {
-    expect(() => new SledLog({ keys: {} as never, store: {} as never, limits: { maxUpdateBytes: 1000, maxRecordBytes: 600 } })).toThrow(/maxRecordBytes/)
+    expect(
+      () =>
+        new SledLog({ keys: {} as never, store: {} as never, limits: { maxUpdateBytes: 1000, maxRecordBytes: 600 } }),
+    ).toThrow(/maxRecordBytes/)
   })
 })
 
@@ -353,11 +356,11 @@ describe('SledLog remote updates', () => {
     await twin.append({ type: 'after', payload: 1 })
     const { log: c } = await testLog()
     await syncInto(a, c)
-    const r = await c.applyUpdate((twin.updatesSince(new Map(), 1 << 20))[0] as Uint8Array)
+    const r = await c.applyUpdate(twin.updatesSince(new Map(), 1 << 20)[0] as Uint8Array)
     expect(r).toMatchObject({ ok: true, added: 1, equivocations: 1 })
     const { log: d } = await testLog()
     await syncInto(twin, d)
-    await d.applyUpdate((a.updatesSince(new Map(), 1 << 20))[0] as Uint8Array)
+    await d.applyUpdate(a.updatesSince(new Map(), 1 << 20)[0] as Uint8Array)
     for (const log of [c, d]) {
       const st = log.status()
       expect(st.equivocations).toHaveLength(1)
@@ -377,7 +380,7 @@ describe('SledLog remote updates', () => {
     const dirC = await tempDir()
     let c = await openLog(dirC)
     await syncInto(a, c)
-    await c.applyUpdate((twin.updatesSince(new Map(), 1 << 20))[0] as Uint8Array)
+    await c.applyUpdate(twin.updatesSince(new Map(), 1 << 20)[0] as Uint8Array)
     const chosen = c.get(a.sled, 0)
     await c.close()
     c = await openLog(dirC)
@@ -393,7 +396,10 @@ describe('SledLog remote updates', () => {
     const { log: hub } = await testLog()
     for (const l of logs) await syncInto(l, hub)
     const got = hub.query().entries.map((e) => `${e.sled}/${e.seq}`)
-    const want = logs.map((l) => l.sled).sort().flatMap((s) => [`${s}/0`, `${s}/1`])
+    const want = logs
+      .map((l) => l.sled)
+      .sort()
+      .flatMap((s) => [`${s}/0`, `${s}/1`])
     expect(got).toEqual(want)
   })
 })
@@ -447,7 +453,6 @@ describe('SledLog queries', () => {
   })
 })
 
-
 describe('SledLog write failures', () => {
   it('rejects the whole batch on a failed write, applies nothing, and reuses no seq after reopening', async () => {
     const dir = await tempDir()
@@ -465,7 +470,10 @@ describe('SledLog write failures', () => {
     const seen: number[] = []
     log.onCommit((e) => seen.push(e.runs.length))
     const failed = await Promise.allSettled([log.append(ev(1)), log.append(ev(2))])
-    expect(failed.map((r) => r.status === 'rejected' && isSledlogError(r.reason, 'STORE_WRITE_FAILED'))).toEqual([true, true])
+    expect(failed.map((r) => r.status === 'rejected' && isSledlogError(r.reason, 'STORE_WRITE_FAILED'))).toEqual([
+      true,
+      true,
+    ])
     expect(seen).toEqual([])
     expect(log.heads()).toEqual({ [log.sled]: 0 })
     // Until reopened, the log refuses writes: it cannot know what the failed write left on disk.
@@ -523,7 +531,9 @@ describe('SledLog write failures', () => {
 describe('SledLog.updateStream', () => {
   /** Every (client, seq) an update carries, in order. */
   const slots = (updates: readonly Uint8Array[]): string[] =>
-    updates.flatMap((u) => decodeUpdate(u, 1 << 20).structs.flatMap((s) => s.records.map((_, k) => `${s.client}:${s.clock + k}`)))
+    updates.flatMap((u) =>
+      decodeUpdate(u, 1 << 20).structs.flatMap((s) => s.records.map((_, k) => `${s.client}:${s.clock + k}`)),
+    )
 
   it('chunks to maxBytes, reads the log as it goes, and ends when the peer would hold everything', async () => {
     const { log: a } = await testLog()

@@ -7,7 +7,10 @@ import { prng, testSeed } from '../helpers/seed.js'
 const ev = (i: number) => ({ type: 't', payload: i })
 
 /** Consumes until `stop` says so (the subscription stays open); returns every message. */
-async function collect(sub: Subscription, stop: (msgs: SubscriptionMessage[]) => boolean): Promise<SubscriptionMessage[]> {
+async function collect(
+  sub: Subscription,
+  stop: (msgs: SubscriptionMessage[]) => boolean,
+): Promise<SubscriptionMessage[]> {
   const msgs: SubscriptionMessage[] = []
   for (;;) {
     const r = await sub.next()
@@ -75,7 +78,10 @@ describe('Subscription', () => {
     // The subscriber does not read while 100 entries arrive: its live buffer overflows.
     await log.appendBatch(range(100).map(ev))
     expect(sub.lagEvents).toBe(1)
-    const msgs = await collect(sub, (m) => m.filter((x) => x.type === 'entry').length === 100 && m.at(-1)?.type === 'entry')
+    const msgs = await collect(
+      sub,
+      (m) => m.filter((x) => x.type === 'entry').length === 100 && m.at(-1)?.type === 'entry',
+    )
     const lagged = msgs.find((m) => m.type === 'lagged')
     expect(lagged).toEqual({ type: 'lagged', missed: { [log.sled]: [0, 99] } })
     expect(msgs[0]?.type).toBe('lagged')

@@ -41,7 +41,13 @@ async function workload(node: ClusterNode, rand: () => number, rounds: number, p
 }
 
 /** Concurrent workload on the given nodes. */
-async function appendEverywhere(c: Cluster, nodes: readonly number[], seed: number, rounds: number, phase: string): Promise<void> {
+async function appendEverywhere(
+  c: Cluster,
+  nodes: readonly number[],
+  seed: number,
+  rounds: number,
+  phase: string,
+): Promise<void> {
   await Promise.all(nodes.map((i) => workload(c.node(i), streamFor(seed, i, phase), rounds, phase)))
 }
 
@@ -55,7 +61,8 @@ async function linksSynced(c: Cluster, nodes: readonly number[]): Promise<string
   const out: string[] = []
   for (const i of nodes) {
     const st = await c.node(i).status()
-    for (const p of st.peers) if (p.url !== null && !(p.connected && p.synced === true)) out.push(`node ${i}: link to ${p.url} not synced`)
+    for (const p of st.peers)
+      if (p.url !== null && !(p.connected && p.synced === true)) out.push(`node ${i}: link to ${p.url} not synced`)
   }
   return out
 }
@@ -66,30 +73,33 @@ describe('cluster of node processes', () => {
     ['star (hub 0)', 'star', 5],
     ['chain A-B-C-D (relayed)', 'chain', 4],
   ]
-  it.each(topologies)('%s converges to identical logs after concurrent appends on every node', async (name, topology, size) => {
-    const seed = testSeed(`cluster ${name}`)
-    const c = await testCluster({ size, topology })
-    const all = c.nodes.map((n) => n.index)
+  it.each(topologies)(
+    '%s converges to identical logs after concurrent appends on every node',
+    async (name, topology, size) => {
+      const seed = testSeed(`cluster ${name}`)
+      const c = await testCluster({ size, topology })
+      const all = c.nodes.map((n) => n.index)
 
-    await appendEverywhere(c, all, seed, 4, 'first')
-    await checkNow(c, 'first appends')
-    await c.converge(CONVERGE_MS)
+      await appendEverywhere(c, all, seed, 4, 'first')
+      await checkNow(c, 'first appends')
+      await c.converge(CONVERGE_MS)
 
-    // A second wave while links are live: relayed updates, not only the initial sync.
-    await eventually(() => linksSynced(c, all), CONVERGE_MS, { what: 'links synced' })
-    await appendEverywhere(c, all, seed, 3, 'second')
-    await checkNow(c, 'second appends')
-    await c.converge(CONVERGE_MS)
+      // A second wave while links are live: relayed updates, not only the initial sync.
+      await eventually(() => linksSynced(c, all), CONVERGE_MS, { what: 'links synced' })
+      await appendEverywhere(c, all, seed, 3, 'second')
+      await checkNow(c, 'second appends')
+      await c.converge(CONVERGE_MS)
 
-    const logs = await c.logs()
-    const expected = c.acked.length
-    for (const l of logs) expect(l.entries).toHaveLength(expected)
-    if (topology === 'chain') {
-      // The ends are not linked: A holds D's entries only because B and C relayed them.
-      expect(() => c.link(size - 1, 0)).toThrow()
-      expect(logs[0]?.entries.filter((e) => e.sled === c.node(size - 1).sled).length).toBeGreaterThan(0)
-    }
-  })
+      const logs = await c.logs()
+      const expected = c.acked.length
+      for (const l of logs) expect(l.entries).toHaveLength(expected)
+      if (topology === 'chain') {
+        // The ends are not linked: A holds D's entries only because B and C relayed them.
+        expect(() => c.link(size - 1, 0)).toThrow()
+        expect(logs[0]?.entries.filter((e) => e.sled === c.node(size - 1).sled).length).toBeGreaterThan(0)
+      }
+    },
+  )
 
   it('a node stopped with SIGTERM, then with SIGKILL, mid-run catches up and keeps its acknowledged appends', async () => {
     const seed = testSeed('cluster restart')
@@ -150,46 +160,51 @@ describe('cluster of node processes', () => {
     expect(new Set(heads).size).toBe(1)
     const [e] = await c.node(2).append({ type: 'after-restarts', payload: null })
     expect(e?.seq).toBe((heads[0] ?? -1) + 1)
-    expect(Math.max(...c.acked.filter((a) => a.sled === sled && a !== c.acked.at(-1)).map((a) => a.seq))).toBeLessThan(e?.seq ?? 0)
+    expect(Math.max(...c.acked.filter((a) => a.sled === sled && a !== c.acked.at(-1)).map((a) => a.seq))).toBeLessThan(
+      e?.seq ?? 0,
+    )
     await c.converge(CONVERGE_MS)
   })
 
-  it.each(['cut', 'blackhole'] as const)('a partition (%s) takes appends on both sides, then heals and converges', async (mode) => {
-    const seed = testSeed(`cluster partition ${mode}`)
-    const c = await testCluster({ size: 4, topology: 'mesh' })
-    const left = [0, 1]
-    const right = [2, 3]
-    await appendEverywhere(c, [0, 1, 2, 3], seed, 2, 'before')
-    await c.converge(CONVERGE_MS)
-    const before = c.acked.length
+  it.each(['cut', 'blackhole'] as const)(
+    'a partition (%s) takes appends on both sides, then heals and converges',
+    async (mode) => {
+      const seed = testSeed(`cluster partition ${mode}`)
+      const c = await testCluster({ size: 4, topology: 'mesh' })
+      const left = [0, 1]
+      const right = [2, 3]
+      await appendEverywhere(c, [0, 1, 2, 3], seed, 2, 'before')
+      await c.converge(CONVERGE_MS)
+      const before = c.acked.length
 
-    c.partition(left, right, mode)
-    await appendEverywhere(c, [0, 1, 2, 3], seed, 3, 'split')
-    const ackedBefore = c.acked.slice(0, before)
-    for (const side of [left, right]) {
-      // Each side converges on its own: everything from before plus its own side's appends.
-      const acked = [...ackedBefore, ...c.acked.slice(before).filter((a) => side.some((i) => a.node === `node ${i}`))]
-      await c.converge(CONVERGE_MS, { nodes: side, acked })
-    }
-    // …and the partition really held: no entry written on one side during it reached the other.
-    const [l0, r0] = await c.logs([0, 2])
-    const leftSleds = new Set(left.map((i) => c.node(i).sled))
-    const leftNew = c.acked.slice(before).filter((a) => leftSleds.has(a.sled))
-    const rightNew = c.acked.slice(before).filter((a) => !leftSleds.has(a.sled))
-    expect(leftNew.length).toBeGreaterThan(0)
-    expect(rightNew.length).toBeGreaterThan(0)
-    const has = (entries: readonly { sled: string; seq: number }[], a: { sled: string; seq: number }): boolean =>
-      entries.some((e) => e.sled === a.sled && e.seq === a.seq)
-    expect(leftNew.filter((a) => has(r0?.entries ?? [], a))).toEqual([])
-    expect(rightNew.filter((a) => has(l0?.entries ?? [], a))).toEqual([])
-    await checkNow(c, 'partition')
+      c.partition(left, right, mode)
+      await appendEverywhere(c, [0, 1, 2, 3], seed, 3, 'split')
+      const ackedBefore = c.acked.slice(0, before)
+      for (const side of [left, right]) {
+        // Each side converges on its own: everything from before plus its own side's appends.
+        const acked = [...ackedBefore, ...c.acked.slice(before).filter((a) => side.some((i) => a.node === `node ${i}`))]
+        await c.converge(CONVERGE_MS, { nodes: side, acked })
+      }
+      // …and the partition really held: no entry written on one side during it reached the other.
+      const [l0, r0] = await c.logs([0, 2])
+      const leftSleds = new Set(left.map((i) => c.node(i).sled))
+      const leftNew = c.acked.slice(before).filter((a) => leftSleds.has(a.sled))
+      const rightNew = c.acked.slice(before).filter((a) => !leftSleds.has(a.sled))
+      expect(leftNew.length).toBeGreaterThan(0)
+      expect(rightNew.length).toBeGreaterThan(0)
+      const has = (entries: readonly { sled: string; seq: number }[], a: { sled: string; seq: number }): boolean =>
+        entries.some((e) => e.sled === a.sled && e.seq === a.seq)
+      expect(leftNew.filter((a) => has(r0?.entries ?? [], a))).toEqual([])
+      expect(rightNew.filter((a) => has(l0?.entries ?? [], a))).toEqual([])
+      await checkNow(c, 'partition')
 
-    c.heal()
-    await checkNow(c, 'heal')
-    await c.converge(CONVERGE_MS)
-    await appendEverywhere(c, [0, 1, 2, 3], seed, 1, 'after')
-    await c.converge(CONVERGE_MS)
-  })
+      c.heal()
+      await checkNow(c, 'heal')
+      await c.converge(CONVERGE_MS)
+      await appendEverywhere(c, [0, 1, 2, 3], seed, 1, 'after')
+      await c.converge(CONVERGE_MS)
+    },
+  )
 
   it('a wiped node (disk lost, key kept) recovers its head from peers and never reuses a seq', async () => {
     const seed = testSeed('cluster wipe')
@@ -255,7 +270,12 @@ describe('cluster of node processes', () => {
     await eventually(
       async () => {
         const out: string[] = []
-        for (const [a, b] of [[0, 2], [1, 2], [2, 0], [2, 1]] as const) {
+        for (const [a, b] of [
+          [0, 2],
+          [1, 2],
+          [2, 0],
+          [2, 1],
+        ] as const) {
           const s = c.link(a, b).stats
           if (s.accepted === 0 || s.active > 0) out.push(`link ${a}>${b}: accepted ${s.accepted}, active ${s.active}`)
         }
@@ -312,7 +332,11 @@ describe('cluster of node processes', () => {
 describe('invariant checks (pure)', () => {
   const A = 'a'.repeat(64)
   const B = 'b'.repeat(64)
-  const e = (sled: string, seq: number, sig = `${sled[0]}${seq}`): { sled: string; seq: number; sig: string } => ({ sled, seq, sig })
+  const e = (sled: string, seq: number, sig = `${sled[0]}${seq}`): { sled: string; seq: number; sig: string } => ({
+    sled,
+    seq,
+    sig,
+  })
   const log = (node: string, ...entries: LogEntry[]): NodeLog => ({ node, entries })
 
   it('accepts identical, contiguous logs holding every acknowledged append', () => {
@@ -322,7 +346,9 @@ describe('invariant checks (pure)', () => {
   })
 
   it('reports duplicates, holes, disorder and equivocation flags', () => {
-    const v = checkInvariants({ logs: [log('n0', e(A, 0), e(A, 0), e(A, 2), e(B, 1), { ...e(B, 2), equivocated: true })] })
+    const v = checkInvariants({
+      logs: [log('n0', e(A, 0), e(A, 0), e(A, 2), e(B, 1), { ...e(B, 2), equivocated: true })],
+    })
     expect(v.join('\n')).toMatch(/duplicate entry aaaaaaaaaaaa:0/)
     expect(v.join('\n')).toMatch(/seq 2 where 1 was expected/)
     expect(v.join('\n')).toMatch(/sled bbbbbbbbbbbb seq 1 where 0 was expected/)
@@ -340,14 +366,24 @@ describe('invariant checks (pure)', () => {
     expect(conv.join('\n')).toMatch(/n1: lacks acknowledged aaaaaaaaaaaa:1/)
     expect(conv.join('\n')).toMatch(/n1 diverges from n0: 1 vs 2 entries/)
     expect(divergence(logs)).toBe(1)
-    expect(checkInvariants({ logs: [log('n0', e(A, 0, 's1')), log('n1', e(A, 0, 's2'))] }).join('\n')).toMatch(/aaaaaaaaaaaa:0 differs/)
-    expect(checkInvariants({ logs: [], acked: [{ ...e(A, 0, 's1'), node: 'n0' }, { ...e(A, 0, 's2'), node: 'n0' }] }).join('\n')).toMatch(
-      /acknowledged twice/,
+    expect(checkInvariants({ logs: [log('n0', e(A, 0, 's1')), log('n1', e(A, 0, 's2'))] }).join('\n')).toMatch(
+      /aaaaaaaaaaaa:0 differs/,
     )
+    expect(
+      checkInvariants({
+        logs: [],
+        acked: [
+          { ...e(A, 0, 's1'), node: 'n0' },
+          { ...e(A, 0, 's2'), node: 'n0' },
+        ],
+      }).join('\n'),
+    ).toMatch(/acknowledged twice/)
   })
 
   it('reports status flags: equivocations, failed writes, and missing ranges once converged', () => {
-    const statuses = [{ node: 'n0', equivocations: [{}], writeFailed: 'disk full', missing: { [A]: [[3, 4]] }, ownHeadBehind: null }]
+    const statuses = [
+      { node: 'n0', equivocations: [{}], writeFailed: 'disk full', missing: { [A]: [[3, 4]] }, ownHeadBehind: null },
+    ]
     expect(checkInvariants({ logs: [], statuses })).toHaveLength(2)
     expect(checkInvariants({ logs: [], statuses, converged: true })).toHaveLength(3)
   })

@@ -27,7 +27,13 @@ const CLIENT = testKeys(202)
 const MALLORY = testKeys(203)
 
 function transcript(over: Partial<Transcript> = {}): Transcript {
-  return { serverKey: SERVER.publicKey, serverNonce: newNonce(), clientKey: CLIENT.publicKey, clientNonce: newNonce(), ...over }
+  return {
+    serverKey: SERVER.publicKey,
+    serverNonce: newNonce(),
+    clientKey: CLIENT.publicKey,
+    clientNonce: newNonce(),
+    ...over,
+  }
 }
 
 describe('transcripts', () => {
@@ -154,7 +160,12 @@ describe('a proof does not verify', () => {
         fc.constantFrom(...fields),
         fc.nat(511),
         (sn, cn, role, field, bit) => {
-          const t: Transcript = { serverKey: SERVER.publicKey, serverNonce: sn, clientKey: CLIENT.publicKey, clientNonce: cn }
+          const t: Transcript = {
+            serverKey: SERVER.publicKey,
+            serverNonce: sn,
+            clientKey: CLIENT.publicKey,
+            clientNonce: cn,
+          }
           let sig = signTranscript(role === 'client' ? CLIENT : SERVER, role, t)
           expect(verifyTranscript(role, t, sig)).toBe(true)
           let t2 = t

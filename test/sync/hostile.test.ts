@@ -34,11 +34,36 @@ import {
 import { CLOSE, DEFAULT_SESSION_LIMITS } from '../../src/sync/peer-session.js'
 import type { PeerStatus } from '../../src/sync/replicator.js'
 import { hostileFixtures } from '../helpers/hostile.js'
-import { HostileClient, HostileServer, type HostileClientOptions, type HostileConn, type HostileServerOptions } from '../helpers/hostile-peer.js'
-import { clientOf, forgedRecord, runOf, signedRecord, signedRecords, signedRun, signJsonText, tamperSignature, testKeys } from '../helpers/keys.js'
+import {
+  HostileClient,
+  HostileServer,
+  type HostileClientOptions,
+  type HostileConn,
+  type HostileServerOptions,
+} from '../helpers/hostile-peer.js'
+import {
+  clientOf,
+  forgedRecord,
+  runOf,
+  signedRecord,
+  signedRecords,
+  signedRun,
+  signJsonText,
+  tamperSignature,
+  testKeys,
+} from '../helpers/keys.js'
 import { testLog } from '../helpers/logs.js'
 import { prng, testSeed } from '../helpers/seed.js'
-import { expectOnlyGrown, inboundByPort, sleep, snapshotLog, syncNode, until, type SyncNode, type SyncNodeOptions } from '../helpers/sync-node.js'
+import {
+  expectOnlyGrown,
+  inboundByPort,
+  sleep,
+  snapshotLog,
+  syncNode,
+  until,
+  type SyncNode,
+  type SyncNodeOptions,
+} from '../helpers/sync-node.js'
 
 const ATTACKER = testKeys(301)
 const HONEST = testKeys(302)
@@ -65,14 +90,22 @@ async function victim(opts: SyncNodeOptions = {}): Promise<SyncNode> {
 }
 
 /** A raw client connected to `node` (not yet authenticated). */
-async function connect(node: SyncNode, keys: KeyPair = ATTACKER, opts: Partial<HostileClientOptions> = {}): Promise<HostileClient> {
+async function connect(
+  node: SyncNode,
+  keys: KeyPair = ATTACKER,
+  opts: Partial<HostileClientOptions> = {},
+): Promise<HostileClient> {
   const c = await HostileClient.connect(node.url, { keys, ...opts })
   onTestFinished(() => c.terminate())
   return c
 }
 
 /** A raw client that completed the handshake with `node`. */
-async function attacker(node: SyncNode, keys: KeyPair = ATTACKER, opts: Partial<HostileClientOptions> = {}): Promise<HostileClient> {
+async function attacker(
+  node: SyncNode,
+  keys: KeyPair = ATTACKER,
+  opts: Partial<HostileClientOptions> = {},
+): Promise<HostileClient> {
   const c = await connect(node, keys, opts)
   const { serverProofValid } = await c.handshake()
   expect(serverProofValid).toBe(true)
@@ -196,17 +229,41 @@ const ATTACKS: readonly Attack[] = [
   { name: 'garbage bytes', code: 'PEER_PROTOCOL', guarded: false, frame: (_v, i) => GARBAGE[i] as Uint8Array },
   { name: 'an empty frame', code: 'PEER_PROTOCOL', guarded: false, frame: () => new Uint8Array(0) },
   { name: 'a text frame', code: 'PEER_PROTOCOL', guarded: false, frame: (_v, i) => `{"hello":${i}}` },
-  { name: 'unknown message types', code: 'PEER_PROTOCOL', guarded: false, frame: (_v, i) => [new Uint8Array([4]), new Uint8Array([99, 1, 2]), new Uint8Array([127, 0])][i] as Uint8Array },
-  { name: 'an unknown sync sub-type', code: 'PEER_PROTOCOL', guarded: false, frame: (_v, i) => new Uint8Array([0, 3 + i, 1, 0]) },
+  {
+    name: 'unknown message types',
+    code: 'PEER_PROTOCOL',
+    guarded: false,
+    frame: (_v, i) => [new Uint8Array([4]), new Uint8Array([99, 1, 2]), new Uint8Array([127, 0])][i] as Uint8Array,
+  },
+  {
+    name: 'an unknown sync sub-type',
+    code: 'PEER_PROTOCOL',
+    guarded: false,
+    frame: (_v, i) => new Uint8Array([0, 3 + i, 1, 0]),
+  },
   {
     name: 'handshake messages after the handshake',
     code: 'PEER_PROTOCOL',
     guarded: false,
     frame: (_v, i) =>
-      [encodeHello(ATTACKER.publicKey, newNonce()), encodeProve(ATTACKER.publicKey, newNonce(), new Uint8Array(64), new Uint8Array(0)), encodeDenied('no')][i] as Uint8Array,
+      [
+        encodeHello(ATTACKER.publicKey, newNonce()),
+        encodeProve(ATTACKER.publicKey, newNonce(), new Uint8Array(64), new Uint8Array(0)),
+        encodeDenied('no'),
+      ][i] as Uint8Array,
   },
-  { name: 'a malformed state vector in step 1', code: 'UPDATE_MALFORMED', guarded: false, frame: () => encodeStep1(new Uint8Array([2, 1])) },
-  { name: 'an update above maxUpdateBytes', code: 'UPDATE_TOO_LARGE', guarded: false, frame: () => encodeUpdate(new Uint8Array(MAX_UPDATE + 16)) },
+  {
+    name: 'a malformed state vector in step 1',
+    code: 'UPDATE_MALFORMED',
+    guarded: false,
+    frame: () => encodeStep1(new Uint8Array([2, 1])),
+  },
+  {
+    name: 'an update above maxUpdateBytes',
+    code: 'UPDATE_TOO_LARGE',
+    guarded: false,
+    frame: () => encodeUpdate(new Uint8Array(MAX_UPDATE + 16)),
+  },
   {
     name: 'forged signatures (entries of another sled signed by the attacker), as update and step 2',
     code: 'UPDATE_BAD_SIGNATURE',
@@ -220,9 +277,15 @@ const ATTACKS: readonly Attack[] = [
     name: "a forged entry of the victim's own sled",
     code: 'UPDATE_BAD_SIGNATURE',
     guarded: true,
-    frame: (v) => up([rawRun(v.log.clientId, 5, rootNameOf(v.log.sled), [forgedRecord(v.log.sled, 5, undefined, ATTACKER)])]),
+    frame: (v) =>
+      up([rawRun(v.log.clientId, 5, rootNameOf(v.log.sled), [forgedRecord(v.log.sled, 5, undefined, ATTACKER)])]),
   },
-  { name: "a tampered signature on the attacker's own entry", code: 'UPDATE_BAD_SIGNATURE', guarded: true, frame: () => up([runOf(ATTACKER, 0, [tamperSignature(signedRecord(ATTACKER, 0))])]) },
+  {
+    name: "a tampered signature on the attacker's own entry",
+    code: 'UPDATE_BAD_SIGNATURE',
+    guarded: true,
+    frame: () => up([runOf(ATTACKER, 0, [tamperSignature(signedRecord(ATTACKER, 0))])]),
+  },
   {
     name: "a rebound client id: the attacker's valid entry in the client of another sled",
     code: 'UPDATE_BAD_BINDING',
@@ -245,10 +308,21 @@ const ATTACKS: readonly Attack[] = [
     name: 'the root name of another sled',
     code: 'UPDATE_BAD_BINDING',
     guarded: true,
-    frame: (_v, i) => up([rawRun(clientOf(ATTACKER), 0, rootNameOf((i === 2 ? OTHER : HONEST).sled), signedRecords(ATTACKER, 0, 2))]),
+    frame: (_v, i) =>
+      up([rawRun(clientOf(ATTACKER), 0, rootNameOf((i === 2 ? OTHER : HONEST).sled), signedRecords(ATTACKER, 0, 2))]),
   },
-  { name: 'an entry at the wrong clock (seq 3 at clock 0)', code: 'UPDATE_BAD_BINDING', guarded: true, frame: () => up([runOf(ATTACKER, 0, [signedRecord(ATTACKER, 3)])]) },
-  { name: 'signed text that is not an entry', code: 'ENTRY_INVALID', guarded: true, frame: () => up([runOf(ATTACKER, 0, [signJsonText(ATTACKER, '{"hello":"world"}')])]) },
+  {
+    name: 'an entry at the wrong clock (seq 3 at clock 0)',
+    code: 'UPDATE_BAD_BINDING',
+    guarded: true,
+    frame: () => up([runOf(ATTACKER, 0, [signedRecord(ATTACKER, 3)])]),
+  },
+  {
+    name: 'signed text that is not an entry',
+    code: 'ENTRY_INVALID',
+    guarded: true,
+    frame: () => up([runOf(ATTACKER, 0, [signJsonText(ATTACKER, '{"hello":"world"}')])]),
+  },
   {
     name: "a real Yjs deletion of the victim's entries",
     code: 'UPDATE_DELETION',
@@ -284,7 +358,12 @@ const ATTACKS: readonly Attack[] = [
         ),
       ),
   },
-  { name: 'a lying-length amplification update', code: 'UPDATE_MALFORMED', guarded: true, frame: (_v, i) => encodeUpdate(lyingLengthUpdate(i)) },
+  {
+    name: 'a lying-length amplification update',
+    code: 'UPDATE_MALFORMED',
+    guarded: true,
+    frame: (_v, i) => encodeUpdate(lyingLengthUpdate(i)),
+  },
 ]
 
 describe('inbound hostile peer (the node as server)', () => {
@@ -297,7 +376,12 @@ describe('inbound hostile peer (the node as server)', () => {
     await send(a.frame(v, 0))
     await send(a.frame(v, 1))
     await until(() => (inbound(v, c)?.rejected?.[a.code] ?? 0) === 2, `2 ${a.code} rejections`)
-    expect(inbound(v, c)).toMatchObject({ connected: true, sled: ATTACKER.sled, violations: 2, rejected: { [a.code]: 2 } })
+    expect(inbound(v, c)).toMatchObject({
+      connected: true,
+      sled: ATTACKER.sled,
+      violations: 2,
+      rejected: { [a.code]: 2 },
+    })
     expect(c.open).toBe(true)
     await send(a.frame(v, 2))
     const closed = await c.waitClose()
@@ -373,7 +457,12 @@ describe('inbound hostile peer (the node as server)', () => {
     const fork = signedRun(ATTACKER, 0, 7, (seq) => ({ kind: 'event', type: 'fork', payload: { seq } }))
     await c.sendUpdate(encodeRuns([fork]))
     await until(() => v.log.length(ATTACKER.sled) === 7, 'fork tail')
-    expect(v.log.status().equivocations.filter((e) => e.sled === ATTACKER.sled).map((e) => e.seq)).toEqual([2, 0, 1, 2, 3, 4])
+    expect(
+      v.log
+        .status()
+        .equivocations.filter((e) => e.sled === ATTACKER.sled)
+        .map((e) => e.seq),
+    ).toEqual([2, 0, 1, 2, 3, 4])
     // the same evidence again adds nothing
     await c.sendUpdate(encodeRuns([runOf(ATTACKER, 2, [other])]))
     await sleep(100)
@@ -400,7 +489,9 @@ describe('inbound hostile peer (the node as server)', () => {
     await c.sendUpdate(encodeRuns([signedRun(ATTACKER, 0, 5)]))
     await until(() => v.log.length(ATTACKER.sled) === 5, 'attacker entries')
     const held = signedRecord(ATTACKER, 2)
-    const versions = Array.from({ length: 40 }, (_, k) => signedRecord(ATTACKER, 2, { kind: 'event', type: 'fork', payload: { k } }))
+    const versions = Array.from({ length: 40 }, (_, k) =>
+      signedRecord(ATTACKER, 2, { kind: 'event', type: 'fork', payload: { k } }),
+    )
     const v1 = versions.filter((r) => r < held).sort()[0] // smaller than the held record
     const v2 = versions.find((r) => v1 !== undefined && r > v1 && r !== held)
     if (v1 === undefined || v2 === undefined) throw new Error('no suitable versions (change the payloads)')
@@ -574,7 +665,7 @@ describe('inbound hostile peer (the node as server)', () => {
     const c = await attacker(v)
     const forged = up([runOf(ATTACKER, 0, [forgedRecord(ATTACKER.sled, 0)])])
     c.sendBurst(Array.from({ length: 200 }, () => forged))
-    await until(() => (v.log.status().rejected.total - logBefore) >= 3, 'rejections')
+    await until(() => v.log.status().rejected.total - logBefore >= 3, 'rejections')
     await sleep(1000)
     expect(v.log.status().rejected.total - logBefore).toBeLessThanOrEqual(3 + 8)
   })
@@ -588,7 +679,8 @@ describe('inbound hostile peer (the node as server)', () => {
   it('regression: forged entries offered past the head count as violations', async () => {
     const v = await victim()
     const c = await attacker(v)
-    for (let i = 0; i < 3; i++) await c.sendUpdate(encodeRuns([runOf(HONEST, 20 + i, [forgedRecord(HONEST.sled, 20 + i, undefined, ATTACKER)])]))
+    for (let i = 0; i < 3; i++)
+      await c.sendUpdate(encodeRuns([runOf(HONEST, 20 + i, [forgedRecord(HONEST.sled, 20 + i, undefined, ATTACKER)])]))
     expect((await c.waitClose(1500)).code).toBe(CLOSE.VIOLATIONS)
   })
 
@@ -596,7 +688,8 @@ describe('inbound hostile peer (the node as server)', () => {
     const v = await victim()
     const before = snapshotLog(v.log)
     const c = await attacker(v)
-    for (let i = 0; i < 3; i++) await c.sendUpdate(encodeRuns([runOf(HONEST, 20 + i, [forgedRecord(HONEST.sled, 20 + i, undefined, ATTACKER)])]))
+    for (let i = 0; i < 3; i++)
+      await c.sendUpdate(encodeRuns([runOf(HONEST, 20 + i, [forgedRecord(HONEST.sled, 20 + i, undefined, ATTACKER)])]))
     // An unproven gap is a forgery, counted as a violation (the link is cut after 3).
     await until(() => v.log.status().rejected.byCode.UPDATE_BAD_SIGNATURE === 3, '3 forgeries refused')
     expect(v.log.status().missing).toEqual({})
@@ -616,7 +709,9 @@ describe('inbound hostile peer (the node as server)', () => {
   // answers while bufferedAmount > highWaterBytes, and treat repeated step 1s as a violation.
   it('regression: answers to repeated step 1 respect highWaterBytes when the peer does not read', async () => {
     const v = await syncNode({ start: false, limits: { highWaterBytes: 512 * 1024 } })
-    await v.log.appendBatch(Array.from({ length: 1000 }, (_, i) => ({ type: 'bulk', payload: { i, pad: 'p'.repeat(150) } })))
+    await v.log.appendBatch(
+      Array.from({ length: 1000 }, (_, i) => ({ type: 'bulk', payload: { i, pad: 'p'.repeat(150) } })),
+    )
     v.start()
     const c = await attacker(v)
     ;(c.ws as unknown as { _socket: { pause(): void } })._socket.pause()
@@ -631,7 +726,10 @@ describe('inbound hostile peer (the node as server)', () => {
     const highWater = 256 * 1024
     const n = 20_000 // ~9 MB of records: more than the kernel's socket buffers absorb
     const v = await syncNode({ start: false, limits: { highWaterBytes: highWater } })
-    for (let i = 0; i < n; i += 1000) await v.log.appendBatch(Array.from({ length: 1000 }, (_, k) => ({ type: 'bulk', payload: { i: i + k, pad: 'p'.repeat(150) } })))
+    for (let i = 0; i < n; i += 1000)
+      await v.log.appendBatch(
+        Array.from({ length: 1000 }, (_, k) => ({ type: 'bulk', payload: { i: i + k, pad: 'p'.repeat(150) } })),
+      )
     v.start()
     const c = await attacker(v)
     const socket = (c.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket
@@ -639,7 +737,9 @@ describe('inbound hostile peer (the node as server)', () => {
     await c.sendStep1(new Uint8Array([0]))
     await sleep(500)
     const queued = (v.upgrades[0] as { writableLength: number }).writableLength
-    console.log(`[streamed answer] ${(queued / 1e6).toFixed(2)} MB queued in the node for a peer that does not read (log ${n} entries)`)
+    console.log(
+      `[streamed answer] ${(queued / 1e6).toFixed(2)} MB queued in the node for a peer that does not read (log ${n} entries)`,
+    )
     expect(queued).toBeLessThan(highWater + 2 * DEFAULT_SESSION_LIMITS.chunkBytes)
     // Entries appended mid-answer ride in the same answer, after the earlier ones.
     await v.log.appendBatch(Array.from({ length: 10 }, (_, k) => ({ type: 'late', payload: k })))
@@ -648,7 +748,8 @@ describe('inbound hostile peer (the node as server)', () => {
     const seqs: number[] = []
     for (const m of c.messages) {
       if (m.t !== 'update' && m.t !== 'step2') continue
-      for (const st of decodeUpdate(m.update, 1 << 20).structs) for (let k = 0; k < st.records.length; k++) seqs.push(st.clock + k)
+      for (const st of decodeUpdate(m.update, 1 << 20).structs)
+        for (let k = 0; k < st.records.length; k++) seqs.push(st.clock + k)
     }
     expect(seqs).toEqual(Array.from({ length: n + 10 }, (_, i) => i)) // everything, in order, once
   })
@@ -699,7 +800,10 @@ describe('handshake attacks (inbound)', () => {
     const closed = await c.waitClose()
     expect(closed.code).toBe(CLOSE.NOT_ALLOWED)
     expect(closed.reason).toContain(ATTACKER.sled.slice(0, 16))
-    expect(c.messages.find((m) => m.t === 'denied')).toEqual({ t: 'denied', reason: `sled ${ATTACKER.sled} is not on the allow-list` })
+    expect(c.messages.find((m) => m.t === 'denied')).toEqual({
+      t: 'denied',
+      reason: `sled ${ATTACKER.sled} is not on the allow-list`,
+    })
     // a listed sled gets in
     const ok = await connect(v, HONEST)
     expect((await ok.handshake()).serverProofValid).toBe(true)
@@ -715,7 +819,10 @@ describe('handshake attacks (inbound)', () => {
     { name: "presenting the victim's key without its secret", tweak: 'victim-key' as const },
     {
       name: 'a small-order key with a signature anyone can make',
-      tweak: { presentKey: Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0)), signature: Uint8Array.from({ length: 64 }, (_, i) => (i === 0 ? 1 : 0)) },
+      tweak: {
+        presentKey: Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0)),
+        signature: Uint8Array.from({ length: 64 }, (_, i) => (i === 0 ? 1 : 0)),
+      },
     },
   ])('a bad handshake signature ($name) is refused with 4401', async ({ tweak }) => {
     const v = await victim()
@@ -792,7 +899,13 @@ describe('handshake attacks (inbound)', () => {
 
   it('a refused dialer says so in status and links up once the peer is reconfigured', async () => {
     const a = await victim({ auth: { token: 'alpha' } })
-    const b = await syncNode({ peers: [a.url], auth: { token: 'beta' }, maxBackoffMs: 50, refusedRetryMs: 1500, recovery: 'skip' })
+    const b = await syncNode({
+      peers: [a.url],
+      auth: { token: 'beta' },
+      maxBackoffMs: 50,
+      refusedRetryMs: 1500,
+      recovery: 'skip',
+    })
     await b.log.append({ type: 'b', payload: 1 })
     await until(() => dialed(b, a.url)?.refused !== undefined, 'b refused')
     const refused = dialed(b, a.url)?.refused
@@ -824,10 +937,30 @@ interface ServerAttack {
 const SERVER_ATTACKS: readonly ServerAttack[] = [
   { name: 'garbage bytes', code: 'PEER_PROTOCOL', guarded: false, frame: (i) => GARBAGE[i] as Uint8Array },
   { name: 'text frames', code: 'PEER_PROTOCOL', guarded: false, frame: (i) => `text ${i}` },
-  { name: 'forged entries', code: 'UPDATE_BAD_SIGNATURE', guarded: true, frame: () => up([runOf(HONEST, 6, [forgedRecord(HONEST.sled, 6, undefined, EVIL_SERVER)])]) },
-  { name: 'rebound client ids', code: 'UPDATE_BAD_BINDING', guarded: true, frame: () => up([rawRun(clientOf(HONEST), 6, rootNameOf(HONEST.sled), [signedRecord(EVIL_SERVER, 6)])]) },
-  { name: 'a malformed state vector', code: 'UPDATE_MALFORMED', guarded: false, frame: () => encodeStep1(new Uint8Array([9])) },
-  { name: 'lying-length updates', code: 'UPDATE_MALFORMED', guarded: true, frame: (i) => encodeUpdate(lyingLengthUpdate(i)) },
+  {
+    name: 'forged entries',
+    code: 'UPDATE_BAD_SIGNATURE',
+    guarded: true,
+    frame: () => up([runOf(HONEST, 6, [forgedRecord(HONEST.sled, 6, undefined, EVIL_SERVER)])]),
+  },
+  {
+    name: 'rebound client ids',
+    code: 'UPDATE_BAD_BINDING',
+    guarded: true,
+    frame: () => up([rawRun(clientOf(HONEST), 6, rootNameOf(HONEST.sled), [signedRecord(EVIL_SERVER, 6)])]),
+  },
+  {
+    name: 'a malformed state vector',
+    code: 'UPDATE_MALFORMED',
+    guarded: false,
+    frame: () => encodeStep1(new Uint8Array([9])),
+  },
+  {
+    name: 'lying-length updates',
+    code: 'UPDATE_MALFORMED',
+    guarded: true,
+    frame: (i) => encodeUpdate(lyingLengthUpdate(i)),
+  },
 ]
 
 describe('hostile server (the node dials it)', () => {
@@ -849,36 +982,45 @@ describe('hostile server (the node dials it)', () => {
     expect(dialed(v, srv.url)?.connected).toBe(true)
   })
 
-  it.each(SERVER_ATTACKS)('$name after the handshake: the node closes with 4509, keeps running, reconnects', async (a) => {
-    const go = deferred()
-    const srv = await hostileServer({
-      script: async (conn) => {
-        await conn.handshake()
-        if (conn.index > 0) return // behaves after the reconnect
-        const send = (f: Uint8Array | string): Promise<void> => (typeof f === 'string' ? conn.sendText(f) : conn.send(f))
-        await send(a.frame(0))
-        await send(a.frame(1))
-        await go.promise
-        await send(a.frame(2))
-      },
-    })
-    const v = await victim({ peers: [srv.url], maxBackoffMs: 200 })
-    const before = snapshotLog(v.log)
-    const logBefore = v.log.status().rejected.byCode[a.code] ?? 0
-    await until(() => (dialed(v, srv.url)?.rejected?.[a.code] ?? 0) === 2, `2 ${a.code}`)
-    expect(dialed(v, srv.url)).toMatchObject({ connected: true, role: 'client', sled: EVIL_SERVER.sled, violations: 2 })
-    go.resolve()
-    const closed = await (srv.conns[0] as HostileConn).waitClose()
-    expect(closed.code).toBe(CLOSE.PEER_MISBEHAVED)
-    expect(closed.reason).toContain(`closing after 3 violations (last: ${a.code}`)
-    expect(v.log.status().rejected.byCode[a.code] ?? 0).toBe(logBefore + (a.guarded ? 3 : 0))
-    // 45xx: the provider reconnects, and the second (well-behaved) link works
-    await srv.waitConnections(2)
-    await until(() => dialed(v, srv.url)?.connected === true, 'reconnected')
-    expectOnlyGrown(v.log, before)
-    expect(srv.scriptErrors).toEqual([])
-    await expectAlive(v)
-  })
+  it.each(SERVER_ATTACKS)(
+    '$name after the handshake: the node closes with 4509, keeps running, reconnects',
+    async (a) => {
+      const go = deferred()
+      const srv = await hostileServer({
+        script: async (conn) => {
+          await conn.handshake()
+          if (conn.index > 0) return // behaves after the reconnect
+          const send = (f: Uint8Array | string): Promise<void> =>
+            typeof f === 'string' ? conn.sendText(f) : conn.send(f)
+          await send(a.frame(0))
+          await send(a.frame(1))
+          await go.promise
+          await send(a.frame(2))
+        },
+      })
+      const v = await victim({ peers: [srv.url], maxBackoffMs: 200 })
+      const before = snapshotLog(v.log)
+      const logBefore = v.log.status().rejected.byCode[a.code] ?? 0
+      await until(() => (dialed(v, srv.url)?.rejected?.[a.code] ?? 0) === 2, `2 ${a.code}`)
+      expect(dialed(v, srv.url)).toMatchObject({
+        connected: true,
+        role: 'client',
+        sled: EVIL_SERVER.sled,
+        violations: 2,
+      })
+      go.resolve()
+      const closed = await (srv.conns[0] as HostileConn).waitClose()
+      expect(closed.code).toBe(CLOSE.PEER_MISBEHAVED)
+      expect(closed.reason).toContain(`closing after 3 violations (last: ${a.code}`)
+      expect(v.log.status().rejected.byCode[a.code] ?? 0).toBe(logBefore + (a.guarded ? 3 : 0))
+      // 45xx: the provider reconnects, and the second (well-behaved) link works
+      await srv.waitConnections(2)
+      await until(() => dialed(v, srv.url)?.connected === true, 'reconnected')
+      expectOnlyGrown(v.log, before)
+      expect(srv.scriptErrors).toEqual([])
+      await expectAlive(v)
+    },
+  )
 
   it('garbage or updates before the hello: closed with 4509, nothing applied', async () => {
     const go = deferred()
@@ -906,9 +1048,21 @@ describe('hostile server (the node dials it)', () => {
   })
 
   it.each([
-    { name: 'a bad ok signature', tweak: { corruptSignature: true }, reason: /server handshake signature does not verify/ },
-    { name: 'an ok signed by another key', tweak: { signWith: OTHER }, reason: /server handshake signature does not verify/ },
-    { name: 'an ok signed for the client role (reflection)', tweak: { role: 'client' as const }, reason: /server handshake signature does not verify/ },
+    {
+      name: 'a bad ok signature',
+      tweak: { corruptSignature: true },
+      reason: /server handshake signature does not verify/,
+    },
+    {
+      name: 'an ok signed by another key',
+      tweak: { signWith: OTHER },
+      reason: /server handshake signature does not verify/,
+    },
+    {
+      name: 'an ok signed for the client role (reflection)',
+      tweak: { role: 'client' as const },
+      reason: /server handshake signature does not verify/,
+    },
     { name: 'a wrong token proof', tweak: { token: 'not-the-token' }, reason: /server does not know the shared token/ },
   ])('$name: the node closes with 4401 and does not redial at backoff speed', async ({ tweak, reason }) => {
     const srv = await hostileServer({
@@ -936,7 +1090,10 @@ describe('hostile server (the node dials it)', () => {
     const closed = await (await srv.waitConnections(1)).waitClose()
     expect(closed.code).toBe(CLOSE.NOT_ALLOWED)
     expect(closed.reason).toContain(EVIL_SERVER.sled.slice(0, 16))
-    expect(srv.conns[0]?.messages.find((m) => m.t === 'denied')).toEqual({ t: 'denied', reason: `sled ${EVIL_SERVER.sled} is not on the allow-list` })
+    expect(srv.conns[0]?.messages.find((m) => m.t === 'denied')).toEqual({
+      t: 'denied',
+      reason: `sled ${EVIL_SERVER.sled} is not on the allow-list`,
+    })
     await expectAlive(v, null)
   })
 
@@ -958,13 +1115,19 @@ describe('hostile server (the node dials it)', () => {
     })
     // 4401 stops y-websocket's reconnects, so each behaviour gets its own node
     const v1 = await victim({ peers: [srv.url], limits: { handshakeMs: 300 } })
-    expect(await (await srv.waitConnections(1)).waitClose()).toEqual({ code: CLOSE.AUTH_FAILED, reason: 'peer denied access: go away' })
+    expect(await (await srv.waitConnections(1)).waitClose()).toEqual({
+      code: CLOSE.AUTH_FAILED,
+      reason: 'peer denied access: go away',
+    })
     await v1.stop()
     const v2 = await victim({ peers: [srv.url], limits: { handshakeMs: 300 } })
     expect((await (await srv.waitConnections(2)).waitClose()).reason).toMatch(/handshake v99/)
     await v2.stop()
     const v3 = await victim({ peers: [srv.url], limits: { handshakeMs: 300 }, maxBackoffMs: 100 })
-    expect(await (await srv.waitConnections(3)).waitClose()).toEqual({ code: CLOSE.HANDSHAKE_TIMEOUT, reason: 'handshake timed out' })
+    expect(await (await srv.waitConnections(3)).waitClose()).toEqual({
+      code: CLOSE.HANDSHAKE_TIMEOUT,
+      reason: 'handshake timed out',
+    })
     await srv.waitConnections(4) // 45xx: retried
     await expectAlive(v3)
   })

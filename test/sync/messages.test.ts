@@ -28,14 +28,17 @@ import {
 } from '../../src/sync/messages.js'
 import { prng, testSeed } from '../helpers/seed.js'
 
-const bytes = (n: number, fill: (i: number) => number = (i) => (i * 37 + 11) & 0xff): Uint8Array => Uint8Array.from({ length: n }, (_, i) => fill(i))
+const bytes = (n: number, fill: (i: number) => number = (i) => (i * 37 + 11) & 0xff): Uint8Array =>
+  Uint8Array.from({ length: n }, (_, i) => fill(i))
 const KEY = bytes(32, (i) => i + 1)
 const NONCE = bytes(32, (i) => 255 - i)
 const SIG = bytes(64, (i) => (i * 7) & 0xff)
 const PROOF = bytes(32, (i) => (i * 13) & 0xff)
 
 /** Hand-built frame. */
-function frame(...parts: Array<number | Uint8Array | { varuint: number } | { varbytes: Uint8Array } | { varstring: string }>): Uint8Array {
+function frame(
+  ...parts: Array<number | Uint8Array | { varuint: number } | { varbytes: Uint8Array } | { varstring: string }>
+): Uint8Array {
   const e = encoding.createEncoder()
   for (const p of parts) {
     if (typeof p === 'number') encoding.writeUint8(e, p)
@@ -57,7 +60,9 @@ function expectProtocolError(buf: Uint8Array, why = ''): void {
     thrown = err
   }
   if (!isSledlogError(thrown, 'PEER_PROTOCOL')) {
-    throw new Error(`expected PEER_PROTOCOL for ${Buffer.from(buf.subarray(0, 64)).toString('hex')} ${why}, got ${String(thrown)}`)
+    throw new Error(
+      `expected PEER_PROTOCOL for ${Buffer.from(buf.subarray(0, 64)).toString('hex')} ${why}, got ${String(thrown)}`,
+    )
   }
   expect(thrown.message).toMatch(/^bad message: /)
 }
@@ -65,14 +70,30 @@ function expectProtocolError(buf: Uint8Array, why = ''): void {
 /** Every encoder with the message it must decode to. */
 const CASES: ReadonlyArray<{ name: string; bytes: Uint8Array; msg: WireMessage }> = [
   { name: 'step1', bytes: encodeStep1(bytes(9)), msg: { t: 'step1', stateVector: bytes(9) } },
-  { name: 'step1 (empty state vector)', bytes: encodeStep1(new Uint8Array(0)), msg: { t: 'step1', stateVector: new Uint8Array(0) } },
+  {
+    name: 'step1 (empty state vector)',
+    bytes: encodeStep1(new Uint8Array(0)),
+    msg: { t: 'step1', stateVector: new Uint8Array(0) },
+  },
   { name: 'step2', bytes: encodeStep2(bytes(300)), msg: { t: 'step2', update: bytes(300) } },
-  { name: 'step2 (empty update)', bytes: encodeStep2(new Uint8Array([0, 0])), msg: { t: 'step2', update: new Uint8Array([0, 0]) } },
+  {
+    name: 'step2 (empty update)',
+    bytes: encodeStep2(new Uint8Array([0, 0])),
+    msg: { t: 'step2', update: new Uint8Array([0, 0]) },
+  },
   { name: 'update', bytes: encodeUpdate(bytes(2_000)), msg: { t: 'update', update: bytes(2_000) } },
   { name: 'awareness keep-alive', bytes: encodeAwarenessKeepAlive(), msg: { t: 'awareness' } },
-  { name: 'denied', bytes: encodeDenied('sled abc is not on the allow-list'), msg: { t: 'denied', reason: 'sled abc is not on the allow-list' } },
+  {
+    name: 'denied',
+    bytes: encodeDenied('sled abc is not on the allow-list'),
+    msg: { t: 'denied', reason: 'sled abc is not on the allow-list' },
+  },
   { name: 'denied (unicode)', bytes: encodeDenied('nö ✓ 🛷'), msg: { t: 'denied', reason: 'nö ✓ 🛷' } },
-  { name: 'hello', bytes: encodeHello(KEY, NONCE), msg: { t: 'hello', version: AUTH_VERSION, publicKey: KEY, nonce: NONCE } },
+  {
+    name: 'hello',
+    bytes: encodeHello(KEY, NONCE),
+    msg: { t: 'hello', version: AUTH_VERSION, publicKey: KEY, nonce: NONCE },
+  },
   {
     name: 'prove',
     bytes: encodeProve(KEY, NONCE, SIG, PROOF),
@@ -84,7 +105,11 @@ const CASES: ReadonlyArray<{ name: string; bytes: Uint8Array; msg: WireMessage }
     msg: { t: 'prove', publicKey: KEY, nonce: NONCE, signature: SIG, tokenProof: new Uint8Array(0) },
   },
   { name: 'ok', bytes: encodeOk(SIG, PROOF), msg: { t: 'ok', signature: SIG, tokenProof: PROOF } },
-  { name: 'ok (no token)', bytes: encodeOk(SIG, new Uint8Array(0)), msg: { t: 'ok', signature: SIG, tokenProof: new Uint8Array(0) } },
+  {
+    name: 'ok (no token)',
+    bytes: encodeOk(SIG, new Uint8Array(0)),
+    msg: { t: 'ok', signature: SIG, tokenProof: new Uint8Array(0) },
+  },
   { name: 'query-awareness', bytes: frame({ varuint: MSG_QUERY_AWARENESS }), msg: { t: 'query-awareness' } },
   { name: 'digest (none)', bytes: encodeDigest([]), msg: { t: 'digest', digests: [] } },
   {
@@ -128,7 +153,9 @@ describe('round trips', () => {
       big.set(b, 20)
       expect(decodeMessage(big.subarray(20, 20 + b.length)), name).toEqual(msg)
       // and every truncated view (whose backing buffer continues) is still refused
-      if (msg.t !== 'awareness') for (let n = 0; n < b.length; n += Math.max(1, b.length >> 6)) expectProtocolError(big.subarray(20, 20 + n), `${name}/${n}`)
+      if (msg.t !== 'awareness')
+        for (let n = 0; n < b.length; n += Math.max(1, b.length >> 6))
+          expectProtocolError(big.subarray(20, 20 + n), `${name}/${n}`)
     }
   })
 
@@ -144,8 +171,19 @@ describe('round trips', () => {
           expect(decodeMessage(encodeStep1(payload))).toEqual({ t: 'step1', stateVector: payload })
           expect(decodeMessage(encodeStep2(payload))).toEqual({ t: 'step2', update: payload })
           expect(decodeMessage(encodeUpdate(payload))).toEqual({ t: 'update', update: payload })
-          expect(decodeMessage(encodeHello(key, key))).toEqual({ t: 'hello', version: AUTH_VERSION, publicKey: key, nonce: key })
-          expect(decodeMessage(encodeProve(key, key, sig, payload))).toEqual({ t: 'prove', publicKey: key, nonce: key, signature: sig, tokenProof: payload })
+          expect(decodeMessage(encodeHello(key, key))).toEqual({
+            t: 'hello',
+            version: AUTH_VERSION,
+            publicKey: key,
+            nonce: key,
+          })
+          expect(decodeMessage(encodeProve(key, key, sig, payload))).toEqual({
+            t: 'prove',
+            publicKey: key,
+            nonce: key,
+            signature: sig,
+            tokenProof: payload,
+          })
           expect(decodeMessage(encodeOk(sig, payload))).toEqual({ t: 'ok', signature: sig, tokenProof: payload })
           // lone surrogates are not representable in UTF-8; everything else round-trips
           const wellFormed = Buffer.from(reason, 'utf8').toString('utf8')
@@ -162,7 +200,10 @@ describe('round trips', () => {
   })
 
   it('keeps an unknown hello version for the handshake to refuse', () => {
-    expect(decodeMessage(frame({ varuint: MSG_SLED_AUTH }, { varuint: 0 }, { varuint: 7 }, KEY, NONCE))).toMatchObject({ t: 'hello', version: 7 })
+    expect(decodeMessage(frame({ varuint: MSG_SLED_AUTH }, { varuint: 0 }, { varuint: 7 }, KEY, NONCE))).toMatchObject({
+      t: 'hello',
+      version: 7,
+    })
   })
 })
 
@@ -193,10 +234,17 @@ describe('decodeMessage refuses malformed messages with PEER_PROTOCOL', () => {
 
   it('unknown sub-types', () => {
     for (const sub of [3, 4, 127, 128, 1000]) {
-      expectProtocolError(frame({ varuint: MSG_SYNC }, { varuint: sub }, { varbytes: bytes(3) }), `sync sub-type ${sub}`)
-      expectProtocolError(frame({ varuint: MSG_SLED_AUTH }, { varuint: sub }, SIG, { varbytes: PROOF }), `handshake sub-type ${sub}`)
+      expectProtocolError(
+        frame({ varuint: MSG_SYNC }, { varuint: sub }, { varbytes: bytes(3) }),
+        `sync sub-type ${sub}`,
+      )
+      expectProtocolError(
+        frame({ varuint: MSG_SLED_AUTH }, { varuint: sub }, SIG, { varbytes: PROOF }),
+        `handshake sub-type ${sub}`,
+      )
     }
-    for (const sub of [1, 2, 3, 200]) expectProtocolError(frame({ varuint: MSG_AUTH }, { varuint: sub }, { varstring: 'no' }), `auth sub-type ${sub}`)
+    for (const sub of [1, 2, 3, 200])
+      expectProtocolError(frame({ varuint: MSG_AUTH }, { varuint: sub }, { varstring: 'no' }), `auth sub-type ${sub}`)
   })
 
   it('wrong fixed lengths', () => {
@@ -212,8 +260,14 @@ describe('decodeMessage refuses malformed messages with PEER_PROTOCOL', () => {
   })
 
   it('lying and oversized varuints', () => {
-    expectProtocolError(frame({ varuint: MSG_SYNC }, { varuint: 2 }, { varuint: 2 ** 40 }, bytes(10)), 'payload length 2^40')
-    expectProtocolError(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), 'varuint past 2^53')
+    expectProtocolError(
+      frame({ varuint: MSG_SYNC }, { varuint: 2 }, { varuint: 2 ** 40 }, bytes(10)),
+      'payload length 2^40',
+    )
+    expectProtocolError(
+      new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+      'varuint past 2^53',
+    )
     expectProtocolError(new Uint8Array([0, 2, 0xff, 0xff, 0xff, 0xff, 0x0f]), 'update length 2^32-1')
     expectProtocolError(new Uint8Array([0xff]), 'unterminated varuint')
   })
@@ -230,10 +284,17 @@ describe('decodeMessage refuses malformed messages with PEER_PROTOCOL', () => {
       fc.uint8Array({ maxLength: 80 }),
       fc.record({
         src: fc.nat(valid.length - 1),
-        muts: fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }), kind: fc.constantFrom('set', 'insert', 'delete', 'cut') }), {
-          minLength: 1,
-          maxLength: 4,
-        }),
+        muts: fc.array(
+          fc.record({
+            at: fc.nat(),
+            byte: fc.integer({ min: 0, max: 255 }),
+            kind: fc.constantFrom('set', 'insert', 'delete', 'cut'),
+          }),
+          {
+            minLength: 1,
+            maxLength: 4,
+          },
+        ),
       }),
     )
     fc.assert(
@@ -255,7 +316,8 @@ describe('decodeMessage refuses malformed messages with PEER_PROTOCOL', () => {
         try {
           msg = decodeMessage(buf)
         } catch (err) {
-          if (!isSledlogError(err, 'PEER_PROTOCOL')) throw new Error(`decodeMessage threw ${String(err)}`, { cause: err })
+          if (!isSledlogError(err, 'PEER_PROTOCOL'))
+            throw new Error(`decodeMessage threw ${String(err)}`, { cause: err })
           stats.refused++
           return
         }

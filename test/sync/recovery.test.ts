@@ -43,7 +43,9 @@ describe('disk loss', () => {
     const a = await syncNode({ peers: [b.url] })
     // a brand-new node with a peer waits for it once (nothing to recover: b is empty)
     expect(await a.rep.recovered).toBe('synced')
-    const written = await a.log.appendBatch(Array.from({ length: 50 }, (_, i) => ({ type: 'before-loss', payload: { i } })))
+    const written = await a.log.appendBatch(
+      Array.from({ length: 50 }, (_, i) => ({ type: 'before-loss', payload: { i } })),
+    )
     expect(written.map((e) => e.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i))
     await until(() => b.log.length(a.log.sled) === 50, 'b holds a’s 50 entries')
     const sled = a.log.sled
@@ -120,7 +122,10 @@ describe('disk loss: the hold outlasts what peers still have to send', () => {
   it('a transfer still running when the timeout passes keeps the hold: the first append takes the next seq', async () => {
     const b = await syncNode()
     const a = await syncNode({ peers: [b.url], recovery: 'skip' })
-    for (let k = 0; k < 4; k++) await a.log.appendBatch(Array.from({ length: 5000 }, (_, i) => ({ type: 'before', payload: { i: k * 5000 + i } })))
+    for (let k = 0; k < 4; k++)
+      await a.log.appendBatch(
+        Array.from({ length: 5000 }, (_, i) => ({ type: 'before', payload: { i: k * 5000 + i } })),
+      )
     await until(() => b.log.length(a.log.sled) === 20_000, 'b holds 20k of a', 60_000)
     await wipe(a)
     // 20k verifies take seconds: far past a 100 ms timeout, so only progress can keep the hold.
@@ -189,7 +194,9 @@ describe('chunked initial sync', () => {
     const src = await syncNode({ limits, start: false })
     const pad = 'p'.repeat(5)
     for (let k = 0; k < 2; k++) {
-      await src.log.appendBatch(Array.from({ length: 10_000 }, (_, i) => ({ type: 'bulk', payload: { i: k * 10_000 + i, pad } })))
+      await src.log.appendBatch(
+        Array.from({ length: 10_000 }, (_, i) => ({ type: 'bulk', payload: { i: k * 10_000 + i, pad } })),
+      )
     }
     src.start()
     const sled = src.log.sled
@@ -204,7 +211,9 @@ describe('chunked initial sync', () => {
     const largest = Math.max(...chunks.map((c) => c.length))
     let records = 0
     for (const c of chunks) for (const s of decodeUpdate(c, 64 * 1024).structs) records += s.records.length
-    console.log(`[chunked sync] ${records} entries, ${(total / 1e6).toFixed(2)} MB in ${chunks.length} chunks, largest ${largest} bytes`)
+    console.log(
+      `[chunked sync] ${records} entries, ${(total / 1e6).toFixed(2)} MB in ${chunks.length} chunks, largest ${largest} bytes`,
+    )
     expect(records).toBe(20_000)
     expect(total).toBeGreaterThan(4_500_000)
     expect(largest).toBeLessThanOrEqual(limits.chunkBytes + 1024)

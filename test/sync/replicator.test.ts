@@ -13,7 +13,12 @@ interface InProc {
   rep: Replicator
 }
 
-async function node(peers: string[], auth: AuthConfig = {}, port = 0, dataDir?: string): Promise<InProc & { http: Server }> {
+async function node(
+  peers: string[],
+  auth: AuthConfig = {},
+  port = 0,
+  dataDir?: string,
+): Promise<InProc & { http: Server }> {
   const { log, dir } = await testLog(dataDir)
   const keys = (await loadIdentity(dir))!
   const http = createServer((_req, res) => res.end())
@@ -39,7 +44,10 @@ async function until(cond: () => boolean, ms = 10_000): Promise<void> {
 describe('Replicator (in process, real websockets)', () => {
   it('catches up from one peer at a time: entries two peers both hold arrive once, not twice', async () => {
     const a = await node([])
-    for (let i = 0; i < 6000; i += 1000) await a.log.appendBatch(Array.from({ length: 1000 }, (_, k) => ({ type: 'bulk', payload: { i: i + k, pad: 'p'.repeat(150) } })))
+    for (let i = 0; i < 6000; i += 1000)
+      await a.log.appendBatch(
+        Array.from({ length: 1000 }, (_, k) => ({ type: 'bulk', payload: { i: i + k, pad: 'p'.repeat(150) } })),
+      )
     const c = await node([a.url])
     await until(() => c.log.length(a.log.sled) === 6000)
     // b dials both; each would stream all 6000 entries if asked at once.
@@ -49,13 +57,21 @@ describe('Replicator (in process, real websockets)', () => {
     console.log(`[one link at a time] ${dup} duplicate records received for 6000 missing entries held by 2 peers`)
     expect(dup).toBeLessThan(600)
     // The held-back link asked too, once the first answer was complete: both links synced.
-    await until(() => b.rep.status().filter((p) => p.url !== null).every((p) => p.synced === true))
+    await until(() =>
+      b.rep
+        .status()
+        .filter((p) => p.url !== null)
+        .every((p) => p.synced === true),
+    )
   })
 
   it('two nodes converge both ways', async () => {
     const a = await node([])
     const b = await node([a.url])
-    await a.log.appendBatch([{ type: 'a', payload: 1 }, { type: 'a', payload: 2 }])
+    await a.log.appendBatch([
+      { type: 'a', payload: 1 },
+      { type: 'a', payload: 2 },
+    ])
     await b.log.append({ type: 'b', payload: 3 })
     await until(() => a.log.query().entries.length === 3 && b.log.query().entries.length === 3)
     expect(a.log.query().entries).toEqual(b.log.query().entries)

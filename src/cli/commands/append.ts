@@ -62,8 +62,10 @@ line on is appended; stderr names the line), or the node is unreachable; 2 bad u
     if (v.sync === true && target.kind !== 'data') throw new UsageError('--sync only applies with --data')
     // Flags are checked before the target is touched: a usage error must change nothing.
     const single = v.type === undefined ? undefined : singleEvent(v.type, v.payload, v.id)
-    if (single === undefined && (v.payload !== undefined || v.id !== undefined)) throw new UsageError('--payload and --id need --type')
-    if (single === undefined && io.stdin.isTTY === true) throw new UsageError('give --type for one event, or pipe NDJSON events into stdin')
+    if (single === undefined && (v.payload !== undefined || v.id !== undefined))
+      throw new UsageError('--payload and --id need --type')
+    if (single === undefined && io.stdin.isTTY === true)
+      throw new UsageError('give --type for one event, or pipe NDJSON events into stdin')
     const sink = await openSink(target, v.sync === true)
     try {
       if (single !== undefined) {
@@ -107,7 +109,9 @@ function singleEvent(type: string, payloadText: string | undefined, id: string |
     try {
       payload = JSON.parse(payloadText)
     } catch {
-      throw new UsageError(`--payload is not valid JSON: ${payloadText.length > 60 ? `${payloadText.slice(0, 60)}…` : payloadText}`)
+      throw new UsageError(
+        `--payload is not valid JSON: ${payloadText.length > 60 ? `${payloadText.slice(0, 60)}…` : payloadText}`,
+      )
     }
   }
   const input = id === undefined ? { type, payload } : { type, payload, id }
@@ -131,12 +135,19 @@ export function eventOfLine(text: string, n: number): AppendInput {
   } catch (err) {
     return bad(`not valid JSON (${(err as Error).message})`)
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return bad('must be a JSON object {"type", "payload", "id"?}')
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return bad('must be a JSON object {"type", "payload", "id"?}')
   const o = v as Record<string, unknown>
-  for (const k of Object.keys(o)) if (k !== 'type' && k !== 'payload' && k !== 'id') bad(`unknown field ${JSON.stringify(k)} (an event has type, payload and id)`)
+  for (const k of Object.keys(o))
+    if (k !== 'type' && k !== 'payload' && k !== 'id')
+      bad(`unknown field ${JSON.stringify(k)} (an event has type, payload and id)`)
   if (typeof o.type !== 'string') bad('"type" must be a string')
   if (o.id !== undefined && typeof o.id !== 'string') bad('"id" must be a string')
-  const input: AppendInput = { type: o.type as string, payload: (o.payload ?? null) as JsonValue, ...(o.id === undefined ? {} : { id: o.id as string }) }
+  const input: AppendInput = {
+    type: o.type as string,
+    payload: (o.payload ?? null) as JsonValue,
+    ...(o.id === undefined ? {} : { id: o.id as string }),
+  }
   try {
     assertEntryBody({ kind: 'event', ...input })
   } catch (err) {

@@ -33,7 +33,8 @@ const OPTIONS = {
 function numberFlag(value: string | undefined, flag: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined
   const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN
-  if (!(Number.isFinite(n) && n >= min && n <= max)) throw new UsageError(`--${flag} ${JSON.stringify(value)} must be a number in ${min}..${max}`)
+  if (!(Number.isFinite(n) && n >= min && n <= max))
+    throw new UsageError(`--${flag} ${JSON.stringify(value)} must be a number in ${min}..${max}`)
   return n
 }
 
@@ -75,7 +76,13 @@ command); 2 bad usage.`,
   async run(argv, io) {
     const v = parseFlags(argv, OPTIONS)
     if (v.help === true) return help(io, harness)
-    const [{ runHarness }, { formatReport, reportJson }, { parseFaultList }, { HOSTILE_ATTACKS, DEFAULT_ATTACKS }, { randomSeed }] = await Promise.all([
+    const [
+      { runHarness },
+      { formatReport, reportJson },
+      { parseFaultList },
+      { HOSTILE_ATTACKS, DEFAULT_ATTACKS },
+      { randomSeed },
+    ] = await Promise.all([
       import('../../harness/run.js'),
       import('../../harness/report.js'),
       import('../../harness/schedule.js'),
@@ -85,7 +92,7 @@ command); 2 bad usage.`,
     const nodes = intFlag(v.nodes, 'nodes', 1, 32) ?? 3
     const duration = numberFlag(v.duration, 'duration', 1, 86_400) ?? 60
     const seed = intFlag(v.seed, 'seed', 0, 2 ** 32 - 1) ?? randomSeed()
-    let faults
+    let faults: ReturnType<typeof parseFaultList>
     try {
       faults = parseFaultList(v.faults ?? 'all')
     } catch (err) {
@@ -98,7 +105,9 @@ command); 2 bad usage.`,
     if (v.attacks !== undefined) {
       const t = v.attacks.trim()
       const list = t === 'all' ? [...HOSTILE_ATTACKS] : t === 'none' ? [] : t.split(',').map((s) => s.trim())
-      for (const a of list) if (!(HOSTILE_ATTACKS as readonly string[]).includes(a)) throw new UsageError(`--attacks: unknown attack ${JSON.stringify(a)} (known: ${HOSTILE_ATTACKS.join(', ')})`)
+      for (const a of list)
+        if (!(HOSTILE_ATTACKS as readonly string[]).includes(a))
+          throw new UsageError(`--attacks: unknown attack ${JSON.stringify(a)} (known: ${HOSTILE_ATTACKS.join(', ')})`)
       attacks = list as typeof attacks
     }
     const checkIntervalMs = intFlag(v['check-interval'], 'check-interval', 100, 600_000)
@@ -132,7 +141,8 @@ command); 2 bad usage.`,
     process.off('SIGTERM', onSignal)
     if (v.json !== undefined) await writeFile(v.json, reportJson(result))
     await write(io.stdout, formatReport(result))
-    if (!result.ok && result.nodeLogs !== null && !quiet) await write(io.stderr, `\nnode state and logs:\n${result.nodeLogs}\n`)
+    if (!result.ok && result.nodeLogs !== null && !quiet)
+      await write(io.stderr, `\nnode state and logs:\n${result.nodeLogs}\n`)
     return result.ok ? EXIT.OK : EXIT.FAILURE
   },
 }

@@ -71,4 +71,3 @@ Exit codes: 0 ok; 1 no key, or the key cannot be used (KEY_FILE_PERMISSIONS, KEY
     return EXIT.OK
   },
 }
-

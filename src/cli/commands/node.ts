@@ -103,7 +103,10 @@ export async function runNode(
   const firstSignal = new Promise<NodeJS.Signals>((resolve) => (onFirstSignal = resolve))
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled !== null) {
-      logger.warn({ signal }, 'second signal: exiting now; ingest events not yet written are lost (recorded as a gap on restart)')
+      logger.warn(
+        { signal },
+        'second signal: exiting now; ingest events not yet written are lost (recorded as a gap on restart)',
+      )
       process.exit(EXIT.FAILURE)
     }
     signalled = signal
@@ -127,7 +130,8 @@ export async function runNode(
     } catch (err) {
       // A data dir held by another process is an operator mistake, not a crash: one line, no stack.
       const explained = explainOpenError(settings.data, err, 'stop it, or give this node its own --data directory')
-      if (explained instanceof CliError) logger.fatal({ data: settings.data }, `node failed to start: ${explained.message}`)
+      if (explained instanceof CliError)
+        logger.fatal({ data: settings.data }, `node failed to start: ${explained.message}`)
       else logger.fatal({ err }, 'node failed to start')
       // A start that failed half-way (port in use) has the log open: close it cleanly.
       await sledNode.stop().catch(() => undefined)
@@ -192,7 +196,9 @@ function logStart(logger: Logger, n: SledNode, s: NodeSettings, origins: Readonl
     'node started',
   )
   if (origins.token === 'flag') {
-    logger.warn('the token was given with --token, which other local users can read in the process list; prefer SLEDLOG_TOKEN or the config file')
+    logger.warn(
+      'the token was given with --token, which other local users can read in the process list; prefer SLEDLOG_TOKEN or the config file',
+    )
   }
   if (n.log.appendsHeld) {
     logger.info(

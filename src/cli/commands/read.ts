@@ -62,9 +62,11 @@ Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
     if (v.help === true) return help(io, read)
     const target = targetOf(v, 'read')
     const format = v.format ?? 'ndjson'
-    if (format !== 'ndjson' && format !== 'table') throw new UsageError(`--format must be ndjson or table, not ${JSON.stringify(format)}`)
+    if (format !== 'ndjson' && format !== 'table')
+      throw new UsageError(`--format must be ndjson or table, not ${JSON.stringify(format)}`)
     const all = v.all === true
-    const limit = intFlag(v.limit, 'limit', 1, all ? Number.MAX_SAFE_INTEGER : MAX_LIMIT) ?? (all ? Infinity : DEFAULT_LIMIT)
+    const limit =
+      intFlag(v.limit, 'limit', 1, all ? Number.MAX_SAFE_INTEGER : MAX_LIMIT) ?? (all ? Infinity : DEFAULT_LIMIT)
     const pageSize = intFlag(v['page-size'], 'page-size', 1, MAX_LIMIT) ?? 1000
     if (v['page-size'] !== undefined && !all) throw new UsageError('--page-size only applies with --all')
     const filters = parseFilters(v)
@@ -93,7 +95,10 @@ Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
         after = result.next
         if (left <= 0) {
           // The page ended at the limit, so there may be more; say how to get them.
-          await write(io.stderr, `sledlog read: stopped at the limit; more entries may follow: --after ${after.sled}:${after.seq}\n`)
+          await write(
+            io.stderr,
+            `sledlog read: stopped at the limit; more entries may follow: --after ${after.sled}:${after.seq}\n`,
+          )
           break
         }
       }
@@ -116,7 +121,9 @@ function parseFilters(v: {
 }): Filters {
   const q: { -readonly [K in keyof Filters]: Filters[K] } = {}
   if (v.sled !== undefined) {
-    for (const s of v.sled) if (!isSledId(s)) throw new UsageError(`--sled ${JSON.stringify(s)} is not a sled id (64 lowercase hex characters)`)
+    for (const s of v.sled)
+      if (!isSledId(s))
+        throw new UsageError(`--sled ${JSON.stringify(s)} is not a sled id (64 lowercase hex characters)`)
     q.sled = v.sled as SledId[]
   }
   if (v.after !== undefined) q.after = parsePosition(v.after, 'after')
@@ -124,7 +131,8 @@ function parseFilters(v: {
   if (v.until !== undefined) q.until = parseTime(v.until, 'until')
   if (v.type !== undefined) q.types = v.type
   if (v.kind !== undefined) {
-    for (const k of v.kind) if (k !== 'event' && k !== 'gap') throw new UsageError(`--kind must be event or gap, not ${JSON.stringify(k)}`)
+    for (const k of v.kind)
+      if (k !== 'event' && k !== 'gap') throw new UsageError(`--kind must be event or gap, not ${JSON.stringify(k)}`)
     q.kinds = v.kind as ('event' | 'gap')[]
   }
   return q
@@ -142,11 +150,17 @@ export function parsePosition(text: string, flag: string): Position {
 /** Parses a time: integer ms since the epoch, or a date Date.parse understands (ISO 8601). */
 export function parseTime(text: string, flag: string): number {
   const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text)
-  if (!Number.isSafeInteger(ms) || ms < 0) throw new UsageError(`--${flag} ${JSON.stringify(text)} is not a time (ms since the epoch or an ISO date)`)
+  if (!Number.isSafeInteger(ms) || ms < 0)
+    throw new UsageError(`--${flag} ${JSON.stringify(text)} is not a time (ms since the epoch or an ISO date)`)
   return ms
 }
 
-async function fetchPage(client: NodeClient, f: Filters, after: Position | undefined, limit: number): Promise<QueryResult> {
+async function fetchPage(
+  client: NodeClient,
+  f: Filters,
+  after: Position | undefined,
+  limit: number,
+): Promise<QueryResult> {
   const p = new URLSearchParams()
   const sleds = f.sled === undefined ? [] : typeof f.sled === 'string' ? [f.sled] : f.sled
   for (const s of sleds) p.append('sled', s)

@@ -29,7 +29,12 @@ interface PeerLine {
 type NodeStatus = LogStatus & {
   readonly appendsHeld?: boolean
   readonly peers?: readonly PeerLine[]
-  readonly ingest?: { readonly published: number; readonly appended: number; readonly dropped: number; readonly depth: number }
+  readonly ingest?: {
+    readonly published: number
+    readonly appended: number
+    readonly dropped: number
+    readonly depth: number
+  }
 }
 
 /** `sledlog status`. */
@@ -73,25 +78,37 @@ export function describe(st: NodeStatus): string {
   const heads = Object.entries(st.heads)
   rows.push(['sled', st.sled])
   rows.push(['entries', `${st.entries} from ${heads.length} sled${heads.length === 1 ? '' : 's'}`])
-  for (const [sled, head] of heads) rows.push(['', `${short(sled)}  head ${head}${sled === st.sled ? '  (this node)' : ''}`])
+  for (const [sled, head] of heads)
+    rows.push(['', `${short(sled)}  head ${head}${sled === st.sled ? '  (this node)' : ''}`])
   let appends = 'open'
   if (st.writeFailed !== null) appends = `refused: a write failed (${st.writeFailed}); restart the node`
-  else if (st.ownHeadBehind !== null) appends = `refused: holds ${st.ownHeadBehind.have} of the ${st.ownHeadBehind.written} entries it wrote (OWN_HEAD_BEHIND)`
+  else if (st.ownHeadBehind !== null)
+    appends = `refused: holds ${st.ownHeadBehind.have} of the ${st.ownHeadBehind.written} entries it wrote (OWN_HEAD_BEHIND)`
   else if (st.appendsHeld === true) appends = 'held: waiting to sync with peers'
   rows.push(['appends', appends])
   if (st.peers !== undefined) {
     const up = st.peers.filter((p) => p.connected).length
     rows.push(['peers', `${up} of ${st.peers.length} connected`])
     for (const p of st.peers) {
-      const refused = p.refused === undefined ? '' : `: refused (${p.refused.code} ${p.refused.reason}), retry in ${Math.max(0, Math.round((p.refused.retryAt - Date.now()) / 1000))} s`
-      const state = p.connected ? `connected${p.synced === true ? ', synced' : ''}${p.peerLag !== undefined && p.peerLag > 0 ? `, ${p.peerLag} behind` : ''}` : `disconnected${refused}`
+      const refused =
+        p.refused === undefined
+          ? ''
+          : `: refused (${p.refused.code} ${p.refused.reason}), retry in ${Math.max(0, Math.round((p.refused.retryAt - Date.now()) / 1000))} s`
+      const state = p.connected
+        ? `connected${p.synced === true ? ', synced' : ''}${p.peerLag !== undefined && p.peerLag > 0 ? `, ${p.peerLag} behind` : ''}`
+        : `disconnected${refused}`
       rows.push(['', `${p.url ?? `inbound ${p.label ?? ''}`}  ${state}${p.sled ? `  sled ${short(p.sled)}` : ''}`])
     }
   }
   const codes = Object.entries(st.rejected.byCode).map(([c, n]) => `${c} ${n}`)
   rows.push(['rejected', st.rejected.total === 0 ? 'none' : `${st.rejected.total} (${codes.join(', ')})`])
-  rows.push(['equivocations', st.equivocations.length === 0 ? 'none' : st.equivocations.map((e) => `${short(e.sled)}:${e.seq}`).join(', ')])
-  const missing = Object.entries(st.missing).flatMap(([sled, ranges]) => ranges.map(([a, b]) => `${short(sled)} ${a}..${b}`))
+  rows.push([
+    'equivocations',
+    st.equivocations.length === 0 ? 'none' : st.equivocations.map((e) => `${short(e.sled)}:${e.seq}`).join(', '),
+  ])
+  const missing = Object.entries(st.missing).flatMap(([sled, ranges]) =>
+    ranges.map(([a, b]) => `${short(sled)} ${a}..${b}`),
+  )
   rows.push(['missing', missing.length === 0 ? 'none' : missing.join(', ')])
   if (st.ingest !== undefined) {
     const i = st.ingest

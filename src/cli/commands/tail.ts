@@ -55,8 +55,11 @@ Exit codes: 0 stopped (signal, --limit, --until-live); 1 the node refused the st
     if (v.url === undefined) throw new UsageError('tail needs --url URL (a running node)')
     const client = new NodeClient(urlFlag(v.url))
     const from = v.from
-    if (from !== undefined && from !== 'start' && from !== 'now') throw new UsageError(`--from must be start or now, not ${JSON.stringify(from)}`)
-    for (const s of v.sled ?? []) if (!isSledId(s)) throw new UsageError(`--sled ${JSON.stringify(s)} is not a sled id (64 lowercase hex characters)`)
+    if (from !== undefined && from !== 'start' && from !== 'now')
+      throw new UsageError(`--from must be start or now, not ${JSON.stringify(from)}`)
+    for (const s of v.sled ?? [])
+      if (!isSledId(s))
+        throw new UsageError(`--sled ${JSON.stringify(s)} is not a sled id (64 lowercase hex characters)`)
     const params = new URLSearchParams()
     if (from !== undefined) params.set('from', from)
     for (const s of v.sled ?? []) params.append('sled', s)
@@ -94,7 +97,12 @@ export interface FollowOptions {
  * Follows the stream until aborted or a stop condition: reconnects on any drop, resuming from the
  * last event id. A 4xx answer (other than 408/429) is final: retrying would get the same.
  */
-export async function follow(io: CliIo, client: NodeClient, params: URLSearchParams, opts: FollowOptions): Promise<void> {
+export async function follow(
+  io: CliIo,
+  client: NodeClient,
+  params: URLSearchParams,
+  opts: FollowOptions,
+): Promise<void> {
   const state = { lastId: opts.lastEventId }
   try {
     await run(io, client, params, opts, state)

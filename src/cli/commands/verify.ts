@@ -78,7 +78,10 @@ KEY_FILE_PERMISSIONS, a running node holds it); 2 bad usage.`,
  * Verifies a data directory; `onProgress` gets (records read, records stored) as it goes.
  * Throws a CliError when the directory cannot be opened at all.
  */
-export async function verifyDataDir(dir: string, onProgress: (done: number, total: number) => void = () => undefined): Promise<VerifyReport> {
+export async function verifyDataDir(
+  dir: string,
+  onProgress: (done: number, total: number) => void = () => undefined,
+): Promise<VerifyReport> {
   const total = await countRecords(dir).catch(() => 0)
   let records = 0
   let macFailed = 0
@@ -99,7 +102,8 @@ export async function verifyDataDir(dir: string, onProgress: (done: number, tota
   const sleds: Record<string, { entries: number; seqs: [number, number] }> = {}
   for (const [sled, head] of Object.entries(st.heads)) sleds[sled] = { entries: head + 1, seqs: [0, head] }
   const problems: string[] = []
-  for (const [code, n] of Object.entries(st.rejected.byCode)) problems.push(`${n} stored record${n === 1 ? '' : 's'} rejected: ${code}`)
+  for (const [code, n] of Object.entries(st.rejected.byCode))
+    problems.push(`${n} stored record${n === 1 ? '' : 's'} rejected: ${code}`)
   for (const e of st.equivocations) problems.push(`equivocation: sled ${e.sled} signed two entries for seq ${e.seq}`)
   for (const [sled, ranges] of Object.entries(st.missing)) {
     // The node's own lost entries are reported once, below, as what they are.
@@ -134,7 +138,8 @@ export function describe(r: VerifyReport): string {
     `  ${r.records} stored record${r.records === 1 ? '' : 's'} read${r.macFailed > 0 ? `, ${r.macFailed} failed their MAC and were checked as untrusted` : ''}`,
     `  ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'} checked, every signature verified:`,
   ]
-  for (const [sled, s] of Object.entries(r.sleds)) lines.push(`    ${sled}  seqs ${s.seqs[0]}..${s.seqs[1]}${sled === r.sled ? '  (this node)' : ''}`)
+  for (const [sled, s] of Object.entries(r.sleds))
+    lines.push(`    ${sled}  seqs ${s.seqs[0]}..${s.seqs[1]}${sled === r.sled ? '  (this node)' : ''}`)
   if (r.ok) lines.push('OK: no problems found')
   else {
     lines.push(`PROBLEMS (${r.problems.length}):`)
