@@ -18,6 +18,7 @@
  * fails the MAC and the record goes through the full guard instead.
  */
 import { createHash, createHmac } from 'node:crypto'
+import type { AbstractLevel } from 'abstract-level'
 import { Level } from 'level'
 import type { Equivocation } from '../core/guard.js'
 import { isSledId } from '../core/ids.js'
@@ -48,15 +49,32 @@ export interface CommitBatch {
   readonly evidence?: readonly Equivocation[]
 }
 
+/**
+ * The key-value database a store runs on: LevelDB on disk (`level`) in a node, or any other
+ * abstract-level database with string keys and byte values (`memory-level` in tests that run
+ * many nodes in one process).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the database's own key/value types for its options are not used
+export type StoreDatabase = AbstractLevel<any, string, Uint8Array>
+
 /** Options of a {@link LevelStore}. */
-export interface LevelStoreOptions {
-  /** Directory of the LevelDB database. */
-  readonly path: string
+export type LevelStoreOptions = StoreLocation & {
   /** Secret for record MACs (derive it with {@link deriveMacKey}). */
   readonly macKey: Uint8Array
   /** fsync every batch (survives power loss, ~2.8k batches/s) rather than only process death. */
   readonly sync?: boolean
 }
+
+/** Where a store keeps its data: a LevelDB directory, or a database the caller opened. */
+export type StoreLocation =
+  | { /** Directory of the LevelDB database. */ readonly path: string }
+  | {
+      /**
+       * A database (closed, or open) with `utf8` keys and `view` values; the store opens and
+       * closes it, and a closed one can be handed to a new store to reopen the same data.
+       */
+      readonly db: StoreDatabase
+    }
 
 /** Derives the record MAC key from a node's seed. */
 export function deriveMacKey(seed: Uint8Array): Uint8Array {
@@ -72,7 +90,7 @@ type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: 
 
 /** LevelDB-backed update log with snapshots. Lifecycle: `open()` → use → `close()`. */
 export class LevelStore {
-  readonly #db: Level<string, Uint8Array>
+  readonly #db: StoreDatabase
   readonly #macKey: Uint8Array
   readonly #sync: boolean
   #nextUpdate = 0
@@ -87,7 +105,8 @@ export class LevelStore {
   #quarantined = 0
 
   constructor(opts: LevelStoreOptions) {
-    this.#db = new Level<string, Uint8Array>(opts.path, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    this.#db =
+      'db' in opts ? opts.db : new Level<string, Uint8Array>(opts.path, { keyEncoding: 'utf8', valueEncoding: 'view' })
     this.#macKey = opts.macKey
     this.#sync = opts.sync ?? false
   }
@@ -152,7 +171,8 @@ export class LevelStore {
   /** Writes `ops` in one atomic batch; a failure is STORE_WRITE_FAILED, saying `what` failed. */
   async #write(ops: Op[], what: string): Promise<void> {
     try {
-      await this.#db.batch(ops, { sync: this.#sync })
+      // `sync` is classic-level's (LevelDB) option; other databases ignore it.
+      await this.#db.batch(ops, { sync: this.#sync } as object)
     } catch (err) {
       throw sledlogError('STORE_WRITE_FAILED', `${what}: ${(err as Error).message}`, undefined, err)
     }
