@@ -42,6 +42,32 @@ export interface NodeConfig {
   readonly ingest?: Omit<IngestWriterOptions, 'log'>
   /** Where the API reports internal errors (default: silent). */
   readonly logger?: ApiLogger
+  /**
+   * API tokens (hashed, with scopes), managed by `sledlog token`; default
+   * `<dataDir>/api-tokens.json`. With at least one token every API request but /healthz needs
+   * `Authorization: Bearer <token>` with the route's scope.
+   */
+  readonly apiTokensFile?: string
+  /**
+   * The operator's explicit opt-out of the non-loopback safety checks (a node listening off
+   * loopback otherwise refuses to start without API tokens and without a replication allow-list
+   * or token). Warned about at start and shown in status.
+   */
+  readonly insecure?: boolean
+  /** Serve HTTPS and WSS with this PEM certificate chain and key (file paths). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string }
+  /**
+   * How `wss://` peers are trusted: a PEM CA bundle (file path) instead of the system roots,
+   * and/or SHA-256 certificate fingerprints (hex, colons optional) to pin.
+   */
+  readonly peerTls?: { readonly caFile?: string; readonly pins?: readonly string[] }
+  /**
+   * Host header values the API answers besides loopback names and IP literals (DNS rebinding
+   * defence), e.g. the node's public DNS name.
+   */
+  readonly allowedHosts?: readonly string[]
+  /** Browser origins allowed to call the API cross-origin (CORS); none by default. */
+  readonly corsOrigins?: readonly string[]
 }
 
 /**
