@@ -21,6 +21,7 @@ import {
 } from '../../src/core/signing.js'
 import { decodeStateVector, decodeUpdate, encodeRuns, encodeStateVector } from '../../src/core/update-codec.js'
 import { isSledlogError } from '../../src/errors.js'
+import { DEFAULT_LIMITS } from '../../src/log/sled-log.js'
 import { deriveMacKey, LevelStore } from '../../src/store/level-store.js'
 import {
   checkTokenProof,
@@ -31,6 +32,7 @@ import {
   type Transcript,
 } from '../../src/sync/handshake.js'
 import { decodeMessage, encodeHello, encodeOk, encodeProve } from '../../src/sync/messages.js'
+import { DEFAULT_SESSION_LIMITS } from '../../src/sync/peer-session.js'
 import { guardUpdate } from '../../src/core/guard.js'
 import {
   buildGolden,
@@ -336,6 +338,57 @@ describe('docs/PROTOCOL.md worked example matches the fixture', () => {
     expect(msgHex).toBe(fourth.signedMessageHex)
     const full = blocksOf('### 9.5')[1] as string
     expect(full.replace(/\s+/g, '')).toBe(golden.update2Hex)
+  })
+
+  it('spells out the hello, prove and ok of 9.7 byte for byte', () => {
+    const [hello, prove, ok] = blocksOf('### 9.7').map((b) =>
+      b
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => l.split(/\s+/)[0])
+        .join(''),
+    )
+    expect([hello, prove, ok]).toEqual([golden.handshake.helloHex, golden.handshake.proveHex, golden.handshake.okHex])
+    expect(doc).toContain(golden.handshake.clientKeyHex)
+  })
+
+  it('names only vectors that exist, with the outcomes the fixture gives (9.8, the table of 4.3)', () => {
+    const { records, updates, stateVectors } = golden.conformance
+    const byName = new Map<string, { expect: string; libraries?: RecordVector['libraries'] }>(
+      [...records, ...updates].map((v) => [v.name, v]),
+    )
+    expect(doc).toContain(`holds ${records.length + updates.length + stateVectors.length} vectors`)
+    const s98 = doc.slice(doc.indexOf('A few of them, worked through'), doc.indexOf('## 10.'))
+    const named = [...s98.matchAll(/^- `([a-z0-9-]+)`/gm)].map((m) => m[1] as string)
+    expect(named.length).toBeGreaterThanOrEqual(6)
+    for (const n of named) {
+      const v = byName.get(n)
+      expect(v, n).toBeDefined()
+      const bullet = s98.slice(s98.indexOf('- `' + n + '`')).split('\n- ')[0] as string
+      expect(bullet, n).toContain(v?.expect === 'ok' ? 'ok' : `\`${v?.expect}\``)
+    }
+    const verdict = (accepts: boolean | undefined): string => (accepts === true ? '**accepts**' : 'rejects')
+    for (const n of ['s-plus-l', 'torsion-r', 'non-canonical-r', 'small-order-key-0']) {
+      const row = doc.split('\n').find((l) => l.startsWith('|') && l.includes('`' + n + '`')) as string
+      const cells = row.split('|').map((c) => c.trim())
+      const lib = byName.get(n)?.libraries
+      expect(cells.slice(2, 5), n).toEqual([
+        verdict(lib?.nodeCryptoRaw),
+        verdict(lib?.nobleZip215),
+        verdict(lib?.nobleStrict),
+      ])
+    }
+  })
+
+  it('states the size limits of 3.4 with the defaults the code has', () => {
+    const row = (name: string): string => doc.split('\n').find((l) => l.startsWith(`| **${name}**`)) as string
+    expect(row('record limit')).toContain(`\`LogLimits.maxRecordBytes\`, ${DEFAULT_LIMITS.maxRecordBytes} |`)
+    expect(DEFAULT_SESSION_LIMITS.maxUpdateBytes).toBe(1024 * 1024)
+    expect(row('peer update limit')).toContain('`SessionLimits.maxUpdateBytes`, 1 MiB |')
+    expect(DEFAULT_LIMITS.maxUpdateBytes).toBe(16 * 1024 * 1024)
+    expect(row('guard update limit')).toContain('`LogLimits.maxUpdateBytes`, 16 MiB |')
+    expect(DEFAULT_SESSION_LIMITS.chunkBytes).toBe(128 * 1024)
+    expect(row('sync chunk target')).toContain('`SessionLimits.chunkBytes`, 128 KiB |')
   })
 
   it('quotes the entry texts (with S for the sled id)', () => {
