@@ -83,8 +83,14 @@ function readVarUint(c: Cursor): number {
   return reject('UPDATE_MALFORMED', 'varuint longer than 8 bytes')
 }
 
-function readVarString(c: Cursor): string {
+/**
+ * Reads a varString. With `maxRecordBytes` it is a log element, and its length is checked against
+ * the record size rule as soon as the prefix is read: before truncation and UTF-8, so a length
+ * that is both too large and past the end is ENTRY_TOO_LARGE (first violation in reading order).
+ */
+function readVarString(c: Cursor, maxRecordBytes?: number): string {
   const len = readVarUint(c)
+  if (maxRecordBytes !== undefined) checkRecordBytes(len, maxRecordBytes)
   if (len > c.buf.length - c.pos) reject('UPDATE_MALFORMED', 'string runs past the end of the update')
   const bytes = c.buf.subarray(c.pos, c.pos + len)
   c.pos += len
@@ -106,7 +112,8 @@ function describeInfo(info: number): string {
 
 /**
  * Decodes a Yjs v1 update under the sledlog grammar. Throws a SledlogError with an UPDATE_* code
- * on anything else. `maxRecordBytes` bounds each record's UTF-8 length.
+ * on anything else: the first rule broken in reading order decides the code. `maxRecordBytes` bounds
+ * each record's UTF-8 length ({@link checkRecordBytes}).
  */
 export function decodeUpdate(update: Uint8Array, maxRecordBytes: number): DecodedUpdate {
   const c: Cursor = { buf: update, pos: 0 }
@@ -136,19 +143,15 @@ export function decodeUpdate(update: Uint8Array, maxRecordBytes: number): Decode
       if (len === 0) reject('UPDATE_MALFORMED', 'empty ContentAny')
       // Each element takes at least two bytes, so a lying length fails at the end of the buffer.
       if (len * 2 > update.length - c.pos) reject('UPDATE_MALFORMED', 'content length runs past the end of the update')
+      // The next clock must stay a safe integer (it becomes the state vector's entry).
+      if (clock + len > Number.MAX_SAFE_INTEGER) reject('UPDATE_MALFORMED', 'clock exceeds 2^53 - 1')
       const records: string[] = []
       for (let i = 0; i < len; i++) {
         if (readByte(c) !== ANY_STRING) reject('UPDATE_NOT_APPEND', 'a log element is not a string')
-        const start = c.pos
-        const s = readVarString(c)
-        if (c.pos - start > maxRecordBytes + 5) {
-          reject('ENTRY_TOO_LARGE', `record of ${c.pos - start} bytes exceeds ${maxRecordBytes}`)
-        }
-        records.push(s)
+        records.push(readVarString(c, maxRecordBytes))
       }
       structs.push({ client, clock, origin, parentKey, records })
       clock += len
-      if (clock > Number.MAX_SAFE_INTEGER) reject('UPDATE_MALFORMED', 'clock exceeds 2^53')
     }
   }
   let emptyDeleteSetClients = 0
@@ -167,7 +170,24 @@ export function decodeUpdate(update: Uint8Array, maxRecordBytes: number): Decode
   return { structs, emptyDeleteSetClients }
 }
 
-/** Approximate encoded size of a record (UTF-8 length plus tag and length prefix). */
+/**
+ * The record size rule (docs/PROTOCOL.md §3.4), one rule for writers and verifiers alike: a
+ * record's UTF-8 length may not exceed `maxRecordBytes`. Throws ENTRY_TOO_LARGE.
+ */
+export function checkRecordBytes(bytes: number, maxRecordBytes: number): void {
+  if (bytes > maxRecordBytes) {
+    throw sledlogError('ENTRY_TOO_LARGE', `record of ${bytes} UTF-8 bytes exceeds ${maxRecordBytes}`, {
+      bytes,
+      maxRecordBytes,
+    })
+  }
+}
+
+/**
+ * Bytes a record takes inside an update, counted generously: UTF-8 length, the 0x77 tag and a
+ * length prefix of up to 5 bytes (exact prefixes are 3 bytes for 16 KiB ≤ n < 2 MiB). Only the
+ * chunkers use it, to keep chunks near their target; it is not the record size rule.
+ */
 export function recordWireSize(record: string): number {
   return Buffer.byteLength(record, 'utf8') + 6
 }

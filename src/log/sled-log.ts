@@ -24,7 +24,7 @@ import {
   type EntryVerifier,
   type KeyPair,
 } from '../core/signing.js'
-import { encodeRuns, encodeRunsChunked, recordWireSize, type Run } from '../core/update-codec.js'
+import { checkRecordBytes, encodeRuns, encodeRunsChunked, recordWireSize, type Run } from '../core/update-codec.js'
 import { sledlogError, type ErrorCode, type RejectCode, type SledlogError } from '../errors.js'
 import { isEvidenceShape, type LevelStore } from '../store/level-store.js'
 import { docView, overlayView } from './doc-view.js'
@@ -846,12 +846,8 @@ export class SledLog {
             jobIds.set(id, seq + signed.length)
           }
           const record = this.#signer.signEntry({ sled: this.sled, seq: seq + signed.length, ts: this.#now(), ...body })
-          if (recordWireSize(record) > this.#limits.maxRecordBytes) {
-            throw sledlogError(
-              'ENTRY_TOO_LARGE',
-              `entry of ${recordWireSize(record)} bytes exceeds ${this.#limits.maxRecordBytes}`,
-            )
-          }
+          // The verifiers' rule exactly (PROTOCOL.md §3.4): what this writes, every peer accepts.
+          checkRecordBytes(Buffer.byteLength(record, 'utf8'), this.#limits.maxRecordBytes)
           signed.push(record)
           out.push(record)
         }

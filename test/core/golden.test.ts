@@ -3,7 +3,7 @@
  * reproducing every byte of docs/PROTOCOL.md's worked example, and Yjs must agree with the
  * canonical update encoding byte for byte.
  */
-import { createHmac } from 'node:crypto'
+import { createHmac, verify } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
@@ -15,11 +15,39 @@ import {
   createVerifier,
   keyPairFromSeed,
   openRecord,
+  publicKeyObject,
   signedMessage,
   splitRecord,
 } from '../../src/core/signing.js'
 import { decodeStateVector, decodeUpdate, encodeRuns, encodeStateVector } from '../../src/core/update-codec.js'
+import { isSledlogError } from '../../src/errors.js'
+import { DEFAULT_LIMITS } from '../../src/log/sled-log.js'
 import { deriveMacKey, LevelStore } from '../../src/store/level-store.js'
+import {
+  checkTokenProof,
+  signTranscript,
+  tokenProof,
+  transcriptBytes,
+  verifyTranscript,
+  type Transcript,
+} from '../../src/sync/handshake.js'
+import { decodeMessage, encodeHello, encodeOk, encodeProve } from '../../src/sync/messages.js'
+import { DEFAULT_SESSION_LIMITS } from '../../src/sync/peer-session.js'
+import { guardUpdate } from '../../src/core/guard.js'
+import {
+  buildGolden,
+  goldenJson,
+  goldenView,
+  handshakeOutcome,
+  libraryVerdicts,
+  recordOutcome,
+  stateVectorOutcome,
+  updateOutcome,
+  type HandshakeRejection,
+  type RecordVector,
+  type StateVectorVector,
+  type UpdateVector,
+} from '../../scripts/golden-vectors.js'
 import { tempDir } from '../helpers/tmp.js'
 
 interface GoldenEntry {
@@ -47,13 +75,52 @@ interface Golden {
   readonly stateVectorHex: string
   readonly stateVector2Hex: string
   readonly store: { readonly macKeyHex: string; readonly key: string; readonly macHex: string }
+  readonly handshake: GoldenHandshake
+  readonly conformance: {
+    readonly secondSeedHex: string
+    readonly secondSled: SledId
+    readonly secondClientId: number
+    readonly records: readonly RecordVector[]
+    readonly updates: readonly UpdateVector[]
+    readonly stateVectors: readonly StateVectorVector[]
+  }
 }
 
-const golden = JSON.parse(readFileSync(new URL('../fixtures/golden.json', import.meta.url), 'utf8')) as Golden
+interface GoldenHandshake {
+  readonly serverSeedHex: string
+  readonly clientSeedHex: string
+  readonly serverKeyHex: string
+  readonly clientKeyHex: string
+  readonly serverNonceHex: string
+  readonly clientNonceHex: string
+  readonly token: string
+  readonly clientTranscriptHex: string
+  readonly serverTranscriptHex: string
+  readonly clientSignatureHex: string
+  readonly serverSignatureHex: string
+  readonly clientTokenProofHex: string
+  readonly serverTokenProofHex: string
+  readonly helloHex: string
+  readonly proveHex: string
+  readonly okHex: string
+  readonly proveNoTokenHex: string
+  readonly okNoTokenHex: string
+  readonly rejections: readonly HandshakeRejection[]
+}
+
+const fixtureText = readFileSync(new URL('../fixtures/golden.json', import.meta.url), 'utf8')
+const golden = JSON.parse(fixtureText) as Golden
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'))
 const first3 = golden.entries.slice(0, 3)
 const fourth = golden.entries[3] as GoldenEntry
+
+describe('golden vectors: the fixture', () => {
+  it('is byte for byte what scripts/golden-vectors.ts builds from the fixed seeds today', async () => {
+    // The builder also runs the reference on every conformance vector and throws on a mismatch.
+    expect(goldenJson(await buildGolden())).toBe(fixtureText)
+  })
+})
 
 describe('golden vectors: keys and ids', () => {
   it('uses the fixed seed 00..1f', () => {
@@ -273,6 +340,57 @@ describe('docs/PROTOCOL.md worked example matches the fixture', () => {
     expect(full.replace(/\s+/g, '')).toBe(golden.update2Hex)
   })
 
+  it('spells out the hello, prove and ok of 9.7 byte for byte', () => {
+    const [hello, prove, ok] = blocksOf('### 9.7').map((b) =>
+      b
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => l.split(/\s+/)[0])
+        .join(''),
+    )
+    expect([hello, prove, ok]).toEqual([golden.handshake.helloHex, golden.handshake.proveHex, golden.handshake.okHex])
+    expect(doc).toContain(golden.handshake.clientKeyHex)
+  })
+
+  it('names only vectors that exist, with the outcomes the fixture gives (9.8, the table of 4.3)', () => {
+    const { records, updates, stateVectors } = golden.conformance
+    const byName = new Map<string, { expect: string; libraries?: RecordVector['libraries'] }>(
+      [...records, ...updates].map((v) => [v.name, v]),
+    )
+    expect(doc).toContain(`holds ${records.length + updates.length + stateVectors.length} vectors`)
+    const s98 = doc.slice(doc.indexOf('A few of them, worked through'), doc.indexOf('## 10.'))
+    const named = [...s98.matchAll(/^- `([a-z0-9-]+)`/gm)].map((m) => m[1] as string)
+    expect(named.length).toBeGreaterThanOrEqual(6)
+    for (const n of named) {
+      const v = byName.get(n)
+      expect(v, n).toBeDefined()
+      const bullet = s98.slice(s98.indexOf('- `' + n + '`')).split('\n- ')[0] as string
+      expect(bullet, n).toContain(v?.expect === 'ok' ? 'ok' : `\`${v?.expect}\``)
+    }
+    const verdict = (accepts: boolean | undefined): string => (accepts === true ? '**accepts**' : 'rejects')
+    for (const n of ['s-plus-l', 'torsion-r', 'non-canonical-r', 'small-order-key-0']) {
+      const row = doc.split('\n').find((l) => l.startsWith('|') && l.includes('`' + n + '`')) as string
+      const cells = row.split('|').map((c) => c.trim())
+      const lib = byName.get(n)?.libraries
+      expect(cells.slice(2, 5), n).toEqual([
+        verdict(lib?.nodeCryptoRaw),
+        verdict(lib?.nobleZip215),
+        verdict(lib?.nobleStrict),
+      ])
+    }
+  })
+
+  it('states the size limits of 3.4 with the defaults the code has', () => {
+    const row = (name: string): string => doc.split('\n').find((l) => l.startsWith(`| **${name}**`)) as string
+    expect(row('record limit')).toContain(`\`LogLimits.maxRecordBytes\`, ${DEFAULT_LIMITS.maxRecordBytes} |`)
+    expect(DEFAULT_SESSION_LIMITS.maxUpdateBytes).toBe(1024 * 1024)
+    expect(row('peer update limit')).toContain('`SessionLimits.maxUpdateBytes`, 1 MiB |')
+    expect(DEFAULT_LIMITS.maxUpdateBytes).toBe(16 * 1024 * 1024)
+    expect(row('guard update limit')).toContain('`LogLimits.maxUpdateBytes`, 16 MiB |')
+    expect(DEFAULT_SESSION_LIMITS.chunkBytes).toBe(128 * 1024)
+    expect(row('sync chunk target')).toContain('`SessionLimits.chunkBytes`, 128 KiB |')
+  })
+
   it('quotes the entry texts (with S for the sled id)', () => {
     for (const g of [golden.entries[0], golden.entries[2], golden.entries[3]] as GoldenEntry[]) {
       expect(doc).toContain(g.json.replace(golden.sled, 'S'))
@@ -283,4 +401,197 @@ describe('docs/PROTOCOL.md worked example matches the fixture', () => {
       .replace('\u2028', '⟨LS⟩')
     expect(doc).toContain(e1)
   })
+})
+
+/** The code a function throws as a SledlogError, or 'ok'. */
+function outcome(fn: () => unknown): string {
+  try {
+    fn()
+    return 'ok'
+  } catch (err) {
+    if (isSledlogError(err)) return err.code
+    throw err
+  }
+}
+
+describe('conformance vectors: records (§3, §4)', () => {
+  const { records } = golden.conformance
+  it('cover every record rule: split, canonical form, fields, domain, signature, small-order keys', () => {
+    const sections = new Set(records.map((v) => v.section))
+    for (const s of ['§3.1', '§3.3', '§4.1', '§4.2', '§4.3']) expect(sections.has(s)).toBe(true)
+    expect(records.filter((v) => v.name.startsWith('small-order-key-'))).toHaveLength(12)
+    expect(new Set(records.map((v) => v.name)).size).toBe(records.length)
+  })
+
+  for (const v of records) {
+    it(`${v.name} (${v.section}: ${v.rule}) → ${v.expect}`, async () => {
+      expect(recordOutcome(v.record)).toBe(v.expect)
+      if (v.expect === 'ENTRY_INVALID' && !v.section.startsWith('§4.1')) {
+        // Structure is checked before the signature, and these texts are validly signed.
+        const parts = splitRecord(v.record)
+        if (parts !== undefined) expect(outcome(() => parseEntryJson(parts.json))).toBe('ENTRY_INVALID')
+      }
+      if (v.libraries !== undefined) expect(await libraryVerdicts(v.record)).toEqual(v.libraries)
+    })
+  }
+
+  it('stock libraries accept what sledlog rejects: small-order keys (node:crypto, noble), torsion R (noble)', () => {
+    const byName = new Map(records.map((v) => [v.name, v]))
+    for (const v of records.filter((r) => r.name.startsWith('small-order-key-'))) {
+      expect(v.libraries).toEqual({ nodeCryptoRaw: true, nobleZip215: true, nobleStrict: false })
+    }
+    expect(byName.get('torsion-r')?.libraries).toEqual({ nodeCryptoRaw: false, nobleZip215: true, nobleStrict: true })
+    expect(byName.get('s-plus-l')?.libraries).toEqual({ nodeCryptoRaw: false, nobleZip215: false, nobleStrict: false })
+  })
+})
+
+describe('conformance vectors: updates (§5, §6)', () => {
+  const { updates } = golden.conformance
+  const log = golden.entries.map((g) => g.record)
+  const goldenRun = { client: golden.clientId, clock: 0, rootName: golden.rootName, records: log }
+  const grammarCodes = new Set(['UPDATE_MALFORMED', 'UPDATE_NOT_APPEND', 'UPDATE_DELETION', 'ENTRY_TOO_LARGE'])
+
+  it('cover every update rejection code', () => {
+    const codes = new Set(updates.map((v) => v.expect))
+    for (const c of [
+      'ok',
+      'UPDATE_TOO_LARGE',
+      'UPDATE_MALFORMED',
+      'UPDATE_NOT_APPEND',
+      'ENTRY_TOO_LARGE',
+      'UPDATE_DELETION',
+      'UPDATE_BAD_BINDING',
+      'UPDATE_BAD_SIGNATURE',
+      'ENTRY_INVALID',
+      'UPDATE_GAP',
+    ]) {
+      expect(codes.has(c as never), c).toBe(true)
+    }
+    expect(new Set(updates.map((v) => v.name)).size).toBe(updates.length)
+  })
+
+  for (const v of updates) {
+    it(`${v.name} (${v.section}: ${v.rule}; ${v.held} held) → ${v.expect}`, () => {
+      const got = updateOutcome(v, log, golden.clientId)
+      expect(got).toEqual(
+        v.expect === 'ok' ? { expect: 'ok', added: v.added, duplicates: v.duplicates } : { expect: v.expect },
+      )
+      const decoded = outcome(() => decodeUpdate(bytes(v.updateHex), v.maxRecordBytes))
+      if (v.section.startsWith('§5')) {
+        // Grammar rules are the decoder's, whatever the log holds.
+        expect(decoded).toBe(v.expect === 'ok' ? 'ok' : v.expect)
+      } else if (!grammarCodes.has(v.expect) && v.expect !== 'UPDATE_TOO_LARGE') {
+        // Shape, binding, signature and gap rules need the log: the grammar accepts these bytes.
+        expect(decoded).toBe('ok')
+      }
+    })
+  }
+
+  it('accepted vectors apply exactly the next records of the golden log, re-encoded canonically', () => {
+    const verifier = createVerifier()
+    for (const v of updates.filter((u) => u.expect === 'ok' && (u.added ?? 0) > 0)) {
+      const r = guardUpdate(bytes(v.updateHex), goldenView(v.held, log, golden.clientId), {
+        verifier,
+        level: 'full',
+        maxRecordBytes: v.maxRecordBytes,
+        maxUpdateBytes: v.maxUpdateBytes,
+      })
+      if (!r.ok) throw new Error(`${v.name}: ${r.code}`)
+      const doc = new Y.Doc()
+      if (v.held > 0) Y.applyUpdate(doc, encodeRuns([{ ...goldenRun, records: log.slice(0, v.held) }]))
+      Y.applyUpdate(doc, encodeRuns(r.runs))
+      const mine = doc.getArray(golden.rootName).toArray()
+      expect(mine, v.name).toEqual(log.slice(0, v.held + (v.name === 'clients-ascending' ? 3 : (v.added ?? 0))))
+      doc.destroy()
+    }
+  })
+})
+
+describe('conformance vectors: state vectors (§5.4)', () => {
+  for (const v of golden.conformance.stateVectors) {
+    it(`${v.name} (${v.rule}) → ${v.expect}`, () => {
+      const got = stateVectorOutcome(v.hex)
+      expect(got.expect).toBe(v.expect)
+      if (v.expect === 'ok') {
+        expect(got.entries).toEqual(v.entries)
+        // Yjs reads the accepted ones the same way.
+        expect([...Y.decodeStateVector(bytes(v.hex))]).toEqual(v.entries)
+      }
+    })
+  }
+})
+
+describe('golden vectors: handshake (§8.1, §8.2)', () => {
+  const h = golden.handshake
+  const t: Transcript = {
+    serverKey: bytes(h.serverKeyHex),
+    serverNonce: bytes(h.serverNonceHex),
+    clientKey: bytes(h.clientKeyHex),
+    clientNonce: bytes(h.clientNonceHex),
+  }
+
+  it('derives both keys from the seeds and the transcripts from keys and nonces', () => {
+    expect(h.serverSeedHex).toBe(golden.seedHex)
+    expect(hex(keyPairFromSeed(bytes(h.serverSeedHex)).publicKey)).toBe(h.serverKeyHex)
+    expect(hex(keyPairFromSeed(bytes(h.clientSeedHex)).publicKey)).toBe(h.clientKeyHex)
+    const T = h.serverKeyHex + h.serverNonceHex + h.clientKeyHex + h.clientNonceHex
+    expect(h.clientTranscriptHex).toBe(Buffer.from('sledlog/auth/v1\nclient\n').toString('hex') + T)
+    expect(h.serverTranscriptHex).toBe(Buffer.from('sledlog/auth/v1\nserver\n').toString('hex') + T)
+    expect(hex(transcriptBytes('client', t))).toBe(h.clientTranscriptHex)
+    expect(hex(transcriptBytes('server', t))).toBe(h.serverTranscriptHex)
+  })
+
+  it('reproduces both signatures and token proofs, and each verifies for its role only', () => {
+    const server = keyPairFromSeed(bytes(h.serverSeedHex))
+    const client = keyPairFromSeed(bytes(h.clientSeedHex))
+    expect(hex(signTranscript(client, 'client', t))).toBe(h.clientSignatureHex)
+    expect(hex(signTranscript(server, 'server', t))).toBe(h.serverSignatureHex)
+    expect(verifyTranscript('client', t, bytes(h.clientSignatureHex))).toBe(true)
+    expect(verifyTranscript('server', t, bytes(h.serverSignatureHex))).toBe(true)
+    expect(hex(tokenProof(h.token, 'client', t))).toBe(h.clientTokenProofHex)
+    expect(hex(tokenProof(h.token, 'server', t))).toBe(h.serverTokenProofHex)
+    expect(h.clientTokenProofHex).toBe(
+      createHmac('sha256', h.token).update(bytes(h.clientTranscriptHex)).digest().toString('hex'),
+    )
+    expect(checkTokenProof(h.token, 'server', t, bytes(h.serverTokenProofHex))).toBe(true)
+  })
+
+  it('frames hello, prove and ok with raw 32/32/64-byte fields and a varuint-prefixed token proof', () => {
+    expect(h.helloHex).toBe('6400' + '01' + h.serverKeyHex + h.serverNonceHex)
+    expect(h.proveHex).toBe(
+      '6401' + h.clientKeyHex + h.clientNonceHex + h.clientSignatureHex + '20' + h.clientTokenProofHex,
+    )
+    expect(h.okHex).toBe('6402' + h.serverSignatureHex + '20' + h.serverTokenProofHex)
+    expect(h.proveNoTokenHex).toBe('6401' + h.clientKeyHex + h.clientNonceHex + h.clientSignatureHex + '00')
+    expect(h.okNoTokenHex).toBe('6402' + h.serverSignatureHex + '00')
+    expect(hex(encodeHello(t.serverKey, t.serverNonce))).toBe(h.helloHex)
+    const sigC = bytes(h.clientSignatureHex)
+    expect(hex(encodeProve(t.clientKey, t.clientNonce, sigC, bytes(h.clientTokenProofHex)))).toBe(h.proveHex)
+    expect(hex(encodeOk(bytes(h.serverSignatureHex), bytes(h.serverTokenProofHex)))).toBe(h.okHex)
+    expect(decodeMessage(bytes(h.helloHex))).toEqual({
+      t: 'hello',
+      version: 1,
+      publicKey: t.serverKey,
+      nonce: t.serverNonce,
+    })
+    expect(decodeMessage(bytes(h.okNoTokenHex))).toEqual({
+      t: 'ok',
+      signature: bytes(h.serverSignatureHex),
+      tokenProof: bytes(''),
+    })
+  })
+
+  for (const v of h.rejections) {
+    it(`refuses ${v.name}: ${v.rule}`, () => {
+      expect(handshakeOutcome(v)).toBe(false)
+      const tr: Transcript = {
+        serverKey: bytes(v.serverKeyHex),
+        serverNonce: bytes(v.serverNonceHex),
+        clientKey: bytes(v.clientKeyHex),
+        clientNonce: bytes(v.clientNonceHex),
+      }
+      const key = publicKeyObject(v.role === 'client' ? tr.clientKey : tr.serverKey)
+      expect(verify(null, transcriptBytes(v.role, tr), key, bytes(v.signatureHex))).toBe(v.nodeCryptoRaw)
+    })
+  }
 })

@@ -459,13 +459,45 @@ describe('decodeUpdate rejects everything outside the sledlog grammar', () => {
     it('rejects a string length running past the end', () => {
       expect(decodeCode(bytes(header(), rootStruct([[119, 5, 0x61]]), 0)).code).toBe('UPDATE_MALFORMED')
     })
-    it('rejects an oversize record with ENTRY_TOO_LARGE and accepts one the local appender may write', () => {
+    it('accepts a record of exactly maxRecordBytes UTF-8 bytes and refuses one byte more (ENTRY_TOO_LARGE)', () => {
       const max = 1000
-      const ok = 'r'.repeat(max - 6) // recordWireSize(ok) === max: the largest a local append writes
-      expect(recordWireSize(ok)).toBe(max)
+      // Multi-byte characters: the rule counts UTF-8 bytes, not characters or wire bytes.
+      const ok = 'é'.repeat(max / 2)
+      expect(Buffer.byteLength(ok, 'utf8')).toBe(max)
       expect(decodeUpdate(encodeRuns([runOf(A, 0, [ok])]), max).structs[0]?.records).toEqual([ok])
-      expect(decodeCode(encodeRuns([runOf(A, 0, ['r'.repeat(max + 10)])]), max).code).toBe('ENTRY_TOO_LARGE')
+      expect(decodeCode(encodeRuns([runOf(A, 0, [ok + 'r'])]), max)).toMatchObject({
+        code: 'ENTRY_TOO_LARGE',
+        message: expect.stringContaining('1001 UTF-8 bytes') as unknown,
+      })
       expect(decodeCode(encodeRuns([runOf(A, 0, ['ok', 'r'.repeat(5 * max)])]), max).code).toBe('ENTRY_TOO_LARGE')
+    })
+    it('checks a record length against the limit before the bytes: too large wins over truncated and bad UTF-8', () => {
+      const max = 100
+      // Length prefix 101 with only 3 bytes behind it: too large and truncated.
+      expect(decodeCode(bytes(header(), rootStruct([[119, 101, 0x61, 0x62, 0x63]]), 0), max).code).toBe(
+        'ENTRY_TOO_LARGE',
+      )
+      // The same length within the limit is only truncated.
+      expect(decodeCode(bytes(header(), rootStruct([[119, 101, 0x61, 0x62, 0x63]]), 0), 101).code).toBe(
+        'UPDATE_MALFORMED',
+      )
+      const badUtf8 = Array.from({ length: 101 }, () => 0xff)
+      expect(decodeCode(bytes(header(), rootStruct([rawStr(badUtf8)]), 0), max).code).toBe('ENTRY_TOO_LARGE')
+      expect(decodeCode(bytes(header(), rootStruct([rawStr(badUtf8)]), 0), 101).code).toBe('UPDATE_MALFORMED')
+    })
+    it('checks the clock range when the struct length is read, before its elements', () => {
+      // Clock 2^53 - 1 plus one element overflows; the element is not even a string.
+      const u = bytes(
+        header(Number.MAX_SAFE_INTEGER),
+        0x88,
+        varuint(cl),
+        varuint(Number.MAX_SAFE_INTEGER - 1),
+        1,
+        0x7d,
+        1,
+        0,
+      )
+      expect(decodeCode(u).code).toBe('UPDATE_MALFORMED')
     })
   })
 
@@ -621,7 +653,6 @@ describe('decodeUpdate rejects everything outside the sledlog grammar', () => {
           ),
         ) // ContentAny length
         cases.push(bytes(header(), 0x08, 1, varuint(n), 0x6c, 0)) // root name length
-        cases.push(bytes(header(), rootStruct([[119, ...varuint(n), 0x72]]), 0)) // record length
         cases.push(bytes(0, varuint(n), 1, 0)) // delete-set client count
         cases.push(bytes(0, 1, 1, varuint(n), 0, 0)) // delete-set range count
       }
@@ -629,6 +660,11 @@ describe('decodeUpdate rejects everything outside the sledlog grammar', () => {
         const t0 = performance.now()
         expect(decodeCode(u).code).toBe('UPDATE_MALFORMED')
         expect(performance.now() - t0, Buffer.from(u).toString('hex')).toBeLessThan(50)
+      }
+      // A lying record length is over the record limit before it is past the end (§5.3 order).
+      for (const n of big) {
+        const u = bytes(header(), rootStruct([[119, ...varuint(n), 0x72]]), 0)
+        expect(decodeCode(u).code, Buffer.from(u).toString('hex')).toBe('ENTRY_TOO_LARGE')
       }
     })
   })
