@@ -19,7 +19,15 @@ function problems(sources: Partial<ConfigSources>): readonly string[] {
 describe('resolveNodeSettings', () => {
   it('fills defaults around the one required setting', () => {
     const r = ok({ flags: { data: './d' } })
-    expect(r.settings).toEqual({ data: './d', host: '127.0.0.1', port: 7400, peers: [], sync: false, logLevel: 'info' })
+    expect(r.settings).toEqual({
+      data: './d',
+      host: '127.0.0.1',
+      port: 7400,
+      peers: [],
+      sync: false,
+      logLevel: 'info',
+      insecure: false,
+    })
     expect(r.origins.data).toBe('flag')
     expect(r.origins.port).toBe('default')
   })
