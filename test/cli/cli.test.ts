@@ -72,7 +72,11 @@ describe('sledlog usage errors', () => {
       [['verify'], /verify needs --data DIR/],
       [
         ['node', '--port', 'abc', '--peer', 'http://x:1', '--allow', 'zz'],
-        /CONFIG_INVALID: invalid configuration \(4 problems\):\n {2}- data directory missing.*\n {2}- --port: "abc" is not a port.*\n {2}- --peer: "http:\/\/x:1" must be a ws:\/\/.*\n {2}- --allow: "zz" is not a sled id/,
+        new RegExp(
+          'CONFIG_INVALID: invalid configuration \\(4 problems\\):\n {2}- data directory missing.*\n' +
+            ' {2}- --port: "abc" is not a port.*\n {2}- --peer: "http://x:1" must be a ws://.*\n' +
+            ' {2}- --allow: "zz" is not a sled id',
+        ),
       ],
       [
         ['node', '--data', dir],
@@ -253,7 +257,8 @@ describe('sledlog against a running node', () => {
     expect(second.stdout).toBe('')
     const lines = second.stderr.trim().split('\n')
     expect(lines.at(-1)).toBe(
-      `sledlog node: ${dir} is in use by another process, most likely a running node (its database is locked): stop it, or give this node its own --data directory`,
+      `sledlog node: ${dir} is in use by another process, most likely a running node (its database is locked): ` +
+        'stop it, or give this node its own --data directory',
     )
     // The JSON log line says the same, without a stack trace.
     expect(lines.slice(0, -1).map((l) => JSON.parse(l) as Record<string, unknown>)).toMatchObject([

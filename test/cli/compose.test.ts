@@ -176,7 +176,7 @@ describe('docker-compose.yml', () => {
     }
   })
 
-  it('wires every node to every other by service name and port, with allow-lists that admit exactly its dialers', () => {
+  it('wires every node to every other by service name and port, with allow-lists admitting exactly its dialers', () => {
     const compose = loadCompose({ SLEDLOG_TOKEN: TOKEN, ...SLEDS })
     const settings = settingsOf(compose)
     const sledOf = (service: string): string => SLEDS[`SLED_${service.slice(-1).toUpperCase()}` as keyof typeof SLEDS]

@@ -21,7 +21,8 @@ function sink(isTTY: boolean) {
 describe('SseParser', () => {
   it('assembles events across arbitrary chunk boundaries', () => {
     const text =
-      'retry: 2000\n\n: heartbeat\n\nevent: entry\nid: abc:1\ndata: {"a":1}\n\nevent: live\r\ndata: {}\r\n\r\ndata: x\ndata: y\n\n'
+      'retry: 2000\n\n: heartbeat\n\nevent: entry\nid: abc:1\ndata: {"a":1}\n\n' +
+      'event: live\r\ndata: {}\r\n\r\ndata: x\ndata: y\n\n'
     for (const size of [1, 2, 3, 7, text.length]) {
       const p = new SseParser()
       const events = []
