@@ -33,13 +33,20 @@ export interface RunOptions {
   /** Written to stdin, which is then closed (closed at once when absent). */
   readonly input?: string
   readonly timeoutMs?: number
+  /** Run as this user and group (the test runs as root and needs permissions to bite). */
+  readonly user?: { readonly uid: number; readonly gid: number }
 }
 
-function spawnCli(args: readonly string[], env: Readonly<Record<string, string>>): ChildProcess {
+function spawnCli(
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  user?: RunOptions['user'],
+): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
     cwd: ROOT,
     env: cleanEnv(env),
     stdio: ['pipe', 'pipe', 'pipe'],
+    ...user,
   })
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -47,9 +54,15 @@ function spawnCli(args: readonly string[], env: Readonly<Record<string, string>>
   return child
 }
 
+/** The command line that runs the CLI, for scripts (`node --import tsx src/cli/bin.ts`). */
+export const CLI_ARGV: readonly string[] = [process.execPath, '--import', 'tsx', BIN]
+
+/** The repository root (the CLI's working directory). */
+export const CLI_CWD = ROOT
+
 /** Runs `sledlog <args>` to completion. */
 export function runCli(args: readonly string[], opts: RunOptions = {}): Promise<CliResult> {
-  const child = spawnCli(args, opts.env ?? {})
+  const child = spawnCli(args, opts.env ?? {}, opts.user)
   let stdout = ''
   let stderr = ''
   child.stdout?.setEncoding('utf8').on('data', (s: string) => (stdout += s))
