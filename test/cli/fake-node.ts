@@ -13,15 +13,8 @@ import {
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { onTestFinished } from 'vitest'
-
-/** The TLS fixtures' directory. */
-export const TLS_DIR = fileURLToPath(new URL('../fixtures/tls-cli/', import.meta.url))
-
-/** A fixture file's path. */
-export const tlsFile = (name: 'ca.pem' | 'node.pem' | 'node.key' | 'stranger.pem' | 'stranger.key'): string =>
-  `${TLS_DIR}${name}`
+import { tlsFile } from '../helpers/tls.js'
 
 /** A request as the fake saw it. */
 export interface SeenRequest {
