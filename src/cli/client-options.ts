@@ -10,7 +10,7 @@ import { isLoopbackHost } from '../config/warnings.js'
 import { urlFlag } from './args.js'
 import { UsageError } from './cli-error.js'
 import { NodeClient } from './http-client.js'
-import type { CliIo } from './io.js'
+import { type CliIo, notice } from './io.js'
 
 /** The flags of {@link connect}, to spread into a command's option table. */
 export const CLIENT_FLAGS = {
@@ -51,9 +51,8 @@ export function hasClientFlags(v: ClientFlagValues): boolean {
 export async function connect(url: string, v: ClientFlagValues, io: CliIo, command: string): Promise<NodeClient> {
   const base = urlFlag(url)
   const https = base.startsWith('https:')
-  const warn = (text: string): void => {
-    io.stderr.write(`sledlog ${command}: warning: ${text}\n`)
-  }
+  const say = notice(io, command)
+  const warn = (text: string): void => say(`warning: ${text}`)
   const token = await tokenOf(v, io.env, warn)
   if (v.ca !== undefined && !https) throw new UsageError('--ca only applies to https:// URLs')
   const caFile = v.ca ?? (https ? nonEmpty(io.env[CLIENT_ENV.ca]) : undefined)

@@ -86,7 +86,7 @@ export async function openDataDir(dir: string, opts: OpenDataDirOptions = {}): P
   try {
     keys = await loadIdentity(dir)
   } catch (err) {
-    throw explainOpenError(dir, err, undefined, writing ? 'write' : 'read')
+    throw explainOpenError(dir, err, { role: writing ? 'write' : 'read' })
   }
   if (keys === undefined) {
     throw new CliError(
@@ -120,7 +120,7 @@ export async function openDataDir(dir: string, opts: OpenDataDirOptions = {}): P
   } catch (err) {
     // A failed open has closed the store (and so disposed of a copy); disposing twice is harmless.
     await db.dispose()
-    throw explainOpenError(dir, err, undefined, writing ? 'write' : 'read')
+    throw explainOpenError(dir, err, { role: writing ? 'write' : 'read' })
   }
 }
 
@@ -157,7 +157,7 @@ async function copyDb(
   try {
     names = await readdir(from)
   } catch (err) {
-    throw explainOpenError(dir, err, undefined, 'read')
+    throw explainOpenError(dir, err)
   }
   // Sized first, so a failure can say how much room the copy needs.
   const files: Array<{ name: string; size: number }> = []
@@ -169,7 +169,7 @@ async function copyDb(
       if (st.isFile()) files.push({ name, size: st.size })
     }
   } catch (err) {
-    throw explainOpenError(dir, err, undefined, 'read')
+    throw explainOpenError(dir, err)
   }
   const bytes = files.reduce((n, f) => n + f.size, 0)
   const copy = await mkdtemp(join(tmpdir(), 'sledlog-read-'))
@@ -183,8 +183,7 @@ async function copyDb(
   } catch (err) {
     await dispose()
     const p = diskProblem(err)
-    if (p !== undefined && isReadOnly(p) && p.path?.startsWith(from) === true)
-      throw explainOpenError(dir, err, undefined, 'read')
+    if (p !== undefined && isReadOnly(p) && p.path?.startsWith(from) === true) throw explainOpenError(dir, err)
     throw new CliError(
       `cannot read ${dir}: its database cannot be opened in place (${why.code}), and copying it to ` +
         `${copy} failed (${p?.code ?? (err as Error).message}); set TMPDIR to a directory with ` +
@@ -218,17 +217,22 @@ async function countRecords(path: string): Promise<number> {
   }
 }
 
+/** Options of {@link explainOpenError}. */
+export interface ExplainOptions {
+  /** Ends the "in use by another process" message (default: stop the node, or use --url). */
+  readonly advice?: string
+  /** Who failed, for the advice on disk failures (default `read`). */
+  readonly role?: 'node' | 'write' | 'read'
+}
+
 /**
  * Turns the failures an operator must act on into a one-line {@link CliError} naming `dir`:
- * LevelDB's "locked" (another process holds the database; `advice` ends that message) and disk
- * failures (full, read-only, not permitted; `role` picks the advice). Other errors pass through.
+ * LevelDB's "locked" (another process holds the database) and disk failures (full, read-only,
+ * not permitted). Other errors pass through.
  */
-export function explainOpenError(
-  dir: string,
-  err: unknown,
-  advice = 'stop the node, or use --url to talk to it',
-  role: 'node' | 'write' | 'read' = 'read',
-): unknown {
+export function explainOpenError(dir: string, err: unknown, opts: ExplainOptions = {}): unknown {
+  const advice = opts.advice ?? 'stop the node, or use --url to talk to it'
+  const role = opts.role ?? 'read'
   if (err instanceof CliError) return err
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     if ((e as { code?: unknown }).code === 'LEVEL_LOCKED') {

@@ -127,6 +127,7 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
       if (raw.name !== 'data') files.push({ setting: raw.name, label: raw.label, path: resolved })
       return resolved
     }
+  /** A list whose items `check` normalises (or rejects); duplicates after normalisation dropped. */
   const list =
     (check: (item: string, raw: Raw) => string | undefined) =>
     (raw: Raw): string[] | undefined => {
@@ -138,6 +139,14 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
         if (v !== undefined && !out.includes(v)) out.push(v)
       }
       return out
+    }
+  const normaliseItems =
+    (normalise: (text: string) => Normalised) =>
+    (item: string, raw: Raw): string | undefined => {
+      const n = normalise(item)
+      if (n.ok) return n.value
+      problems.push(`${raw.label}: ${show(raw, item)} ${n.why}`)
+      return undefined
     }
   const flag = (raw: Raw): boolean | undefined => {
     const b = boolean(raw.value)
@@ -225,38 +234,9 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
   }
   const peerCa = take('peerCa', path('peer CA file'))
 
-  const peerPins = take(
-    'peerPins',
-    list((item, raw) => {
-      const pin = normalisePin(item)
-      if (pin === undefined)
-        problems.push(
-          `${raw.label}: ${show(raw, item)} is not a SHA-256 fingerprint ` +
-            '(64 hex characters, or 32 colon-separated hex pairs as openssl prints them)',
-        )
-      return pin
-    }),
-  )
-
-  const allowedHosts = take(
-    'allowedHosts',
-    list((item, raw) => {
-      const h = normaliseHost(item)
-      if (h.ok) return h.host
-      problems.push(`${raw.label}: ${show(raw, item)} ${h.why}`)
-      return undefined
-    }),
-  )
-
-  const corsOrigins = take(
-    'corsOrigins',
-    list((item, raw) => {
-      const o = normaliseOrigin(item)
-      if (o.ok) return o.origin
-      problems.push(`${raw.label}: ${show(raw, item)} ${o.why}`)
-      return undefined
-    }),
-  )
+  const peerPins = take('peerPins', list(normaliseItems(normalisePin)))
+  const allowedHosts = take('allowedHosts', list(normaliseItems(normaliseHost)))
+  const corsOrigins = take('corsOrigins', list(normaliseItems(normaliseOrigin)))
 
   if (problems.length > 0 || data === undefined) return { ok: false, problems, files }
   const settings: NodeSettings = {
@@ -368,22 +348,28 @@ export function peerUrlProblem(url: string): string | undefined {
   return undefined
 }
 
+/** A list item in its normal form, or why it cannot be one. */
+export type Normalised = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly why: string }
+
 /**
  * A certificate fingerprint as the node compares it (64 lowercase hex characters), from either
  * spelling operators copy: plain hex, or `AB:CD:…` as `openssl x509 -fingerprint -sha256` prints.
  */
-export function normalisePin(text: string): string | undefined {
+export function normalisePin(text: string): Normalised {
   const t = text.trim()
   if (/^[0-9a-f]{64}$/i.test(t) || /^[0-9a-f]{2}(:[0-9a-f]{2}){31}$/i.test(t))
-    return t.replaceAll(':', '').toLowerCase()
-  return undefined
+    return { ok: true, value: t.replaceAll(':', '').toLowerCase() }
+  return {
+    ok: false,
+    why: 'is not a SHA-256 fingerprint (64 hex characters, or 32 colon-separated hex pairs as openssl prints them)',
+  }
 }
 
 /**
  * A Host header value the API may answer: a host name or IP literal with an optional port, in
  * lowercase ASCII (a default port dropped), or why it is not one.
  */
-export function normaliseHost(text: string): { ok: true; host: string } | { ok: false; why: string } {
+export function normaliseHost(text: string): Normalised {
   const t = text.trim().toLowerCase()
   let u: URL
   try {
@@ -399,11 +385,11 @@ export function normaliseHost(text: string): { ok: true; host: string } | { ok: 
   // The URL parser rewrites what it cannot keep verbatim (Unicode names into punycode).
   if (u.hostname !== t.replace(/:\d+$/, ''))
     return { ok: false, why: `must be written in ASCII, as the Host header carries it: ${u.hostname}` }
-  return { ok: true, host: u.host }
+  return { ok: true, value: u.host }
 }
 
 /** A browser origin `scheme://host[:port]` (default port dropped, lowercase), or why not. */
-export function normaliseOrigin(text: string): { ok: true; origin: string } | { ok: false; why: string } {
+export function normaliseOrigin(text: string): Normalised {
   const t = text.trim()
   if (t === '*' || t === 'null')
     return { ok: false, why: 'is not allowed: list each origin that may call the API (scheme://host[:port])' }
@@ -418,5 +404,5 @@ export function normaliseOrigin(text: string): { ok: true; origin: string } | { 
     return { ok: false, why: 'must be an http:// or https:// origin' }
   if (u.pathname !== '/' || u.search !== '' || u.hash !== '' || /[?#]/.test(t))
     return { ok: false, why: 'must be an origin only, without a path, query or fragment (scheme://host[:port])' }
-  return { ok: true, origin: u.origin }
+  return { ok: true, value: u.origin }
 }

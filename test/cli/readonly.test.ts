@@ -31,6 +31,16 @@ async function dataDir(n: number): Promise<{ base: string; dir: string; tmp: str
   return { base, dir, tmp }
 }
 
+/** A data directory with `n` entries, and an empty mount point and output directory for {@link inTmpfs}. */
+async function jailDirs(n: number): Promise<{ dir: string; tmp: string; mnt: string; out: string }> {
+  const { base, dir, tmp } = await dataDir(n)
+  const mnt = join(base, 'mnt')
+  const out = join(base, 'out')
+  await mkdir(mnt)
+  await mkdir(out)
+  return { dir, tmp, mnt, out }
+}
+
 /** No stack trace, one line on stderr. */
 function oneLine(r: CliResult): void {
   expect(r.stderr).not.toMatch(/\n\s+at /)
@@ -100,11 +110,7 @@ describe('a data directory the user cannot write', () => {
 
 describe.skipIf(!canMountTmpfs())('read-only and full file systems', () => {
   it('read-only: verify, status and read work; node and append say EROFS in one line', async () => {
-    const { base, dir, tmp } = await dataDir(30)
-    const mnt = join(base, 'mnt')
-    const out = join(base, 'out')
-    await mkdir(mnt)
-    await mkdir(out)
+    const { dir, tmp, mnt, out } = await jailDirs(30)
     const jail = await inTmpfs(
       '8m',
       mnt,
@@ -143,11 +149,7 @@ run append append --data "$MNT/a" --type x`,
   })
 
   it('full: the node refuses to start in one line and loses nothing; verify still reads it', async () => {
-    const { base, dir, tmp } = await dataDir(30)
-    const mnt = join(base, 'mnt')
-    const out = join(base, 'out')
-    await mkdir(mnt)
-    await mkdir(out)
+    const { dir, tmp, mnt, out } = await jailDirs(30)
     const jail = await inTmpfs(
       '2m',
       mnt,

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { SIGNAL_REPEAT_WINDOW_MS, StopSignals } from '../../src/cli/signals.js'
 import { tempDir } from '../helpers/tmp.js'
-import { ndjson, runMain, startNode } from './cli-process.js'
+import { ndjson, queueIngest, runMain, startNode } from './cli-process.js'
 
 describe('StopSignals', () => {
   it('stops on the first signal, takes repeats within the window as the same, forces after it', () => {
@@ -26,30 +26,12 @@ describe('sledlog node', () => {
   it('drains every queued ingest event when two SIGTERMs arrive within milliseconds', async () => {
     const dir = join(await tempDir(), 'a')
     const node = await startNode(['--data', dir, '--port', '0'])
-    const body = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ type: 'ingested', payload: i })))
-    const ingest = (): Promise<Response> =>
-      fetch(`${node.url}/v1/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
-    // Ingest opens once the node knows its last lid: wait for the first batch to be taken.
-    for (let attempt = 0; (await ingest()).status !== 202; attempt++) {
-      if (attempt > 100) throw new Error('ingest never opened')
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    // Fill the bus (10 000 events): the signals arrive while most of it is still queued.
-    const more = await Promise.all(Array.from({ length: 4 }, ingest))
-    expect(more.map((r) => r.status)).toEqual([202, 202, 202, 202])
+    // A full bus (10 000 events): the signals arrive while most of it is still queued.
+    await queueIngest(node.url, 5)
     // The second signal follows the first as soon as the node has taken it (two signals sent
     // back to back may merge into one in the kernel: that would test nothing).
-    const shuttingDown = new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (node.stderr().includes('"shutting down"')) {
-          node.child.stderr?.off('data', check)
-          resolve()
-        }
-      }
-      node.child.stderr?.on('data', check)
-    })
     node.child.kill('SIGTERM')
-    await shuttingDown
+    await node.waitForStderr('"shutting down"')
     expect(await node.stop('SIGTERM')).toEqual({ code: 0, signal: null })
     const logs = node.logs()
     expect(logs.filter((l) => l.msg === 'shutting down')).toHaveLength(1)

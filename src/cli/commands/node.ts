@@ -164,7 +164,7 @@ export async function runNode(
       // A data dir held by another process, a full or read-only disk: operator matters, not
       // crashes. One line, no stack.
       const advice = 'stop it, or give this node its own --data directory'
-      const explained = explainOpenError(settings.data, err, advice, 'node')
+      const explained = explainOpenError(settings.data, err, { advice, role: 'node' })
       if (explained instanceof CliError)
         logger.fatal({ data: settings.data }, `node failed to start: ${explained.message}`)
       else logger.fatal({ err }, 'node failed to start')
