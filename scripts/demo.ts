@@ -55,9 +55,8 @@ async function main(): Promise<void> {
     for (const n of cluster.nodes) console.log(`  ${n.name}: ${n.url}  sled ${n.sled.slice(0, 16)}…`)
 
     await Promise.all(cluster.nodes.map((n, i) => n.append(EVENTS[i] ?? [])))
-    console.log(
-      `appended ${cluster.acked.length} events (${EVENTS.map((e) => e.length).join(' + ')}) over HTTP; waiting for convergence …`,
-    )
+    const counts = EVENTS.map((e) => e.length).join(' + ')
+    console.log(`appended ${cluster.acked.length} events (${counts}) over HTTP; waiting for convergence …`)
     await cluster.converge(20_000)
     // Also wait for every link to report synced, so the status below shows the steady state.
     await eventually(

@@ -3,6 +3,7 @@
  * errors (exit 2) that name the offending flag in one line.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { hasUrlCredentials, redactUrls } from '../config/redact.js'
 import { UsageError } from './cli-error.js'
 
 /** The option table of {@link parseFlags}. */
@@ -36,15 +37,23 @@ export function intFlag(
   if (value === undefined) return undefined
   const n = /^\d+$/.test(value) ? Number(value) : NaN
   if (!(Number.isSafeInteger(n) && n >= min && n <= max)) {
-    throw new UsageError(
-      `--${flag} ${JSON.stringify(value)} must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '' : max}`,
-    )
+    const range = `${min}..${max === Number.MAX_SAFE_INTEGER ? '' : max}`
+    throw new UsageError(`--${flag} ${JSON.stringify(value)} must be an integer in ${range}`)
   }
   return n
 }
 
-/** Parses a base URL flag (http or https) without a trailing slash. */
+/**
+ * Parses a base URL flag (http or https) without a trailing slash. A URL with credentials is
+ * refused without echoing them: tokens go in their own flags, never in URLs that get printed.
+ */
 export function urlFlag(value: string, flag = 'url'): string {
+  if (hasUrlCredentials(value)) {
+    throw new UsageError(
+      `--${flag} ${JSON.stringify(redactUrls(value))} carries credentials (user:password@); ` +
+        'give an API token with --api-token-file instead',
+    )
+  }
   let u: URL
   try {
     u = new URL(value)
@@ -53,5 +62,7 @@ export function urlFlag(value: string, flag = 'url'): string {
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:')
     throw new UsageError(`--${flag} must be an http:// or https:// URL`)
+  if (u.search !== '' || u.hash !== '' || /[?#]/.test(value))
+    throw new UsageError(`--${flag} must be the node's base URL, without a query or fragment (http://host:port)`)
   return value.replace(/\/+$/, '')
 }

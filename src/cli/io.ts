@@ -38,3 +38,10 @@ export function processIo(): CliIo {
 export async function write(stream: OutStream, text: string): Promise<void> {
   if (!stream.write(text)) await new Promise<void>((resolve) => stream.once('drain', resolve))
 }
+
+/** A notice line on stderr, `sledlog <command>: <text>`, for options like `onNotice`. */
+export function notice(io: CliIo, command: string): (text: string) => void {
+  return (text) => {
+    io.stderr.write(`sledlog ${command}: ${text}\n`)
+  }
+}

@@ -3,10 +3,12 @@
  * (0 ok, 1 runtime failure or problems found, 2 bad usage or configuration).
  */
 import { readFileSync } from 'node:fs'
+import { redactUrls } from '../config/redact.js'
 import { isSledlogError } from '../errors.js'
 import { CliError, EXIT, UsageError } from './cli-error.js'
 import type { Command } from './command.js'
 import { processIo, write, type CliIo } from './io.js'
+import { visibleLines } from './visible.js'
 
 /** A subcommand as the usage lists it; its module is loaded only when it runs. */
 export interface CommandEntry {
@@ -118,26 +120,32 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
-/** Prints a failure as one clear line (no stack for expected failures) and picks the exit code. */
+/**
+ * Prints a failure as one clear line (no stack for expected failures) and picks the exit code.
+ * Messages quote nodes, files and input: URL credentials are removed and control characters
+ * escaped, whatever produced the message.
+ */
 async function report(err: unknown, command: Command, io: CliIo): Promise<number> {
+  const say = (text: string): Promise<void> =>
+    write(io.stderr, `sledlog ${command.name}: ${visibleLines(redactUrls(text))}\n`)
   if (err instanceof UsageError) {
-    await write(io.stderr, `sledlog ${command.name}: ${err.message}\nRun 'sledlog ${command.name} --help' for usage.\n`)
+    await say(`${err.message}\nRun 'sledlog ${command.name} --help' for usage.`)
     return EXIT.USAGE
   }
   if (err instanceof CliError) {
-    await write(io.stderr, `sledlog ${command.name}: ${err.message}\n`)
+    await say(err.message)
     return err.exitCode
   }
   if (isSledlogError(err)) {
-    await write(io.stderr, `sledlog ${command.name}: ${err.code}: ${err.message}\n`)
+    await say(`${err.code}: ${err.message}`)
     return err.code === 'CONFIG_INVALID' ? EXIT.USAGE : EXIT.FAILURE
   }
   const e = err as NodeJS.ErrnoException
   // System errors (EACCES, EADDRINUSE…) are operator problems, not bugs: no stack trace.
   if (typeof e?.code === 'string' && typeof e.syscall === 'string') {
-    await write(io.stderr, `sledlog ${command.name}: ${e.message}\n`)
+    await say(e.message)
     return EXIT.FAILURE
   }
-  await write(io.stderr, `sledlog ${command.name}: unexpected error: ${e?.stack ?? String(err)}\n`)
+  await say(`unexpected error: ${e?.stack ?? String(err)}`)
   return EXIT.FAILURE
 }

@@ -36,7 +36,9 @@ export function progressBar(stream: OutStream, label: string, unit: string, now:
     if (total !== undefined && total > 0) {
       const frac = Math.min(1, done / total)
       const filled = Math.round(frac * BAR_CELLS)
-      line = `${label} [${'#'.repeat(filled)}${'.'.repeat(BAR_CELLS - filled)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${compact(done)}/${compact(total)} ${unit} ${rate}`
+      const bar = `[${'#'.repeat(filled)}${'.'.repeat(BAR_CELLS - filled)}]`
+      const percent = `${String(Math.floor(frac * 100)).padStart(3)}%`
+      line = `${label} ${bar} ${percent} ${compact(done)}/${compact(total)} ${unit} ${rate}`
     } else {
       line = `${label} ${compact(done)} ${unit} ${rate}`
     }

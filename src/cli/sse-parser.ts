@@ -13,14 +13,34 @@ export interface SseEvent {
   readonly id?: string
 }
 
-/** Parses an event stream fed in chunks. */
+/** Default cap on one event (its unfinished line plus its data lines), in UTF-16 code units. */
+export const MAX_EVENT_CHARS = 16 * 1024 * 1024
+
+/** Thrown by {@link SseParser.feed} when one event grows past the cap (the server misbehaves). */
+export class SseOverflow extends Error {
+  constructor(readonly limit: number) {
+    super(`a stream event exceeds ${Math.round(limit / (1024 * 1024))} Mi characters`)
+    this.name = 'SseOverflow'
+  }
+}
+
+/**
+ * Parses an event stream fed in chunks. A server that never ends a line or an event cannot make
+ * it buffer without bound: past `maxEventChars` it throws {@link SseOverflow}.
+ */
 export class SseParser {
   #buf = ''
   #event = ''
   #data: string[] = []
+  #dataChars = 0
   #id: string | undefined
   #retry: number | undefined
   #first = true
+  readonly #max: number
+
+  constructor(maxEventChars = MAX_EVENT_CHARS) {
+    this.#max = maxEventChars
+  }
 
   /** The last `retry:` the server sent (ms), if any. */
   get retry(): number | undefined {
@@ -46,6 +66,7 @@ export class SseParser {
       const ev = this.#line(line)
       if (ev !== undefined) out.push(ev)
     }
+    if (this.#buf.length + this.#dataChars > this.#max) throw new SseOverflow(this.#max)
     return out
   }
 
@@ -59,6 +80,7 @@ export class SseParser {
       }
       this.#event = ''
       this.#data = []
+      this.#dataChars = 0
       this.#id = undefined
       // Per the spec an event without data is not dispatched.
       return hadData ? ev : undefined
@@ -74,6 +96,8 @@ export class SseParser {
         break
       case 'data':
         this.#data.push(value)
+        this.#dataChars += value.length + 1
+        if (this.#dataChars > this.#max) throw new SseOverflow(this.#max)
         break
       case 'id':
         if (!value.includes('\0')) this.#id = value

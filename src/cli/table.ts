@@ -1,8 +1,11 @@
 /**
  * `read --format table`: entries as aligned columns for people. Column widths are fixed (not
  * measured over the output) so pages of a long `--all` read line up without buffering them all.
+ * Types, ids and payloads are whatever some sled signed: every control and bidi character in them
+ * is shown as a visible escape, and only then cut to the column.
  */
 import type { StoredEntry } from '../core/query.js'
+import { visible } from './visible.js'
 
 const COLUMNS = [
   { title: 'SLED', width: 12 },
@@ -36,8 +39,8 @@ export function tableRow(e: StoredEntry): string {
     e.kind === 'event' ? e.type : '',
     e.kind === 'event' ? (e.id ?? '') : '',
   ]
-  const cells = COLUMNS.map((c, i) => cell(values[i] ?? '', c.width, 'right' in c))
-  const payload = e.kind === 'event' ? JSON.stringify(e.payload) : `lids ${e.from}..${e.to} dropped`
+  const cells = COLUMNS.map((c, i) => cell(visible(values[i] ?? ''), c.width, 'right' in c))
+  const payload = e.kind === 'event' ? visible(JSON.stringify(e.payload)) : `lids ${e.from}..${e.to} dropped`
   const flag = e.equivocated === true ? ' [equivocated]' : ''
   return [...cells, cell(payload + flag, PAYLOAD_MAX).trimEnd()].join('  ')
 }

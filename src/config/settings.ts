@@ -31,6 +31,24 @@ export interface NodeSettings {
   /** Capacity of the ingest bus in events; producers' events past it are dropped (and recorded). */
   readonly ingestCapacity?: number
   readonly logLevel: LogLevel
+  /**
+   * The operator's explicit opt-out of the start-up safety check: a node listening off loopback
+   * otherwise refuses to start without API tokens and without a sync allow-list or token.
+   */
+  readonly insecure: boolean
+  /** API tokens file (hashed tokens with scopes); absent: the node's default in its data directory. */
+  readonly apiTokensFile?: string
+  /** PEM certificate chain and key: serve HTTPS and WSS. Both or neither. */
+  readonly tlsCert?: string
+  readonly tlsKey?: string
+  /** PEM CA bundle that `wss://` peers' certificates are checked against instead of the system roots. */
+  readonly peerCa?: string
+  /** SHA-256 fingerprints of the certificates `wss://` peers may present: 64 lowercase hex characters. */
+  readonly peerPins?: readonly string[]
+  /** Host header values the API answers besides loopback names and IP literals (lowercase). */
+  readonly allowedHosts?: readonly string[]
+  /** Browser origins (`scheme://host[:port]`) allowed to call the API cross-origin. */
+  readonly corsOrigins?: readonly string[]
 }
 
 /** The name of a setting. */
@@ -47,20 +65,33 @@ export interface SettingSource {
   readonly env: string
   /** Key in the JSON config file. */
   readonly file: string
+  /** The value is a secret: messages never show it. */
+  readonly secret?: true
+  /** The value is a file path: relative paths in the config file are relative to the file. */
+  readonly path?: true
 }
 
 /** Where each setting can come from. Lists are repeatable flags, comma-separated in the env. */
 export const SETTING_SOURCES: Readonly<Record<SettingName, SettingSource>> = {
-  data: { flag: 'data', env: 'SLEDLOG_DATA', file: 'data' },
+  data: { flag: 'data', env: 'SLEDLOG_DATA', file: 'data', path: true },
   host: { flag: 'host', env: 'SLEDLOG_HOST', file: 'host' },
   port: { flag: 'port', env: 'SLEDLOG_PORT', file: 'port' },
   peers: { flag: 'peer', env: 'SLEDLOG_PEERS', file: 'peers' },
-  token: { flag: 'token', env: 'SLEDLOG_TOKEN', file: 'token' },
+  token: { flag: 'token', env: 'SLEDLOG_TOKEN', file: 'token', secret: true },
   allow: { flag: 'allow', env: 'SLEDLOG_ALLOW', file: 'allow' },
   sync: { flag: 'sync', env: 'SLEDLOG_SYNC', file: 'sync' },
   recoveryTimeoutMs: { flag: 'recovery-timeout', env: 'SLEDLOG_RECOVERY_TIMEOUT', file: 'recoveryTimeoutMs' },
   ingestCapacity: { flag: 'ingest-capacity', env: 'SLEDLOG_INGEST_CAPACITY', file: 'ingestCapacity' },
   logLevel: { flag: 'log-level', env: 'SLEDLOG_LOG_LEVEL', file: 'logLevel' },
+  insecure: { flag: 'insecure', env: 'SLEDLOG_INSECURE', file: 'insecure' },
+  // `_FILE`: SLEDLOG_API_TOKEN (one letter away) is the clients' token itself.
+  apiTokensFile: { flag: 'api-tokens', env: 'SLEDLOG_API_TOKENS_FILE', file: 'apiTokensFile', path: true },
+  tlsCert: { flag: 'tls-cert', env: 'SLEDLOG_TLS_CERT', file: 'tlsCert', path: true },
+  tlsKey: { flag: 'tls-key', env: 'SLEDLOG_TLS_KEY', file: 'tlsKey', path: true },
+  peerCa: { flag: 'peer-ca', env: 'SLEDLOG_PEER_CA', file: 'peerCa', path: true },
+  peerPins: { flag: 'peer-pin', env: 'SLEDLOG_PEER_PINS', file: 'peerPins' },
+  allowedHosts: { flag: 'allowed-host', env: 'SLEDLOG_ALLOWED_HOSTS', file: 'allowedHosts' },
+  corsOrigins: { flag: 'cors-origin', env: 'SLEDLOG_CORS_ORIGINS', file: 'corsOrigins' },
 }
 
 /** Flag and environment variable naming the JSON config file. */
@@ -74,4 +105,5 @@ export const DEFAULTS = {
   peers: [] as readonly string[],
   sync: false,
   logLevel: 'info' as LogLevel,
+  insecure: false,
 } as const

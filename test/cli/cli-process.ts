@@ -33,13 +33,20 @@ export interface RunOptions {
   /** Written to stdin, which is then closed (closed at once when absent). */
   readonly input?: string
   readonly timeoutMs?: number
+  /** Run as this user and group (the test runs as root and needs permissions to bite). */
+  readonly user?: { readonly uid: number; readonly gid: number }
 }
 
-function spawnCli(args: readonly string[], env: Readonly<Record<string, string>>): ChildProcess {
+function spawnCli(
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  user?: RunOptions['user'],
+): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
     cwd: ROOT,
     env: cleanEnv(env),
     stdio: ['pipe', 'pipe', 'pipe'],
+    ...user,
   })
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -47,9 +54,15 @@ function spawnCli(args: readonly string[], env: Readonly<Record<string, string>>
   return child
 }
 
+/** The command line that runs the CLI, for scripts (`node --import tsx src/cli/bin.ts`). */
+export const CLI_ARGV: readonly string[] = [process.execPath, '--import', 'tsx', BIN]
+
+/** The repository root (the CLI's working directory). */
+export const CLI_CWD = ROOT
+
 /** Runs `sledlog <args>` to completion. */
 export function runCli(args: readonly string[], opts: RunOptions = {}): Promise<CliResult> {
-  const child = spawnCli(args, opts.env ?? {})
+  const child = spawnCli(args, opts.env ?? {}, opts.user)
   let stdout = ''
   let stderr = ''
   child.stdout?.setEncoding('utf8').on('data', (s: string) => (stdout += s))
@@ -78,6 +91,8 @@ export interface RunningNode {
   stderr(): string
   /** Its stderr as parsed JSON log lines (other lines skipped). */
   logs(): Array<Record<string, unknown>>
+  /** Resolves once its stderr holds `text` (a log message, say). */
+  waitForStderr(text: string): Promise<void>
   /** Sends `signal` and waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
@@ -120,6 +135,16 @@ export async function startNode(
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>),
+    waitForStderr: (text) =>
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (!stderr.includes(text)) return
+          child.stderr?.off('data', check)
+          resolve()
+        }
+        child.stderr?.on('data', check)
+        check()
+      }),
     async stop(signal = 'SIGTERM') {
       child.kill(signal)
       const e = await exited
@@ -129,6 +154,26 @@ export async function startNode(
       return e
     },
   }
+}
+
+/**
+ * Queues `batches` batches of 2000 ingest events (`{type: 'ingested', payload: i}`) on the node
+ * at `url`. The first is retried through the brief window after start in which ingest is not open
+ * yet (the node learns its last lid first); the rest are sent at once.
+ */
+export async function queueIngest(url: string, batches: number): Promise<void> {
+  const body = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ type: 'ingested', payload: i })))
+  const ingest = (): Promise<Response> =>
+    fetch(`${url}/v1/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
+  for (let attempt = 0; ; attempt++) {
+    const res = await ingest()
+    if (res.status === 202) break
+    if (attempt > 100) throw new Error(`ingest refused: ${res.status} ${await res.text()}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  const more = await Promise.all(Array.from({ length: batches - 1 }, ingest))
+  const refused = more.filter((r) => r.status !== 202)
+  if (refused.length > 0) throw new Error(`ingest refused ${refused.length} batches: ${refused[0]?.status}`)
 }
 
 /** Parses NDJSON output. */

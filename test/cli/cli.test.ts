@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { dbPath } from '../../src/log/open-log.js'
 import { keyPath } from '../../src/store/identity.js'
 import { tempDir } from '../helpers/tmp.js'
-import { ndjson, runCli, runMain, startNode } from './cli-process.js'
+import { ndjson, queueIngest, runCli, runMain, startNode } from './cli-process.js'
 
 const events = (n: number, from = 0): string =>
   Array.from({ length: n }, (_, i) =>
@@ -72,7 +72,11 @@ describe('sledlog usage errors', () => {
       [['verify'], /verify needs --data DIR/],
       [
         ['node', '--port', 'abc', '--peer', 'http://x:1', '--allow', 'zz'],
-        /CONFIG_INVALID: invalid configuration \(4 problems\):\n {2}- data directory missing.*\n {2}- --port: "abc" is not a port.*\n {2}- --peer: "http:\/\/x:1" must be a ws:\/\/.*\n {2}- --allow: "zz" is not a sled id/,
+        new RegExp(
+          'CONFIG_INVALID: invalid configuration \\(4 problems\\):\n {2}- data directory missing.*\n' +
+            ' {2}- --port: "abc" is not a port.*\n {2}- --peer: "http://x:1" must be a ws://.*\n' +
+            ' {2}- --allow: "zz" is not a sled id',
+        ),
       ],
       [
         ['node', '--data', dir],
@@ -206,18 +210,7 @@ describe('sledlog against a running node', () => {
   it('SIGTERM drains queued ingest events into the log before exiting 0', async () => {
     const dir = join(await tempDir(), 'a')
     const node = await startNode(['--data', dir, '--port', '0', '--log-level', 'warn'])
-    const body = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ type: 'ingested', payload: i })))
-    // Ingest opens once the node knows its last lid; retry the brief APPENDS_HELD window.
-    for (let attempt = 0; ; attempt++) {
-      const res = await fetch(`${node.url}/v1/ingest`, {
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json' },
-      })
-      if (res.status === 202) break
-      if (attempt > 50) throw new Error(`ingest refused: ${res.status} ${await res.text()}`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    await queueIngest(node.url, 1)
     expect(await node.stop('SIGTERM')).toEqual({ code: 0, signal: null })
     // The level was warn: a clean start and stop log nothing.
     expect(node.logs()).toEqual([])
@@ -229,16 +222,8 @@ describe('sledlog against a running node', () => {
   it('counts the entries in its "node stopped" line after the ingest drain', async () => {
     const dir = join(await tempDir(), 'a')
     const node = await startNode(['--data', dir, '--port', '0'])
-    const body = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ type: 'ingested', payload: i })))
-    const ingest = (): Promise<Response> =>
-      fetch(`${node.url}/v1/ingest`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
-    for (let attempt = 0; (await ingest()).status !== 202; attempt++) {
-      if (attempt > 50) throw new Error('ingest never opened')
-      await new Promise((r) => setTimeout(r, 50))
-    }
     // A full bus (10 000 events) takes a while to drain: the signal arrives while it is queued.
-    const more = await Promise.all(Array.from({ length: 4 }, ingest))
-    expect(more.map((r) => r.status)).toEqual([202, 202, 202, 202])
+    await queueIngest(node.url, 5)
     expect(await node.stop('SIGTERM')).toEqual({ code: 0, signal: null })
     const held = ndjson((await runMain(['read', '--data', dir, '--all'])).stdout).length
     expect(held).toBe(10_000)
@@ -253,7 +238,8 @@ describe('sledlog against a running node', () => {
     expect(second.stdout).toBe('')
     const lines = second.stderr.trim().split('\n')
     expect(lines.at(-1)).toBe(
-      `sledlog node: ${dir} is in use by another process, most likely a running node (its database is locked): stop it, or give this node its own --data directory`,
+      `sledlog node: ${dir} is in use by another process, most likely a running node (its database is locked): ` +
+        'stop it, or give this node its own --data directory',
     )
     // The JSON log line says the same, without a stack trace.
     expect(lines.slice(0, -1).map((l) => JSON.parse(l) as Record<string, unknown>)).toMatchObject([

@@ -176,7 +176,7 @@ describe('docker-compose.yml', () => {
     }
   })
 
-  it('wires every node to every other by service name and port, with allow-lists that admit exactly its dialers', () => {
+  it('wires every node to every other by service name and port, with allow-lists admitting exactly its dialers', () => {
     const compose = loadCompose({ SLEDLOG_TOKEN: TOKEN, ...SLEDS })
     const settings = settingsOf(compose)
     const sledOf = (service: string): string => SLEDS[`SLED_${service.slice(-1).toUpperCase()}` as keyof typeof SLEDS]
@@ -218,6 +218,41 @@ describe('docker-compose.yml', () => {
     }
     expect(new Set(used).size).toBe(used.length)
     expect(new Set(hostPorts).size).toBe(hostPorts.length)
+  })
+
+  it('passes every security setting from the environment to every node, unset when empty', () => {
+    const unset = settingsOf(loadCompose({ SLEDLOG_TOKEN: TOKEN }))
+    for (const s of unset.values()) {
+      expect(s.insecure).toBe(false)
+      for (const k of ['apiTokensFile', 'tlsCert', 'tlsKey', 'peerCa', 'peerPins', 'allowedHosts', 'corsOrigins'])
+        expect(s).not.toHaveProperty(k)
+    }
+    const pin = 'ab'.repeat(32)
+    const set = settingsOf(
+      loadCompose({
+        SLEDLOG_TOKEN: TOKEN,
+        SLEDLOG_INSECURE: 'true',
+        SLEDLOG_API_TOKENS_FILE: '/run/secrets/api-tokens.json',
+        SLEDLOG_TLS_CERT: '/run/secrets/tls.pem',
+        SLEDLOG_TLS_KEY: '/run/secrets/tls.key',
+        SLEDLOG_PEER_CA: '/run/secrets/ca.pem',
+        SLEDLOG_PEER_PINS: pin,
+        SLEDLOG_ALLOWED_HOSTS: 'sledlog.example.com',
+        SLEDLOG_CORS_ORIGINS: 'https://app.example.com',
+      }),
+    )
+    for (const s of set.values()) {
+      expect(s).toMatchObject({
+        insecure: true,
+        apiTokensFile: '/run/secrets/api-tokens.json',
+        tlsCert: '/run/secrets/tls.pem',
+        tlsKey: '/run/secrets/tls.key',
+        peerCa: '/run/secrets/ca.pem',
+        peerPins: [pin],
+        allowedHosts: ['sledlog.example.com'],
+        corsOrigins: ['https://app.example.com'],
+      })
+    }
   })
 
   it('health-checks every service with the image check on /healthz', () => {

@@ -1,51 +1,31 @@
-import { createServer, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import type { ServerResponse } from 'node:http'
+import { describe, expect, it } from 'vitest'
 import { ndjson, runMain } from './cli-process.js'
+import { entryJson, fakeNode, json, sse } from './fake-node.js'
 
 /** A stand-in for GET /v1/stream whose connections follow a script, one per connection. */
-async function fakeStream(script: Array<(res: import('node:http').ServerResponse) => void>) {
-  const requests: Array<{ url: string; headers: IncomingHttpHeaders }> = []
-  const server = createServer((req, res) => {
-    requests.push({ url: req.url ?? '', headers: req.headers })
-    const step = script[requests.length - 1]
-    if (step === undefined) {
-      res.writeHead(503).end()
-      return
-    }
-    step(res)
+function fakeStream(script: Array<(res: ServerResponse) => void>) {
+  return fakeNode((_req, res, n) => {
+    const step = script[n]
+    if (step === undefined) res.writeHead(503).end()
+    else step(res)
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  onTestFinished(() => {
-    server.closeAllConnections()
-    server.close()
-  })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests }
 }
 
-const sse = (res: import('node:http').ServerResponse, text: string): void => {
-  if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream' })
-  res.write(text)
-}
-const entry = (seq: number): string =>
-  JSON.stringify({ sled: 'a'.repeat(64), seq, ts: 1, kind: 'event', type: 't', payload: seq, sig: 's' })
+const entry = (seq: number): string => JSON.stringify(entryJson(seq))
 
 describe('sledlog tail', () => {
   it('reconnects after a dropped stream and resumes with Last-Event-ID', async () => {
     const fake = await fakeStream([
       (res) => {
-        sse(
-          res,
-          `retry: 10\n\n: heartbeat\n\nevent: entry\nid: c1\ndata: ${entry(0)}\n\nevent: entry\nid: c2\ndata: ${entry(1)}\n\n`,
-        )
+        const entries = `event: entry\nid: c1\ndata: ${entry(0)}\n\nevent: entry\nid: c2\ndata: ${entry(1)}\n\n`
+        sse(res, `retry: 10\n\n: heartbeat\n\n${entries}`)
         // Cut the connection mid-stream, as a restarting node or a proxy would.
         setTimeout(() => res.destroy(), 20)
       },
       (res) => {
-        sse(
-          res,
-          `event: entry\nid: c3\ndata: ${entry(2)}\n\nevent: hole\ndata: {"sled":"b","from":1,"to":2}\n\nevent: live\nid: c3\ndata: {}\n\n`,
-        )
+        const hole = 'event: hole\ndata: {"sled":"b","from":1,"to":2}\n\n'
+        sse(res, `event: entry\nid: c3\ndata: ${entry(2)}\n\n${hole}event: live\nid: c3\ndata: {}\n\n`)
       },
     ])
     const r = await runMain(['tail', '--url', fake.url, '--from', 'start', '--sled', 'a'.repeat(64), '--until-live'])
@@ -66,12 +46,7 @@ describe('sledlog tail', () => {
   it('stops after --limit entries, and gives up on a refused resume position with exit 1', async () => {
     const fake = await fakeStream([
       (res) => sse(res, `event: entry\nid: c1\ndata: ${entry(0)}\n\nevent: entry\nid: c2\ndata: ${entry(1)}\n\n`),
-      (res) => {
-        res.writeHead(400, { 'content-type': 'application/json' })
-        res.end(
-          JSON.stringify({ error: { code: 'HTTP_BAD_REQUEST', message: 'Last-Event-ID is not a stream cursor' } }),
-        )
-      },
+      (res) => json(res, 400, { error: { code: 'HTTP_BAD_REQUEST', message: 'Last-Event-ID is not a stream cursor' } }),
     ])
     const first = await runMain(['tail', '--url', fake.url, '--limit', '1', '--quiet'])
     expect(first).toMatchObject({ code: 0, stderr: '' })

@@ -3,10 +3,13 @@ import { describe, expect, it } from 'vitest'
 import { parseFlags } from '../../src/cli/args.js'
 import { UsageError } from '../../src/cli/cli-error.js'
 import { eventOfLine } from '../../src/cli/commands/append.js'
+import { nodeConfigOf } from '../../src/cli/commands/node.js'
+import { diskProblem } from '../../src/cli/disk-errors.js'
+import { resolveNodeSettings } from '../../src/config/resolve.js'
 import { parsePosition, parseTime } from '../../src/cli/commands/read.js'
 import { readLines } from '../../src/cli/lines.js'
 import { progressBar } from '../../src/cli/progress.js'
-import { SseParser } from '../../src/cli/sse-parser.js'
+import { SseOverflow, SseParser } from '../../src/cli/sse-parser.js'
 import { tableHeader, tableRow } from '../../src/cli/table.js'
 import type { SledId } from '../../src/core/ids.js'
 import type { StoredEntry } from '../../src/core/query.js'
@@ -21,7 +24,8 @@ function sink(isTTY: boolean) {
 describe('SseParser', () => {
   it('assembles events across arbitrary chunk boundaries', () => {
     const text =
-      'retry: 2000\n\n: heartbeat\n\nevent: entry\nid: abc:1\ndata: {"a":1}\n\nevent: live\r\ndata: {}\r\n\r\ndata: x\ndata: y\n\n'
+      'retry: 2000\n\n: heartbeat\n\nevent: entry\nid: abc:1\ndata: {"a":1}\n\n' +
+      'event: live\r\ndata: {}\r\n\r\ndata: x\ndata: y\n\n'
     for (const size of [1, 2, 3, 7, text.length]) {
       const p = new SseParser()
       const events = []
@@ -38,6 +42,77 @@ describe('SseParser', () => {
   it('drops a leading BOM and events without data', () => {
     const p = new SseParser()
     expect(p.feed('\ufeffevent: x\n\nevent: y\ndata:z\n\n')).toEqual([{ event: 'y', data: 'z' }])
+  })
+})
+
+describe('SseParser limits', () => {
+  it('throws SseOverflow on an endless line or an endless event, not before', () => {
+    const line = new SseParser(100)
+    expect(line.feed(`data: ${'x'.repeat(80)}\n\n`)).toHaveLength(1)
+    expect(() => line.feed('data: '.padEnd(101, 'y'))).toThrow(SseOverflow)
+    const event = new SseParser(100)
+    for (let i = 0; i < 3; i++) event.feed(`data: ${'z'.repeat(20)}\n`)
+    expect(() => event.feed(`data: ${'z'.repeat(40)}\n`)).toThrow(/a stream event exceeds/)
+  })
+})
+
+describe('diskProblem', () => {
+  it('reads Node system errors and LevelDB IO errors (through causes)', () => {
+    const sys = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', path: '/d/k' })
+    expect(diskProblem(sys)).toEqual({ code: 'ENOSPC', path: '/d/k' })
+    const level = new Error('Database failed to open', {
+      cause: Object.assign(new Error('IO error: /d/db/LOCK: Read-only file system'), { code: 'LEVEL_IO_ERROR' }),
+    })
+    expect(diskProblem(level)).toEqual({ code: 'EROFS', path: '/d/db/LOCK' })
+    expect(diskProblem(new Error('IO error: /d/db/000005.ldb: Permission denied'))).toEqual({
+      code: 'EACCES',
+      path: '/d/db/000005.ldb',
+    })
+    expect(diskProblem(new Error('Database failed to open'))).toBeUndefined()
+    expect(diskProblem('not an error')).toBeUndefined()
+  })
+})
+
+describe('nodeConfigOf', () => {
+  it('passes every security setting into the node configuration', () => {
+    const r = resolveNodeSettings({
+      flags: {
+        data: 'd',
+        insecure: true,
+        'api-tokens': 't.json',
+        'tls-cert': 'c.pem',
+        'tls-key': 'k.pem',
+        'peer-ca': 'ca.pem',
+        'peer-pin': ['a'.repeat(64)],
+        'allowed-host': ['h.example'],
+        'cors-origin': ['https://app.example'],
+      },
+      env: {},
+    })
+    if (!r.ok) throw new Error(r.problems.join('\n'))
+    expect(nodeConfigOf(r.settings)).toEqual({
+      dataDir: 'd',
+      host: '127.0.0.1',
+      port: 7400,
+      peers: [],
+      sync: false,
+      insecure: true,
+      apiTokensFile: 't.json',
+      tls: { certFile: 'c.pem', keyFile: 'k.pem' },
+      peerTls: { caFile: 'ca.pem', pins: ['a'.repeat(64)] },
+      allowedHosts: ['h.example'],
+      corsOrigins: ['https://app.example'],
+    })
+    const plain = resolveNodeSettings({ flags: { data: 'd' }, env: {} })
+    if (!plain.ok) throw new Error('unexpected')
+    expect(nodeConfigOf(plain.settings)).toEqual({
+      dataDir: 'd',
+      host: '127.0.0.1',
+      port: 7400,
+      peers: [],
+      sync: false,
+      insecure: false,
+    })
   })
 })
 

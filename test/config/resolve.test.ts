@@ -19,7 +19,15 @@ function problems(sources: Partial<ConfigSources>): readonly string[] {
 describe('resolveNodeSettings', () => {
   it('fills defaults around the one required setting', () => {
     const r = ok({ flags: { data: './d' } })
-    expect(r.settings).toEqual({ data: './d', host: '127.0.0.1', port: 7400, peers: [], sync: false, logLevel: 'info' })
+    expect(r.settings).toEqual({
+      data: './d',
+      host: '127.0.0.1',
+      port: 7400,
+      peers: [],
+      sync: false,
+      logLevel: 'info',
+      insecure: false,
+    })
     expect(r.origins.data).toBe('flag')
     expect(r.origins.port).toBe('default')
   })
@@ -179,5 +187,137 @@ describe('resolveDataDir', () => {
     expect(resolveDataDir('f', { SLEDLOG_DATA: 'e' })).toBe('f')
     expect(resolveDataDir(undefined, { SLEDLOG_DATA: 'e' })).toBe('e')
     expect(resolveDataDir(undefined, { SLEDLOG_DATA: '' })).toBeUndefined()
+  })
+})
+
+describe('security settings', () => {
+  const PIN = 'AB:'.repeat(31) + 'CD'
+
+  it('come from flags, environment and config file, normalised', () => {
+    const flags = ok({
+      flags: {
+        data: 'd',
+        insecure: true,
+        'api-tokens': '/etc/sledlog/tokens.json',
+        'tls-cert': 'c.pem',
+        'tls-key': 'k.pem',
+        'peer-ca': 'ca.pem',
+        'peer-pin': [PIN, 'ab'.repeat(31) + 'cd', 'f'.repeat(64)],
+        'allowed-host': ['Sledlog.Example.COM', '10.0.0.5:7400', 'h:80'],
+        'cors-origin': ['https://App.Example.com/', 'http://localhost:3000', 'https://x.example:443'],
+      },
+    }).settings
+    expect(flags).toMatchObject({
+      insecure: true,
+      apiTokensFile: '/etc/sledlog/tokens.json',
+      tlsCert: 'c.pem',
+      tlsKey: 'k.pem',
+      peerCa: 'ca.pem',
+      // Both spellings of one fingerprint are one pin.
+      peerPins: ['ab'.repeat(31) + 'cd', 'f'.repeat(64)],
+      allowedHosts: ['sledlog.example.com', '10.0.0.5:7400', 'h'],
+      corsOrigins: ['https://app.example.com', 'http://localhost:3000', 'https://x.example'],
+    })
+    const env = ok({
+      flags: { data: 'd' },
+      env: {
+        SLEDLOG_INSECURE: 'yes',
+        SLEDLOG_API_TOKENS_FILE: 't.json',
+        SLEDLOG_TLS_CERT: 'c.pem',
+        SLEDLOG_TLS_KEY: 'k.pem',
+        SLEDLOG_PEER_CA: 'ca.pem',
+        SLEDLOG_PEER_PINS: `${PIN},${'0'.repeat(64)}`,
+        SLEDLOG_ALLOWED_HOSTS: 'a.example, b.example',
+        SLEDLOG_CORS_ORIGINS: 'https://a.example',
+      },
+    })
+    expect(env.settings).toMatchObject({
+      insecure: true,
+      apiTokensFile: 't.json',
+      peerPins: ['ab'.repeat(31) + 'cd', '0'.repeat(64)],
+      allowedHosts: ['a.example', 'b.example'],
+      corsOrigins: ['https://a.example'],
+    })
+    expect(env.origins).toMatchObject({ insecure: 'env', tlsCert: 'env', corsOrigins: 'env' })
+    // Paths in a config file are relative to it, like the data directory.
+    const file = ok({
+      flags: { data: 'd' },
+      file: {
+        path: '/etc/sledlog/conf.json',
+        value: { tlsCert: 'tls/c.pem', tlsKey: '/abs/k.pem', apiTokensFile: 'tokens.json', insecure: false },
+      },
+    })
+    expect(file.settings).toMatchObject({
+      tlsCert: '/etc/sledlog/tls/c.pem',
+      tlsKey: '/abs/k.pem',
+      apiTokensFile: '/etc/sledlog/tokens.json',
+      insecure: false,
+    })
+    expect(file.files).toEqual([
+      { setting: 'apiTokensFile', label: '/etc/sledlog/conf.json: apiTokensFile', path: '/etc/sledlog/tokens.json' },
+      { setting: 'tlsCert', label: '/etc/sledlog/conf.json: tlsCert', path: '/etc/sledlog/tls/c.pem' },
+      { setting: 'tlsKey', label: '/etc/sledlog/conf.json: tlsKey', path: '/abs/k.pem' },
+    ])
+    // Unset: the safe defaults, and nothing else.
+    const none = ok({ flags: { data: 'd' } })
+    expect(none.settings.insecure).toBe(false)
+    for (const k of ['apiTokensFile', 'tlsCert', 'tlsKey', 'peerCa', 'peerPins', 'allowedHosts', 'corsOrigins'])
+      expect(none.settings).not.toHaveProperty(k)
+  })
+
+  it('are all checked, every problem at once', () => {
+    const p = problems({
+      flags: {
+        data: 'd',
+        'tls-cert': 'c.pem',
+        'peer-pin': ['abc', 'AB:CD'],
+        'allowed-host': ['http://h', 'h/x', 'bücher.example', 'a b'],
+        'cors-origin': ['*', 'null', 'https://a.example/app', 'ftp://a.example', 'https://u:p@a.example', 'a.example'],
+      },
+      env: { SLEDLOG_INSECURE: 'maybe' },
+    })
+    expect(p).toHaveLength(14)
+    expect(p).toEqual(
+      expect.arrayContaining([
+        '--tls-cert: TLS needs both a certificate and its key; give --tls-key FILE too (or SLEDLOG_TLS_KEY)',
+        expect.stringMatching(/^--peer-pin: "abc" is not a SHA-256 fingerprint/),
+        expect.stringMatching(/^--peer-pin: "AB:CD" is not a SHA-256 fingerprint/),
+        expect.stringMatching(/^--allowed-host: "http:\/\/h" must be a bare host name/),
+        expect.stringMatching(/^--allowed-host: "h\/x" must be a bare host name/),
+        '--allowed-host: "bücher.example" must be written in ASCII, as the Host header carries it: ' +
+          'xn--bcher-kva.example',
+        expect.stringMatching(/^--allowed-host: "a b" is not a host name/),
+        expect.stringMatching(/^--cors-origin: "\*" is not allowed: list each origin/),
+        expect.stringMatching(/^--cors-origin: "null" is not allowed/),
+        expect.stringMatching(/^--cors-origin: "https:\/\/a\.example\/app" must be an origin only/),
+        '--cors-origin: "ftp://a.example" must be an http:// or https:// origin',
+        '--cors-origin: "https://***@a.example" must not carry credentials',
+        expect.stringMatching(/^--cors-origin: "a\.example" is not an origin/),
+        expect.stringMatching(/^SLEDLOG_INSECURE: "maybe" is not a boolean/),
+      ]),
+    )
+    expect(problems({ flags: { data: 'd' }, env: { SLEDLOG_TLS_KEY: 'k.pem' } })).toEqual([
+      'SLEDLOG_TLS_KEY: TLS needs both a certificate and its key; give --tls-cert FILE too (or SLEDLOG_TLS_CERT)',
+    ])
+  })
+})
+
+describe('messages', () => {
+  it('never show the token, nor the credentials of a URL', () => {
+    const secret = 'hunter2-very-secret'
+    const p = problems({
+      flags: { data: 'd', peer: [`ws://admin:${secret}@h:1`, `ws://admin:${secret}/x@h:1`] },
+      file: { path: 'c.json', value: { token: 12345678, peers: `ws://u:${secret}@h` } },
+    })
+    expect(p).toEqual([
+      '--peer: "ws://***@h:1" must not carry credentials (use the token setting)',
+      '--peer: "ws://***@h:1" must not carry credentials (use the token setting)',
+      'c.json: token: token must be a string, got (value hidden: a secret)',
+    ])
+    expect(problems({ file: { path: 'c.json', value: { data: 'd', peers: `ws://u:${secret}@h` } } })).toEqual([
+      'c.json: peers: must be a list of strings, got "ws://***@h"',
+    ])
+    expect(p.join('\n')).not.toContain(secret)
+    expect(p.join('\n')).not.toContain('12345678')
   })
 })

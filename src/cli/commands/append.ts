@@ -9,11 +9,13 @@ import { isSledlogError } from '../../errors.js'
 import type { AppendInput, SledLog } from '../../log/sled-log.js'
 import { intFlag, parseFlags } from '../args.js'
 import { CliError, EXIT, UsageError } from '../cli-error.js'
+import { CLIENT_FLAGS, CLIENT_HELP } from '../client-options.js'
 import { help, type Command } from '../command.js'
 import { write, type CliIo } from '../io.js'
 import { readLines } from '../lines.js'
 import { progressBar } from '../progress.js'
 import { targetOf, type Target } from '../target.js'
+import { jsonLine } from '../visible.js'
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -23,6 +25,7 @@ const OPTIONS = {
   id: { type: 'string' },
   batch: { type: 'string' },
   sync: { type: 'boolean' },
+  ...CLIENT_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -52,12 +55,14 @@ Options:
   --batch N            events per batch for stdin (default 1000, at most 10000)
   --sync               with --data: fsync each batch
 
-Exit codes: 0 ok; 1 the node refused an event, an input line is invalid (nothing from that
-line on is appended; stderr names the line), or the node is unreachable; 2 bad usage.`,
+${CLIENT_HELP}
+
+Exit codes: 0 ok; 1 the node refused an event or the token, an input line is invalid (nothing
+from that line on is appended; stderr names the line), or the node is unreachable; 2 bad usage.`,
   async run(argv, io) {
     const v = parseFlags(argv, OPTIONS)
     if (v.help === true) return help(io, append)
-    const target = targetOf(v, 'append')
+    const target = await targetOf(v, 'append', io)
     const batch = intFlag(v.batch, 'batch', 1, 10_000) ?? 1000
     if (v.sync === true && target.kind !== 'data') throw new UsageError('--sync only applies with --data')
     // Flags are checked before the target is touched: a usage error must change nothing.
@@ -70,7 +75,7 @@ line on is appended; stderr names the line), or the node is unreachable; 2 bad u
     try {
       if (single !== undefined) {
         const [entry] = await sink.append([single])
-        await write(io.stdout, `${JSON.stringify(entry)}\n`)
+        await write(io.stdout, `${jsonLine(entry)}\n`)
         return EXIT.OK
       }
       await bulk(io, sink, batch)
@@ -96,7 +101,7 @@ async function openSink(target: Target, sync: boolean): Promise<Sink> {
         if (!Array.isArray(body.entries)) throw new CliError(`POST ${client.base}/v1/events: unexpected answer`)
         return body.entries
       },
-      close: () => Promise.resolve(),
+      close: async () => client.close(),
     }
   }
   const log: SledLog = await (await import('../data-dir.js')).openDataDir(target.dir, { create: true, sync })
@@ -183,8 +188,10 @@ async function bulk(io: CliIo, sink: Sink, batchSize: number): Promise<void> {
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err)
       const code = (err as { code?: unknown }).code
+      const prefix = typeof code === 'string' && !msg.includes(code) ? `${code}: ` : ''
       throw new CliError(
-        `the batch of stdin lines ${firstLine}.. was refused (${typeof code === 'string' && !msg.startsWith(code) ? `${code}: ` : ''}${msg}); ${events} events before it were appended`,
+        `the batch of stdin lines ${firstLine}.. was refused (${prefix}${msg}); ` +
+          `${events} events before it were appended`,
       )
     }
     events += entries.length
@@ -215,5 +222,5 @@ async function bulk(io: CliIo, sink: Sink, batchSize: number): Promise<void> {
   } finally {
     bar.finish()
   }
-  await write(io.stdout, `${JSON.stringify({ events, sled: last?.sled ?? null, lastSeq: last?.seq ?? null })}\n`)
+  await write(io.stdout, `${jsonLine({ events, sled: last?.sled ?? null, lastSeq: last?.seq ?? null })}\n`)
 }

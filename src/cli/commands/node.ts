@@ -4,12 +4,15 @@
  * Contract with whoever starts it (tests, the harness, orchestrators): once the node listens it
  * prints exactly one JSON line `{"event":"listening","url","sled"}` on stdout; everything else
  * goes to stderr as structured logs. On the first signal it stops taking work, drains the ingest
- * writer into the log, closes peers and the HTTP server, closes the log, and exits 0. A second
- * signal exits at once with 1.
+ * writer into the log, closes peers and the HTTP server, closes the log, and exits 0. Signals
+ * within SIGNAL_REPEAT_WINDOW_MS of the first are the same request; a later one exits at once
+ * with 1.
  */
 import { loadNodeSettings } from '../../config/load.js'
+import { redactUrls } from '../../config/redact.js'
 import type { NodeSettings, Origin, SettingName } from '../../config/settings.js'
-import { SledNode } from '../../node/node.js'
+import { settingsWarnings } from '../../config/warnings.js'
+import { SledNode, type NodeConfig } from '../../node/node.js'
 import { parseFlags } from '../args.js'
 import { CliError, EXIT } from '../cli-error.js'
 import { explainOpenError } from '../data-dir.js'
@@ -17,6 +20,7 @@ import { help, type Command } from '../command.js'
 import { write, type CliIo } from '../io.js'
 import { createLogger, type Logger } from '../logger.js'
 import { NodeWatch } from '../node-watch.js'
+import { SIGNAL_REPEAT_WINDOW_MS, StopSignals } from '../signals.js'
 
 /** The flags of `sledlog node` (exported for checks of deployment files). */
 export const NODE_FLAGS = {
@@ -31,8 +35,18 @@ export const NODE_FLAGS = {
   'recovery-timeout': { type: 'string' },
   'ingest-capacity': { type: 'string' },
   'log-level': { type: 'string' },
+  insecure: { type: 'boolean' },
+  'api-tokens': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'peer-ca': { type: 'string' },
+  'peer-pin': { type: 'string', multiple: true },
+  'allowed-host': { type: 'string', multiple: true },
+  'cors-origin': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const
+
+const REPEAT_S = SIGNAL_REPEAT_WINDOW_MS / 1000
 
 /** `sledlog node`. */
 export const node: Command = {
@@ -42,13 +56,14 @@ export const node: Command = {
 Runs a node: the HTTP API and the websocket sync endpoint on one port, replication with the
 configured peers. Prints one JSON line {"event":"listening","url","sled"} on stdout when ready;
 logs go to stderr as JSON lines. SIGTERM or SIGINT shuts down gracefully (queued ingest events
-are written, the log is closed) and exits 0; a second signal exits at once with 1.
+are written, the log is closed) and exits 0. Signals within ${REPEAT_S} s of the first are
+the same request (tools like timeout(1) send two); a later signal exits at once with 1.
 
 Options (environment variable and config file key in brackets):
   --data DIR               data directory: key and database        [SLEDLOG_DATA, data]
   --host HOST              address to listen on (127.0.0.1)        [SLEDLOG_HOST, host]
   --port PORT              HTTP and sync port, 0 = any free (7400) [SLEDLOG_PORT, port]
-  --peer URL               peer to dial, ws://host:port; repeatable
+  --peer URL               peer to dial, ws://host:port or wss://host:port; repeatable
                                                    [SLEDLOG_PEERS comma-separated, peers]
   --token SECRET           shared secret every peer must prove     [SLEDLOG_TOKEN, token]
                            (prefer the variable: flags show in the process list)
@@ -63,11 +78,34 @@ Options (environment variable and config file key in brackets):
                                                    [SLEDLOG_LOG_LEVEL, logLevel]
   --config FILE            JSON config file with the keys above    [SLEDLOG_CONFIG]
 
-Precedence: flags, then environment, then config file, then defaults. A relative "data" path
-in a config file is relative to the file. Every problem is reported at once (CONFIG_INVALID).
+Security (docs/SECURITY.md):
+  --api-tokens FILE        API tokens (sledlog token); with one, every request but /healthz
+                           needs a token (default DIR/api-tokens.json)
+                                                   [SLEDLOG_API_TOKENS_FILE, apiTokensFile]
+  --tls-cert FILE          PEM certificate chain: serve HTTPS and WSS  [SLEDLOG_TLS_CERT, tlsCert]
+  --tls-key FILE           PEM private key of --tls-cert (both or neither) [SLEDLOG_TLS_KEY, tlsKey]
+  --peer-ca FILE           PEM CA bundle wss:// peers' certificates must chain to, instead of
+                           the system roots                  [SLEDLOG_PEER_CA, peerCa]
+  --peer-pin SHA256        SHA-256 fingerprint a wss:// peer's certificate must have, hex with
+                           or without colons; repeatable
+                                                   [SLEDLOG_PEER_PINS comma-separated, peerPins]
+  --allowed-host HOST      Host header the API answers besides loopback names and IP
+                           addresses (DNS rebinding defence); repeatable
+                                                   [SLEDLOG_ALLOWED_HOSTS comma-separated, allowedHosts]
+  --cors-origin ORIGIN     browser origin (scheme://host[:port]) allowed to call the API;
+                           repeatable (default none)
+                                                   [SLEDLOG_CORS_ORIGINS comma-separated, corsOrigins]
+  --insecure               turn off the start-up safety check: a node listening off loopback
+                           refuses to start without API tokens and without a sync allow-list
+                           or token; with --insecure it starts anyway (warned in its log and
+                           shown in status)                  [SLEDLOG_INSECURE, insecure]
+
+Precedence: flags, then environment, then config file, then defaults. A relative path in a
+config file is relative to the file. Every problem is reported at once (CONFIG_INVALID).
 
 Exit codes: 0 stopped by a signal after a clean shutdown; 1 failed to start (KEY_FILE_PERMISSIONS,
-port in use…), failed shutdown, or a second signal; 2 bad flags or configuration.`,
+port in use, disk full or read-only…), failed shutdown, or a forced stop by a later signal;
+2 bad flags or configuration.`,
   async run(argv, io) {
     const values = parseFlags(argv, NODE_FLAGS)
     if (values.help === true) return help(io, node)
@@ -83,29 +121,24 @@ export async function runNode(
   logger: Logger,
   io: CliIo,
 ): Promise<number> {
-  const sledNode = new SledNode({
-    // The API logs unexpected handler failures (500 INTERNAL) through it.
-    logger,
-    dataDir: settings.data,
-    host: settings.host,
-    port: settings.port,
-    peers: settings.peers,
-    ...(settings.allow === undefined ? {} : { allow: settings.allow }),
-    ...(settings.token === undefined ? {} : { token: settings.token }),
-    sync: settings.sync,
-    ...(settings.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: settings.recoveryTimeoutMs }),
-    ...(settings.ingestCapacity === undefined ? {} : { ingest: { capacity: settings.ingestCapacity } }),
-  })
+  // The API logs unexpected handler failures (500 INTERNAL) through the logger.
+  const sledNode = new SledNode({ ...nodeConfigOf(settings), logger })
 
   // Handlers go in before start: a signal during start must still end in a clean stop.
   let signalled: NodeJS.Signals | null = null
   let onFirstSignal: (s: NodeJS.Signals) => void = () => undefined
   const firstSignal = new Promise<NodeJS.Signals>((resolve) => (onFirstSignal = resolve))
+  const signals = new StopSignals()
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled !== null) {
+    const action = signals.receive(Date.now())
+    if (action === 'repeat') {
+      logger.info({ signal, windowMs: SIGNAL_REPEAT_WINDOW_MS }, 'repeated signal: already shutting down')
+      return
+    }
+    if (action === 'force') {
       logger.warn(
         { signal },
-        'second signal: exiting now; ingest events not yet written are lost (recorded as a gap on restart)',
+        'another signal: exiting now; ingest events not yet written are lost (recorded as a gap on restart)',
       )
       process.exit(EXIT.FAILURE)
     }
@@ -128,8 +161,10 @@ export async function runNode(
     try {
       await sledNode.start()
     } catch (err) {
-      // A data dir held by another process is an operator mistake, not a crash: one line, no stack.
-      const explained = explainOpenError(settings.data, err, 'stop it, or give this node its own --data directory')
+      // A data dir held by another process, a full or read-only disk: operator matters, not
+      // crashes. One line, no stack.
+      const advice = 'stop it, or give this node its own --data directory'
+      const explained = explainOpenError(settings.data, err, { advice, role: 'node' })
       if (explained instanceof CliError)
         logger.fatal({ data: settings.data }, `node failed to start: ${explained.message}`)
       else logger.fatal({ err }, 'node failed to start')
@@ -179,27 +214,53 @@ export async function runNode(
   }
 }
 
+/** The node's configuration from resolved settings (the logger is added by the caller). */
+export function nodeConfigOf(s: NodeSettings): NodeConfig {
+  return {
+    dataDir: s.data,
+    host: s.host,
+    port: s.port,
+    peers: s.peers,
+    ...(s.allow === undefined ? {} : { allow: s.allow }),
+    ...(s.token === undefined ? {} : { token: s.token }),
+    sync: s.sync,
+    ...(s.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: s.recoveryTimeoutMs }),
+    ...(s.ingestCapacity === undefined ? {} : { ingest: { capacity: s.ingestCapacity } }),
+    insecure: s.insecure,
+    ...(s.apiTokensFile === undefined ? {} : { apiTokensFile: s.apiTokensFile }),
+    ...(s.tlsCert === undefined || s.tlsKey === undefined ? {} : { tls: { certFile: s.tlsCert, keyFile: s.tlsKey } }),
+    ...(s.peerCa === undefined && s.peerPins === undefined
+      ? {}
+      : {
+          peerTls: {
+            ...(s.peerCa === undefined ? {} : { caFile: s.peerCa }),
+            ...(s.peerPins === undefined ? {} : { pins: s.peerPins }),
+          },
+        }),
+    ...(s.allowedHosts === undefined ? {} : { allowedHosts: s.allowedHosts }),
+    ...(s.corsOrigins === undefined ? {} : { corsOrigins: s.corsOrigins }),
+  }
+}
+
 function logStart(logger: Logger, n: SledNode, s: NodeSettings, origins: Readonly<Record<SettingName, Origin>>): void {
   const from = Object.fromEntries(Object.entries(origins).filter(([, o]) => o !== 'default'))
   logger.info(
     {
-      url: n.url,
+      url: redactUrls(n.url),
       sled: n.log.sled,
       data: s.data,
-      peers: s.peers,
+      peers: s.peers.map(redactUrls),
       allow: s.allow?.length ?? 'any',
       token: s.token !== undefined,
       sync: s.sync,
+      tls: s.tlsCert !== undefined,
+      insecure: s.insecure,
       entries: n.log.status().entries,
       from,
     },
     'node started',
   )
-  if (origins.token === 'flag') {
-    logger.warn(
-      'the token was given with --token, which other local users can read in the process list; prefer SLEDLOG_TOKEN or the config file',
-    )
-  }
+  for (const warning of settingsWarnings(s, origins)) logger.warn(warning)
   if (n.log.appendsHeld) {
     logger.info(
       { peers: s.peers.length, timeoutMs: s.recoveryTimeoutMs ?? 10_000 },

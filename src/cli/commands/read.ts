@@ -7,11 +7,13 @@ import { MAX_LIMIT, type Position, type Query, type QueryResult, type StoredEntr
 import type { SledLog } from '../../log/sled-log.js'
 import { intFlag, parseFlags } from '../args.js'
 import { CliError, EXIT, UsageError } from '../cli-error.js'
+import { CLIENT_FLAGS, CLIENT_HELP } from '../client-options.js'
 import { help, type Command } from '../command.js'
 import type { NodeClient } from '../http-client.js'
-import { write } from '../io.js'
+import { notice, write } from '../io.js'
 import { tableHeader, tableRow } from '../table.js'
 import { targetOf } from '../target.js'
+import { jsonLine } from '../visible.js'
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -26,6 +28,7 @@ const OPTIONS = {
   all: { type: 'boolean' },
   'page-size': { type: 'string' },
   format: { type: 'string' },
+  ...CLIENT_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -38,7 +41,9 @@ export const read: Command = {
   help: `Usage: sledlog read (--url URL | --data DIR) [filters] [--limit N | --all] [--format ndjson|table]
 
 Prints entries in (sled, seq) order, one JSON object per line (NDJSON), or as a table.
---url reads from a running node; --data from a stopped node's data directory (read only).
+--url reads from a running node; --data from a stopped node's data directory, never modified
+(one that cannot be opened in place, e.g. on a read-only disk, is read from a temporary copy).
+Control characters in entries are escaped on output: never sent raw to the terminal.
 
 Filters:
   --sled SLED          only this sled; repeatable
@@ -54,13 +59,15 @@ Output:
   --page-size N        entries per request with --all (default 1000, at most ${MAX_LIMIT})
   --format FORMAT      ndjson (default) or table
 
+${CLIENT_HELP}
+
 When the output stops at the limit, stderr says how to continue (--after).
 
 Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
   async run(argv, io) {
     const v = parseFlags(argv, OPTIONS)
     if (v.help === true) return help(io, read)
-    const target = targetOf(v, 'read')
+    const target = await targetOf(v, 'read', io)
     const format = v.format ?? 'ndjson'
     if (format !== 'ndjson' && format !== 'table')
       throw new UsageError(`--format must be ndjson or table, not ${JSON.stringify(format)}`)
@@ -76,7 +83,7 @@ Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
       target.kind === 'url'
         ? (after: Position | undefined, n: number) => fetchPage(target.client, filters, after, n)
         : async (after: Position | undefined, n: number) => {
-            log ??= await (await import('../data-dir.js')).openDataDir(target.dir)
+            log ??= await (await import('../data-dir.js')).openDataDir(target.dir, { onNotice: notice(io, 'read') })
             return log.query({ ...filters, ...(after === undefined ? {} : { after }), limit: n })
           }
     try {
@@ -87,7 +94,7 @@ Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
         const n = Math.min(left, all ? pageSize : MAX_LIMIT)
         const result = await page(after, n)
         if (result.entries.length > 0) {
-          const text = result.entries.map((e) => (format === 'table' ? tableRow(e) : JSON.stringify(e))).join('\n')
+          const text = result.entries.map((e) => (format === 'table' ? tableRow(e) : jsonLine(e))).join('\n')
           await write(io.stdout, `${text}\n`)
         }
         left -= result.entries.length
@@ -104,6 +111,7 @@ Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
       }
     } finally {
       await log?.close()
+      if (target.kind === 'url') target.client.close()
     }
     return EXIT.OK
   },

@@ -5,14 +5,18 @@
 import type { LogStatus } from '../../log/sled-log.js'
 import { parseFlags } from '../args.js'
 import { EXIT } from '../cli-error.js'
+import { CLIENT_FLAGS, CLIENT_HELP } from '../client-options.js'
 import { help, type Command } from '../command.js'
-import { write } from '../io.js'
+import { notice, write } from '../io.js'
 import { targetOf } from '../target.js'
+import { jsonLine, visible } from '../visible.js'
+import { redactUrls } from '../../config/redact.js'
 
 const OPTIONS = {
   url: { type: 'string' },
   data: { type: 'string' },
   json: { type: 'boolean' },
+  ...CLIENT_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -44,28 +48,35 @@ export const status: Command = {
 
 Shows a node's status: entries and heads per sled, peers (running node only), rejected updates,
 equivocations, missing ranges, and whether appends are open. --url asks a running node;
---data opens a stopped node's data directory read-only.
+--data opens a stopped node's data directory and never modifies it (one that cannot be opened
+in place, e.g. on a read-only disk, is read from a temporary copy).
 
 Options:
   --json      print the full status as one JSON object
+
+${CLIENT_HELP}
 
 Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
   async run(argv, io) {
     const v = parseFlags(argv, OPTIONS)
     if (v.help === true) return help(io, status)
-    const target = targetOf(v, 'status')
+    const target = await targetOf(v, 'status', io)
     let st: NodeStatus
     if (target.kind === 'url') {
-      st = (await target.client.get('/v1/status')) as NodeStatus
+      try {
+        st = (await target.client.get('/v1/status')) as NodeStatus
+      } finally {
+        target.client.close()
+      }
     } else {
-      const log = await (await import('../data-dir.js')).openDataDir(target.dir)
+      const log = await (await import('../data-dir.js')).openDataDir(target.dir, { onNotice: notice(io, 'status') })
       try {
         st = log.status()
       } finally {
         await log.close()
       }
     }
-    await write(io.stdout, v.json === true ? `${JSON.stringify(st)}\n` : describe(st))
+    await write(io.stdout, v.json === true ? `${jsonLine(st)}\n` : describe(st))
     return EXIT.OK
   },
 }
@@ -82,22 +93,22 @@ export function describe(st: NodeStatus): string {
     rows.push(['', `${short(sled)}  head ${head}${sled === st.sled ? '  (this node)' : ''}`])
   let appends = 'open'
   if (st.writeFailed !== null) appends = `refused: a write failed (${st.writeFailed}); restart the node`
-  else if (st.ownHeadBehind !== null)
-    appends = `refused: holds ${st.ownHeadBehind.have} of the ${st.ownHeadBehind.written} entries it wrote (OWN_HEAD_BEHIND)`
-  else if (st.appendsHeld === true) appends = 'held: waiting to sync with peers'
+  else if (st.ownHeadBehind !== null) {
+    const { have, written } = st.ownHeadBehind
+    appends = `refused: holds ${have} of the ${written} entries it wrote (OWN_HEAD_BEHIND)`
+  } else if (st.appendsHeld === true) appends = 'held: waiting to sync with peers'
   rows.push(['appends', appends])
   if (st.peers !== undefined) {
     const up = st.peers.filter((p) => p.connected).length
     rows.push(['peers', `${up} of ${st.peers.length} connected`])
     for (const p of st.peers) {
+      const retry = p.refused === undefined ? 0 : Math.max(0, Math.round((p.refused.retryAt - Date.now()) / 1000))
       const refused =
-        p.refused === undefined
-          ? ''
-          : `: refused (${p.refused.code} ${p.refused.reason}), retry in ${Math.max(0, Math.round((p.refused.retryAt - Date.now()) / 1000))} s`
-      const state = p.connected
-        ? `connected${p.synced === true ? ', synced' : ''}${p.peerLag !== undefined && p.peerLag > 0 ? `, ${p.peerLag} behind` : ''}`
-        : `disconnected${refused}`
-      rows.push(['', `${p.url ?? `inbound ${p.label ?? ''}`}  ${state}${p.sled ? `  sled ${short(p.sled)}` : ''}`])
+        p.refused === undefined ? '' : `: refused (${p.refused.code} ${p.refused.reason}), retry in ${retry} s`
+      const lag = p.peerLag !== undefined && p.peerLag > 0 ? `, ${p.peerLag} behind` : ''
+      const state = p.connected ? `connected${p.synced === true ? ', synced' : ''}${lag}` : `disconnected${refused}`
+      const who = p.url === null ? `inbound ${p.label ?? ''}` : redactUrls(p.url)
+      rows.push(['', `${who}  ${state}${p.sled ? `  sled ${short(p.sled)}` : ''}`])
     }
   }
   const codes = Object.entries(st.rejected.byCode).map(([c, n]) => `${c} ${n}`)
@@ -115,5 +126,6 @@ export function describe(st: NodeStatus): string {
     rows.push(['ingest', `published ${i.published}, appended ${i.appended}, dropped ${i.dropped}, queued ${i.depth}`])
   }
   const width = Math.max(...rows.map(([k]) => k.length))
-  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n'
+  // Every value but the row names came from the node (peers' URLs, reasons, codes): escaped.
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${visible(v)}`).join('\n') + '\n'
 }

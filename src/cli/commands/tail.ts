@@ -5,12 +5,14 @@
  * printed entry: no gap, no duplicate.
  */
 import { isSledId } from '../../core/ids.js'
-import { intFlag, parseFlags, urlFlag } from '../args.js'
+import { intFlag, parseFlags } from '../args.js'
 import { CliError, EXIT, UsageError } from '../cli-error.js'
 import { help, type Command } from '../command.js'
-import { apiError, NodeClient, unreachable } from '../http-client.js'
+import { CLIENT_FLAGS, CLIENT_HELP, connect } from '../client-options.js'
+import { type NodeClient, NodeUnreachable, unreachable } from '../http-client.js'
 import { write, type CliIo } from '../io.js'
-import { SseParser, type SseEvent } from '../sse-parser.js'
+import { SseOverflow, SseParser, type SseEvent } from '../sse-parser.js'
+import { jsonLine, visible } from '../visible.js'
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -20,6 +22,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   'until-live': { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
+  ...CLIENT_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -47,13 +50,14 @@ Options:
   --until-live           exit once the backlog has been printed (when the stream turns live)
   -q, --quiet            no notices on stderr
 
+${CLIENT_HELP}
+
 Exit codes: 0 stopped (signal, --limit, --until-live); 1 the node refused the stream (bad
---last-event-id, unknown route); 2 bad usage.`,
+--last-event-id, unknown route, missing or insufficient API token); 2 bad usage.`,
   async run(argv, io) {
     const v = parseFlags(argv, OPTIONS)
     if (v.help === true) return help(io, tail)
     if (v.url === undefined) throw new UsageError('tail needs --url URL (a running node)')
-    const client = new NodeClient(urlFlag(v.url))
     const from = v.from
     if (from !== undefined && from !== 'start' && from !== 'now')
       throw new UsageError(`--from must be start or now, not ${JSON.stringify(from)}`)
@@ -64,6 +68,7 @@ Exit codes: 0 stopped (signal, --limit, --until-live); 1 the node refused the st
     if (from !== undefined) params.set('from', from)
     for (const s of v.sled ?? []) params.append('sled', s)
     const limit = intFlag(v.limit, 'limit', 1)
+    const client = await connect(v.url, v, io, 'tail')
     const controller = new AbortController()
     const stop = (): void => controller.abort()
     process.once('SIGINT', stop)
@@ -79,6 +84,7 @@ Exit codes: 0 stopped (signal, --limit, --until-live); 1 the node refused the st
     } finally {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
+      client.close()
     }
     return EXIT.OK
   },
@@ -124,25 +130,21 @@ async function run(
   let lastId = opts.lastEventId
   let printed = 0
   let backoff = BACKOFF_MIN_MS
-  const url = `${client.base}/v1/stream${params.size > 0 ? `?${params.toString()}` : ''}`
+  const path = `/v1/stream${params.size > 0 ? `?${params.toString()}` : ''}`
+  // Notices quote what the node sent (hole ranges, error messages): escaped for the terminal.
   const notice = async (text: string): Promise<void> => {
-    if (opts.quiet !== true) await write(io.stderr, `sledlog tail: ${text}\n`)
+    if (opts.quiet !== true) await write(io.stderr, `sledlog tail: ${visible(text)}\n`)
   }
   while (!opts.signal.aborted) {
     const parser = new SseParser()
     let done = false
     try {
-      const res = await fetch(url, {
-        headers: { accept: 'text/event-stream', ...(lastId === undefined ? {} : { 'last-event-id': lastId }) },
-        signal: opts.signal,
-      })
-      if (!res.ok) {
-        const body: unknown = await res.json().catch(() => null)
-        const err = apiError(client.base, res.status, body)
+      const headers = { accept: 'text/event-stream', ...(lastId === undefined ? {} : { 'last-event-id': lastId }) }
+      const res = await client.stream(path, headers, opts.signal)
+      if (res.status < 200 || res.status >= 300) {
+        const err = await res.error()
         if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) throw err
         await notice(`${err.message}; retrying`)
-      } else if (res.body === null) {
-        await notice('the node sent no stream body; retrying')
       } else {
         backoff = BACKOFF_MIN_MS
         const decoder = new TextDecoder()
@@ -163,10 +165,17 @@ async function run(
       }
     } catch (err) {
       if (opts.signal.aborted) return
-      if (err instanceof CliError) throw err
-      await notice(`${unreachable(client.base, err).message}; reconnecting in ${Math.round(backoff / 100) / 10} s`)
+      if (err instanceof CliError && !(err instanceof NodeUnreachable)) throw err
+      const why =
+        err instanceof CliError
+          ? err.message
+          : err instanceof SseOverflow
+            ? `the node at ${client.base} sent a malformed stream (${err.message})`
+            : unreachable(client.base, err).message
+      await notice(`${why}; reconnecting in ${Math.round(backoff / 100) / 10} s`)
     }
-    await sleep(Math.max(backoff, parser.retry ?? 0), opts.signal)
+    // The server's retry hint is honoured up to the backoff cap: a hostile one cannot park us.
+    await sleep(Math.max(backoff, Math.min(parser.retry ?? 0, BACKOFF_MAX_MS)), opts.signal)
     backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)
   }
 }
@@ -183,7 +192,7 @@ async function handle(io: CliIo, ev: SseEvent, notice: (t: string) => Promise<vo
         await notice(`skipped an entry event whose data is not JSON`)
         return 'bad'
       }
-      await write(io.stdout, `${JSON.stringify(entry)}\n`)
+      await write(io.stdout, `${jsonLine(entry)}\n`)
       return 'entry'
     }
     case 'live':

@@ -10,9 +10,10 @@ import type { LogStatus } from '../../log/sled-log.js'
 import { parseFlags } from '../args.js'
 import { EXIT, UsageError } from '../cli-error.js'
 import { help, type Command } from '../command.js'
-import { countRecords, openDataDir } from '../data-dir.js'
-import { write } from '../io.js'
+import { openDataDir } from '../data-dir.js'
+import { notice, write } from '../io.js'
 import { progressBar } from '../progress.js'
+import { jsonLine } from '../visible.js'
 
 const OPTIONS = {
   data: { type: 'string' },
@@ -49,7 +50,9 @@ Checks a stopped node's data directory offline: reads every stored record, verif
 entry's signature and its binding to (sled, seq), and reports the entries checked per sled,
 records rejected (by error code), equivocations (a sled that signed two entries for one seq),
 missing ranges (entries known to exist but not held) and whether the node lost entries it had
-written (OWN_HEAD_BEHIND). It never modifies the directory. Shows a progress bar on a terminal.
+written (OWN_HEAD_BEHIND). It never modifies the directory; one that cannot be opened in place
+(a read-only disk or mount, another user's files, a full disk) is read from a temporary copy
+(in $TMPDIR, removed afterwards). Shows a progress bar on a terminal.
 
 Options:
   --data DIR   data directory (default: $SLEDLOG_DATA)
@@ -65,28 +68,32 @@ KEY_FILE_PERMISSIONS, a running node holds it); 2 bad usage.`,
     const bar = progressBar(io.stderr, 'verify', 'records')
     let report: VerifyReport
     try {
-      report = await verifyDataDir(dir, (done, total) => bar.update(done, total))
+      report = await verifyDataDir(dir, (done, total) => bar.update(done, total), notice(io, 'verify'))
     } finally {
       bar.finish()
     }
-    await write(io.stdout, v.json === true ? `${JSON.stringify(report)}\n` : describe(report))
+    await write(io.stdout, v.json === true ? `${jsonLine(report)}\n` : describe(report))
     return report.ok ? EXIT.OK : EXIT.FAILURE
   },
 }
 
 /**
- * Verifies a data directory; `onProgress` gets (records read, records stored) as it goes.
- * Throws a CliError when the directory cannot be opened at all.
+ * Verifies a data directory; `onProgress` gets (records read, records stored) as it goes, and
+ * `onNotice` a line when the directory is read from a copy. Throws a CliError when the directory
+ * cannot be opened at all.
  */
 export async function verifyDataDir(
   dir: string,
   onProgress: (done: number, total: number) => void = () => undefined,
+  onNotice?: (text: string) => void,
 ): Promise<VerifyReport> {
-  const total = await countRecords(dir).catch(() => 0)
+  let total = 0
   let records = 0
   let macFailed = 0
   const log = await openDataDir(dir, {
     verifyOnOpen: 'full',
+    onCount: (n) => (total = n),
+    ...(onNotice === undefined ? {} : { onNotice }),
     onRecord: (r) => {
       records++
       if (!r.trusted) macFailed++
@@ -111,8 +118,10 @@ export async function verifyDataDir(
     for (const [a, b] of ranges) problems.push(`missing: sled ${sled} seqs ${a}..${b} are known to exist but not held`)
   }
   if (st.ownHeadBehind !== null) {
+    const { written, have } = st.ownHeadBehind
     problems.push(
-      `own head behind: this node wrote ${st.ownHeadBehind.written} entries but holds ${st.ownHeadBehind.have} (OWN_HEAD_BEHIND: it refuses appends until peers return them)`,
+      `own head behind: this node wrote ${written} entries but holds ${have} ` +
+        '(OWN_HEAD_BEHIND: it refuses appends until peers return them)',
     )
   }
   return {
@@ -131,11 +140,13 @@ export async function verifyDataDir(
   }
 }
 
+const macNote = (n: number): string => (n > 0 ? `, ${n} failed their MAC and were checked as untrusted` : '')
+
 /** The human report. */
 export function describe(r: VerifyReport): string {
   const lines = [
     `verified ${r.dir} (sled ${r.sled})`,
-    `  ${r.records} stored record${r.records === 1 ? '' : 's'} read${r.macFailed > 0 ? `, ${r.macFailed} failed their MAC and were checked as untrusted` : ''}`,
+    `  ${r.records} stored record${r.records === 1 ? '' : 's'} read${macNote(r.macFailed)}`,
     `  ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'} checked, every signature verified:`,
   ]
   for (const [sled, s] of Object.entries(r.sleds))
