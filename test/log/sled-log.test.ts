@@ -347,10 +347,12 @@ describe('SledLog remote updates', () => {
     expect(b.missingRange(a.sled)).toBeNull()
   })
 
-  it('detects equivocation, keeps both as evidence, and reads the same everywhere', async () => {
+  it('forks a sled that signed two versions of a seq: every replica reads it only below that seq', async () => {
     const { log: a, dir } = await testLog()
     const { log: twin } = await testLog(await cloneIdentity(dir))
     expect(twin.sled).toBe(a.sled)
+    await a.append({ type: 'shared', payload: 0 })
+    await syncInto(a, twin)
     await a.append({ type: 'fork', payload: 'a' })
     await twin.append({ type: 'fork', payload: 'twin' })
     await twin.append({ type: 'after', payload: 1 })
@@ -361,18 +363,23 @@ describe('SledLog remote updates', () => {
     const { log: d } = await testLog()
     await syncInto(twin, d)
     await d.applyUpdate(a.updatesSince(new Map(), 1 << 20)[0] as Uint8Array)
+    const versions = [a.doc.getArray<string>(`log:${a.sled}`).get(1), twin.doc.getArray<string>(`log:${a.sled}`).get(1)]
     for (const log of [c, d]) {
-      const st = log.status()
-      expect(st.equivocations).toHaveLength(1)
-      expect(st.equivocations[0]).toMatchObject({ sled: a.sled, seq: 0 })
+      expect(log.status().forks).toMatchObject({ sleds: 1, equivocations: 1, withheld: 2, own: null })
+      expect(log.forkProof(a.sled)).toEqual({ sled: a.sled, seq: 1, records: [...versions].sort() })
+      // Seq 0 (below the fork) is served; seq 1 and what follows it are withheld.
+      expect(log.query().entries.map((e) => [e.seq, e.kind === 'event' && e.type])).toEqual([[0, 'shared']])
+      expect(log.query().forked).toEqual({ [a.sled]: 1 })
+      expect(log.get(a.sled, 1)).toBeUndefined()
+      expect(log.heads()).toEqual({ [a.sled]: 0 })
+      expect([log.length(a.sled), log.held(a.sled)]).toEqual([1, 3])
     }
-    // Both nodes hold different bytes at (sled, 0) in Yjs, but read the same chosen entry.
-    expect(c.query().entries).toEqual(d.query().entries)
-    expect(c.get(a.sled, 0)?.equivocated).toBe(true)
-    expect(c.query().entries.map((e) => e.seq)).toEqual([0, 1])
+    // Both nodes hold different bytes at (sled, 1) in Yjs, but read the same and digest the same.
+    expect(c.query()).toEqual(d.query())
+    expect(c.digests()).toEqual(d.digests())
   })
 
-  it('keeps equivocation evidence across a restart', async () => {
+  it('keeps the fork across a restart, in one store key', async () => {
     const { log: a, dir } = await testLog()
     const { log: twin } = await testLog(await cloneIdentity(dir))
     await a.append({ type: 'fork', payload: 'a' })
@@ -381,12 +388,19 @@ describe('SledLog remote updates', () => {
     let c = await openLog(dirC)
     await syncInto(a, c)
     await c.applyUpdate(twin.updatesSince(new Map(), 1 << 20)[0] as Uint8Array)
-    const chosen = c.get(a.sled, 0)
+    const proof = c.forkProof(a.sled)
+    expect(proof?.seq).toBe(0)
     await c.close()
     c = await openLog(dirC)
-    expect(c.status().equivocations).toHaveLength(1)
-    expect(c.get(a.sled, 0)).toEqual(chosen)
+    expect(c.forkProof(a.sled)).toEqual(proof)
+    expect(c.status().forks).toMatchObject({ sleds: 1, own: null, first: [{ sled: a.sled, seq: 0 }] })
+    expect(c.query().entries).toEqual([])
     await c.close()
+    const db = new Level<string, Uint8Array>(dbPath(dirC), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const keys: string[] = []
+    for await (const k of db.keys({ gte: 'e:', lt: 'g' })) keys.push(k)
+    await db.close()
+    expect(keys).toEqual([`f:${a.sled}`])
   })
 
   it('applies updates of many sleds and reads them in (sled, seq) order', async () => {
