@@ -65,6 +65,44 @@ describe('SledLog appends', () => {
     expect((await log.append(ev(5))).seq).toBe(4)
   })
 
+  it('answers an exact repeat of an idempotency id with its entry, and refuses the id for another event', async () => {
+    const { log } = await testLog()
+    const first = await log.append({ type: 't', payload: { a: 1, b: 2 }, id: 'x' })
+    expect(await log.append({ type: 't', payload: { a: 1, b: 2 }, id: 'x' })).toEqual(first)
+    const conflicts = [
+      { type: 't', payload: { a: 1, b: 3 }, id: 'x' },
+      { type: 'u', payload: { a: 1, b: 2 }, id: 'x' },
+      // Another member order is another signed text, so another payload.
+      { type: 't', payload: { b: 2, a: 1 }, id: 'x' },
+    ]
+    for (const input of conflicts) {
+      await expect(log.append(input)).rejects.toMatchObject({
+        code: 'ENTRY_ID_CONFLICT',
+        message: expect.stringContaining('"x"'),
+        details: { id: 'x', seq: 0 },
+      })
+    }
+    // In one batch: an exact repeat is one entry; a conflicting one refuses the whole batch.
+    const same = await log.appendBatch([ev(1), { type: 't', payload: 2, id: 'y' }, { type: 't', payload: 2, id: 'y' }])
+    expect(same.map((e) => e.seq)).toEqual([1, 2, 2])
+    await expect(
+      log.appendBatch([ev(3), { type: 't', payload: 3, id: 'z' }, { type: 't', payload: 4, id: 'z' }]),
+    ).rejects.toMatchObject({ code: 'ENTRY_ID_CONFLICT', details: { id: 'z', seq: 4 } })
+    // In one flush, from two callers: the second is refused.
+    const [p, q] = await Promise.allSettled([
+      log.append({ type: 't', payload: 5, id: 'w' }),
+      log.append({ type: 't', payload: 6, id: 'w' }),
+    ])
+    expect(p).toMatchObject({ status: 'fulfilled', value: { seq: 3, payload: 5 } })
+    expect(q).toMatchObject({ status: 'rejected', reason: { code: 'ENTRY_ID_CONFLICT' } })
+    expect(log.length(log.sled)).toBe(4)
+    // The ingest writer's mode: the entry that holds the id, whatever it says.
+    const [held] = await log.appendBodies([{ kind: 'event', type: 'other', payload: 9, id: 'x' }], {
+      idConflict: 'existing',
+    })
+    expect(held).toEqual(first)
+  })
+
   it('rejects an oversized entry without consuming a seq, while its neighbours commit', async () => {
     const { log } = await testLog(undefined, { limits: { maxRecordBytes: 1024 } })
     const [a, big, b] = await Promise.allSettled([
