@@ -113,7 +113,7 @@ describe('hostile peer (harness)', () => {
     expect((await a.log.append({ type: 'after', payload: null })).seq).toBe(6)
   })
 
-  it('equivocations split between two nodes end with both nodes holding the same fork and reading the same', async () => {
+  it('equivocations split between two nodes end with both holding the same fork and reading the same', async () => {
     const seed = testSeed('harness hostile split equivocation')
     const [a, b] = await pair()
     const peer = new HostilePeer({ seed, random: prng(seed), attacks: ['equivocate'], pauseMs: [20, 60] })

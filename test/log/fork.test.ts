@@ -51,7 +51,7 @@ async function storedKeys(db: ReturnType<typeof memoryDb>, prefix: string): Prom
 }
 
 describe('fork rule: order independence', () => {
-  it('every permutation of a set of versions, on either held chain, gives the same fork, reads and digests', async () => {
+  it('every permutation of a set of versions, on either held chain: the same fork, reads and digests', async () => {
     const CHAIN_A = [0, 0, 0, 0, 0, 0]
     const CHAIN_B = [0, 1, 0, 0, 0, 0] // holds version 1 at seq 1
     const VERSIONS: Array<[number, number]> = [
@@ -216,7 +216,7 @@ describe('fork rule: replicas converge', () => {
     expect(y.updatesSince(new Map([[clientOf(S), 5]]), 1 << 20)).toHaveLength(1)
   })
 
-  it('a proof record that arrives before the log holds the seq (UPDATE_GAP) converges once the range is fetched', async () => {
+  it('a proof record arriving before the log holds its seq (UPDATE_GAP) converges once the range comes', async () => {
     const { y } = await pair()
     const { log: x } = await memLog()
     await applyAll(x, chainUpdates([0, 0, 0]))
