@@ -49,7 +49,7 @@ export function renderMetrics(ctx: ApiContext): string {
   x.family(
     'sledlog_entries',
     'gauge',
-    'Entries held per sled (all verified).',
+    'Entries readers see per sled (all verified; a forked sled only below its fork).',
     Object.entries(status.heads).map(([s, head]) => ({ labels: { sled: s }, value: head + 1 })),
   )
   x.family(
