@@ -2,11 +2,10 @@
  * `sledlog verify` as a user runs it (a real process): a fork is evidence the store holds, not
  * damage, and has its own exit code; this node's own fork has another; damage wins over both.
  */
-import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
-import { dbPath, openLog } from '../../src/log/open-log.js'
+import { openLog } from '../../src/log/open-log.js'
 import { applyAll, chainUpdates, EQUIVOCATOR as S, versionUpdate } from '../helpers/forks.js'
-import { cloneIdentity } from '../helpers/logs.js'
+import { cloneIdentity, corruptUpdate } from '../helpers/logs.js'
 import { tempDir } from '../helpers/tmp.js'
 import { runCli } from './cli-process.js'
 
@@ -47,14 +46,7 @@ describe('sledlog verify exit codes', () => {
     expect(text.stdout).toMatch(/FORKED SLEDS \(1\): .*\n {2}- [0-9a-f]{64} at seq 1\n/)
 
     // Flip one byte inside the last stored update: damage.
-    const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view' })
-    const keys: string[] = []
-    for await (const k of db.keys({ gte: 'u:', lt: 'u;' })) keys.push(k)
-    const last = keys.at(-1) as string
-    const value = Buffer.from((await db.get(last)) as Uint8Array)
-    value.writeUInt8((value.at(-10) as number) ^ 0x01, value.length - 10)
-    await db.put(last, value)
-    await db.close()
+    await corruptUpdate(dir, -1)
     const damaged = await runCli(['verify', '--data', dir, '--json'])
     expect(damaged.code).toBe(1)
     expect(JSON.parse(damaged.stdout)).toMatchObject({ exitCode: 1, forks: [{ sled: S.sled, seq: 1 }] })

@@ -12,23 +12,11 @@ import { dbPath, openLog } from '../../src/log/open-log.js'
 import { SledLog, type CommitEvent } from '../../src/log/sled-log.js'
 import { loadOrCreateIdentity } from '../../src/store/identity.js'
 import { deriveMacKey, LevelStore } from '../../src/store/level-store.js'
-import { cloneIdentity, FailingStore, syncInto, testLog } from '../helpers/logs.js'
+import { cloneIdentity, corruptUpdate, FailingStore, syncInto, testLog } from '../helpers/logs.js'
 import { tempDir } from '../helpers/tmp.js'
 
 const verifier = createVerifier()
 const ev = (i: number) => ({ type: 'test', payload: { i, text: 'x'.repeat(20) } })
-
-/** Flips a byte inside the n-th stored update (negative: from the end) of `dir` (the log must be closed). */
-async function corruptUpdate(dir: string, n: number): Promise<void> {
-  const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view' })
-  const keys: string[] = []
-  for await (const k of db.keys({ gte: 'u:', lt: 'u;' })) keys.push(k)
-  const key = keys.at(n) as string
-  const value = Buffer.from((await db.get(key)) as Uint8Array)
-  value.writeUInt8((value.at(-10) as number) ^ 0x01, value.length - 10)
-  await db.put(key, value)
-  await db.close()
-}
 
 describe('SledLog appends', () => {
   it('assigns contiguous seqs from 0 and returns verifiable entries', async () => {
