@@ -353,6 +353,7 @@ export class SledLog {
     }
     this.#installForks(forks, false)
     const changed = new Map<SledId, Fork>()
+    const loadTally = { seen: 0, ignored: 0 }
     // A record whose MAC verifies is this node's own write: the size limit guards against peers
     // and corruption, and must not drop what this node acknowledged (older stores may hold
     // flushes written before they were split).
@@ -372,7 +373,8 @@ export class SledLog {
         continue
       }
       this.#duplicates += verdict.duplicates
-      for (const e of verdict.equivocations) this.#join(changed, e, true)
+      for (const e of verdict.equivocations) if (this.#join(changed, e)) loadTally.ignored++
+      loadTally.seen += verdict.equivocations.length
       // A trusted record holds exactly this node's canonical bytes; anything else is re-encoded.
       const clean =
         verdict.runs.length === 0
@@ -392,10 +394,11 @@ export class SledLog {
     const legacy = await this.#store.legacyEvidence()
     for (const stored of legacy) {
       const f = this.#storedProof(stored, (sled) => stored.key.startsWith(`e:${sled}:`))
-      if (f !== undefined) this.#join(changed, f, false)
+      if (f !== undefined) this.#join(changed, f)
     }
     if (this.#quarantineOnOpen) await this.#store.settleForks([...changed.values()], legacy.length > 0)
     this.#installForks(changed, false)
+    this.#countEquivocations(loadTally)
     for (const sled of this.#forks.keys()) this.#shareProof(sled)
   }
 
@@ -920,6 +923,7 @@ export class SledLog {
     const view = overlayView(this.#view)
     const staged: Staged[] = []
     const forkChanges = new Map<SledId, Fork>()
+    const tally = { seen: 0, ignored: 0 }
     const remoteResults: Array<[Job & { kind: 'remote' }, ApplyResult]> = []
     const full = this.#guardOptions('full')
     for (const job of jobs) {
@@ -932,7 +936,8 @@ export class SledLog {
         continue
       }
       this.#duplicates += verdict.duplicates
-      for (const e of verdict.equivocations) this.#join(forkChanges, e, true)
+      for (const e of verdict.equivocations) if (this.#join(forkChanges, e)) tally.ignored++
+      tally.seen += verdict.equivocations.length
       let added = 0
       for (const run of verdict.runs) {
         view.stage(run)
@@ -976,6 +981,7 @@ export class SledLog {
     // Forks first: listeners hear of a fork before the commit that carried it, whose entries
     // past the fork readers no longer see.
     this.#installForks(forkChanges, true)
+    this.#countEquivocations(tally)
     for (const s of staged) this.#apply(s)
     for (const sled of forkChanges.keys()) this.#shareProof(sled)
     for (const [job, result] of remoteResults) job.resolve(result)
@@ -1134,17 +1140,20 @@ export class SledLog {
 
   /**
    * Joins an equivocation (or a proof) into `changes`, the fork states this flush or load changes
-   * over the current ones ({@link joinFork}); `count` counts it as received.
+   * over the current ones ({@link joinFork}). Returns true when it lies past the sled's fork: read
+   * nowhere, so it changes nothing (verified, then dropped).
    */
-  #join(changes: Map<SledId, Fork>, seen: Fork, count: boolean): void {
+  #join(changes: Map<SledId, Fork>, seen: Fork): boolean {
     const cur = changes.get(seen.sled) ?? this.#forks.get(seen.sled)?.fork
-    if (count) {
-      this.#equivocations++
-      // Past the fork nothing is read, so a version there changes nothing: verified, then dropped.
-      if (cur !== undefined && seen.seq > cur.seq) this.#ignoredEquivocations++
-    }
     const next = joinFork(cur, seen)
     if (next !== cur) changes.set(seen.sled, next)
+    return cur !== undefined && seen.seq > cur.seq
+  }
+
+  /** Counts equivocations received, once what they changed is durable (status reads both at once). */
+  #countEquivocations(tally: { seen: number; ignored: number }): void {
+    this.#equivocations += tally.seen
+    this.#ignoredEquivocations += tally.ignored
   }
 
   /** Makes fork states current (after they are durable) and tells the fork listeners. */

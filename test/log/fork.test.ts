@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest'
 import type { Fork } from '../../src/core/fork.js'
 import type { SledId } from '../../src/core/ids.js'
 import { encodeRuns } from '../../src/core/update-codec.js'
+import { DurableConsumer } from '../../src/log/consumer.js'
 import type { SledLog } from '../../src/log/sled-log.js'
 import { forkKey } from '../../src/store/level-store.js'
 import {
@@ -228,6 +229,19 @@ describe('fork rule: replicas converge', () => {
     expect(x.missingRange(S.sled)).toBeNull()
   })
 
+  it('a proof record arriving as the next append is held unforked until a sync brings the fork', async () => {
+    const { y } = await pair()
+    const { log: x } = await memLog()
+    await applyAll(x, chainUpdates([0, 0, 0, 0]))
+    // A relay of one proof record at seq 4 = x's head: a plain append for x.
+    const proof = y.forkProof(S.sled) as Fork
+    const other = proof.records.find((r) => r !== version(4, 0)) as string
+    expect(await x.applyUpdate(encodeRuns([runOf(S, 4, [other])]))).toMatchObject({ ok: true, added: 1 })
+    expect(x.forkProof(S.sled)).toBeUndefined()
+    await syncPair(x, y)
+    expect(shows(x)).toEqual(shows(y))
+  })
+
   it('a log holding a version smaller than both of the proof: both end on the two smallest of all', async () => {
     // Versions 2..9 at seq 4: x holds the smallest of them; y saw versions 0 and 1 and holds 0.
     const ks = [2, 3, 4, 5, 6, 7, 8, 9].sort((a, b) => (version(4, a) < version(4, b) ? -1 : 1))
@@ -331,6 +345,26 @@ describe('fork rule: storage', () => {
     const later = await memLog({ db, keys })
     expect(later.log.forkProof(S.sled)).toEqual(want)
     expect(later.log.status().rejected.total).toBe(0)
+  })
+})
+
+describe('fork rule: readers', () => {
+  it('durable consumers read below the fork; an ack of an entry served before it is taken and ignored', async () => {
+    const { log } = await memLog()
+    await applyAll(log, chainUpdates([0, 0, 0, 0, 0]))
+    const consumer = new DurableConsumer(log, 'c')
+    await consumer.open()
+    expect(consumer.read().entries.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4])
+    await consumer.ack(S.sled, 0)
+    await applyAll(log, [versionUpdate(2, 1)])
+    expect(consumer.read().entries.map((e) => e.seq)).toEqual([1])
+    // Seq 3 was delivered before the fork was known: acknowledging it is no error and moves nothing.
+    await consumer.ack(S.sled, 3)
+    await consumer.ack(S.sled, 1)
+    expect(consumer.cursor()).toEqual({ [S.sled]: 1 })
+    await expect(consumer.ack(S.sled, 5)).rejects.toMatchObject({ code: 'ENTRY_INVALID' })
+    expect(log.heads()).toEqual({ [S.sled]: 1 })
+    await consumer.close()
   })
 })
 
