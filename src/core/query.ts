@@ -8,8 +8,9 @@ import { isSledId, type SledId } from './ids.js'
 import { splitRecord } from './signing.js'
 
 /**
- * An entry as readers get it: the entry and its signature. Every entry served is the same on
- * every replica: a forked sled's entries are served only below its fork (PROTOCOL.md §6.2).
+ * An entry as readers get it: the entry and its signature. Once replicas have exchanged what they
+ * hold, every entry they serve is the same on all of them: a forked sled's entries are served
+ * only below its fork (PROTOCOL.md §6.2).
  */
 export type StoredEntry = Entry & {
   /** base64url Ed25519 signature over the entry (see docs/PROTOCOL.md). */

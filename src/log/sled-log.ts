@@ -496,14 +496,17 @@ export class SledLog {
     return () => this.#listeners.delete(listener)
   }
 
-  /** Reads entries in (sled, seq) order; see {@link Query}. */
+  /**
+   * Reads entries in (sled, seq) order; see {@link Query}. A forked sled's entries come only from
+   * below its fork, and the result's `forked` names the forked sleds the page covered.
+   */
   query(q: Query = {}): QueryResult {
     return runQuery(this.#querySource(), q)
   }
 
   /**
    * The entry at (sled, seq) if readers may see it: held, and for a forked sled below its fork.
-   * Every entry it returns is the same on every replica that holds it.
+   * Once replicas have exchanged what they hold, what it returns is the same on all of them.
    */
   get(sled: SledId, seq: number): StoredEntry | undefined {
     if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.length(sled)) return undefined
