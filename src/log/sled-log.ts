@@ -34,7 +34,7 @@ import {
 } from '../core/signing.js'
 import { encodeRuns, encodeRunsChunked, recordWireSize, type Run } from '../core/update-codec.js'
 import { sledlogError, type ErrorCode, type RejectCode, type SledlogError } from '../errors.js'
-import type { LevelStore, StoredJson } from '../store/level-store.js'
+import { forkKey, type LevelStore, type StoredJson } from '../store/level-store.js'
 import { docView, overlayView } from './doc-view.js'
 import { installLinearMerge } from './yjs-linear.js'
 
@@ -348,7 +348,7 @@ export class SledLog {
     // evidence layout add to them is joined in and, when it changes a proof, written back.
     const forks = new Map<SledId, Fork>()
     for (const stored of await this.#store.forks()) {
-      const f = this.#storedProof(stored, (sled) => stored.key === `f:${sled}`)
+      const f = this.#storedProof(stored, (sled) => stored.key === forkKey(sled))
       if (f !== undefined) forks.set(f.sled, joinFork(forks.get(f.sled), f))
     }
     this.#installForks(forks, false)
