@@ -88,7 +88,7 @@ async function main(): Promise<void> {
 
     console.log('\nnode status:\n')
     const statuses: NodeStatus[] = await Promise.all(cluster.nodes.map((n) => n.status()))
-    const srows = [['node', 'entries', 'heads (sled:last seq)', 'peers connected/synced', 'rejected', 'equivocations']]
+    const srows = [['node', 'entries', 'heads (sled:last seq)', 'peers connected/synced', 'rejected', 'forked sleds']]
     statuses.forEach((st, i) => {
       const heads = Object.entries(st.heads)
         .map(([s, h]) => `${s.slice(0, 6)}:${h}`)
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
         heads,
         `${connected}/${synced} of ${st.peers.length}`,
         String(st.rejected.total),
-        String(st.equivocations.length),
+        String(st.forks.sleds),
       ])
     })
     console.log(table(srows))

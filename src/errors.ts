@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   // entries and local input
   ENTRY_INVALID: 'entry fields are missing, of the wrong type or out of range',
   ENTRY_TOO_LARGE: 'encoded entry exceeds the configured size limit',
+  ENTRY_ID_CONFLICT: 'the idempotency id already names an entry of this sled with another type or payload',
   // updates from disk or peers (guard rejections)
   UPDATE_MALFORMED: 'update bytes are not a well-formed sledlog Yjs update',
   UPDATE_TOO_LARGE: 'update exceeds the configured size limit',
@@ -41,6 +42,7 @@ export const ERROR_CODES = {
   LOG_CLOSED: 'the log is closed or closing',
   LOG_NOT_OPEN: 'the log has not been opened',
   OWN_HEAD_BEHIND: 'this node holds fewer of its own entries than it has written; appends wait for recovery',
+  SLED_FORKED: "this node's own sled signed two versions of a seq (it is forked); appends are refused",
   NODE_STOPPING: 'the node is shutting down and accepts no more writes',
 } as const
 

@@ -180,7 +180,7 @@ function appendScenario(name: string, sync: boolean): BenchScenario {
         recordLatency(ctx, `${prefix}/single`, lat)
         const sample = log.get(log.sled, 0)
         if (!sync && sample !== undefined && sample.kind === 'event') {
-          const { sig, equivocated: _, ...entry } = sample
+          const { sig, ...entry } = sample
           ctx.record(
             `${prefix}/single`,
             'payload size',

@@ -41,6 +41,5 @@ export function tableRow(e: StoredEntry): string {
   ]
   const cells = COLUMNS.map((c, i) => cell(visible(values[i] ?? ''), c.width, 'right' in c))
   const payload = e.kind === 'event' ? visible(JSON.stringify(e.payload)) : `lids ${e.from}..${e.to} dropped`
-  const flag = e.equivocated === true ? ' [equivocated]' : ''
-  return [...cells, cell(payload + flag, PAYLOAD_MAX).trimEnd()].join('  ')
+  return [...cells, cell(payload, PAYLOAD_MAX).trimEnd()].join('  ')
 }

@@ -7,12 +7,14 @@ import type { Entry } from './entry.js'
 import { isSledId, type SledId } from './ids.js'
 import { splitRecord } from './signing.js'
 
-/** An entry as readers get it: the entry, its signature, and an equivocation flag. */
+/**
+ * An entry as readers get it: the entry and its signature. Once replicas have exchanged what they
+ * hold, every entry they serve is the same on all of them: a forked sled's entries are served
+ * only below its fork (PROTOCOL.md §6.2).
+ */
 export type StoredEntry = Entry & {
   /** base64url Ed25519 signature over the entry (see docs/PROTOCOL.md). */
   readonly sig: string
-  /** Present when the sled signed more than one entry for this seq; this is the chosen one. */
-  readonly equivocated?: true
 }
 
 /** A position in (sled, seq) order. */
@@ -51,6 +53,12 @@ export interface QueryResult {
   readonly entries: StoredEntry[]
   /** Pass as `after` to get the next page; null when the scan reached the end. */
   readonly next: Position | null
+  /**
+   * The forked sleds among those this page covered (the sleds the query selects, up to `next`),
+   * each with its fork seq F: their entries at F and past it are withheld (they may differ
+   * between replicas), so a reader knows the sled ends there by proof, not for want of data.
+   */
+  readonly forked: Readonly<Record<string, number>>
 }
 
 /** Default page size. */
@@ -62,12 +70,12 @@ export const MAX_LIMIT = 10_000
 export interface QuerySource {
   /** Sleds with at least one entry, ascending. */
   sleds(): readonly SledId[]
-  /** Number of entries of a sled (its next seq). */
+  /** Number of entries of a sled readers may see: all held, or for a forked sled those below F. */
   length(sled: SledId): number
-  /** Records of a sled in [from, to), equivocations already resolved to the chosen record. */
+  /** Records of a sled in [from, to), within `length`. */
   records(sled: SledId, from: number, to: number): readonly string[]
-  /** True when (sled, seq) has equivocation evidence. */
-  isEquivocated(sled: SledId, seq: number): boolean
+  /** The fork seq F of a forked sled, undefined for others. */
+  forkedAt(sled: SledId): number | undefined
 }
 
 const SCAN_CHUNK = 512
@@ -98,12 +106,11 @@ export function checkQuery(q: Query): void {
 }
 
 /** Turns a stored record into the entry readers see (records in the log were verified on entry). */
-export function recordToEntry(record: string, equivocated: boolean): StoredEntry {
+export function recordToEntry(record: string): StoredEntry {
   const parts = splitRecord(record)
   if (parts === undefined) throw sledlogError('STORE_CORRUPT', 'log holds a record without a signature')
   const entry = JSON.parse(parts.json) as Entry
-  const sig = record.slice(0, 86)
-  return equivocated ? { ...entry, sig, equivocated: true } : { ...entry, sig }
+  return { ...entry, sig: record.slice(0, 86) }
 }
 
 function matches(e: StoredEntry, q: Query): boolean {
@@ -120,9 +127,12 @@ export function runQuery(src: QuerySource, q: Query): QueryResult {
   const limit = q.limit ?? DEFAULT_LIMIT
   const wanted = q.sled === undefined ? undefined : new Set(typeof q.sled === 'string' ? [q.sled] : q.sled)
   const entries: StoredEntry[] = []
+  const forked: Record<string, number> = {}
   for (const sled of src.sleds()) {
     if (wanted !== undefined && !wanted.has(sled)) continue
     if (q.after !== undefined && sled < q.after.sled) continue
+    const fork = src.forkedAt(sled)
+    if (fork !== undefined) forked[sled] = fork
     let from = 0
     if (q.after !== undefined && sled === q.after.sled) from = Math.max(from, q.after.seq + 1)
     const headCursor = q.afterHeads?.[sled]
@@ -133,14 +143,13 @@ export function runQuery(src: QuerySource, q: Query): QueryResult {
       const to = Math.min(end, from + SCAN_CHUNK)
       const records = src.records(sled, from, to)
       for (let i = 0; i < records.length; i++) {
-        const seq = from + i
-        const e = recordToEntry(records[i] as string, src.isEquivocated(sled, seq))
+        const e = recordToEntry(records[i] as string)
         if (!matches(e, q)) continue
         entries.push(e)
-        if (entries.length === limit) return { entries, next: { sled, seq } }
+        if (entries.length === limit) return { entries, next: { sled, seq: from + i }, forked }
       }
       from = to
     }
   }
-  return { entries, next: null }
+  return { entries, next: null, forked }
 }

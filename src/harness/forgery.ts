@@ -53,7 +53,7 @@ export function signAs(keys: KeyPair, entry: Entry): string {
 
 /** The record string an API entry was read from (signature, dot, canonical JSON). */
 export function recordOf(e: StoredEntry): string {
-  const { sig, equivocated: _flag, ...entry } = e
+  const { sig, ...entry } = e
   return `${sig}.${encodeEntryJson(entry as Entry)}`
 }
 
@@ -94,7 +94,7 @@ export function forgedRecord(attacker: KeyPair, sled: SledId, seq: number, n: nu
 
 /** An honest record with its content changed but its signature kept. */
 export function tamperedRecord(honest: StoredEntry, n: number): string {
-  const { sig, equivocated: _flag, ...entry } = honest
+  const { sig, ...entry } = honest
   const changed = {
     ...entry,
     kind: 'event',

@@ -11,8 +11,6 @@ export interface LogEntry {
   readonly sled: string
   readonly seq: number
   readonly sig: string
-  /** Set by the node when it holds two signed versions of this (sled, seq). */
-  readonly equivocated?: true
   /** `event` or `gap` (needed by the ingest and hostile-data checks only). */
   readonly kind?: string
   readonly type?: string
@@ -43,7 +41,8 @@ export interface AckedAppend {
 /** The parts of a node's /v1/status the invariants look at. */
 export interface NodeStatusLike {
   readonly node: string
-  readonly equivocations?: readonly unknown[]
+  /** Forked sleds: their count and the first few (docs/API.md, GET /v1/status). */
+  readonly forks?: { readonly sleds?: number; readonly first?: ReadonlyArray<{ readonly sled?: unknown }> }
   readonly writeFailed?: string | null
   readonly ownHeadBehind?: unknown
   readonly missing?: Readonly<Record<string, unknown>>
@@ -59,8 +58,9 @@ export interface InvariantInput {
   /** The nodes are expected to hold identical logs (after a quiet period). */
   readonly converged?: boolean
   /**
-   * Sleds allowed to equivocate (the harness's attacker): their entries may be flagged
-   * `equivocated` and appear in status evidence. Every other sled's equivocation is a violation.
+   * Sleds allowed to equivocate (the harness's attacker): they may be forked (read only below
+   * their fork seq) and may read differently on nodes that have not seen the fork yet. Every
+   * other sled's fork is a violation.
    */
   readonly equivocators?: ReadonlySet<string>
   /**
@@ -92,9 +92,9 @@ function capped(out: string[], limit = MAX_PER_CHECK): (v: string) => void {
 
 /**
  * One node's log on its own: (sled, seq) order, no duplicate (sled, seq), each sled's seqs
- * contiguous from 0, and no equivocation flag.
+ * contiguous from 0.
  */
-export function checkLogShape(log: NodeLog, equivocators: ReadonlySet<string> = NONE): string[] {
+export function checkLogShape(log: NodeLog): string[] {
   const out: string[] = []
   const report = capped(out)
   let prev: LogEntry | undefined
@@ -111,8 +111,6 @@ export function checkLogShape(log: NodeLog, equivocators: ReadonlySet<string> = 
         `${log.node}: sled ${short(e.sled)} seq ${e.seq} where ${expected} was expected (seqs must be contiguous from 0)`,
       )
     }
-    if (e.equivocated === true && !equivocators.has(e.sled))
-      report(`${log.node}: ${short(e.sled)}:${e.seq} is equivocated (two signed versions)`)
     prev = e
   }
   return out
@@ -237,7 +235,7 @@ export function checkConverged(logs: readonly NodeLog[]): string[] {
   return out
 }
 
-/** Status flags that must never be set: equivocation evidence, a failed write. When converged,
+/** Status flags that must never be set: an honest sled forked, a failed write. When converged,
  * no node may still miss ranges or be behind on its own head. */
 export function checkStatuses(
   statuses: readonly NodeStatusLike[],
@@ -246,10 +244,12 @@ export function checkStatuses(
 ): string[] {
   const out: string[] = []
   for (const s of statuses) {
-    const honest = (s.equivocations ?? []).filter(
-      (e) => !equivocators.has(String((e as { sled?: unknown } | null)?.sled)),
-    )
-    if (honest.length > 0) out.push(`${s.node}: reports ${honest.length} equivocation(s) of honest sleds`)
+    // The status lists a few forked sleds and counts all: more forks than equivocators, or a
+    // listed honest one, means an honest sled is forked.
+    const listed = (s.forks?.first ?? []).map((f) => String(f.sled)).filter((sled) => !equivocators.has(sled))
+    const honest = Math.max(listed.length, (s.forks?.sleds ?? 0) - equivocators.size)
+    const which = listed.length > 0 ? ` (${listed.map(short).join(', ')})` : ''
+    if (honest > 0) out.push(`${s.node}: reports ${honest} forked honest sled(s)${which}`)
     if (s.writeFailed !== undefined && s.writeFailed !== null) out.push(`${s.node}: write failed: ${s.writeFailed}`)
     if (!converged) continue
     if (s.ownHeadBehind !== undefined && s.ownHeadBehind !== null)
@@ -269,7 +269,7 @@ export function checkInvariants(input: InvariantInput): string[] {
   const converged = input.converged ?? false
   const equivocators = input.equivocators ?? NONE
   const out: string[] = []
-  for (const log of input.logs) out.push(...checkLogShape(log, equivocators))
+  for (const log of input.logs) out.push(...checkLogShape(log))
   out.push(...checkSigAgreement(input.logs, converged ? NONE : equivocators))
   if (input.acked !== undefined) out.push(...checkAcked(input.logs, input.acked, converged, input.recovering ?? NONE))
   if (converged) out.push(...checkConverged(input.logs))
@@ -452,9 +452,10 @@ export function checkIngest(input: IngestInput): { violations: string[]; account
 /**
  * A stream client's deliveries against a node's final log: each sled delivered completely, in
  * seq order, with the signatures the log holds. (Exactly-once and order are checked as entries
- * arrive; this checks nothing is missing at the end.) For `equivocators` only counts are
- * compared: the record a node shows for an equivocated slot may change once it learns the
- * second version.
+ * arrive; this checks nothing is missing at the end.) An `equivocators` sled may have been
+ * delivered more than the log serves in the end: entries at and past its fork seq that the node
+ * served before it learnt of the fork. Below the fork every replica holds the same records, so
+ * those must match.
  */
 export function checkDelivered(
   name: string,
@@ -473,9 +474,8 @@ export function checkDelivered(
   for (const [sled, sigs] of bySled) {
     const got = delivered.get(sled) ?? []
     if (got.length < sigs.length) report(`${name}: received ${got.length} of ${sigs.length} entries of ${short(sled)}`)
-    else if (got.length > sigs.length)
+    else if (got.length > sigs.length && !equivocators.has(sled))
       report(`${name}: received ${got.length} entries of ${short(sled)}, the log holds ${sigs.length}`)
-    if (equivocators.has(sled)) continue
     const n = Math.min(got.length, sigs.length)
     for (let i = 0; i < n; i++) {
       if (got[i] !== sigs[i]) {
@@ -485,7 +485,7 @@ export function checkDelivered(
     }
   }
   for (const sled of delivered.keys())
-    if (!bySled.has(sled) && (delivered.get(sled)?.length ?? 0) > 0)
+    if (!bySled.has(sled) && (delivered.get(sled)?.length ?? 0) > 0 && !equivocators.has(sled))
       report(`${name}: received entries of ${short(sled)}, which ${log.node} does not hold`)
   return out
 }

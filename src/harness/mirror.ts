@@ -39,20 +39,26 @@ export class LogMirror {
   /**
    * Reads the entries past the mirror up to `heads` (the node's status, read just before).
    * Returns the new entries (whole, for content checks) and problems: a node holding fewer
-   * entries than it showed before, entries that do not continue their sled.
+   * entries than it showed before, entries that do not continue their sled. A sled in `forkable`
+   * (the attacker's, which equivocates) may show fewer: once a node learns of a fork it serves
+   * only the entries below it, and the mirror drops the rest.
    */
   async refresh(
     heads: Readonly<Record<string, number>>,
     get: GetJson,
+    forkable: ReadonlySet<string> = new Set(),
   ): Promise<{ added: StoredEntry[]; problems: string[] }> {
     const added: StoredEntry[] = []
     const problems: string[] = []
     const generation = this.#generation
+    // Forked at 0: nothing of the sled is served any more.
+    for (const sled of forkable) if (heads[sled] === undefined) this.#bySled.delete(sled)
     for (const sled of Object.keys(heads).sort()) {
       if (generation !== this.#generation) return { added: [], problems: [] }
       const head = heads[sled] as number
       let list = this.#bySled.get(sled)
       if (list === undefined) this.#bySled.set(sled, (list = []))
+      if (head < list.length - 1 && forkable.has(sled)) list.length = head + 1
       if (head < list.length - 1) {
         problems.push(
           `${this.#node}: sled ${sled.slice(0, 12)} head is ${head}, but the node returned up to ${list.length - 1} before (entries forgotten)`,
@@ -79,11 +85,7 @@ export class LogMirror {
             broken = true
             break
           }
-          list.push(
-            e.equivocated === true
-              ? { sled, seq: e.seq, sig: e.sig, equivocated: true }
-              : { sled, seq: e.seq, sig: e.sig },
-          )
+          list.push({ sled, seq: e.seq, sig: e.sig })
           added.push(e)
         }
         if (broken) break

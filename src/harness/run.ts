@@ -653,7 +653,7 @@ class HarnessRun {
             if (!res.ok) throw new Error(`${n.name}: GET ${path} → ${res.status}`)
             return res.json()
           }
-          const { added, problems } = await (this.#mirrors[i] as LogMirror).refresh(st.heads, get)
+          const { added, problems } = await (this.#mirrors[i] as LogMirror).refresh(st.heads, get, equivocators)
           return { i, st, added, problems }
         } catch {
           this.#readErrors++

@@ -25,7 +25,10 @@ export interface SlowSubscriberOptions {
   readonly readMs: readonly [number, number]
   /** How long each pause lasts, ms `[min, max]`. */
   readonly pauseMs: readonly [number, number]
-  /** Sleds whose shown record may change (equivocators): a redelivery with another signature is fine. */
+  /**
+   * Sleds that may equivocate: a redelivery of theirs with another signature is tolerated (a node
+   * serves a forked sled only below its fork, where no record changes, so it is not expected).
+   */
   readonly equivocators?: ReadonlySet<string>
 }
 

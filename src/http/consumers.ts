@@ -31,7 +31,7 @@ export function parseAcks(body: unknown, log: SledLog): Array<{ sled: SledId; se
       throw sledlogError('ENTRY_INVALID', `${where}: seq must be a non-negative integer`, { index: i })
     }
     // Checked for all before any is applied, so a refused request acknowledges nothing.
-    if (o.seq >= log.length(o.sled))
+    if (o.seq >= log.held(o.sled))
       throw sledlogError('ENTRY_INVALID', `${where}: this node does not hold ${o.sled.slice(0, 16)}…:${o.seq}`, {
         index: i,
       })

@@ -49,7 +49,7 @@ export function renderMetrics(ctx: ApiContext): string {
   x.family(
     'sledlog_entries',
     'gauge',
-    'Entries held per sled (all verified).',
+    'Entries readers see per sled (all verified; a forked sled only below its fork).',
     Object.entries(status.heads).map(([s, head]) => ({ labels: { sled: s }, value: head + 1 })),
   )
   x.family(
@@ -60,10 +60,16 @@ export function renderMetrics(ctx: ApiContext): string {
   )
   x.family('sledlog_duplicates_total', 'counter', 'Records received again that were already held.', status.duplicates)
   x.family(
-    'sledlog_equivocations',
+    'sledlog_forked_sleds',
     'gauge',
-    'Slots (sled, seq) for which two validly signed records are known.',
-    status.equivocations.length,
+    'Sleds known to have signed two versions of a seq (forked: read only below that seq).',
+    status.forks.sleds,
+  )
+  x.family(
+    'sledlog_equivocations_total',
+    'counter',
+    'Validly signed versions received that differ from the one held (each a proof of equivocation).',
+    status.forks.equivocations,
   )
   const missing = Object.entries(status.missing)
   x.family(

@@ -9,6 +9,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   KEY_FILE_CORRUPT: 500,
   ENTRY_INVALID: 400,
   ENTRY_TOO_LARGE: 413,
+  ENTRY_ID_CONFLICT: 409,
   UPDATE_MALFORMED: 400,
   UPDATE_TOO_LARGE: 413,
   UPDATE_DELETION: 400,
@@ -32,5 +33,6 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   LOG_CLOSED: 503,
   LOG_NOT_OPEN: 503,
   OWN_HEAD_BEHIND: 503,
+  SLED_FORKED: 409,
   NODE_STOPPING: 503,
 }

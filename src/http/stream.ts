@@ -104,5 +104,7 @@ function send(ctx: ApiContext, sse: SseWriter, cursor: CursorTracker, msg: Subsc
       return sse.send('hole', JSON.stringify({ sled: msg.sled, from: msg.from, to: msg.to }))
     case 'hole-filled':
       return sse.send('hole-filled', JSON.stringify({ sled: msg.sled, upTo: msg.upTo }))
+    case 'forked':
+      return sse.send('forked', JSON.stringify({ sled: msg.sled, seq: msg.seq }))
   }
 }

@@ -5,7 +5,7 @@
 import type { EntryBody } from '../core/entry.js'
 import { MAX_LIMIT, type StoredEntry } from '../core/query.js'
 import { isSledlogError } from '../errors.js'
-import type { SledLog } from '../log/sled-log.js'
+import type { AppendOptions, SledLog } from '../log/sled-log.js'
 import { IngestBus, type BusItem, type BusStats } from './bus.js'
 
 /** Options of an {@link IngestWriter}. */
@@ -48,6 +48,11 @@ const RESERVE_KEY = 'ingest-lid-reserved'
 const CHECKED_KEY = 'ingest-lid-checked'
 /** Most sentinels per append at start (holes and the lost reservation). */
 const START_GAPS_PER_BATCH = 100
+/**
+ * An event whose id the log already holds is answered with the entry that holds it, whatever that
+ * says (never ENTRY_ID_CONFLICT): the bus deduplicates by id alone, and its lid becomes a sentinel.
+ */
+const EXISTING: AppendOptions = { idConflict: 'existing' }
 
 /** A point up to which every lid is accounted for (see CHECKED_KEY). */
 interface Checkpoint {
@@ -246,13 +251,19 @@ export class IngestWriter {
 
   async #appendItems(items: readonly BusItem[]): Promise<void> {
     try {
-      await this.#account(items, await this.#log.appendBodies(items.map((i) => this.#toBody(i))))
+      await this.#account(
+        items,
+        await this.#log.appendBodies(
+          items.map((i) => this.#toBody(i)),
+          EXISTING,
+        ),
+      )
     } catch (err) {
       if (!isSledlogError(err, 'ENTRY_TOO_LARGE') && !isSledlogError(err, 'ENTRY_INVALID')) throw err
       // One item spoiled the batch: append one by one, recording refused events as sentinels.
       for (const item of items) {
         try {
-          await this.#account([item], await this.#log.appendBodies([this.#toBody(item)]))
+          await this.#account([item], await this.#log.appendBodies([this.#toBody(item)], EXISTING))
         } catch (one) {
           if (
             item.kind !== 'event' ||

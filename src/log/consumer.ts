@@ -74,13 +74,16 @@ export class DurableConsumer {
   /**
    * Acknowledges (sled, seq). The cursor only moves over contiguous acknowledged seqs, so it
    * never passes an entry that was not acknowledged; resolves once the cursor is durable.
-   * Acknowledging an entry the log does not hold is refused.
+   * Acknowledging an entry the log does not hold is refused. An entry held but withheld (its
+   * sled was found forked at or below it after it was delivered) is taken and changes nothing:
+   * the cursor stays below the fork, where every replica reads the same.
    */
   ack(sled: SledId, seq: number): Promise<void> {
     if (!this.#open) return Promise.reject(sledlogError('LOG_NOT_OPEN', 'consumer is not open'))
-    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.#log.length(sled)) {
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.#log.held(sled)) {
       return Promise.reject(sledlogError('ENTRY_INVALID', `cannot acknowledge ${sled.slice(0, 12)}…/${seq}: not held`))
     }
+    if (seq >= this.#log.length(sled)) return this.#persist(false)
     let cur = this.#cursor.get(sled) ?? -1
     if (seq <= cur) return this.#persist(false)
     const ahead = this.#ahead.get(sled) ?? new Set<number>()

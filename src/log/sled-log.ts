@@ -12,13 +12,21 @@ import { createHash, type Hash } from 'node:crypto'
 import * as Y from 'yjs'
 import type { EntryBody } from '../core/entry.js'
 import { assertEntryBody, idOfEntryJson, type JsonValue } from '../core/entry.js'
-import { guardUpdate, type Equivocation, type GuardOptions, type LogView } from '../core/guard.js'
-import { clientIdOf, rootNameOf, sledOfRootName, type ClientId, type SledId } from '../core/ids.js'
-import { recordToEntry, runQuery, type Heads, type Query, type QueryResult, type StoredEntry } from '../core/query.js'
+import { joinFork, verifyFork, type Fork } from '../core/fork.js'
+import { guardUpdate, type GuardOptions, type LogView } from '../core/guard.js'
+import { clientIdOf, isSledId, rootNameOf, sledOfRootName, type ClientId, type SledId } from '../core/ids.js'
+import {
+  recordToEntry,
+  runQuery,
+  type Heads,
+  type Query,
+  type QueryResult,
+  type QuerySource,
+  type StoredEntry,
+} from '../core/query.js'
 import {
   createSigner,
   createVerifier,
-  openRecord,
   SIG_CHARS,
   type EntrySigner,
   type EntryVerifier,
@@ -26,7 +34,7 @@ import {
 } from '../core/signing.js'
 import { checkRecordBytes, encodeRuns, encodeRunsChunked, recordWireSize, type Run } from '../core/update-codec.js'
 import { sledlogError, type ErrorCode, type RejectCode, type SledlogError } from '../errors.js'
-import { isEvidenceShape, type LevelStore } from '../store/level-store.js'
+import { forkKey, type LevelStore, type StoredJson } from '../store/level-store.js'
 import { docView, overlayView } from './doc-view.js'
 import { installLinearMerge } from './yjs-linear.js'
 
@@ -47,13 +55,11 @@ export const DEFAULT_LIMITS: LogLimits = {
   maxBatchEntries: 10_000,
 }
 
-/** Caps on stored equivocation evidence (a hostile sled can sign endless versions). */
-export const EVIDENCE_LIMITS = {
-  /** Distinct versions kept per (sled, seq). */
-  versionsPerSlot: 8,
-  /** Evidence pairs kept per sled. */
-  pairsPerSled: 1024,
-} as const
+/** Forks listed in {@link LogStatus.forks} (the rest are paged with {@link SledLog.forks}). */
+export const STATUS_FORK_SAMPLE = 8
+
+/** Largest page of {@link SledLog.forks}. */
+export const MAX_FORK_PAGE = 1000
 
 /** Options of a {@link SledLog}. */
 export interface SledLogOptions {
@@ -96,6 +102,32 @@ export interface AppendInput {
   readonly id?: string
 }
 
+/** Options of {@link SledLog.appendBodies}. */
+export interface AppendOptions {
+  /**
+   * An event whose idempotency id this sled already holds for another type or payload:
+   * 'refuse' (default) rejects the batch with ENTRY_ID_CONFLICT; 'existing' answers it with the
+   * entry that holds the id, whatever it says (the ingest writer, which records such an event's
+   * lid as a sentinel). An exact repeat is always answered with the existing entry.
+   */
+  readonly idConflict?: 'refuse' | 'existing'
+}
+
+/** One fork as {@link SledLog.forks} pages them. */
+export interface ForkInfo {
+  readonly sled: SledId
+  /** F: reads of the sled serve only seqs below it. */
+  readonly seq: number
+}
+
+/** A page of {@link SledLog.forks}. */
+export interface ForkPage {
+  /** Forks in ascending sled order. */
+  readonly forks: readonly ForkInfo[]
+  /** Pass as `after` for the next page; null when this page reached the end. */
+  readonly next: SledId | null
+}
+
 /** Outcome of {@link SledLog.applyUpdate}. */
 export type ApplyResult =
   | { readonly ok: true; readonly added: number; readonly duplicates: number; readonly equivocations: number }
@@ -112,9 +144,10 @@ export interface CommitEvent {
   /** The origin passed to {@link SledLog.applyUpdate} (e.g. a peer), undefined for local. */
   readonly origin: unknown
   /**
-   * The entries of one of `runs` as {@link SledLog.get} reads them (with equivocation evidence:
-   * the chosen version and its flag). Parsed on first call and shared by every listener of this
-   * commit, so N subscribers cost one parse.
+   * The entries of one of `runs` that readers see, as {@link SledLog.get} reads them: all of
+   * them, or for a forked sled only those below its fork (a prefix of the run, possibly empty).
+   * Parsed on first call and shared by every listener of this commit, so N subscribers cost
+   * one parse.
    */
   entries(run: Run): readonly StoredEntry[]
 }
@@ -132,16 +165,37 @@ export interface UpdateStream {
   skip(client: number, end: number, from?: number): void
 }
 
+/**
+ * Forks in {@link LogStatus}: counts and a few sled ids, never records, so the status stays
+ * small however many sleds equivocate. Page forks with {@link SledLog.forks}; fetch a proof with
+ * {@link SledLog.forkProof}.
+ */
+export interface ForkStatus {
+  /** Sleds known to be forked. */
+  readonly sleds: number
+  /** Validly signed versions received that differ from the held one (from peers or disk), since open. */
+  readonly equivocations: number
+  /** Of those, versions at a seq past their sled's fork: verified, then dropped. */
+  readonly ignored: number
+  /** Entries held past the forks (withheld from reads). */
+  readonly withheld: number
+  /** The fork seq of this node's own sled, or null; when set its appends are refused (SLED_FORKED). */
+  readonly own: number | null
+  /** The first {@link STATUS_FORK_SAMPLE} forks in sled order. */
+  readonly first: readonly ForkInfo[]
+}
+
 /** Verification status of the log. */
 export interface LogStatus {
   readonly sled: SledId
+  /** Last seq readers see per sled (as {@link SledLog.heads}). */
   readonly heads: Heads
-  /** Entries held (all verified on entry). */
+  /** Entries readers see (all verified on entry). */
   readonly entries: number
   readonly rejected: { readonly total: number; readonly byCode: Readonly<Partial<Record<ErrorCode, number>>> }
   /** Records received again that were already held. */
   readonly duplicates: number
-  readonly equivocations: readonly Equivocation[]
+  readonly forks: ForkStatus
   /** Seq ranges known to exist (offered by peers) but not held, per sled; inclusive. */
   readonly missing: Readonly<Record<string, readonly [number, number][]>>
   /** Set when appends are refused because this node lost some of its own entries. */
@@ -159,7 +213,13 @@ export interface LogStatus {
 }
 
 type Job =
-  | { kind: 'local'; bodies: EntryBody[]; resolve: (e: StoredEntry[]) => void; reject: (err: unknown) => void }
+  | {
+      kind: 'local'
+      bodies: EntryBody[]
+      returnExisting: boolean
+      resolve: (e: StoredEntry[]) => void
+      reject: (err: unknown) => void
+    }
   | { kind: 'remote'; update: Uint8Array; origin: unknown; resolve: (r: ApplyResult) => void }
 
 interface Staged {
@@ -191,9 +251,12 @@ export class SledLog {
   readonly #client: ClientId
   readonly #sleds = new Map<number, SledId>()
   #sortedSleds: SledId[] | null = []
-  readonly #evidence = new Map<string, Set<string>>()
-  readonly #evidenceList: Equivocation[] = []
-  readonly #evidenceBySled = new Map<SledId, number>()
+  /** Fork state per forked sled: O(1) each (the proof's two records, shared with the doc when held). */
+  readonly #forks = new Map<SledId, ForkState>()
+  #sortedForks: SledId[] | null = []
+  #equivocations = 0
+  #ignoredEquivocations = 0
+  readonly #forkListeners = new Set<(sled: SledId, seq: number) => void>()
   readonly #rejected = new Map<ErrorCode, number>()
   #duplicates = 0
   readonly #knownHeads = new Map<SledId, number>()
@@ -208,8 +271,8 @@ export class SledLog {
   /** Idempotency ids of this sled's entries → seq. */
   readonly #ids = new Map<string, number>()
   readonly #remoteHeadListeners = new Set<(sled: SledId, seq: number) => void>()
-  /** Running SHA-256 over each client's chosen records; null when evidence made it stale. */
-  readonly #digests = new Map<number, Hash | null>()
+  /** Per client, a running SHA-256 over its first `n` records (PROTOCOL.md §8.4), caught up when asked. */
+  readonly #digests = new Map<number, { hash: Hash; n: number }>()
 
   constructor(opts: SledLogOptions) {
     installLinearMerge()
@@ -281,7 +344,16 @@ export class SledLog {
   }
 
   async #load(): Promise<void> {
-    for (const raw of await this.#store.evidence()) this.#loadEvidence(raw)
+    // Fork proofs first (they verify themselves); then what the stored updates and the earlier
+    // evidence layout add to them is joined in and, when it changes a proof, written back.
+    const forks = new Map<SledId, Fork>()
+    for (const stored of await this.#store.forks()) {
+      const f = this.#storedProof(stored, (sled) => stored.key === forkKey(sled))
+      if (f !== undefined) forks.set(f.sled, joinFork(forks.get(f.sled), f))
+    }
+    this.#installForks(forks, false)
+    const changed = new Map<SledId, Fork>()
+    const loadTally = { seen: 0, ignored: 0 }
     // A record whose MAC verifies is this node's own write: the size limit guards against peers
     // and corruption, and must not drop what this node acknowledged (older stores may hold
     // flushes written before they were split).
@@ -301,7 +373,8 @@ export class SledLog {
         continue
       }
       this.#duplicates += verdict.duplicates
-      this.#addEvidence(verdict.equivocations)
+      for (const e of verdict.equivocations) if (this.#join(changed, e)) loadTally.ignored++
+      loadTally.seen += verdict.equivocations.length
       // A trusted record holds exactly this node's canonical bytes; anything else is re-encoded.
       const clean =
         verdict.runs.length === 0
@@ -317,9 +390,31 @@ export class SledLog {
       }
     }
     if (this.#quarantineOnOpen) await this.#store.settleLoad(refused, restored)
-    // Digests are computed on first use, not while loading (hashing every record is a third of
-    // the open time, and a node without peers never needs them).
-    for (const client of this.#digests.keys()) this.#digests.set(client, null)
+    // The earlier layout kept up to 1024 pairs per sled: fold them into one proof each.
+    const legacy = await this.#store.legacyEvidence()
+    for (const stored of legacy) {
+      const f = this.#storedProof(stored, (sled) => stored.key.startsWith(`e:${sled}:`))
+      if (f !== undefined) this.#join(changed, f)
+    }
+    if (this.#quarantineOnOpen) await this.#store.settleForks([...changed.values()], legacy.length > 0)
+    this.#installForks(changed, false)
+    this.#countEquivocations(loadTally)
+    for (const sled of this.#forks.keys()) this.#shareProof(sled)
+  }
+
+  /**
+   * A stored proof, verified (both signatures, PROTOCOL.md §6.2) and filed under the right key;
+   * undefined, counted as STORE_CORRUPT, when it is not.
+   */
+  #storedProof(stored: StoredJson, keyFits: (sled: SledId) => boolean): Fork | undefined {
+    try {
+      const f = verifyFork(stored.value, this.#verifier)
+      if (keyFits(f.sled)) return f
+    } catch {
+      // counted below
+    }
+    this.#countRejection('STORE_CORRUPT')
+    return undefined
   }
 
   /** Flushes pending work, then closes the store. Idempotent; concurrent calls share one close. */
@@ -358,17 +453,20 @@ export class SledLog {
 
   /**
    * Appends entry bodies (events, possibly with `lid`, and gap sentinels) atomically with
-   * contiguous seqs, in order. Events whose idempotency id this sled already holds are not
-   * appended again: their existing entry is returned in their place.
+   * contiguous seqs, in order. An event whose idempotency id this sled already holds (or an
+   * earlier body of the batch carries) is not appended again: when it has the same type and
+   * payload (the same canonical JSON) the existing entry is returned in its place; otherwise the
+   * whole batch is refused with ENTRY_ID_CONFLICT (see {@link AppendOptions.idConflict}).
+   * While this node's own sled is forked every append is refused with SLED_FORKED.
    */
-  appendBodies(bodies: readonly EntryBody[]): Promise<StoredEntry[]> {
+  appendBodies(bodies: readonly EntryBody[], opts: AppendOptions = {}): Promise<StoredEntry[]> {
     try {
       if (bodies.length === 0) return Promise.resolve([])
       if (bodies.length > this.#limits.maxBatchEntries) {
         throw sledlogError('ENTRY_INVALID', `a batch holds at most ${this.#limits.maxBatchEntries} entries`)
       }
       for (const b of bodies) assertEntryBody(b)
-      return this.#enqueueLocal([...bodies])
+      return this.#enqueueLocal([...bodies], opts.idConflict === 'existing')
     } catch (err) {
       return Promise.reject(err)
     }
@@ -398,27 +496,99 @@ export class SledLog {
     return () => this.#listeners.delete(listener)
   }
 
-  /** Reads entries in (sled, seq) order; see {@link Query}. */
+  /**
+   * Reads entries in (sled, seq) order; see {@link Query}. A forked sled's entries come only from
+   * below its fork, and the result's `forked` names the forked sleds the page covered.
+   */
   query(q: Query = {}): QueryResult {
     return runQuery(this.#querySource(), q)
   }
 
-  /** The entry at (sled, seq), if held. */
+  /**
+   * The entry at (sled, seq) if readers may see it: held, and for a forked sled below its fork.
+   * Once replicas have exchanged what they hold, what it returns is the same on all of them.
+   */
   get(sled: SledId, seq: number): StoredEntry | undefined {
-    const record = this.#chosenRecord(sled, seq)
-    return record === undefined ? undefined : recordToEntry(record, this.#evidence.has(`${sled}:${seq}`))
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.length(sled)) return undefined
+    const record = this.#view.recordAt(clientIdOf(sled), seq)
+    return record === undefined ? undefined : recordToEntry(record)
   }
 
-  /** Last seq held per sled. */
+  /**
+   * Last seq readers see per sled, ascending by sled: for a forked sled the last below its fork.
+   * A sled with nothing to read (none held, or forked at 0) is absent.
+   */
   heads(): Heads {
     const out: Record<string, number> = {}
-    for (const sled of this.#sortedSledList()) out[sled] = this.#view.length(clientIdOf(sled)) - 1
+    for (const sled of this.#sortedSledList()) {
+      const n = this.length(sled)
+      if (n > 0) out[sled] = n - 1
+    }
     return out
   }
 
-  /** Number of entries held for a sled, i.e. its next seq. */
+  /** Number of a sled's entries readers see: all held, or for a forked sled those below its fork. */
   length(sled: SledId): number {
+    const held = this.held(sled)
+    const fork = this.#forks.get(sled)
+    return fork === undefined ? held : Math.min(held, fork.fork.seq)
+  }
+
+  /** Every sled this node holds records of, ascending (forked ones included, even at F = 0). */
+  sleds(): readonly SledId[] {
+    return this.#sortedSledList()
+  }
+
+  /**
+   * Number of a sled's records this node holds, i.e. its next seq (what replication compares),
+   * including those withheld from reads past a fork.
+   */
+  held(sled: SledId): number {
     return this.#sleds.has(clientIdOf(sled)) ? this.#view.length(clientIdOf(sled)) : 0
+  }
+
+  /**
+   * Forked sleds in ascending sled order, `limit` (default 100, at most {@link MAX_FORK_PAGE})
+   * per page, starting after the sled `after`: what a `/v1/evidence` listing serves.
+   */
+  forks(opts: { readonly after?: SledId; readonly limit?: number } = {}): ForkPage {
+    const limit = opts.limit ?? 100
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_FORK_PAGE)
+      throw sledlogError('ENTRY_INVALID', `limit must be an integer in 1..${MAX_FORK_PAGE}`)
+    if (opts.after !== undefined && !isSledId(opts.after))
+      throw sledlogError('ENTRY_INVALID', 'after must be a sled id (64 lowercase hex characters)')
+    const sorted = this.#sortedForkList()
+    let i = 0
+    if (opts.after !== undefined) {
+      // First sled past `after`, by binary search: pages cost O(limit + log forks).
+      let hi = sorted.length
+      while (i < hi) {
+        const mid = (i + hi) >>> 1
+        if ((sorted[mid] as SledId) <= opts.after) i = mid + 1
+        else hi = mid
+      }
+    }
+    const page = sorted.slice(i, i + limit)
+    const forks = page.map((sled) => ({ sled, seq: (this.#forks.get(sled) as ForkState).fork.seq }))
+    return { forks, next: i + limit < sorted.length ? (page[page.length - 1] as SledId) : null }
+  }
+
+  /**
+   * The proof that `sled` is forked: `{sled, seq: F, records: [a, b]}`, the two smallest
+   * distinct validly signed records known at F, ascending. Anyone can check it with the sled's
+   * public key alone (PROTOCOL.md §4.3, `verifyFork`). Undefined when the sled is not forked.
+   */
+  forkProof(sled: SledId): Fork | undefined {
+    return this.#forks.get(sled)?.fork
+  }
+
+  /**
+   * Registers a listener told `(sled, F)` when a sled becomes forked or its fork moves to a lower
+   * seq, before the commit that caused it is delivered; returns the unsubscribe function.
+   */
+  onFork(listener: (sled: SledId, seq: number) => void): () => void {
+    this.#forkListeners.add(listener)
+    return () => this.#forkListeners.delete(listener)
   }
 
   /** True when this sled already holds an entry with idempotency id `id`. */
@@ -473,10 +643,15 @@ export class SledLog {
     const known = this.#knownHeads.get(sled)
     if (known !== undefined && seq <= known) return
     this.#knownHeads.set(sled, seq)
-    if (seq >= this.length(sled)) for (const l of this.#remoteHeadListeners) l(sled, seq)
+    // Past a fork nothing is readable, so nothing there is missing for readers.
+    const readable = Math.min(seq, (this.#forks.get(sled)?.fork.seq ?? Number.POSITIVE_INFINITY) - 1)
+    if (readable >= this.held(sled)) for (const l of this.#remoteHeadListeners) l(sled, readable)
   }
 
-  /** Registers a listener for peers announcing a sled head past what this log holds. */
+  /**
+   * Registers a listener for peers announcing a sled head past what this log holds (for a
+   * forked sled, only the part below the fork).
+   */
   onRemoteHead(listener: (sled: SledId, seq: number) => void): () => void {
     this.#remoteHeadListeners.add(listener)
     return () => this.#remoteHeadListeners.delete(listener)
@@ -488,22 +663,27 @@ export class SledLog {
    * every synced link).
    */
   missingRange(sled: SledId): readonly [number, number] | null {
-    const held = this.length(sled)
-    const known = this.#knownHeads.get(sled) ?? -1
+    const held = this.held(sled)
+    let known = this.#knownHeads.get(sled) ?? -1
     if (sled === this.sled) {
       // Own entries this node wrote but no longer holds are missing too, whether or not a peer
       // has announced them yet.
       const written = this.#store.ownNext
       if (written > held) return [held, Math.max(written - 1, known)]
     }
+    // A forked sled's entries from its fork on are withheld from readers, not missing.
+    const fork = this.#forks.get(sled)
+    if (fork !== undefined) known = Math.min(known, fork.fork.seq - 1)
     return known >= held ? [held, known] : null
   }
 
-  /** The verification status. */
+  /** The verification status: counts, never records, so it stays small (see {@link ForkStatus}). */
   status(): LogStatus {
     const heads = this.heads()
     let entries = 0
     for (const h of Object.values(heads)) entries += h + 1
+    let withheld = 0
+    for (const [sled] of this.#forks) withheld += this.held(sled) - this.length(sled)
     const byCode: Partial<Record<ErrorCode, number>> = {}
     let total = 0
     for (const [code, n] of this.#rejected) {
@@ -523,7 +703,14 @@ export class SledLog {
       entries,
       rejected: { total, byCode },
       duplicates: this.#duplicates,
-      equivocations: [...this.#evidenceList],
+      forks: {
+        sleds: this.#forks.size,
+        equivocations: this.#equivocations,
+        ignored: this.#ignoredEquivocations,
+        withheld,
+        own: this.#forks.get(this.sled)?.fork.seq ?? null,
+        first: this.forks({ limit: STATUS_FORK_SAMPLE }).forks,
+      },
       missing,
       ownHeadBehind: have < written ? { have, written } : null,
       writeFailed: this.#writeFailure?.message ?? null,
@@ -537,33 +724,34 @@ export class SledLog {
   }
 
   /**
-   * Per-client SHA-256 over the chosen record of every held seq (records joined by newlines,
-   * which neither signatures nor JSON text contain), combined with the sled's equivocation
-   * evidence. Two nodes with equal state vectors but different content or evidence (an
-   * equivocation one of them has not seen both sides of) differ here.
+   * Per-client digest (PROTOCOL.md §8.4): SHA-256 over the records below min(length, F), one
+   * newline after each (neither signatures nor JSON text contain one), and for a forked sled
+   * combined with its fork state (F and the proof). Replicas with equal state vectors but
+   * different records or fork states (an equivocation one of them has not seen) differ here; at
+   * quiescence equal digests mean equal reads. Running hashes catch up on the records added
+   * since the last call, so a call costs O(new records + sleds).
    */
   digests(): Array<{ client: number; length: number; hash: Uint8Array }> {
     const out: Array<{ client: number; length: number; hash: Uint8Array }> = []
     for (const [client, sled] of this.#sleds) {
-      let h = this.#digests.get(client) ?? null
-      if (h === null) {
-        h = hashRecords(this.#querySource().records(sled, 0, this.#view.length(client)), createHash('sha256'))
-        this.#digests.set(client, h)
+      const length = this.#view.length(client)
+      const fork = this.#forks.get(sled)
+      const upTo = fork === undefined ? length : Math.min(length, fork.fork.seq)
+      let d = this.#digests.get(client)
+      if (d === undefined || d.n > upTo) {
+        // First use (not while loading: hashing every record is a third of the open time), or
+        // a fork moved below what was hashed.
+        d = { hash: createHash('sha256'), n: 0 }
+        this.#digests.set(client, d)
       }
-      // Evidence is part of the digest, so a node that has not seen an equivocation differs
-      // from one that has, fetches the sled, and records the evidence too.
-      const versions = this.#evidenceBySled.has(sled)
-        ? this.#evidenceList.filter((e) => e.sled === sled).flatMap((e) => e.records)
-        : []
-      const base = h.copy().digest()
-      const hash =
-        versions.length === 0
-          ? base
-          : createHash('sha256')
-              .update(base)
-              .update([...new Set(versions)].sort().join('\n'))
-              .digest()
-      out.push({ client, length: this.#view.length(client), hash: new Uint8Array(hash) })
+      while (d.n < upTo) {
+        const to = Math.min(upTo, d.n + 4096)
+        for (const r of this.#view.records(client, d.n, to)) d.hash.update(r).update('\n')
+        d.n = to
+      }
+      const base = d.hash.copy().digest()
+      const hash = fork === undefined ? base : createHash('sha256').update(base).update(fork.proofHash).digest()
+      out.push({ client, length, hash: new Uint8Array(hash) })
     }
     return out
   }
@@ -575,9 +763,8 @@ export class SledLog {
 
   /**
    * Canonical updates holding everything this log has past `stateVector`, in chunks of about
-   * `maxBytes` (so initial sync never needs one giant frame), followed by one small update per
-   * other known version of each equivocated slot in the range (the evidence): all of
-   * {@link updateStream} at once.
+   * `maxBytes` (so initial sync never needs one giant frame), followed by the fork proofs in
+   * the range: all of {@link updateStream} at once.
    */
   updatesSince(stateVector: ReadonlyMap<number, number>, maxBytes: number): Uint8Array[] {
     const stream = this.updateStream(stateVector, maxBytes)
@@ -590,16 +777,16 @@ export class SledLog {
    * What a peer at `stateVector` lacks, as a lazy series of updates of at most `maxBytes` each
    * (a record larger than that goes alone), so answering a peer that lacks a million entries
    * holds one chunk in memory, not the whole answer. Each `next()` reads the log as it is then:
-   * entries committed while an answer is being sent go out in it too. Runs come first, then
-   * one update per other known version of each equivocated slot the answer transferred (the
-   * peer holds the slot by then, so its guard records the same evidence; without this a peer
-   * holding only the larger version would read a different entry forever). `next()` returns
-   * null once the peer would hold everything this log holds.
+   * entries committed while an answer is being sent go out in it too. Runs come first, then,
+   * for every forked sled whose fork seq F lies in the range the answer covered, the two proof
+   * records at F, one single-record update each (PROTOCOL.md §8.3): the peer holds the slot by
+   * then, so its guard dedupes the version it holds and takes the other as an equivocation,
+   * and the fork state spreads with two records per forked sled, however many versions exist.
+   * `next()` returns null once the peer would hold everything this log holds.
    */
   updateStream(stateVector: ReadonlyMap<number, number>, maxBytes: number): UpdateStream {
     const from = new Map(stateVector)
     const sent = new Map(stateVector)
-    const evidenceSent = new Set<string>()
     const nextRuns = (): Uint8Array | null => {
       const runs: Run[] = []
       let size = 0
@@ -625,25 +812,30 @@ export class SledLog {
       }
       return runs.length === 0 ? null : encodeRuns(runs)
     }
-    const nextEvidence = (): Uint8Array | null => {
-      for (const [key, versions] of this.#evidence) {
-        const colon = key.lastIndexOf(':')
-        const sled = key.slice(0, colon) as SledId
-        const client = clientIdOf(sled)
-        const seq = Number(key.slice(colon + 1))
-        if (seq < (from.get(client) ?? 0) || seq >= (sent.get(client) ?? 0)) continue
-        const held = this.#view.recordAt(client, seq)
-        for (const v of [...versions].sort()) {
-          const id = `${key}\n${v}`
-          if (v === held || evidenceSent.has(id)) continue
-          evidenceSent.add(id)
-          return encodeRuns([{ client, clock: seq, rootName: rootNameOf(sled), records: [v] }])
-        }
+    // Forks are walked once per answer with a live iterator (a fork found meanwhile is still
+    // visited; one moved lower is visited with its new seq if not passed yet).
+    let forks: Iterator<ForkState> | null = null
+    let second: Uint8Array | null = null
+    const nextProof = (): Uint8Array | null => {
+      if (second !== null) {
+        const u = second
+        second = null
+        return u
+      }
+      forks ??= this.#forks.values()
+      for (let it = forks.next(); it.done !== true; it = forks.next()) {
+        const { fork, client } = it.value
+        if (fork.seq < (from.get(client) ?? 0) || fork.seq >= (sent.get(client) ?? 0)) continue
+        const [a, b] = fork.records.map((r) =>
+          encodeRuns([{ client, clock: fork.seq, rootName: rootNameOf(fork.sled), records: [r] }]),
+        )
+        second = b as Uint8Array
+        return a as Uint8Array
       }
       return null
     }
     return {
-      next: () => nextRuns() ?? nextEvidence(),
+      next: () => nextRuns() ?? nextProof(),
       skip: (client, end, start = 0) => {
         const at = sent.get(client) ?? 0
         if (start <= at && at < end) sent.set(client, end)
@@ -662,14 +854,14 @@ export class SledLog {
     }
   }
 
-  #enqueueLocal(bodies: EntryBody[]): Promise<StoredEntry[]> {
-    if (this.#gate !== null) return this.#gate.then(() => this.#enqueueLocal(bodies))
+  #enqueueLocal(bodies: EntryBody[], returnExisting: boolean): Promise<StoredEntry[]> {
+    if (this.#gate !== null) return this.#gate.then(() => this.#enqueueLocal(bodies, returnExisting))
     if (this.#state !== 'open')
       return Promise.reject(
         sledlogError(this.#state === 'new' ? 'LOG_NOT_OPEN' : 'LOG_CLOSED', `log is ${this.#state}`),
       )
     return new Promise((resolve, reject) => {
-      this.#queue.push({ kind: 'local', bodies, resolve, reject })
+      this.#queue.push({ kind: 'local', bodies, returnExisting, resolve, reject })
       this.#schedule()
     })
   }
@@ -733,7 +925,8 @@ export class SledLog {
     }
     const view = overlayView(this.#view)
     const staged: Staged[] = []
-    const newEvidence: Equivocation[] = []
+    const forkChanges = new Map<SledId, Fork>()
+    const tally = { seen: 0, ignored: 0 }
     const remoteResults: Array<[Job & { kind: 'remote' }, ApplyResult]> = []
     const full = this.#guardOptions('full')
     for (const job of jobs) {
@@ -746,15 +939,8 @@ export class SledLog {
         continue
       }
       this.#duplicates += verdict.duplicates
-      for (const e of verdict.equivocations) {
-        if (
-          this.#hasEvidence(e) ||
-          newEvidence.some((n) => n.sled === e.sled && n.seq === e.seq && n.records[1] === e.records[1])
-        )
-          continue
-        // Past the caps the version is dropped; the sled stays flagged by the evidence it has.
-        if (this.#evidenceRoom(e, newEvidence)) newEvidence.push(e)
-      }
+      for (const e of verdict.equivocations) if (this.#join(forkChanges, e)) tally.ignored++
+      tally.seen += verdict.equivocations.length
       let added = 0
       for (const run of verdict.runs) {
         view.stage(run)
@@ -767,16 +953,16 @@ export class SledLog {
         { ok: true, added, duplicates: verdict.duplicates, equivocations: verdict.equivocations.length },
       ])
     }
-    const local = this.#stageLocal(jobs, view)
+    const local = this.#stageLocal(jobs, view, forkChanges.get(this.sled) ?? this.#forks.get(this.sled)?.fork)
     if (local.run !== undefined)
       staged.push({ update: encodeRuns([local.run]), runs: [local.run], local: true, origin: undefined })
-    if (staged.length > 0 || newEvidence.length > 0) {
+    if (staged.length > 0 || forkChanges.size > 0) {
       try {
         await this.#store.commit({
           updates: staged.flatMap((s) =>
             s.update.length <= this.#storeChunkBytes ? [s.update] : encodeRunsChunked(s.runs, this.#storeChunkBytes),
           ),
-          evidence: newEvidence,
+          forks: [...forkChanges.values()],
           ...(local.run === undefined ? {} : { ownNext: local.run.clock + local.run.records.length }),
         })
       } catch (cause) {
@@ -795,16 +981,24 @@ export class SledLog {
         return
       }
     }
-    this.#addEvidence(newEvidence)
+    // Forks first: listeners hear of a fork before the commit that carried it, whose entries
+    // past the fork readers no longer see.
+    this.#installForks(forkChanges, true)
+    this.#countEquivocations(tally)
     for (const s of staged) this.#apply(s)
+    for (const sled of forkChanges.keys()) this.#shareProof(sled)
     for (const [job, result] of remoteResults) job.resolve(result)
     for (const { job, entries } of local.accepted) job.resolve(entries)
   }
 
-  /** Signs the local jobs' entries with the next seqs; rejects jobs that cannot be appended. */
+  /**
+   * Signs the local jobs' entries with the next seqs; rejects jobs that cannot be appended (all
+   * of them while this node's own sled is forked, `ownFork`).
+   */
   #stageLocal(
     jobs: Job[],
     view: LogView & { stage(run: Run): void },
+    ownFork: Fork | undefined,
   ): { run: Run | undefined; accepted: Array<{ job: Job & { kind: 'local' }; entries: StoredEntry[] }> } {
     const accepted: Array<{ job: Job & { kind: 'local' }; entries: StoredEntry[] }> = []
     const records: string[] = []
@@ -813,6 +1007,18 @@ export class SledLog {
     let seq = start
     for (const job of jobs) {
       if (job.kind !== 'local') continue
+      if (ownFork !== undefined) {
+        job.reject(
+          sledlogError(
+            'SLED_FORKED',
+            `this node's sled signed two versions of its seq ${ownFork.seq} (history re-signed after a lost ` +
+              'disk, or its key in use elsewhere): readers everywhere stop below it, and appends are refused; ' +
+              'the sled needs a new key (key succession comes in a later release)',
+            { seq: ownFork.seq },
+          ),
+        )
+        continue
+      }
       if (start < this.#store.ownNext) {
         job.reject(
           sledlogError(
@@ -827,8 +1033,9 @@ export class SledLog {
         continue
       }
       try {
-        // Entries of this job: existing ones (idempotency id already held or staged) or new.
-        const out: Array<string | StoredEntry> = []
+        // Records of this job's entries: existing ones (idempotency id already held or staged)
+        // or new.
+        const out: string[] = []
         const signed: string[] = []
         const jobIds = new Map<string, number>()
         for (const body of job.bodies) {
@@ -836,11 +1043,13 @@ export class SledLog {
           if (id !== undefined) {
             const existing = this.#ids.get(id) ?? stagedIds.get(id) ?? jobIds.get(id)
             if (existing !== undefined) {
-              out.push(
+              const record = (
                 existing < start
-                  ? (this.get(this.sled, existing) as StoredEntry)
-                  : ((records[existing - start] ?? signed[existing - seq]) as string),
-              )
+                  ? view.recordAt(this.#client, existing)
+                  : (records[existing - start] ?? signed[existing - seq])
+              ) as string
+              if (!job.returnExisting) assertSameEvent(record, body, existing)
+              out.push(record)
               continue
             }
             jobIds.set(id, seq + signed.length)
@@ -854,7 +1063,7 @@ export class SledLog {
         for (const r of signed) records.push(r)
         for (const [id, at] of jobIds) stagedIds.set(id, at)
         seq += signed.length
-        accepted.push({ job, entries: out.map((r) => (typeof r === 'string' ? recordToEntry(r, false) : r)) })
+        accepted.push({ job, entries: out.map((r) => recordToEntry(r)) })
       } catch (err) {
         job.reject(err)
       }
@@ -870,10 +1079,6 @@ export class SledLog {
     Y.applyUpdate(this.#doc, s.update, s.origin)
     for (const run of s.runs) {
       if (run.client === this.#client) this.#indexIds(run.records, run.clock)
-      const h = this.#digests.get(run.client)
-      if (this.#state !== 'open') this.#digests.set(run.client, null)
-      else if (h === undefined) this.#digests.set(run.client, hashRecords(run.records, createHash('sha256')))
-      else if (h !== null) hashRecords(run.records, h)
       if (!this.#sleds.has(run.client)) {
         const sled = sledOfRootName(run.rootName) as SledId
         this.#sleds.set(run.client, sled)
@@ -885,8 +1090,9 @@ export class SledLog {
     const entries = (run: Run): StoredEntry[] => {
       let e = parsed.get(run)
       if (e === undefined) {
-        const sled = this.#sleds.get(run.client) as SledId
-        e = run.records.map((_, i) => this.get(sled, run.clock + i) as StoredEntry)
+        // The run holds what was just applied; readers see the part below the sled's fork.
+        const readable = this.length(this.#sleds.get(run.client) as SledId) - run.clock
+        e = run.records.slice(0, Math.max(0, readable)).map((r) => recordToEntry(r))
         parsed.set(run, e)
       }
       return e
@@ -932,60 +1138,60 @@ export class SledLog {
   }
 
   /**
-   * Caps evidence a sled can make us keep (it can sign endless versions of its own slots):
-   * {@link EVIDENCE_LIMITS}. The sled is flagged either way; past the caps versions are counted
-   * and dropped.
+   * Joins an equivocation (or a proof) into `changes`, the fork states this flush or load changes
+   * over the current ones ({@link joinFork}). Returns true when it lies past the sled's fork: read
+   * nowhere, so it changes nothing (verified, then dropped).
    */
-  #evidenceRoom(e: Equivocation, pending: readonly Equivocation[]): boolean {
-    const slot =
-      (this.#evidence.get(`${e.sled}:${e.seq}`)?.size ?? 0) +
-      pending.filter((p) => p.sled === e.sled && p.seq === e.seq).length
-    const sled = (this.#evidenceBySled.get(e.sled) ?? 0) + pending.filter((p) => p.sled === e.sled).length
-    return slot < EVIDENCE_LIMITS.versionsPerSlot && sled < EVIDENCE_LIMITS.pairsPerSled
+  #join(changes: Map<SledId, Fork>, seen: Fork): boolean {
+    const cur = changes.get(seen.sled) ?? this.#forks.get(seen.sled)?.fork
+    const next = joinFork(cur, seen)
+    if (next !== cur) changes.set(seen.sled, next)
+    return cur !== undefined && seen.seq > cur.seq
   }
 
-  #hasEvidence(e: Equivocation): boolean {
-    const set = this.#evidence.get(`${e.sled}:${e.seq}`)
-    return set !== undefined && e.records.every((r) => set.has(r))
+  /** Counts equivocations received, once what they changed is durable (status reads both at once). */
+  #countEquivocations(tally: { seen: number; ignored: number }): void {
+    this.#equivocations += tally.seen
+    this.#ignoredEquivocations += tally.ignored
   }
 
-  #addEvidence(list: readonly Equivocation[]): void {
-    for (const e of list) {
-      if (this.#hasEvidence(e)) continue
-      const key = `${e.sled}:${e.seq}`
-      const set = this.#evidence.get(key) ?? new Set<string>()
-      for (const r of e.records) set.add(r)
-      this.#evidence.set(key, set)
-      this.#evidenceList.push(e)
-      this.#evidenceBySled.set(e.sled, (this.#evidenceBySled.get(e.sled) ?? 0) + 1)
-      // The chosen record of this slot may change: recompute the sled's digest when next asked.
-      if (this.#digests.has(clientIdOf(e.sled))) this.#digests.set(clientIdOf(e.sled), null)
-    }
-  }
-
-  /** Checks stored evidence: both records validly signed by the sled for the seq, and distinct. */
-  #loadEvidence(raw: unknown): void {
-    try {
-      if (!isEvidenceShape(raw) || raw.records[0] === raw.records[1]) throw new Error('bad shape')
-      for (const r of raw.records) {
-        const { entry } = openRecord(r, this.#verifier)
-        if (entry.sled !== raw.sled || entry.seq !== raw.seq) throw new Error('mismatch')
+  /** Makes fork states current (after they are durable) and tells the fork listeners. */
+  #installForks(changes: ReadonlyMap<SledId, Fork>, notify: boolean): void {
+    for (const [sled, fork] of changes) {
+      if (!this.#forks.has(sled)) this.#sortedForks = null
+      const proofHash = createHash('sha256')
+        .update(`${fork.seq}\n`)
+        .update(fork.records[0])
+        .update('\n')
+        .update(fork.records[1])
+        .update('\n')
+        .digest()
+      this.#forks.set(sled, { fork, client: clientIdOf(sled), proofHash })
+      if (!notify) continue
+      for (const l of this.#forkListeners) {
+        try {
+          l(sled, fork.seq)
+        } catch {
+          // A listener's bug must not break the commit pipeline.
+        }
       }
-      this.#addEvidence([{ sled: raw.sled, seq: raw.seq, records: [...raw.records].sort() as [string, string] }])
-    } catch {
-      this.#countRejection('STORE_CORRUPT')
     }
   }
 
-  /** The record readers see at (sled, seq): with equivocation, the smallest known version. */
-  #chosenRecord(sled: SledId, seq: number): string | undefined {
-    const held = this.#view.recordAt(clientIdOf(sled), seq)
-    if (held === undefined) return undefined
-    const versions = this.#evidence.get(`${sled}:${seq}`)
-    if (versions === undefined) return held
-    let min = held
-    for (const v of versions) if (v < min) min = v
-    return min
+  /**
+   * Lets a proof share the doc's string for the version the doc holds at the fork seq (the same
+   * text decoded twice is two copies in memory): a fork then costs at most one record beyond
+   * what the doc holds anyway.
+   */
+  #shareProof(sled: SledId): void {
+    const state = this.#forks.get(sled)
+    if (state === undefined) return
+    const { fork, client } = state
+    const held = this.#view.recordAt(client, fork.seq)
+    const [a, b] = fork.records
+    if (held !== a && held !== b) return
+    const records: [string, string] = held === a ? [held, b] : [a, held as string]
+    this.#forks.set(sled, { ...state, fork: { sled, seq: fork.seq, records } })
   }
 
   #sortedSledList(): SledId[] {
@@ -993,25 +1199,47 @@ export class SledLog {
     return this.#sortedSleds
   }
 
-  #querySource() {
+  #sortedForkList(): SledId[] {
+    if (this.#sortedForks === null) this.#sortedForks = [...this.#forks.keys()].sort()
+    return this.#sortedForks
+  }
+
+  #querySource(): QuerySource {
     return {
       sleds: () => this.#sortedSledList(),
-      length: (sled: SledId) => this.length(sled),
-      records: (sled: SledId, from: number, to: number) => {
-        const out = this.#view.records(clientIdOf(sled), from, to)
-        if (this.#evidence.size > 0) {
-          for (let i = 0; i < out.length; i++) {
-            if (this.#evidence.has(`${sled}:${from + i}`)) out[i] = this.#chosenRecord(sled, from + i) as string
-          }
-        }
-        return out
-      },
-      isEquivocated: (sled: SledId, seq: number) => this.#evidence.has(`${sled}:${seq}`),
+      length: (sled) => this.length(sled),
+      records: (sled, from, to) => this.#view.records(clientIdOf(sled), from, to),
+      forkedAt: (sled) => this.#forks.get(sled)?.fork.seq,
     }
   }
 }
 
-function hashRecords(records: readonly string[], h: Hash): Hash {
-  for (const r of records) h.update(r).update('\n')
-  return h
+/** A forked sled's state: its fork, its client, and the digest of its proof (PROTOCOL.md §8.4). */
+interface ForkState {
+  readonly fork: Fork
+  readonly client: number
+  /** SHA-256(decimal F ‖ "\n" ‖ a ‖ "\n" ‖ b ‖ "\n"), cached: digests are asked for every 15 s per link. */
+  readonly proofHash: Uint8Array
+}
+
+/**
+ * Refuses an event that reuses an idempotency id `record` (entry `seq`) already holds with another
+ * type or payload: an id names one event, and answering with the old entry would tell the
+ * caller its new event was stored.
+ */
+function assertSameEvent(record: string, body: EntryBody, seq: number): void {
+  const held = JSON.parse(record.slice(SIG_CHARS + 1)) as { kind: string; type?: string; payload?: unknown }
+  if (
+    body.kind === 'event' &&
+    held.kind === 'event' &&
+    held.type === body.type &&
+    JSON.stringify(held.payload) === JSON.stringify(body.payload)
+  )
+    return
+  const id = body.kind === 'event' ? body.id : undefined
+  throw sledlogError(
+    'ENTRY_ID_CONFLICT',
+    `idempotency id ${JSON.stringify(id)} already names entry ${seq}, with another type or payload`,
+    { id, seq },
+  )
 }

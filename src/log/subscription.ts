@@ -25,6 +25,14 @@ export type SubscriptionMessage =
   | { readonly type: 'hole'; readonly sled: SledId; readonly from: number; readonly to: number }
   /** The hole announced for `sled` has filled up to `upTo`. */
   | { readonly type: 'hole-filled'; readonly sled: SledId; readonly upTo: number }
+  /**
+   * `sled` is forked: it signed two versions of `seq` (PROTOCOL.md §6.2). Its entries from
+   * `seq` on are withheld (replicas may hold different ones): none is delivered after this
+   * message. Sent at start for forks already known, and when a sled becomes forked or its fork
+   * moves to a lower seq; entries at or past `seq` delivered before it were served before the
+   * fork was known.
+   */
+  | { readonly type: 'forked'; readonly sled: SledId; readonly seq: number }
 
 /** Options of a subscription. */
 export interface SubscribeOptions {
@@ -65,8 +73,8 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
   }
 
   /**
-   * Registers for live commits, announces the holes already known (each followed by
-   * `hole-filled` once it fills), then starts delivering the stored entries after the cursor.
+   * Registers for live commits, announces the forks and holes already known (each hole followed
+   * by `hole-filled` once it fills), then starts delivering the stored entries after the cursor.
    */
   start(): this {
     const from = this.#from ?? 'start'
@@ -77,6 +85,16 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
     }
     this.#unsubscribe.push(this.#log.onCommit((e) => this.#onCommit(e)))
     this.#unsubscribe.push(this.#log.onRemoteHead((sled, seq) => this.#onRemoteHead(sled, seq)))
+    this.#unsubscribe.push(this.#log.onFork((sled, seq) => this.#onFork(sled, seq)))
+    for (const sled of this.#filter ?? []) {
+      const fork = this.#log.forkProof(sled)
+      if (fork !== undefined) this.#push({ type: 'forked', sled, seq: fork.seq })
+    }
+    for (let next: SledId | null | undefined; this.#filter === null && next !== null; ) {
+      const page = this.#log.forks(next === undefined ? { limit: 1000 } : { after: next, limit: 1000 })
+      for (const f of page.forks) this.#push({ type: 'forked', sled: f.sled, seq: f.seq })
+      next = page.next
+    }
     // Peers announced these before this subscription existed: no onRemoteHead will repeat them.
     for (const [key, ranges] of Object.entries(this.#log.status().missing)) {
       const sled = key as SledId
@@ -234,6 +252,35 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
     for (const m of kept) this.#push(m)
     this.#push({ type: 'lagged', missed })
     this.#pump()
+  }
+
+  /**
+   * A sled became forked at `seq` (or its fork moved lower): entries of it at or past `seq` still
+   * queued are taken back (they were not handed over yet, and readers no longer see them), holes
+   * end below the fork, and the subscriber is told.
+   */
+  #onFork(sled: SledId, seq: number): void {
+    if (this.#mode === 'stopped' || !this.#wanted(sled)) return
+    const kept: SubscriptionMessage[] = []
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const m = this.#queue[i] as SubscriptionMessage
+      if (m.type === 'entry' && m.entry.sled === sled && m.entry.seq >= seq) this.#entriesQueued--
+      else kept.push(m)
+    }
+    this.#queue = kept
+    this.#head = 0
+    const queued = this.#queued.get(sled)
+    if (queued !== undefined && queued >= seq) this.#queued.set(sled, Math.max(seq - 1, this.#consumed.get(sled) ?? -1))
+    this.#push({ type: 'forked', sled, seq })
+    const hole = this.#holes.get(sled)
+    if (hole !== undefined && hole >= seq) {
+      // What is missing below the fork is all a reader can still get.
+      const to = seq - 1
+      if (this.#log.length(sled) - 1 >= to) {
+        this.#holes.delete(sled)
+        this.#push({ type: 'hole-filled', sled, upTo: to })
+      } else this.#holes.set(sled, to)
+    }
   }
 
   #onRemoteHead(sled: SledId, seq: number): void {

@@ -6,8 +6,10 @@
  * - `m:own-next`          decimal: how many entries this node has ever written (its next seq)
  * - `s:<8 hex>`           snapshot chunk i: MAC ‖ canonical update (chunks only ever appended)
  * - `u:<16 hex>`          update n since the snapshot: MAC ‖ canonical update
- * - `e:<sled>:<16 hex>:<16 hex>`  equivocation evidence for (sled, seq), one key per pair of
- *                         versions (hash of the pair): JSON
+ * - `f:<sled>`            the sled's fork proof (PROTOCOL.md §6.2), one key per forked sled:
+ *                         JSON `{sled, seq, records: [a, b]}`; not MAC-protected (it verifies itself)
+ * - `e:<sled>:…`          equivocation evidence of the earlier layout (one key per pair of
+ *                         versions): read once on open, folded into `f:` keys and removed
  * - `q:<key>@<13 digits>` a snapshot chunk or update the guard refused on open, moved out of
  *                         reach of compaction with its value unchanged (the MAC still covers the
  *                         original key): kept, and retried on every open
@@ -17,11 +19,10 @@
  * after its entries were verified, so loading it needs no signature checks. Random corruption
  * fails the MAC and the record goes through the full guard instead.
  */
-import { createHash, createHmac } from 'node:crypto'
+import { createHmac } from 'node:crypto'
 import type { AbstractLevel } from 'abstract-level'
 import { Level } from 'level'
-import type { Equivocation } from '../core/guard.js'
-import { isSledId } from '../core/ids.js'
+import type { Fork } from '../core/fork.js'
 import { sledlogError } from '../errors.js'
 
 const MAC_BYTES = 16
@@ -45,8 +46,14 @@ export interface CommitBatch {
   readonly updates: readonly Uint8Array[]
   /** New value of `m:own-next`, when local entries are part of the batch. */
   readonly ownNext?: number
-  /** New equivocation evidence. */
-  readonly evidence?: readonly Equivocation[]
+  /** Fork proofs that are new or changed (one `f:` key per sled, replaced). */
+  readonly forks?: readonly Fork[]
+}
+
+/** A stored value as read back, parsed as JSON (undefined when it is not JSON). */
+export interface StoredJson {
+  readonly key: string
+  readonly value: unknown
 }
 
 /**
@@ -267,17 +274,39 @@ export class LevelStore {
     return out
   }
 
-  /** Reads all stored equivocation evidence (not MAC-protected: evidence verifies itself). */
-  async evidence(): Promise<unknown[]> {
-    const out: unknown[] = []
-    for await (const value of this.#db.values({ gte: 'e:', lt: 'e;' })) {
+  /** Reads every stored fork proof (`f:` keys). They verify themselves: the log checks them. */
+  forks(): Promise<StoredJson[]> {
+    return this.#readJson('f:')
+  }
+
+  /** Reads the equivocation evidence of the earlier layout (`e:` keys), for migration. */
+  legacyEvidence(): Promise<StoredJson[]> {
+    return this.#readJson('e:')
+  }
+
+  async #readJson(prefix: string): Promise<StoredJson[]> {
+    const out: StoredJson[] = []
+    for await (const [key, value] of this.#db.iterator({ gte: prefix, lt: prefix.slice(0, -1) + ';' })) {
+      let parsed: unknown
       try {
-        out.push(JSON.parse(text(value) as string))
+        parsed = JSON.parse(text(value) as string)
       } catch {
-        out.push(undefined)
+        parsed = undefined
       }
+      out.push({ key, value: parsed })
     }
     return out
+  }
+
+  /**
+   * After a load: writes the fork proofs that loading changed (folded from the earlier layout,
+   * or found in stored updates) and removes every `e:` key of the earlier layout, in one atomic
+   * batch. A crash before it leaves the old keys, which the next open folds again.
+   */
+  async settleForks(forks: readonly Fork[], dropLegacy: boolean): Promise<void> {
+    const ops: Op[] = forks.map((f) => forkOp(f))
+    if (dropLegacy) for await (const key of this.#db.keys({ gte: 'e:', lt: 'e;' })) ops.push({ type: 'del', key })
+    if (ops.length > 0) await this.#write(ops, 'fork proof write failed')
   }
 
   /**
@@ -295,16 +324,7 @@ export class LevelStore {
       bytes += u.length
     }
     if (batch.ownNext !== undefined) ops.push({ type: 'put', key: 'm:own-next', value: utf8(String(batch.ownNext)) })
-    for (const e of batch.evidence ?? []) {
-      // One key per pair: a slot can have more than two versions, and each pair must survive.
-      const pairHash = createHash('sha256')
-        .update(e.records[0])
-        .update('\n')
-        .update(e.records[1])
-        .digest('hex')
-        .slice(0, 16)
-      ops.push({ type: 'put', key: `e:${e.sled}:${hex(e.seq, 16)}:${pairHash}`, value: utf8(JSON.stringify(e)) })
-    }
+    for (const f of batch.forks ?? []) ops.push(forkOp(f))
     if (ops.length === 0) return
     await this.#write(ops, 'LevelDB batch failed')
     this.#nextUpdate = n
@@ -353,15 +373,16 @@ export class LevelStore {
   }
 }
 
-/** Checks a parsed evidence value's shape (signatures are checked by the log). */
-export function isEvidenceShape(v: unknown): v is Equivocation {
-  if (typeof v !== 'object' || v === null) return false
-  const e = v as Record<string, unknown>
-  return (
-    isSledId(e.sled) &&
-    Number.isSafeInteger(e.seq) &&
-    Array.isArray(e.records) &&
-    e.records.length === 2 &&
-    e.records.every((r) => typeof r === 'string')
-  )
+/** The key of a sled's fork proof. */
+export function forkKey(sled: string): string {
+  return `f:${sled}`
+}
+
+/** The write of a fork proof: its one key, replaced. */
+function forkOp(f: Fork): Op {
+  return {
+    type: 'put',
+    key: forkKey(f.sled),
+    value: utf8(JSON.stringify({ sled: f.sled, seq: f.seq, records: [f.records[0], f.records[1]] })),
+  }
 }

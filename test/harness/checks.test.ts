@@ -100,28 +100,30 @@ describe('the checker catches injected violations', () => {
     expect(checkInvariants({ logs: lacking, acked, recovering: new Set(['n0']) }).join('\n')).not.toMatch(/lacks/)
   })
 
-  it("equivocation is a violation for honest sleds only; the attacker's slots are compared once converged", () => {
-    const honest = tamper(healthy(), 0, B, 1, ev(B, 1, { equivocated: true }))
+  it("a fork is a violation for honest sleds only; the attacker's slots are compared once converged", () => {
     const eq = new Set([EVIL])
-    expect(checkInvariants({ logs: honest, equivocators: eq }).join('\n')).toMatch(/n0: bbbbbbbbbbbb:1 is equivocated/)
-    const evil = tamper(healthy(), 0, EVIL, 1, ev(EVIL, 1, { sig: 'other', equivocated: true, type: 'hostile.own' }))
+    const evil = tamper(healthy(), 0, EVIL, 1, ev(EVIL, 1, { sig: 'other', type: 'hostile.own' }))
     // Mid-run a node that has not seen the second version yet may read the first: allowed.
     expect(checkInvariants({ logs: evil, equivocators: eq })).toEqual([])
     // Once converged, every node must read the same version.
     expect(checkInvariants({ logs: evil, equivocators: eq, converged: true }).join('\n')).toMatch(
       /eeeeeeeeeeee:1 differs/,
     )
-    const statuses = [
-      {
-        node: 'n0',
-        equivocations: [
-          { sled: EVIL, seq: 1 },
-          { sled: B, seq: 0 },
-        ],
-      },
-    ]
-    expect(checkInvariants({ logs: [], statuses, equivocators: eq })).toEqual([
-      'n0: reports 1 equivocation(s) of honest sleds',
+    // The status counts forks and lists a few: a listed honest sled, or more forks than
+    // equivocators, is a forked honest sled.
+    const status = (sleds: number, first: string[]) => ({
+      node: 'n0',
+      forks: { sleds, first: first.map((sled) => ({ sled })) },
+    })
+    expect(checkInvariants({ logs: [], statuses: [status(1, [EVIL])], equivocators: eq })).toEqual([])
+    expect(checkInvariants({ logs: [], statuses: [status(2, [EVIL, B])], equivocators: eq })).toEqual([
+      'n0: reports 1 forked honest sled(s) (bbbbbbbbbbbb)',
+    ])
+    expect(checkInvariants({ logs: [], statuses: [status(3, [EVIL])], equivocators: eq })).toEqual([
+      'n0: reports 2 forked honest sled(s)',
+    ])
+    expect(checkInvariants({ logs: [], statuses: [status(1, [EVIL])] })).toEqual([
+      'n0: reports 1 forked honest sled(s) (eeeeeeeeeeee)',
     ])
   })
 
@@ -228,15 +230,22 @@ describe('the checker catches injected violations', () => {
     })
   })
 
-  it('stream deliveries: complete, same signatures; counts only for equivocators', () => {
+  it('stream deliveries: complete, same signatures; an equivocator may have been served past its fork', () => {
     const [log] = healthy() as [NodeLog]
     const full = new Map([
       [A, ['a0', 'a1', 'a2', 'a3', 'a4']],
       [B, ['b0', 'b1', 'b2']],
-      [EVIL, ['e0', 'x1']],
+      [EVIL, ['e0', 'e1', 'x2', 'x3']],
     ])
+    // EVIL's entries from 2 on were served before the node learnt its fork at 2: allowed for it.
     expect(checkDelivered('sub', full, log, new Set([EVIL]))).toEqual([])
-    expect(checkDelivered('sub', full, log).join('\n')).toMatch(/sub: received a different eeeeeeeeeeee:1/)
+    expect(checkDelivered('sub', full, log).join('\n')).toMatch(
+      /sub: received 4 entries of eeeeeeeeeeee, the log holds 2/,
+    )
+    // Below the fork every replica holds the same records: a different one is a violation even then.
+    const other = new Map(full)
+    other.set(EVIL, ['e0', 'x1', 'x2'])
+    expect(checkDelivered('sub', other, log, new Set([EVIL])).join('\n')).toMatch(/received a different eeeeeeeeeeee:1/)
     const short = new Map(full)
     short.set(A, ['a0', 'a1', 'a2'])
     expect(checkDelivered('sub', short, log, new Set([EVIL]))).toEqual(['sub: received 3 of 5 entries of aaaaaaaaaaaa'])

@@ -5,7 +5,8 @@ import { copyFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { onTestFinished } from 'vitest'
 import * as Y from 'yjs'
-import { openLog, type OpenLogOptions } from '../../src/log/open-log.js'
+import { Level } from 'level'
+import { dbPath, openLog, type OpenLogOptions } from '../../src/log/open-log.js'
 import type { StoredEntry } from '../../src/core/query.js'
 import type { SledLog } from '../../src/log/sled-log.js'
 import { KEY_FILE } from '../../src/store/identity.js'
@@ -46,6 +47,18 @@ export class FailingStore extends LevelStore {
     }
     return super.commit(batch)
   }
+}
+
+/** Flips a byte inside the n-th stored update (negative: from the end) of `dir` (the log must be closed). */
+export async function corruptUpdate(dir: string, n: number): Promise<void> {
+  const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const keys: string[] = []
+  for await (const k of db.keys({ gte: 'u:', lt: 'u;' })) keys.push(k)
+  const key = keys.at(n) as string
+  const value = Buffer.from((await db.get(key)) as Uint8Array)
+  value.writeUInt8((value.at(-10) as number) ^ 0x01, value.length - 10)
+  await db.put(key, value)
+  await db.close()
 }
 
 /** Every entry of the log's own sled, in seq order (paging through the query API). */

@@ -147,7 +147,8 @@ export interface LogSnapshot {
   readonly state: string
   /** Every record, per sled. */
   readonly records: Readonly<Record<string, readonly string[]>>
-  readonly equivocations: number
+  /** Forked sleds. */
+  readonly forks: number
 }
 
 /** Snapshots a log (small logs only: it encodes the whole doc). */
@@ -155,14 +156,14 @@ export function snapshotLog(log: SledLog): LogSnapshot {
   const sv: Record<string, number> = {}
   for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVector(log.doc))) sv[String(client)] = clock
   const records: Record<string, string[]> = {}
-  for (const sled of Object.keys(log.heads()) as SledId[]) {
+  for (const sled of log.sleds()) {
     records[sled] = log.doc.getArray<string>('log:' + sled).toArray()
   }
   return {
     sv,
     state: Buffer.from(Y.encodeStateAsUpdate(log.doc)).toString('hex'),
     records,
-    equivocations: log.status().equivocations.length,
+    forks: log.status().forks.sleds,
   }
 }
 

@@ -81,9 +81,11 @@ describe('IngestWriter', () => {
     })
     await new Promise((r) => setTimeout(r, 50))
     expect(writer.bus.publish({ type: 't', payload: 3, id: 'a' }).duplicate).toBe(true)
-    // A direct append with the same id returns the existing entry.
-    const again = await log.append({ type: 't', payload: 4, id: 'a' })
+    // A direct append of the same event returns the existing entry; one with another payload is
+    // refused (an id names one event).
+    const again = await log.append({ type: 't', payload: 1, id: 'a' })
     expect(again.seq).toBe(0)
+    await expect(log.append({ type: 't', payload: 4, id: 'a' })).rejects.toMatchObject({ code: 'ENTRY_ID_CONFLICT' })
     await writer.stop()
     expect(ownEntries(log)).toHaveLength(1)
     expect(writer.stats().deduplicated).toBe(2)

@@ -12,23 +12,11 @@ import { dbPath, openLog } from '../../src/log/open-log.js'
 import { SledLog, type CommitEvent } from '../../src/log/sled-log.js'
 import { loadOrCreateIdentity } from '../../src/store/identity.js'
 import { deriveMacKey, LevelStore } from '../../src/store/level-store.js'
-import { cloneIdentity, FailingStore, syncInto, testLog } from '../helpers/logs.js'
+import { cloneIdentity, corruptUpdate, FailingStore, syncInto, testLog } from '../helpers/logs.js'
 import { tempDir } from '../helpers/tmp.js'
 
 const verifier = createVerifier()
 const ev = (i: number) => ({ type: 'test', payload: { i, text: 'x'.repeat(20) } })
-
-/** Flips a byte inside the n-th stored update (negative: from the end) of `dir` (the log must be closed). */
-async function corruptUpdate(dir: string, n: number): Promise<void> {
-  const db = new Level<string, Uint8Array>(dbPath(dir), { keyEncoding: 'utf8', valueEncoding: 'view' })
-  const keys: string[] = []
-  for await (const k of db.keys({ gte: 'u:', lt: 'u;' })) keys.push(k)
-  const key = keys.at(n) as string
-  const value = Buffer.from((await db.get(key)) as Uint8Array)
-  value.writeUInt8((value.at(-10) as number) ^ 0x01, value.length - 10)
-  await db.put(key, value)
-  await db.close()
-}
 
 describe('SledLog appends', () => {
   it('assigns contiguous seqs from 0 and returns verifiable entries', async () => {
@@ -63,6 +51,44 @@ describe('SledLog appends', () => {
     const gap = await log.appendGap(5, 3).catch((e: unknown) => e)
     expect(isSledlogError(gap, 'ENTRY_INVALID')).toBe(true)
     expect((await log.append(ev(5))).seq).toBe(4)
+  })
+
+  it('answers an exact repeat of an idempotency id with its entry, and refuses the id for another event', async () => {
+    const { log } = await testLog()
+    const first = await log.append({ type: 't', payload: { a: 1, b: 2 }, id: 'x' })
+    expect(await log.append({ type: 't', payload: { a: 1, b: 2 }, id: 'x' })).toEqual(first)
+    const conflicts = [
+      { type: 't', payload: { a: 1, b: 3 }, id: 'x' },
+      { type: 'u', payload: { a: 1, b: 2 }, id: 'x' },
+      // Another member order is another signed text, so another payload.
+      { type: 't', payload: { b: 2, a: 1 }, id: 'x' },
+    ]
+    for (const input of conflicts) {
+      await expect(log.append(input)).rejects.toMatchObject({
+        code: 'ENTRY_ID_CONFLICT',
+        message: expect.stringContaining('"x"'),
+        details: { id: 'x', seq: 0 },
+      })
+    }
+    // In one batch: an exact repeat is one entry; a conflicting one refuses the whole batch.
+    const same = await log.appendBatch([ev(1), { type: 't', payload: 2, id: 'y' }, { type: 't', payload: 2, id: 'y' }])
+    expect(same.map((e) => e.seq)).toEqual([1, 2, 2])
+    await expect(
+      log.appendBatch([ev(3), { type: 't', payload: 3, id: 'z' }, { type: 't', payload: 4, id: 'z' }]),
+    ).rejects.toMatchObject({ code: 'ENTRY_ID_CONFLICT', details: { id: 'z', seq: 4 } })
+    // In one flush, from two callers: the second is refused.
+    const [p, q] = await Promise.allSettled([
+      log.append({ type: 't', payload: 5, id: 'w' }),
+      log.append({ type: 't', payload: 6, id: 'w' }),
+    ])
+    expect(p).toMatchObject({ status: 'fulfilled', value: { seq: 3, payload: 5 } })
+    expect(q).toMatchObject({ status: 'rejected', reason: { code: 'ENTRY_ID_CONFLICT' } })
+    expect(log.length(log.sled)).toBe(4)
+    // The ingest writer's mode: the entry that holds the id, whatever it says.
+    const [held] = await log.appendBodies([{ kind: 'event', type: 'other', payload: 9, id: 'x' }], {
+      idConflict: 'existing',
+    })
+    expect(held).toEqual(first)
   })
 
   it('rejects an oversized entry without consuming a seq, while its neighbours commit', async () => {
@@ -347,10 +373,12 @@ describe('SledLog remote updates', () => {
     expect(b.missingRange(a.sled)).toBeNull()
   })
 
-  it('detects equivocation, keeps both as evidence, and reads the same everywhere', async () => {
+  it('forks a sled that signed two versions of a seq: every replica reads it only below that seq', async () => {
     const { log: a, dir } = await testLog()
     const { log: twin } = await testLog(await cloneIdentity(dir))
     expect(twin.sled).toBe(a.sled)
+    await a.append({ type: 'shared', payload: 0 })
+    await syncInto(a, twin)
     await a.append({ type: 'fork', payload: 'a' })
     await twin.append({ type: 'fork', payload: 'twin' })
     await twin.append({ type: 'after', payload: 1 })
@@ -361,18 +389,23 @@ describe('SledLog remote updates', () => {
     const { log: d } = await testLog()
     await syncInto(twin, d)
     await d.applyUpdate(a.updatesSince(new Map(), 1 << 20)[0] as Uint8Array)
+    const versions = [a.doc.getArray<string>(`log:${a.sled}`).get(1), twin.doc.getArray<string>(`log:${a.sled}`).get(1)]
     for (const log of [c, d]) {
-      const st = log.status()
-      expect(st.equivocations).toHaveLength(1)
-      expect(st.equivocations[0]).toMatchObject({ sled: a.sled, seq: 0 })
+      expect(log.status().forks).toMatchObject({ sleds: 1, equivocations: 1, withheld: 2, own: null })
+      expect(log.forkProof(a.sled)).toEqual({ sled: a.sled, seq: 1, records: [...versions].sort() })
+      // Seq 0 (below the fork) is served; seq 1 and what follows it are withheld.
+      expect(log.query().entries.map((e) => [e.seq, e.kind === 'event' && e.type])).toEqual([[0, 'shared']])
+      expect(log.query().forked).toEqual({ [a.sled]: 1 })
+      expect(log.get(a.sled, 1)).toBeUndefined()
+      expect(log.heads()).toEqual({ [a.sled]: 0 })
+      expect([log.length(a.sled), log.held(a.sled)]).toEqual([1, 3])
     }
-    // Both nodes hold different bytes at (sled, 0) in Yjs, but read the same chosen entry.
-    expect(c.query().entries).toEqual(d.query().entries)
-    expect(c.get(a.sled, 0)?.equivocated).toBe(true)
-    expect(c.query().entries.map((e) => e.seq)).toEqual([0, 1])
+    // Both nodes hold different bytes at (sled, 1) in Yjs, but read the same and digest the same.
+    expect(c.query()).toEqual(d.query())
+    expect(c.digests()).toEqual(d.digests())
   })
 
-  it('keeps equivocation evidence across a restart', async () => {
+  it('keeps the fork across a restart, in one store key', async () => {
     const { log: a, dir } = await testLog()
     const { log: twin } = await testLog(await cloneIdentity(dir))
     await a.append({ type: 'fork', payload: 'a' })
@@ -381,12 +414,19 @@ describe('SledLog remote updates', () => {
     let c = await openLog(dirC)
     await syncInto(a, c)
     await c.applyUpdate(twin.updatesSince(new Map(), 1 << 20)[0] as Uint8Array)
-    const chosen = c.get(a.sled, 0)
+    const proof = c.forkProof(a.sled)
+    expect(proof?.seq).toBe(0)
     await c.close()
     c = await openLog(dirC)
-    expect(c.status().equivocations).toHaveLength(1)
-    expect(c.get(a.sled, 0)).toEqual(chosen)
+    expect(c.forkProof(a.sled)).toEqual(proof)
+    expect(c.status().forks).toMatchObject({ sleds: 1, own: null, first: [{ sled: a.sled, seq: 0 }] })
+    expect(c.query().entries).toEqual([])
     await c.close()
+    const db = new Level<string, Uint8Array>(dbPath(dirC), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const keys: string[] = []
+    for await (const k of db.keys({ gte: 'e:', lt: 'g' })) keys.push(k)
+    await db.close()
+    expect(keys).toEqual([`f:${a.sled}`])
   })
 
   it('applies updates of many sleds and reads them in (sled, seq) order', async () => {

@@ -139,25 +139,71 @@ describe('Subscription', () => {
     other.stop()
   })
 
-  it('delivers live entries as reads return them, with the equivocation flag', async () => {
+  it('withholds a forked sled from its fork seq on, live and stored, and says so', async () => {
     const { log: a, dir } = await testLog()
     const { log: twin } = await testLog(await cloneIdentity(dir))
-    await a.append({ type: 'fork', payload: 'a' })
-    await twin.append({ type: 'fork', payload: 'twin' })
+    await a.append({ type: 'shared', payload: 0 })
+    await syncInto(a, twin)
     const { log } = await testLog()
-    const subs = [new Subscription(log, { from: 'now' }).start(), new Subscription(log, { from: 'now' }).start()]
-    for (const sub of subs) expect((await sub.next()).value).toEqual({ type: 'live' })
-    // Both versions of seq 0 arrive in one flush: one is applied, the other becomes evidence.
+    await syncInto(a, log)
+    await a.append({ type: 'fork', payload: 'a' })
+    await twin.appendBatch([
+      { type: 'fork', payload: 'twin' },
+      { type: 'after', payload: 2 },
+    ])
+    const live = new Subscription(log, { from: 'now' }).start()
+    expect((await live.next()).value).toEqual({ type: 'live' })
+    // A subscriber that does not read: the stored seq 0, then live (nothing new yet).
+    const idle = new Subscription(log, { from: 'start', sleds: [a.sled] }).start()
+    // Both versions of seq 1 arrive in one flush: one is applied, the other is an equivocation.
     const results = await Promise.all([
-      log.applyUpdate(a.updatesSince(new Map(), 1 << 20)[0] as Uint8Array),
-      log.applyUpdate(twin.updatesSince(new Map(), 1 << 20)[0] as Uint8Array),
+      log.applyUpdate(twin.updatesSince(new Map([[a.clientId, 1]]), 1 << 20)[0] as Uint8Array),
+      log.applyUpdate(a.updatesSince(new Map([[a.clientId, 1]]), 1 << 20)[0] as Uint8Array),
     ])
     expect(results.map((r) => r.ok && r.equivocations)).toEqual([0, 1])
-    const read = log.get(a.sled, 0)
-    expect(read?.equivocated).toBe(true)
-    for (const sub of subs) {
-      const msgs = await collect(sub, (m) => m.some((x) => x.type === 'entry'))
-      expect(msgs).toEqual([{ type: 'entry', entry: read }])
-    }
+    expect(log.forkProof(a.sled)?.seq).toBe(1)
+    // The commit that carried seqs 1 and 2 delivers nothing of them: the fork came first.
+    const own = await log.append({ type: 'mine', payload: null })
+    expect(await collect(live, (m) => m.some((x) => x.type === 'entry'))).toEqual([
+      { type: 'forked', sled: a.sled, seq: 1 },
+      { type: 'entry', entry: own },
+    ])
+    const seq0 = log.get(a.sled, 0)
+    expect(await collect(idle, (m) => m.some((x) => x.type === 'forked'))).toEqual([
+      { type: 'entry', entry: seq0 },
+      { type: 'live' },
+      { type: 'forked', sled: a.sled, seq: 1 },
+    ])
+    // A new subscription hears of the fork first, then reads below it.
+    const late = new Subscription(log, { from: 'start' }).start()
+    const msgs = await collect(late, (m) => m.some((x) => x.type === 'live'))
+    expect(msgs[0]).toEqual({ type: 'forked', sled: a.sled, seq: 1 })
+    expect(seqsBySled(msgs).get(a.sled)).toEqual([0])
+    for (const sub of [live, idle, late]) sub.stop()
+  })
+
+  it('takes back queued entries at and past a fork the subscriber has not read yet', async () => {
+    const { log: a, dir } = await testLog()
+    await a.append({ type: 'shared', payload: 0 })
+    const { log } = await testLog()
+    await syncInto(a, log)
+    await a.append({ type: 'next', payload: 1 })
+    // A subscriber that reads nothing until the end.
+    const sub = new Subscription(log, { from: 'now' }).start()
+    const own1 = await log.append(ev(1))
+    await syncInto(a, log) // a's seq 1: queued for the subscriber, unread
+    // Another version of seq 0 (a second copy of the key): the sled is forked at 0.
+    const { log: third } = await testLog(await cloneIdentity(dir))
+    await third.append({ type: 'other', payload: 'zero' })
+    await log.applyUpdate(third.updatesSince(new Map(), 1 << 20)[0] as Uint8Array)
+    expect(log.forkProof(a.sled)?.seq).toBe(0)
+    const own2 = await log.append(ev(2))
+    expect(await collect(sub, (m) => m.some((x) => x.type === 'entry' && x.entry.seq === own2.seq))).toEqual([
+      { type: 'live' },
+      { type: 'entry', entry: own1 },
+      { type: 'forked', sled: a.sled, seq: 0 },
+      { type: 'entry', entry: own2 },
+    ])
+    sub.stop()
   })
 })

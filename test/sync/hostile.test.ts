@@ -441,7 +441,7 @@ describe('inbound hostile peer (the node as server)', () => {
     expectOnlyGrown(v.log, before, { [ATTACKER.sled]: 6, [HONEST.sled]: 1 })
   })
 
-  it("equivocations signed by the attacker's own key are kept as evidence, not counted as violations", async () => {
+  it("equivocations signed by the attacker's own key fork its sled, and are not counted as violations", async () => {
     const v = await victim()
     const c = await attacker(v)
     await c.sendUpdate(encodeRuns([signedRun(ATTACKER, 0, 5)]))
@@ -450,40 +450,39 @@ describe('inbound hostile peer (the node as server)', () => {
     const held = signedRecord(ATTACKER, 2)
     const other = signedRecord(ATTACKER, 2, { kind: 'event', type: 'fork', payload: 'the other story' })
     await c.sendUpdate(encodeRuns([runOf(ATTACKER, 2, [other])]))
-    await until(() => v.log.status().equivocations.length === 1, 'evidence')
-    const ev = v.log.status().equivocations[0]
-    expect(ev).toEqual({ sled: ATTACKER.sled, seq: 2, records: [held, other].sort() })
-    // a whole forked history (seq 0..6) adds evidence for each differing seq and the new tail
+    await until(() => v.log.status().forks.sleds === 1, 'fork')
+    expect(v.log.forkProof(ATTACKER.sled)).toEqual({ sled: ATTACKER.sled, seq: 2, records: [held, other].sort() })
+    // a whole forked history (seq 0..6) moves the fork to seq 0 and appends the new tail
     const fork = signedRun(ATTACKER, 0, 7, (seq) => ({ kind: 'event', type: 'fork', payload: { seq } }))
     await c.sendUpdate(encodeRuns([fork]))
-    await until(() => v.log.length(ATTACKER.sled) === 7, 'fork tail')
-    expect(
-      v.log
-        .status()
-        .equivocations.filter((e) => e.sled === ATTACKER.sled)
-        .map((e) => e.seq),
-    ).toEqual([2, 0, 1, 2, 3, 4])
-    // the same evidence again adds nothing
+    await until(() => v.log.held(ATTACKER.sled) === 7, 'fork tail')
+    expect(v.log.forkProof(ATTACKER.sled)).toEqual({
+      sled: ATTACKER.sled,
+      seq: 0,
+      records: [signedRecord(ATTACKER, 0), fork.records[0] as string].sort(),
+    })
+    // six equivocations seen (2, then 0..4), four of them past the fork found first at 0
+    expect(v.log.status().forks).toMatchObject({ sleds: 1, equivocations: 6, ignored: 4, withheld: 7 })
+    // the same evidence again changes nothing but the counts
     await c.sendUpdate(encodeRuns([runOf(ATTACKER, 2, [other])]))
-    await sleep(100)
-    expect(v.log.status().equivocations.length).toBe(6)
+    await until(() => v.log.status().forks.equivocations === 7, 'counted')
+    expect(v.log.status().forks).toMatchObject({ sleds: 1, ignored: 5 })
     // not violations: the link stays up and nothing was rejected
     expect(inbound(v, c)).toMatchObject({ connected: true, violations: 0 })
     expect(inbound(v, c)?.rejected).toEqual({})
     expect(v.log.status().rejected.total).toBe(0)
     // the doc kept the first versions; only the new tail (seq 5, 6) was appended
     expectOnlyGrown(v.log, before, { [ATTACKER.sled]: 2 })
-    const read = v.log.get(ATTACKER.sled, 2)
-    expect(read?.equivocated).toBe(true)
-    expect(v.log.query({ sled: ATTACKER.sled }).entries.every((e) => e.seq > 4 || e.equivocated === true)).toBe(true)
+    // nothing of the forked sled is read any more
+    expect(v.log.get(ATTACKER.sled, 2)).toBeUndefined()
+    expect(v.log.query({ sled: ATTACKER.sled })).toMatchObject({ entries: [], forked: { [ATTACKER.sled]: 0 } })
     await expectAlive(v)
   })
 
-  // Fixed bug (regression test): evidence for one (sled, seq) is stored under one LevelDB key (`e:<sled>:<seq>`) that
-  // each new pair overwrites, while memory keeps every version. With three versions of a seq,
-  // the record readers get (the smallest known version) changes when the node restarts, so
-  // reads are not deterministic and a restarted node's digest differs from its peers'.
-  it('regression: the chosen version of an equivocated entry survives a restart (evidence for 3+ versions is persisted)', async () => {
+  // Fixed bug (regression test): evidence for one (sled, seq) was stored under one LevelDB key that
+  // each new pair overwrote, while memory kept every version, so reads changed on restart. Now
+  // the fork state is one proof per sled, stored whole with every change.
+  it('regression: a fork seen with 3+ versions of a seq survives a restart unchanged', async () => {
     const v = await victim()
     const c = await attacker(v)
     await c.sendUpdate(encodeRuns([signedRun(ATTACKER, 0, 5)]))
@@ -495,15 +494,16 @@ describe('inbound hostile peer (the node as server)', () => {
     const v1 = versions.filter((r) => r < held).sort()[0] // smaller than the held record
     const v2 = versions.find((r) => v1 !== undefined && r > v1 && r !== held)
     if (v1 === undefined || v2 === undefined) throw new Error('no suitable versions (change the payloads)')
-    await c.sendUpdate(encodeRuns([runOf(ATTACKER, 2, [v1])]))
-    await until(() => v.log.status().equivocations.length === 1, 'first evidence')
     await c.sendUpdate(encodeRuns([runOf(ATTACKER, 2, [v2])]))
-    await until(() => v.log.status().equivocations.length === 2, 'second evidence')
-    const chosen = v.log.get(ATTACKER.sled, 2)
-    expect(chosen?.sig).toBe(v1.slice(0, 86))
+    await until(() => v.log.status().forks.equivocations === 1, 'first version')
+    await c.sendUpdate(encodeRuns([runOf(ATTACKER, 2, [v1])]))
+    await until(() => v.log.status().forks.equivocations === 2, 'second version')
+    const proof = v.log.forkProof(ATTACKER.sled)
+    expect(proof).toEqual({ sled: ATTACKER.sled, seq: 2, records: [v1, [held, v2].sort()[0]] })
     await v.stop()
     const { log } = await testLog(v.dir)
-    expect(log.get(ATTACKER.sled, 2)?.sig).toBe(chosen?.sig)
+    expect(log.forkProof(ATTACKER.sled)).toEqual(proof)
+    expect(log.query({ sled: ATTACKER.sled }).entries.map((e) => e.seq)).toEqual([0, 1])
   })
 
   it('the hostile Yjs fixtures are refused without effect, as update and as step 2', async () => {

@@ -178,9 +178,13 @@ async function fetchPage(
   for (const t of f.types ?? []) p.append('type', t)
   for (const k of f.kinds ?? []) p.append('kind', k)
   p.set('limit', String(limit))
-  const body = (await client.get('/v1/events', p)) as { entries?: unknown; next?: unknown }
+  const body = (await client.get('/v1/events', p)) as { entries?: unknown; next?: unknown; forked?: unknown }
   if (!Array.isArray(body.entries) || !(body.next === null || typeof body.next === 'string')) {
     throw new CliError(`GET ${client.base}/v1/events: unexpected answer (is this a sledlog node?)`)
   }
-  return { entries: body.entries as StoredEntry[], next: body.next === null ? null : parsePosition(body.next, 'after') }
+  return {
+    entries: body.entries as StoredEntry[],
+    next: body.next === null ? null : parsePosition(body.next, 'after'),
+    forked: typeof body.forked === 'object' && body.forked !== null ? (body.forked as Record<string, number>) : {},
+  }
 }

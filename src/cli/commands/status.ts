@@ -113,9 +113,13 @@ export function describe(st: NodeStatus): string {
   }
   const codes = Object.entries(st.rejected.byCode).map(([c, n]) => `${c} ${n}`)
   rows.push(['rejected', st.rejected.total === 0 ? 'none' : `${st.rejected.total} (${codes.join(', ')})`])
+  const f = st.forks
+  const more = f.sleds > f.first.length ? `, … ${f.sleds - f.first.length} more` : ''
+  const own = f.own === null ? '' : `; THIS NODE's sled is forked at ${f.own}: appends refused (SLED_FORKED)`
+  const listed = f.first.map((x) => `${short(x.sled)}@${x.seq}`).join(', ')
   rows.push([
-    'equivocations',
-    st.equivocations.length === 0 ? 'none' : st.equivocations.map((e) => `${short(e.sled)}:${e.seq}`).join(', '),
+    'forks',
+    f.sleds === 0 ? 'none' : `${f.sleds} sled(s) read only below their fork seq: ${listed}${more}${own}`,
   ])
   const missing = Object.entries(st.missing).flatMap(([sled, ranges]) =>
     ranges.map(([a, b]) => `${short(sled)} ${a}..${b}`),

@@ -1,12 +1,15 @@
 /**
  * `sledlog verify`: an offline integrity check of a stopped node's data directory. It loads the
  * log with every signature verified (`verifyOnOpen: 'full'`, ignoring the MAC shortcut) and
- * reports what it checked and every problem: rejected records by code, equivocations, missing
- * ranges, and lost own entries. It only reads: no key is created, nothing is appended, and the
- * database is closed without a write.
+ * reports what it checked and every problem: rejected records by code, missing ranges, and lost
+ * own entries. Forks (a sled that signed two versions of a seq, proven by two verified records)
+ * are reported apart: they are evidence the store holds, not damage to it, and exit with their
+ * own codes. It only reads: no key is created, nothing is appended, and the database is closed
+ * without a write.
  */
 import { resolveDataDir } from '../../config/resolve.js'
-import type { LogStatus } from '../../log/sled-log.js'
+import type { SledId } from '../../core/ids.js'
+import type { ForkInfo, LogStatus, SledLog } from '../../log/sled-log.js'
 import { parseFlags } from '../args.js'
 import { EXIT, UsageError } from '../cli-error.js'
 import { help, type Command } from '../command.js'
@@ -14,6 +17,17 @@ import { openDataDir } from '../data-dir.js'
 import { notice, write } from '../io.js'
 import { progressBar } from '../progress.js'
 import { jsonLine } from '../visible.js'
+
+/** Exit codes of `sledlog verify` beyond the common ones (0 ok, 1 problems, 2 usage). */
+export const VERIFY_EXIT = {
+  /** The store is sound, and holds proof that another sled equivocated (it is forked). */
+  FORKED: 3,
+  /** The store is sound, and this node's own sled is forked: it refuses appends. */
+  OWN_FORKED: 4,
+} as const
+
+/** Forks listed in the human report (the JSON report lists all). */
+const FORKS_SHOWN = 20
 
 const OPTIONS = {
   data: { type: 'string' },
@@ -33,12 +47,18 @@ export interface VerifyReport {
   readonly entries: number
   readonly sleds: Readonly<Record<string, { readonly entries: number; readonly seqs: readonly [number, number] }>>
   readonly rejected: LogStatus['rejected']
-  readonly equivocations: ReadonlyArray<{ readonly sled: string; readonly seq: number }>
   readonly missing: LogStatus['missing']
   readonly ownHeadBehind: LogStatus['ownHeadBehind']
-  /** One line per problem; empty when the directory is sound. */
+  /** Forked sleds, each with the seq it signed twice (its proof verified), in sled order. */
+  readonly forks: readonly ForkInfo[]
+  /** The fork seq of this node's own sled, or null. */
+  readonly ownFork: number | null
+  /** One line per problem (damage to the store); empty when the directory is sound. */
   readonly problems: readonly string[]
+  /** True when the store is sound and holds no fork. */
   readonly ok: boolean
+  /** 0 ok, 1 problems, {@link VERIFY_EXIT} for forks in a sound store. */
+  readonly exitCode: number
 }
 
 /** `sledlog verify`. */
@@ -48,18 +68,23 @@ export const verify: Command = {
 
 Checks a stopped node's data directory offline: reads every stored record, verifies every
 entry's signature and its binding to (sled, seq), and reports the entries checked per sled,
-records rejected (by error code), equivocations (a sled that signed two entries for one seq),
-missing ranges (entries known to exist but not held) and whether the node lost entries it had
-written (OWN_HEAD_BEHIND). It never modifies the directory; one that cannot be opened in place
-(a read-only disk or mount, another user's files, a full disk) is read from a temporary copy
-(in $TMPDIR, removed afterwards). Shows a progress bar on a terminal.
+records rejected (by error code), missing ranges (entries known to exist but not held) and
+whether the node lost entries it had written (OWN_HEAD_BEHIND). Forks are reported apart: a
+sled that signed two versions of one seq, proven by two verified records the store keeps; every
+node reads such a sled only below that seq. A fork is evidence against the sled, not damage to
+this store. It never modifies the directory; one that cannot be opened in place (a read-only
+disk or mount, another user's files, a full disk) is read from a temporary copy (in $TMPDIR,
+removed afterwards). Shows a progress bar on a terminal.
 
 Options:
   --data DIR   data directory (default: $SLEDLOG_DATA)
   --json       print the report as one JSON object
 
-Exit codes: 0 no problem found; 1 problems found, or the directory cannot be read (no key,
-KEY_FILE_PERMISSIONS, a running node holds it); 2 bad usage.`,
+Exit codes: 0 no problem and no fork; 1 problems found (the store is damaged), or the directory
+cannot be read (no key, KEY_FILE_PERMISSIONS, a running node holds it); 2 bad usage; 3 the store
+is sound but another sled equivocated (forked); 4 the store is sound but this node's own sled is
+forked (it re-signed history, e.g. after a lost disk, and refuses appends: SLED_FORKED).
+Damage wins over forks, and this node's fork over others'.`,
   async run(argv, io) {
     const v = parseFlags(argv, OPTIONS)
     if (v.help === true) return help(io, verify)
@@ -73,8 +98,20 @@ KEY_FILE_PERMISSIONS, a running node holds it); 2 bad usage.`,
       bar.finish()
     }
     await write(io.stdout, v.json === true ? `${jsonLine(report)}\n` : describe(report))
-    return report.ok ? EXIT.OK : EXIT.FAILURE
+    return report.exitCode
   },
+}
+
+/** Every fork of a log, paging through {@link SledLog.forks}. */
+function allForks(log: SledLog): ForkInfo[] {
+  const out: ForkInfo[] = []
+  let after: SledId | undefined
+  for (;;) {
+    const page = log.forks(after === undefined ? { limit: 1000 } : { after, limit: 1000 })
+    out.push(...page.forks)
+    if (page.next === null) return out
+    after = page.next
+  }
 }
 
 /**
@@ -101,17 +138,25 @@ export async function verifyDataDir(
     },
   })
   let st: LogStatus
+  let forks: ForkInfo[]
+  const sleds: Record<string, { entries: number; seqs: [number, number] }> = {}
+  let entries = 0
   try {
     st = log.status()
+    forks = allForks(log)
+    // Every record held was checked, those withheld past a fork too.
+    for (const sled of log.sleds()) {
+      const held = log.held(sled)
+      if (held === 0) continue
+      sleds[sled] = { entries: held, seqs: [0, held - 1] }
+      entries += held
+    }
   } finally {
     await log.close()
   }
-  const sleds: Record<string, { entries: number; seqs: [number, number] }> = {}
-  for (const [sled, head] of Object.entries(st.heads)) sleds[sled] = { entries: head + 1, seqs: [0, head] }
   const problems: string[] = []
   for (const [code, n] of Object.entries(st.rejected.byCode))
     problems.push(`${n} stored record${n === 1 ? '' : 's'} rejected: ${code}`)
-  for (const e of st.equivocations) problems.push(`equivocation: sled ${e.sled} signed two entries for seq ${e.seq}`)
   for (const [sled, ranges] of Object.entries(st.missing)) {
     // The node's own lost entries are reported once, below, as what they are.
     if (sled === st.sled && st.ownHeadBehind !== null) continue
@@ -124,19 +169,30 @@ export async function verifyDataDir(
         '(OWN_HEAD_BEHIND: it refuses appends until peers return them)',
     )
   }
+  const ownFork = st.forks.own
+  const exitCode =
+    problems.length > 0
+      ? EXIT.FAILURE
+      : ownFork !== null
+        ? VERIFY_EXIT.OWN_FORKED
+        : forks.length > 0
+          ? VERIFY_EXIT.FORKED
+          : EXIT.OK
   return {
     dir,
     sled: st.sled,
     records,
     macFailed,
-    entries: st.entries,
+    entries,
     sleds,
     rejected: st.rejected,
-    equivocations: st.equivocations.map((e) => ({ sled: e.sled, seq: e.seq })),
     missing: st.missing,
     ownHeadBehind: st.ownHeadBehind,
+    forks,
+    ownFork,
     problems,
-    ok: problems.length === 0,
+    ok: exitCode === EXIT.OK,
+    exitCode,
   }
 }
 
@@ -151,10 +207,26 @@ export function describe(r: VerifyReport): string {
   ]
   for (const [sled, s] of Object.entries(r.sleds))
     lines.push(`    ${sled}  seqs ${s.seqs[0]}..${s.seqs[1]}${sled === r.sled ? '  (this node)' : ''}`)
-  if (r.ok) lines.push('OK: no problems found')
+  if (r.problems.length === 0) lines.push('OK: no problems found (the store is sound)')
   else {
     lines.push(`PROBLEMS (${r.problems.length}):`)
     for (const p of r.problems) lines.push(`  - ${p}`)
+  }
+  if (r.ownFork !== null) {
+    lines.push(
+      `THIS NODE'S SLED IS FORKED at seq ${r.ownFork}: it signed two versions of that seq (history re-signed ` +
+        'after a lost disk, or its key used by two nodes). Every node reads its entries only below that seq, ' +
+        'and it refuses appends (SLED_FORKED) until it moves to a new key.',
+    )
+  }
+  if (r.forks.length > 0) {
+    lines.push(
+      `FORKED SLEDS (${r.forks.length}): each signed two versions of the seq shown (both verified); ` +
+        'every node reads them only below it:',
+    )
+    for (const f of r.forks.slice(0, FORKS_SHOWN))
+      lines.push(`  - ${f.sled} at seq ${f.seq}${f.sled === r.sled ? '  (this node)' : ''}`)
+    if (r.forks.length > FORKS_SHOWN) lines.push(`  … ${r.forks.length - FORKS_SHOWN} more (--json lists all)`)
   }
   return lines.join('\n') + '\n'
 }
