@@ -28,7 +28,7 @@ const STATUS = {
   entries: 1,
   heads: { ['a'.repeat(64)]: 0 },
   rejected: { total: 0, byCode: {} },
-  equivocations: [],
+  forks: { sleds: 0, equivocations: 0, ignored: 0, withheld: 0, own: null, first: [] },
   missing: {},
   ownHeadBehind: null,
   writeFailed: null,

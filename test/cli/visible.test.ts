@@ -81,7 +81,7 @@ describe('table rows and status summaries', () => {
       entries: 0,
       heads: {},
       rejected: { total: 1, byCode: { [ATTACK]: 1 } },
-      equivocations: [],
+      forks: { sleds: 0, equivocations: 0, ignored: 0, withheld: 0, own: null, first: [] },
       missing: {},
       ownHeadBehind: null,
       writeFailed: null,
