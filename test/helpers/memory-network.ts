@@ -28,7 +28,7 @@ export interface ProtocolClose extends LinkClose {
 /** How long {@link MemoryNetwork.idle} may wait before it declares the network stuck. */
 const STUCK_MS = 30_000
 
-/** Timers a session paces its answers with (PeerSession waits 20 ms while the peer's buffer is full). */
+/** How far to move the timers for a paced answer (PeerSession waits 20 ms while the peer's buffer is full). */
 const ANSWER_PACING_MS = 20
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r))

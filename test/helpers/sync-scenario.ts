@@ -148,7 +148,7 @@ const LIES: readonly Lie[] = ['sv-huge', 'sv-zero', 'sv-unknown', 'digest']
 export function generateScenario(seed: number, profile: Profile): Scenario {
   const r = streamOf(seed, `scenario ${profile}`)
   const honest = Array.from({ length: intIn(r, 2, 4) }, (_, i) => `n${i}`)
-  // Up to 10 twins: more versions of a slot than a replica keeps (8) in about one run in four.
+  // Up to 10 twins: more versions of a slot than a replica keeps (8) in about one run in five.
   const twins = profile === 'equivocation' ? Array.from({ length: intIn(r, 2, 10) }, (_, i) => `t${i}`) : []
   const liars =
     profile === 'liars'

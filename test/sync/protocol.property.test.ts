@@ -33,9 +33,10 @@ import {
 } from '../helpers/sync-scenario.js'
 
 /**
- * Properties today's src/ is known to break, checked only when switched on (the report of the
- * branch that added this test lists the failing seeds). Flip a default to true once its fix is
- * merged; `SLEDLOG_PROP_FORK_RULE=1` / `SLEDLOG_PROP_SIGNED_HOLES=1` switch one on for a run.
+ * Properties today's src/ is known to break (docs/HARNESS.md), checked only when switched on:
+ * `SLEDLOG_PROP_FORK_RULE=1` / `SLEDLOG_PROP_SIGNED_HOLES=1` for a run. Once a fix is merged,
+ * make its flag `true` here (for the fork rule, also update {@link replicaRead} and the
+ * fingerprint, which read `status().equivocations`).
  */
 const PENDING = {
   /**
