@@ -83,11 +83,6 @@ export class MemoryLink {
     this.#sessions[side] = session
   }
 
-  /** How the link was closed, or null while open. */
-  get closed(): LinkClose | null {
-    return this.#closed
-  }
-
   /** True while open with both sessions past the handshake. */
   ready(): boolean {
     return this.#closed === null && this.#sessions.every((s) => s?.ready === true)

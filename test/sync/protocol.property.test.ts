@@ -6,8 +6,9 @@
  *
  * Replay one run: `SLEDLOG_SEED=<seed> npx vitest run test/sync/protocol.property.test.ts -t '<profile>:'`.
  * Replay a shrunk scenario: `SLEDLOG_PROP_REPLAY=<file.json>` (the failure message names the file).
- * Soak: `SLEDLOG_PROP_RUNS=<runs per profile>`; `SLEDLOG_PROP_ALL=1` runs on after a failure
- * and lists every failing seed (the first one is shrunk). docs/HARNESS.md has the details.
+ * Soak: `SLEDLOG_PROP_RUNS=<runs per profile>` (from seed SLEDLOG_SEED, when set);
+ * `SLEDLOG_PROP_ALL=1` runs on after a failure and lists every failing seed (the first one is
+ * shrunk). docs/HARNESS.md has the details.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -286,7 +287,8 @@ async function property(profile: Profile, fallbackSeed: number): Promise<{ runs:
     return { runs: 1, stats: r.stats }
   }
   const base = testSeed(`protocol property (${profile})`, fallbackSeed)
-  const runs = process.env.SLEDLOG_SEED !== undefined ? 1 : Number(process.env.SLEDLOG_PROP_RUNS ?? RUNS[profile])
+  // SLEDLOG_SEED alone replays one run; with SLEDLOG_PROP_RUNS it is where a soak starts.
+  const runs = Number(process.env.SLEDLOG_PROP_RUNS ?? (process.env.SLEDLOG_SEED === undefined ? RUNS[profile] : 1))
   const keepGoing = process.env.SLEDLOG_PROP_ALL === '1'
   const t0 = Date.now()
   let total: RunStats | null = null
