@@ -99,11 +99,10 @@ export interface RunStats {
   readonly relaysDropped: number
   /** Records received again that an honest replica already held. */
   readonly duplicates: number
-  /** Equivocated slots known to the first honest replica. */
-  readonly equivocatedSlots: number
-  /** The most versions of one slot the twins signed, and the most the first honest replica kept. */
+  /** Forked sleds known to the first honest replica. */
+  readonly forkedSleds: number
+  /** The most versions of one slot the twins signed. */
   readonly versionsSigned: number
-  readonly versionsKept: number
   /** Anti-entropy rounds until quiescence (0 when the run failed before). */
   readonly settleRounds: number
 }
@@ -359,7 +358,7 @@ function statsOf(state: RunState, settleRounds: number): RunStats {
       relaysDropped += st.liveUpdatesDropped
     }
   }
-  const versions = new Map<string, Set<string>>()
+  let forkedSleds = 0
   for (const n of state.honest) {
     try {
       duplicates += n.log.status().duplicates
@@ -368,11 +367,7 @@ function statsOf(state: RunState, settleRounds: number): RunStats {
     }
   }
   try {
-    for (const e of state.honest[0]?.log.status().equivocations ?? []) {
-      const set = versions.get(`${e.sled}:${e.seq}`) ?? new Set<string>()
-      for (const r of e.records) set.add(r)
-      versions.set(`${e.sled}:${e.seq}`, set)
-    }
+    forkedSleds = state.honest[0]?.log.status().forks.sleds ?? 0
   } catch {
     // as above
   }
@@ -403,9 +398,8 @@ function statsOf(state: RunState, settleRounds: number): RunStats {
     gaps,
     relaysDropped,
     duplicates,
-    equivocatedSlots: versions.size,
+    forkedSleds,
     versionsSigned: Math.max(0, ...[...signed.values()].map((v) => v.size)),
-    versionsKept: Math.max(0, ...[...versions.values()].map((v) => v.size)),
     settleRounds,
   }
 }

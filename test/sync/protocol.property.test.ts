@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { SledId } from '../../src/core/ids.js'
-import { MAX_LIMIT, type StoredEntry } from '../../src/core/query.js'
+import { MAX_LIMIT } from '../../src/core/query.js'
 import type { SledLog } from '../../src/log/sled-log.js'
 import type { MemoryNode } from '../helpers/memory-node.js'
 import { testSeed } from '../helpers/seed.js'
@@ -34,17 +34,16 @@ import {
 } from '../helpers/sync-scenario.js'
 
 /**
- * Properties today's src/ is known to break (docs/HARNESS.md), checked only when switched on:
- * `SLEDLOG_PROP_FORK_RULE=1` / `SLEDLOG_PROP_SIGNED_HOLES=1` for a run. Once a fix is merged,
- * make its flag `true` here (for the fork rule, also update {@link replicaRead} and the
- * fingerprint, which read `status().equivocations`).
+ * Properties src/ was known to break (docs/HARNESS.md), checked only when switched on:
+ * `SLEDLOG_PROP_SIGNED_HOLES=1` for a run. Once a fix is merged, its flag is `true` here.
  */
 const PENDING = {
   /**
-   * Equivocated sleds read the same on every replica. Today a slot reads as the smallest known
-   * version, and the per-slot cap on kept versions lets replicas know different smallest ones.
+   * Equivocated sleds read the same on every replica: the fork rule (PROTOCOL.md §6.2). Before
+   * it, a slot read as the smallest known version, and the per-slot cap on kept versions let
+   * replicas know different smallest ones (seeds 35002, 35041, … failed).
    */
-  forkRule: process.env.SLEDLOG_PROP_FORK_RULE === '1',
+  forkRule: true,
   /**
    * A missing range is reported only when a signed entry proves it. Today a peer's step 1 (an
    * unsigned state vector) becomes `status().missing` as it is.
@@ -59,17 +58,27 @@ const RUNS: Record<Profile, number> = { honest: 120, liars: 60, equivocation: 30
 
 /** Everything a reader of one replica can observe about one sled. */
 interface SledRead {
-  /** One line per entry served, in order: seq, signature, flags. */
+  /** One line per entry served, in order: seq and signature. */
   readonly entries: readonly string[]
-  /** Equivocation state: today the slots with evidence (after the fork rule: the fork and its proof). */
+  /** The sled's fork: F and the proof pair (PROTOCOL.md §6.2), or nothing. */
   readonly state: readonly string[]
 }
 
+/** Every fork of a log with its proof, one line each, in sled order. */
+function forkLines(log: SledLog): Map<SledId, string> {
+  const out = new Map<SledId, string>()
+  for (let page = log.forks({ limit: 1000 }); ; page = log.forks({ after: page.next, limit: 1000 })) {
+    for (const f of page.forks) {
+      const proof = log.forkProof(f.sled)
+      out.set(f.sled, `fork ${f.seq} ${proof?.records.join(' ') ?? 'no proof'}`)
+    }
+    if (page.next === null) return out
+  }
+}
+
 /**
- * What a replica reads, per sled: every page of `query({})` with each entry's flags, plus the
- * sled's equivocation state from `status()`. The one place that knows the read rule; after the
- * fork rule lands, `state` becomes the sled's fork (F and the proof pair from `forks()`) and the
- * `equivocated` flag disappears from entries.
+ * What a replica reads, per sled: every page of `query({})`, plus the sled's fork (F and its
+ * proof pair). The one place that knows the read rule.
  */
 function replicaRead(log: SledLog): Map<SledId, SledRead> {
   const entries = new Map<SledId, string[]>()
@@ -77,27 +86,19 @@ function replicaRead(log: SledLog): Map<SledId, SledRead> {
   for (;;) {
     for (const e of page.entries) {
       const list = entries.get(e.sled) ?? []
-      list.push(`${e.seq} ${e.sig}${flagsOf(e)}`)
+      list.push(`${e.seq} ${e.sig}`)
       entries.set(e.sled, list)
     }
     if (page.next === null) break
     page = log.query({ limit: MAX_LIMIT, after: page.next })
   }
-  const state = new Map<SledId, string[]>()
-  for (const ev of log.status().equivocations) {
-    const list = state.get(ev.sled) ?? []
-    if (!list.includes(`slot ${ev.seq}`)) list.push(`slot ${ev.seq}`)
-    state.set(ev.sled, list)
-  }
+  const forks = forkLines(log)
   const out = new Map<SledId, SledRead>()
-  for (const sled of new Set([...entries.keys(), ...state.keys()])) {
-    out.set(sled, { entries: entries.get(sled) ?? [], state: (state.get(sled) ?? []).sort() })
+  for (const sled of new Set([...entries.keys(), ...forks.keys()])) {
+    const fork = forks.get(sled)
+    out.set(sled, { entries: entries.get(sled) ?? [], state: fork === undefined ? [] : [fork] })
   }
   return out
-}
-
-function flagsOf(e: StoredEntry): string {
-  return (e as { equivocated?: true }).equivocated === true ? ' equivocated' : ''
 }
 
 // ---- the checks ----
@@ -194,7 +195,7 @@ const checker: Checker = {
     return [
       Buffer.from(node.log.stateVector()).toString('hex'),
       digests.sort().join(','),
-      st.equivocations.length,
+      [...forkLines(node.log).entries()].join(';'),
       JSON.stringify(st.missing),
     ].join('|')
   },
@@ -263,7 +264,7 @@ async function failWith(s: Scenario, f: Failure): Promise<never> {
   )
 }
 
-const MAXIMA = new Set<keyof RunStats>(['versionsSigned', 'versionsKept', 'settleRounds'])
+const MAXIMA = new Set<keyof RunStats>(['versionsSigned', 'settleRounds'])
 
 /** Sums of {@link RunStats} over runs (maxima for the per-run maxima). */
 function addStats(total: RunStats | null, s: RunStats): RunStats {
@@ -358,8 +359,8 @@ describe('sync protocol over in-memory links (seeded property)', () => {
     'equivocation: twins signing many versions per slot; honest sleds still converge',
     async () => {
       const r = await property('equivocation', 35_000)
-      expectExercised(r, ['equivocatedSlots'])
-      // More versions of one slot than a replica keeps evidence of (8 today).
+      expectExercised(r, ['forkedSleds'])
+      // More versions of one slot than the earlier design kept evidence of (8).
       if (r.runs >= 20) expect(r.stats?.versionsSigned).toBeGreaterThan(8)
     },
     timeout('equivocation'),
