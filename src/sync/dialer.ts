@@ -287,16 +287,24 @@ export class PeerDialer {
     this.#lastError = { code, reason, at: Date.now() }
   }
 
-  /** A link ended: records why, unless its socket's failure is already recorded. */
+  /**
+   * A link ended: records why (the code it closed with, and who closed it), unless its
+   * socket's failure is already recorded.
+   */
   #noteClose(ws: Socket | null, event: { code: number; reason: string } | null): void {
-    const s = this.#session
-    const ours = s?.stats()
-    if (ours?.closeCode != null && ws !== null) {
-      this.#fail(ws, `CLOSE_${ours.closeCode}`, `closed by this node: ${ours.closeReason ?? ''}`)
-      return
-    }
-    if (ws === null || event === null || event.code === 1000) return
-    this.#fail(ws, `CLOSE_${event.code}`, event.reason === '' ? 'link closed' : `closed by the peer: ${event.reason}`)
+    if (ws === null) return
+    const ours = this.#session?.stats()
+    // 1005/1006: no code on the wire (an abrupt end); what this node decided, if anything, says more.
+    const wire = event !== null && event.code !== 1005 && event.code !== 1006 ? event.code : null
+    const code = wire ?? ours?.closeCode ?? null
+    if (code === null || code === 1000) return
+    const byUs = ours?.closeCode === code
+    const why = byUs
+      ? `closed by this node: ${ours?.closeReason ?? ''}`
+      : event !== null && event.reason !== ''
+        ? `closed by the peer: ${event.reason}`
+        : 'link closed'
+    this.#fail(ws, `CLOSE_${code}`, why)
   }
 
   #closeSession(reason: string): void {

@@ -536,12 +536,13 @@ export class PeerSession {
     const a = this.#answer
     if (a !== null) {
       // Asked again mid-answer (anti-entropy, or a gap): what is already on the wire arrives
-      // first, so the answer in progress, minus what the peer now says it holds, answers both;
-      // an honored rewind is answered again once this answer is done.
+      // first, so the answer in progress, minus what the peer now says it holds, answers both
+      // (skipping only what it claims: what this link sent before may be what the answer in
+      // progress resends on purpose); an honored rewind is answered again once it is done.
       const rewound = new Set(plan.rewound)
       for (const [client, from] of plan.from) {
         if (rewound.has(client)) a.followUp.set(client, Math.min(from, a.followUp.get(client) ?? from))
-        else a.stream.skip(client, from)
+        else a.stream.skip(client, claim.get(client) ?? 0)
       }
       return
     }

@@ -179,6 +179,10 @@ export interface HostileClientOptions {
   readonly maxPayload?: number
   /** Path (default the sync endpoint). */
   readonly path?: string
+  /** Local address to connect from (any 127.x.y.z on Linux: many "clients" from one test). */
+  readonly localAddress?: string
+  /** TLS options for `wss://` (e.g. `rejectUnauthorized: false` for a self-signed node). */
+  readonly tls?: { readonly rejectUnauthorized?: boolean }
 }
 
 /** A raw websocket client attacking a node's sync endpoint. */
@@ -200,6 +204,8 @@ export class HostileClient extends RawEnd {
   static async connect(baseUrl: string, opts: HostileClientOptions): Promise<HostileClient> {
     const ws = new WebSocket(baseUrl.replace(/\/+$/, '') + (opts.path ?? SYNC_PATH), {
       maxPayload: opts.maxPayload ?? 256 * 1024 * 1024,
+      ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
+      ...opts.tls,
     })
     const client = new HostileClient(ws, opts)
     await new Promise<void>((resolve, reject) => {

@@ -24,7 +24,13 @@ describe('planAnswer', () => {
       coalesced: 12,
     })
     const asked: number[] = []
-    const allowed = planAnswer({ ...input, mayRewind: (c) => (asked.push(c), c === 1) })
+    const allowed = planAnswer({
+      ...input,
+      mayRewind: (c) => {
+        asked.push(c)
+        return c === 1
+      },
+    })
     expect(allowed).toEqual({ from: map({ 1: 2, 2: 4 }), rewound: [1], coalesced: 4 })
     expect(asked.sort()).toEqual([1, 2])
   })
