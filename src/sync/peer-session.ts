@@ -461,6 +461,12 @@ export class PeerSession {
   /** Closes links that went silent, and links whose answer to our step 1 stopped coming. */
   #watchdog(): void {
     const now = Date.now()
+    // While this node holds the peer's messages back (backpressure), silence is ours.
+    if (this.#paused || this.#inflight > 0) {
+      this.#lastMessageAt = now
+      if (this.#awaiting) this.#answerProgressAt = now
+      return
+    }
     if (now - this.#lastMessageAt >= this.#limits.idleMs) {
       this.#close(CLOSE.IDLE, `no message for ${Math.round((now - this.#lastMessageAt) / 1000)} s`)
       return
