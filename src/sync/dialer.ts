@@ -14,6 +14,7 @@ import { WebSocket } from 'ws'
 import type { SledLog } from '../log/sled-log.js'
 import { CLOSE } from './close-codes.js'
 import type { SyncLedger } from './ledger.js'
+import { Liveness } from './liveness.js'
 import { PeerSession, type PeerSessionOptions } from './peer-session.js'
 import { pinMismatch, tlsOptions, type PeerTrust } from './peer-tls.js'
 import { SYNC_PATH } from './server.js'
@@ -96,6 +97,7 @@ export class PeerDialer {
   readonly #failed = new WeakSet<Socket>()
   #retryTimer: ReturnType<typeof setTimeout> | null = null
   #pinger: ReturnType<typeof setInterval> | null = null
+  #liveness: Liveness | null = null
 
   constructor(opts: PeerDialerOptions) {
     this.#o = opts
@@ -242,21 +244,21 @@ export class PeerDialer {
     session.start()
   }
 
-  /** Pings the peer; a pong not back by the next ping means the round trip is broken. */
+  /** Pings the peer; a pong not back by the next ping means the round trip is broken (liveness.ts). */
   #startPinging(ws: Socket): void {
     const every = this.#o.pingMs ?? 10_000
-    let alive = true
-    ws.on('pong', () => (alive = true))
+    const liveness = new Liveness()
+    this.#liveness = liveness
+    ws.on('pong', () => liveness.pong())
     this.#pinger = setInterval(() => {
       if (ws.readyState !== ws.OPEN) return
-      if (!alive) {
-        this.#fail(ws, 'NO_PONG', `no pong within ${every} ms: the peer is gone or our traffic is lost`)
-        this.#session?.stop('no pong')
-        ws.terminate()
+      if (liveness.tick(ws.bufferedAmount) === 'ping') {
+        ws.ping()
         return
       }
-      alive = false
-      ws.ping()
+      this.#fail(ws, 'NO_PONG', `no pong within ${every} ms: the peer is gone or what this node sends is lost`)
+      this.#session?.stop('no pong')
+      ws.terminate()
     }, every)
   }
 
@@ -266,7 +268,9 @@ export class PeerDialer {
     // The provider's watchdog reconnects after 30 s without a message; we consume messages
     // ourselves, so tell it one arrived.
     provider.wsLastMessageReceived = Date.now()
-    this.#session?.receive(typeof data === 'string' ? new Uint8Array(0) : toBytes(data))
+    const bytes = typeof data === 'string' ? new Uint8Array(0) : toBytes(data)
+    this.#liveness?.received(bytes.length)
+    this.#session?.receive(bytes)
   }
 
   #socketError(ws: Socket, err: Error): void {
@@ -310,6 +314,7 @@ export class PeerDialer {
   #closeSession(reason: string): void {
     if (this.#pinger !== null) clearInterval(this.#pinger)
     this.#pinger = null
+    this.#liveness = null
     const s = this.#session
     if (s === null) return
     this.#session = null

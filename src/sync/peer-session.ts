@@ -33,7 +33,11 @@ export { CLOSE } from './close-codes.js'
 /** What a session needs of its transport. */
 export interface PeerLink {
   send(msg: Uint8Array): void
-  close(code: number, reason: string): void
+  /**
+   * Closes with a close frame; `lingerMs` is how long the peer may take to answer it before the
+   * socket is destroyed.
+   */
+  close(code: number, reason: string, lingerMs?: number): void
   /** Bytes queued for sending. */
   bufferedAmount(): number
   /** Stops reading from the peer (backpressure). */
@@ -236,6 +240,11 @@ export class PeerSession {
     return this.#state === 'ready'
   }
 
+  /** True once the session stopped (its socket may still be closing). */
+  get closed(): boolean {
+    return this.#state === 'closed'
+  }
+
   /** Who the peer is, for the ledger: its sled once proven, else its address. */
   get ledgerPeer(): LedgerPeer {
     const sled = this.#remote ?? this.#proven
@@ -271,9 +280,13 @@ export class PeerSession {
     this.#answer = null
   }
 
-  /** Closes the link from this side (a kick: counted in the ledger and warned about). */
-  close(code: number, reason: string): void {
-    this.#close(code, reason)
+  /**
+   * Closes the link from this side (a kick: counted in the ledger and warned about). `lingerMs`:
+   * how long the peer may take to answer the close frame (default 1 s; 0 for a stranger whose
+   * slot another connection needs now).
+   */
+  close(code: number, reason: string, lingerMs?: number): void {
+    this.#close(code, reason, lingerMs)
   }
 
   /**
@@ -684,13 +697,13 @@ export class PeerSession {
     }
   }
 
-  #close(code: number, reason: string): void {
+  #close(code: number, reason: string, lingerMs?: number): void {
     if (this.#state === 'closed') return
     this.#closeReason = reason
     this.#closeCode = code
     this.stop(reason)
     this.#o.ledger?.kick(this.ledgerPeer, code, reason, this.#o.label)
     // Close reasons must fit in a control frame (123 bytes).
-    this.#o.link.close(code, Buffer.from(reason).subarray(0, 120).toString())
+    this.#o.link.close(code, Buffer.from(reason).subarray(0, 120).toString(), lingerMs)
   }
 }

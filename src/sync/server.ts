@@ -13,6 +13,7 @@ import type { SledId } from '../core/ids.js'
 import { admitLink, HandshakeSlots, type HandshakeCaps } from './admission.js'
 import { CLOSE } from './close-codes.js'
 import type { SyncLedger } from './ledger.js'
+import { Liveness } from './liveness.js'
 import { PeerSession, type LinkRefusal, type PeerSessionOptions } from './peer-session.js'
 import { isTooLarge, toBytes, wsLink } from './ws-link.js'
 
@@ -47,7 +48,7 @@ export interface SyncServerOptions {
 }
 
 interface Live {
-  alive: boolean
+  readonly liveness: Liveness
   readonly session: PeerSession
   /** Accepted order, for "oldest" in the link policy. */
   readonly seq: number
@@ -92,13 +93,12 @@ export class SyncServer {
     server.on('upgrade', this.#onUpgrade)
     this.#pinger = setInterval(() => {
       for (const [ws, live] of this.#live) {
-        if (!live.alive) {
-          live.session.stop('no pong: half-open link')
-          ws.terminate()
+        if (live.liveness.tick(ws.bufferedAmount) === 'ping') {
+          ws.ping()
           continue
         }
-        live.alive = false
-        ws.ping()
+        live.session.stop('no pong: the link is dead or what this node sends is lost')
+        ws.terminate()
       }
     }, this.#o.pingMs ?? 10_000)
   }
@@ -140,8 +140,11 @@ export class SyncServer {
     }
     const caps = this.#o.maxHandshaking ?? { perAddress: 8, total: 64 }
     // A backstop only: authenticated links are capped when they authenticate, handshakes by
-    // their slots, so this many sockets means something else is wrong.
-    if (this.#live.size >= (this.#o.maxConnections ?? 256) + caps.total) {
+    // their slots, so this many sockets means something else is wrong. Links being closed (an
+    // evicted stranger that never answers the close frame lingers a second) do not count.
+    let open = 0
+    for (const l of this.#live.values()) if (!l.session.closed) open++
+    if (open >= (this.#o.maxConnections ?? 256) + caps.total) {
       this.#o.ledger?.count({ kind: 'address', id: address }, 'http:503')
       refuse(socket, '503 Service Unavailable')
       return
@@ -166,7 +169,9 @@ export class SyncServer {
   #evictHandshake(socket: Duplex): void {
     const ws = this.#wsOf.get(socket)
     const session = ws === undefined ? undefined : this.#live.get(ws)?.session
-    if (session !== undefined) session.close(CLOSE.HANDSHAKE_EVICTED, 'handshake slot taken by a newer connection')
+    // No lingering: the stranger's socket would otherwise stay open for a second, and under a
+    // flood such closing sockets would pile up.
+    if (session !== undefined) session.close(CLOSE.HANDSHAKE_EVICTED, 'handshake slot taken by a newer connection', 0)
     else socket.destroy()
   }
 
@@ -186,12 +191,12 @@ export class SyncServer {
       link: wsLink(ws),
       ...(this.#o.ledger === undefined ? {} : { ledger: this.#o.ledger }),
     })
-    const live: Live = { alive: true, session, seq: this.#seq++ }
+    const live: Live = { liveness: new Liveness(), session, seq: this.#seq++ }
     this.#live.set(ws, live)
     this.#wsOf.set(socket, ws)
-    // A pong proves the whole round trip; a message only proves the peer's half.
-    ws.on('pong', () => (live.alive = true))
+    ws.on('pong', () => live.liveness.pong())
     ws.on('message', (data, isBinary) => {
+      live.liveness.received(Array.isArray(data) ? Buffer.concat(data).length : data.byteLength)
       if (!isBinary) {
         session.receive(new Uint8Array(0)) // text frames are not part of the protocol
         return

@@ -18,14 +18,15 @@ export function wsLink(ws: WebSocket): PeerLink {
     send: (m) => {
       if (ws.readyState === ws.OPEN) ws.send(m)
     },
-    close: (code, reason) => {
+    close: (code, reason, lingerMs = 1000) => {
       // A paused socket would never read the peer's close frame: resume it first, and terminate
-      // if the closing handshake has not finished within a second.
+      // if the closing handshake has not finished in time. The close frame is handed to the
+      // socket at once, so even a peer given no time to answer receives it.
       ws.resume()
       ws.close(code, reason)
       setTimeout(() => {
         if (ws.readyState !== ws.CLOSED) ws.terminate()
-      }, 1000).unref()
+      }, lingerMs).unref()
     },
     bufferedAmount: () => ws.bufferedAmount,
     pause: () => ws.pause(),

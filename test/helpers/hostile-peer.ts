@@ -354,6 +354,7 @@ export class HostileServer {
   readonly scriptErrors: unknown[] = []
   readonly keys: KeyPair
   readonly token: string | undefined
+  #stopping = false
 
   private constructor(
     readonly wss: WebSocketServer,
@@ -368,6 +369,7 @@ export class HostileServer {
         await c.handshake()
       })
     wss.on('connection', (ws) => {
+      if (this.#stopping) return ws.terminate() // a node redialing while the server stops
       const conn = new HostileConn(ws, this, this.conns.length)
       this.conns.push(conn)
       Promise.resolve()
@@ -401,9 +403,11 @@ export class HostileServer {
     return this.conns[n - 1] as HostileConn
   }
 
-  /** Drops every connection and stops listening. */
+  /** Stops listening and drops every connection (also those a node makes meanwhile). */
   async stop(): Promise<void> {
+    this.#stopping = true
+    const closed = new Promise<void>((resolve) => this.wss.close(() => resolve()))
     for (const c of this.conns) c.terminate()
-    await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    await closed
   }
 }

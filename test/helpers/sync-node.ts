@@ -83,7 +83,13 @@ export async function syncNode(opts: SyncNodeOptions = {}): Promise<SyncNode> {
   // An https.Server emits the same 'upgrade' events; the replicator only listens to those.
   const http = (opts.tls === undefined ? createServer(handler) : createHttpsServer(opts.tls, handler)) as Server
   const upgrades: Socket[] = []
-  http.on('upgrade', (_req, socket: Socket) => upgrades.push(socket))
+  let started = false
+  http.on('upgrade', (_req, socket: Socket) => {
+    upgrades.push(socket)
+    // Before the replicator attaches, nothing answers an upgrade: refuse it, as a server with
+    // no sync endpoint does, instead of leaving the dialer waiting for its handshake timeout.
+    if (!started) socket.destroy()
+  })
   await new Promise<void>((r) => http.listen(opts.port ?? 0, '127.0.0.1', r))
   const port = (http.address() as AddressInfo).port
   const url = `${opts.tls === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}`
@@ -105,7 +111,6 @@ export async function syncNode(opts: SyncNodeOptions = {}): Promise<SyncNode> {
     ...(opts.answers === undefined ? {} : { answers: opts.answers }),
     ...(opts.logger === undefined ? {} : { logger: opts.logger }),
   })
-  let started = false
   let stopping: Promise<void> | null = null
   const node: SyncNode = {
     log,

@@ -120,8 +120,8 @@ describe('abuse against a real node process', () => {
       healthz: lat,
     }
     console.log(`[idle websockets] ${JSON.stringify(figures)}`)
-    // The node holds at most its 64 handshake slots, plus sockets it is closing (~1 s each).
-    expect(fdsDuring - fdsBefore).toBeLessThan(addresses.length * 8)
+    // The node holds its 64 handshake slots and the few sockets it is closing, not the flood.
+    expect(fdsDuring - fdsBefore).toBeLessThan(200)
     expect(rssDuring - rssBefore).toBeLessThan(150)
     expect(lat.errors).toBe(0)
     await expectAlive(node)
