@@ -62,6 +62,8 @@ export class NodeWatch {
   readonly #intervalMs: number
   readonly #now: () => number
   readonly #links = new Map<string, LinkState>()
+  /** Per configured peer, the failure last logged (null once it linked again). */
+  readonly #dialFailures = new Map<string, string | null>()
   readonly #rejections: Summary
   readonly #drops: Summary
   #rejected = new Map<string, number>()
@@ -111,6 +113,7 @@ export class NodeWatch {
   #sampleLinks(): void {
     const seen = new Set<string>()
     for (const p of this.#node.peers()) {
+      if (p.url !== null) this.#sampleDial(p)
       if (p.connectedAt === undefined) continue // a configured peer with no session yet
       const direction = p.url === null ? 'inbound' : 'outbound'
       const peer = p.url ?? p.label ?? '?'
@@ -143,6 +146,27 @@ export class NodeWatch {
         this.#log.info({ peer: link.peer, direction: link.direction, sled: link.sled }, 'peer disconnected')
       this.#links.delete(key)
     }
+  }
+
+  /**
+   * Logs a configured peer's failure once per change of state: when it starts failing, and
+   * when the cause changes (refused connection, then an HTTP 429, then a TLS error…), not once
+   * per retry. Linking again resets it.
+   */
+  #sampleDial(p: PeerStatus): void {
+    const url = p.url as string
+    const logged = this.#dialFailures.get(url) ?? null
+    if (p.connected) {
+      if (logged !== null) this.#dialFailures.set(url, null)
+      return
+    }
+    const err = p.lastError
+    if (err === undefined || err.code === logged) return
+    this.#dialFailures.set(url, err.code)
+    this.#log.warn(
+      { peer: url, code: err.code, reason: err.reason, at: new Date(err.at).toISOString() },
+      'peer link failing',
+    )
   }
 
   #sampleLog(): void {

@@ -9,13 +9,14 @@
  * Between attacks it also appends valid entries of its own sled, so it is a real (if evil)
  * writer whose entries every node must hold after the run.
  */
-import { WebSocket, type RawData } from 'ws'
+import { WebSocket } from 'ws'
 import type { SledId } from '../core/ids.js'
 import type { StoredEntry } from '../core/query.js'
 import type { KeyPair } from '../core/signing.js'
-import { newNonce, signTranscript, tokenProof, verifyTranscript, type Transcript } from '../sync/handshake.js'
-import { decodeMessage, encodeProve, encodeUpdate, type WireMessage } from '../sync/messages.js'
+import { clientStart, handshakeStep, type HandshakeState } from '../sync/handshake-flow.js'
+import { decodeMessage, encodeUpdate, type WireMessage } from '../sync/messages.js'
 import { SYNC_PATH } from '../sync/server.js'
+import { toBytes } from '../sync/ws-link.js'
 import {
   attackerKeys,
   deletionUpdate,
@@ -117,12 +118,6 @@ function emptyStats(): HostileStats {
   }
 }
 
-function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data))
-  if (data instanceof ArrayBuffer) return new Uint8Array(data)
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /**
@@ -133,7 +128,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export class HostileLink {
   readonly #ws: WebSocket
   readonly #onReceived: () => void
-  #waiter: ((m: WireMessage) => void) | null = null
+  /** Messages received during the handshake (null after it: later frames are only counted). */
+  #inbox: WireMessage[] | null = []
+  #wake: (() => void) | null = null
   /** Set once the link closed. */
   closeCode: number | null = null
   /** Resolves with the close code. */
@@ -144,9 +141,10 @@ export class HostileLink {
     this.#onReceived = onReceived
     ws.on('message', (data, isBinary) => {
       this.#onReceived()
-      if (this.#waiter === null || !isBinary) return
+      if (this.#inbox === null || !isBinary) return
       try {
-        this.#waiter(decodeMessage(toBytes(data)))
+        this.#inbox.push(decodeMessage(toBytes(data)))
+        this.#wake?.()
       } catch {
         // not a message we wait for
       }
@@ -177,26 +175,23 @@ export class HostileLink {
     const link = new HostileLink(ws, onReceived)
     const deadline = setTimeout(() => ws.terminate(), timeoutMs)
     try {
-      const hello = await link.#next((m): m is Extract<WireMessage, { t: 'hello' }> => m.t === 'hello')
-      const nonce = newNonce()
-      const t: Transcript = {
-        serverKey: hello.publicKey,
-        serverNonce: hello.nonce,
-        clientKey: keys.publicKey,
-        clientNonce: nonce,
+      // The node's own handshake steps, run honestly: the attack starts after it.
+      let state: HandshakeState = clientStart()
+      for (;;) {
+        const step = handshakeStep(state, await link.#next(), { keys, auth: {} })
+        state = step.state
+        for (const m of step.send) await link.send(m)
+        const out = step.outcome
+        if (out.kind === 'ready') return link
+        if (out.kind === 'refused') throw new Error(`handshake refused: ${out.reason}`)
+        if (out.kind === 'violation') throw new Error(out.message)
       }
-      await link.send(
-        encodeProve(keys.publicKey, nonce, signTranscript(keys, 'client', t), tokenProof(undefined, 'client', t)),
-      )
-      const ok = await link.#next((m): m is Extract<WireMessage, { t: 'ok' }> => m.t === 'ok')
-      if (!verifyTranscript('server', t, ok.signature)) throw new Error('the node did not prove its key')
-      return link
     } catch (err) {
       ws.terminate()
       throw err
     } finally {
       clearTimeout(deadline)
-      link.#waiter = null
+      link.#inbox = null
     }
   }
 
@@ -222,13 +217,17 @@ export class HostileLink {
     this.#ws.terminate()
   }
 
-  #next<M extends WireMessage>(want: (m: WireMessage) => m is M): Promise<M> {
-    return new Promise<M>((resolve, reject) => {
-      this.#waiter = (m) => {
-        if (want(m)) resolve(m)
-      }
-      void this.closed.then((code) => reject(new Error(`closed (${code}) during the handshake`)))
+  /** The next message the node sent during the handshake. */
+  async #next(): Promise<WireMessage> {
+    const closed = this.closed.then((code) => {
+      throw new Error(`closed (${code}) during the handshake`)
     })
+    closed.catch(() => undefined) // handled by the race below; unobserved once the handshake is done
+    for (;;) {
+      const m = this.#inbox?.shift()
+      if (m !== undefined) return m
+      await Promise.race([new Promise<void>((r) => (this.#wake = r)), closed])
+    }
   }
 }
 

@@ -638,7 +638,11 @@ export class SledLog {
     return this.#gate !== null
   }
 
-  /** Records that a peer holds `sled` up to `seq`, so missing ranges can be reported. */
+  /**
+   * Records that `sled` has entries up to `seq` that this node lacks, so missing ranges and holes
+   * are reported. Only for signed proof (the guard's gap verdict verifies the record at `seq`):
+   * a state vector or digest is an unsigned claim and must never reach here.
+   */
   noteRemoteHead(sled: SledId, seq: number): void {
     const known = this.#knownHeads.get(sled)
     if (known !== undefined && seq <= known) return

@@ -14,6 +14,7 @@ import { loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
 import { Replicator } from '../sync/replicator.js'
+import type { SyncLogger } from '../sync/ledger.js'
 import type { SessionLimits } from '../sync/peer-session.js'
 
 /** Node settings (validated by the CLI's config layer). */
@@ -40,8 +41,11 @@ export interface NodeConfig {
   readonly refusedRetryMs?: number
   /** Ingest bus and writer tuning. */
   readonly ingest?: Omit<IngestWriterOptions, 'log'>
-  /** Where the API reports internal errors (default: silent). */
-  readonly logger?: ApiLogger
+  /**
+   * Where the API reports internal errors and replication warns about the peers it closes
+   * (default: silent).
+   */
+  readonly logger?: ApiLogger & Partial<SyncLogger>
   /**
    * API tokens (hashed, with scopes), managed by `sledlog token`; default
    * `<dataDir>/api-tokens.json`. With at least one token every API request but /healthz needs
@@ -144,6 +148,8 @@ export class SledNode {
       ...(c.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: c.recoveryTimeoutMs }),
       ...(c.maxBackoffMs === undefined ? {} : { maxBackoffMs: c.maxBackoffMs }),
       ...(c.refusedRetryMs === undefined ? {} : { refusedRetryMs: c.refusedRetryMs }),
+      ...(c.peerTls === undefined ? {} : { peerTls: c.peerTls }),
+      ...(c.logger?.warn === undefined ? {} : { logger: c.logger as SyncLogger }),
     })
     this.#replicator = replicator
     const ingest = new IngestWriter({ log, ...c.ingest })

@@ -151,7 +151,10 @@ export function encodeUpdate(update: Uint8Array): Uint8Array {
   })
 }
 
-/** An empty awareness update: sledlog's keep-alive that y-websocket clients accept. */
+/**
+ * An empty awareness update, as y-websocket clients send. sledlog ignores awareness and never
+ * sends it (its keep-alive is step 1 every `resyncMs`); tests use it as a harmless message.
+ */
 export function encodeAwarenessKeepAlive(): Uint8Array {
   return frame(MSG_AWARENESS, (e) => {
     // An awareness update with zero clients.

@@ -7,50 +7,37 @@
  * code and the link is closed after `maxViolations`. Reading pauses while too many of the peer's
  * updates wait in the log's pipeline, so a flood cannot grow memory without bound.
  */
-import { clientIdOf, sledIdFromPublicKey, type SledId } from '../core/ids.js'
+import { clientIdOf, type SledId } from '../core/ids.js'
 import { decodeStateVector, encodeRunsChunked, encodeRuns, encodeStateVector } from '../core/update-codec.js'
 import type { KeyPair } from '../core/signing.js'
 import { isSledlogError, type ErrorCode } from '../errors.js'
 import type { ApplyResult, CommitEvent, SledLog, UpdateStream } from '../log/sled-log.js'
+import { planAnswer } from './answer-plan.js'
+import { AnswerScheduler, type AnswerJob, type PumpResult } from './answer-scheduler.js'
+import { CLOSE } from './close-codes.js'
+import { clientStart, handshakeStep, serverStart, type HandshakeState } from './handshake-flow.js'
+import type { AuthConfig } from './handshake.js'
+import type { LedgerPeer, SyncLedger } from './ledger.js'
 import {
-  allowListVerdict,
-  checkTokenProof,
-  newNonce,
-  signTranscript,
-  tokenProof,
-  verifyTranscript,
-  type AuthConfig,
-  type Transcript,
-} from './handshake.js'
-import {
-  AUTH_VERSION,
   decodeMessage,
   encodeDenied,
   encodeDigest,
-  encodeHello,
-  encodeOk,
-  encodeProve,
   encodeStep1,
   encodeStep2,
   encodeUpdate,
   type WireMessage,
 } from './messages.js'
 
-/** Websocket close codes sledlog uses. 44xx: refused (the dialer retries only after 60 s); 45xx: retry with backoff. */
-export const CLOSE = {
-  AUTH_FAILED: 4401,
-  NOT_ALLOWED: 4403,
-  VIOLATIONS: 4408,
-  SELF: 4409,
-  HANDSHAKE_TIMEOUT: 4508,
-  PEER_MISBEHAVED: 4509,
-  SHUTDOWN: 1001,
-} as const
+export { CLOSE } from './close-codes.js'
 
 /** What a session needs of its transport. */
 export interface PeerLink {
   send(msg: Uint8Array): void
-  close(code: number, reason: string): void
+  /**
+   * Closes with a close frame; `lingerMs` is how long the peer may take to answer it before the
+   * socket is destroyed.
+   */
+  close(code: number, reason: string, lingerMs?: number): void
   /** Bytes queued for sending. */
   bufferedAmount(): number
   /** Stops reading from the peer (backpressure). */
@@ -80,6 +67,16 @@ export interface SessionLimits {
   readonly resyncMs: number
   /** Close the link if the handshake does not finish in this time. */
   readonly handshakeMs: number
+  /**
+   * Close an authenticated link that sent no message for this long (4510). Peers send step 1
+   * every `resyncMs`, so a link silent for three periods is dead or a stranger holding a slot.
+   */
+  readonly idleMs: number
+  /**
+   * Close the link (4511) when our step 1 is unanswered and nothing of the answer arrived for
+   * this long: a peer that reads but never answers would hold back catch-up for good.
+   */
+  readonly answerTimeoutMs: number
 }
 
 /** Defaults: chunks of 128 KiB (~500 entries, ~40 ms to verify). */
@@ -92,6 +89,14 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   maxInflight: 8,
   resyncMs: 15_000,
   handshakeMs: 10_000,
+  idleMs: 45_000,
+  answerTimeoutMs: 60_000,
+}
+
+/** A refusal of an authenticated peer by the server's link policy. */
+export interface LinkRefusal {
+  readonly code: number
+  readonly reason: string
 }
 
 /** Options of a {@link PeerSession}. */
@@ -104,6 +109,8 @@ export interface PeerSessionOptions {
   readonly link: PeerLink
   /** Human label of the peer (address or URL). */
   readonly label: string
+  /** Who the peer is before it authenticates (its remote address, or the URL dialed). */
+  readonly address?: string
   readonly limits?: Partial<SessionLimits>
   /** Called once the handshake succeeded. */
   readonly onReady?: (s: PeerSession) => void
@@ -115,6 +122,20 @@ export interface PeerSessionOptions {
    * both stream the same entries to us).
    */
   readonly mayAsk?: (s: PeerSession) => boolean
+  /**
+   * Server side: whether an authenticated peer gets its link (the link cap); a refusal closes
+   * it before the handshake's ok. Default: every peer.
+   */
+  readonly admit?: (s: PeerSession, sled: SledId) => LinkRefusal | null
+  /** Takes turns among the node's answers; default: one of the session's own. */
+  readonly answers?: AnswerScheduler
+  /**
+   * Whether `sled` may have entries of `client` resent that a link already sent it (a rewind,
+   * see answer-plan.ts). Default: always.
+   */
+  readonly mayRewind?: (sled: SledId, client: number) => boolean
+  /** Where rejections and kicks are counted for good. */
+  readonly ledger?: SyncLedger
 }
 
 /** Counters and state of a session, for status and metrics. */
@@ -130,21 +151,37 @@ export interface SessionStats {
   readonly entriesReceived: number
   readonly messagesSent: number
   readonly liveUpdatesDropped: number
+  /** Entries the peer asked for again that this link had sent it, and were not resent. */
+  readonly entriesCoalesced: number
   /** Entries we hold that the peer's last state vector did not: how far behind it is. */
   readonly peerLag: number
   readonly closeReason: string | null
+  /** The close code this node sent, or null. */
+  readonly closeCode: number | null
 }
 
 /** Rejection codes that do not count against a peer. */
 const NOT_A_VIOLATION = new Set<string>(['UPDATE_GAP', 'STORE_WRITE_FAILED', 'LOG_CLOSED'])
 
+/** The answer being sent to the peer's step 1, paced by the send buffer. */
+interface Answer {
+  readonly stream: UpdateStream
+  pending: Uint8Array | null
+  /** Clients whose honored rewind arrived mid-answer: answered again from here once done. */
+  readonly followUp: Map<number, number>
+}
+
 /** A replication link. Lifecycle: `start()` → `receive()`… → `stop()`. */
 export class PeerSession {
   readonly #o: PeerSessionOptions
   readonly #limits: SessionLimits
+  readonly #answers: AnswerScheduler
+  readonly #ownsAnswers: boolean
   #state: 'handshake' | 'ready' | 'closed' = 'handshake'
-  #transcript: Partial<{ -readonly [K in keyof Transcript]: Transcript[K] }> = {}
+  #hs: HandshakeState
   #remote: SledId | null = null
+  /** The sled a refused peer proved (itself, or one off the allow-list), for the ledger. */
+  #proven: SledId | null = null
   #synced = false
   readonly #connectedAt = Date.now()
   #violations = 0
@@ -152,25 +189,45 @@ export class PeerSession {
   #entriesReceived = 0
   #messagesSent = 0
   #dropped = 0
+  #coalesced = 0
   #inflight = 0
   #paused = false
+  /** The peer's last state vector: a hint, shown as lag, never trusted. */
   #remoteSv: Map<number, number> | null = null
+  /**
+   * Per client, the prefix this link knows the peer holds: claimed by it, sent by it, or sent to
+   * it on this link (contiguously). A step 1 asking for less is a rewind (see answer-plan.ts).
+   */
+  readonly #held = new Map<number, number>()
   #lastGapResync = 0
   /** Our step 1 went out and its step 2 has not come back yet. */
   #awaiting = false
+  /** When the answer we await last made progress (our ask, or an update of it). */
+  #answerProgressAt = 0
+  #lastMessageAt = Date.now()
   /** The first step 1 is held back until {@link ask} (see {@link PeerSessionOptions.mayAsk}). */
   #askDeferred = false
   #applyQueue: Array<{ update: Uint8Array; isStep2: boolean }> = []
-  /** The answer being sent to the peer's step 1, paced by the send buffer. */
-  #answer: { readonly stream: UpdateStream; pending: Uint8Array | null } | null = null
-  #answerTimer: NodeJS.Timeout | null = null
+  #answer: Answer | null = null
+  readonly #job: AnswerJob
   readonly #refetchedAt = new Map<number, number>()
   #closeReason: string | null = null
+  #closeCode: number | null = null
   #timers: NodeJS.Timeout[] = []
 
   constructor(opts: PeerSessionOptions) {
     this.#o = opts
     this.#limits = { ...DEFAULT_SESSION_LIMITS, ...opts.limits }
+    this.#ownsAnswers = opts.answers === undefined
+    this.#answers = opts.answers ?? new AnswerScheduler()
+    this.#hs = clientStart()
+    const session = this
+    this.#job = {
+      get key() {
+        return session.#remote ?? ''
+      },
+      pump: (budget) => this.#pumpAnswer(budget),
+    }
   }
 
   /** The authenticated peer's sled id, once known. */
@@ -183,6 +240,18 @@ export class PeerSession {
     return this.#state === 'ready'
   }
 
+  /** True once the session stopped (its socket may still be closing). */
+  get closed(): boolean {
+    return this.#state === 'closed'
+  }
+
+  /** Who the peer is, for the ledger: its sled once proven, else its address. */
+  get ledgerPeer(): LedgerPeer {
+    const sled = this.#remote ?? this.#proven
+    if (sled !== null) return { kind: 'sled', id: sled }
+    return { kind: 'address', id: this.#o.address ?? this.#o.label }
+  }
+
   /** Starts the handshake (the server speaks first). */
   start(): void {
     this.#timers.push(
@@ -191,9 +260,9 @@ export class PeerSession {
       }, this.#limits.handshakeMs),
     )
     if (this.#o.role === 'server') {
-      this.#transcript.serverKey = this.#o.keys.publicKey
-      this.#transcript.serverNonce = newNonce()
-      this.#o.link.send(encodeHello(this.#o.keys.publicKey, this.#transcript.serverNonce))
+      const step = serverStart(this.#o.keys)
+      this.#hs = step.state
+      for (const m of step.send) this.#o.link.send(m)
     }
   }
 
@@ -204,15 +273,37 @@ export class PeerSession {
     this.#closeReason ??= reason
     for (const t of this.#timers) clearTimeout(t)
     this.#timers = []
-    if (this.#answerTimer !== null) clearTimeout(this.#answerTimer)
+    this.#answers.cancel(this.#job)
+    if (this.#ownsAnswers) this.#answers.stop()
     // Updates the peer sent but the log has not taken yet die with the link.
     this.#applyQueue = []
     this.#answer = null
   }
 
+  /**
+   * Closes the link from this side (a kick: counted in the ledger and warned about). `lingerMs`:
+   * how long the peer may take to answer the close frame (default 1 s; 0 for a stranger whose
+   * slot another connection needs now).
+   */
+  close(code: number, reason: string, lingerMs?: number): void {
+    this.#close(code, reason, lingerMs)
+  }
+
+  /**
+   * Records a close the transport made on its own (ws closes with 1009 when a message exceeds
+   * its limit): counted in the ledger as a kick.
+   */
+  noteTransportClose(code: number, reason: string): void {
+    if (this.#closeCode !== null) return
+    this.#closeCode = code
+    this.#closeReason = reason
+    this.#o.ledger?.kick(this.ledgerPeer, code, reason, this.#o.label)
+  }
+
   /** Handles one message from the peer. Never throws. */
   receive(buf: Uint8Array): void {
     if (this.#state === 'closed') return
+    this.#lastMessageAt = Date.now()
     let msg: WireMessage
     try {
       msg = decodeMessage(buf)
@@ -250,7 +341,7 @@ export class PeerSession {
   relay(event: CommitEvent): void {
     if (this.#state !== 'ready') return
     if (event.origin === this) {
-      this.#peerHolds(event, true)
+      this.#peerHolds(event, 'own')
       return
     }
     // An answer in progress reads the log as it goes, so it carries this change too, in order;
@@ -267,24 +358,28 @@ export class PeerSession {
         ? [event.update]
         : encodeRunsChunked(event.runs, this.#limits.chunkBytes)
     for (const c of chunks) this.#send(encodeUpdate(c))
-    this.#peerHolds(event, false)
+    this.#peerHolds(event, 'sent')
   }
 
   /** Notes that the peer holds a change it sent or was sent over another link (for lag). */
   noteHeld(event: CommitEvent): void {
-    if (this.#state === 'ready') this.#peerHolds(event, false)
+    if (this.#state === 'ready') this.#peerHolds(event, event.origin === this ? 'own' : 'elsewhere')
   }
 
   /**
    * Advances what we believe the peer holds (for lag, and so an answer in progress does not
-   * send it back) by a change it sent (`own`) or was sent over another link.
+   * send it back) by a change it sent (`own`), we sent it on this link (`sent`) or another
+   * link carries (`elsewhere`). Only the first two count for coalescing: a change sent on
+   * another link is lost if that link dies with it queued.
    */
-  #peerHolds(event: CommitEvent, own: boolean): void {
+  #peerHolds(event: CommitEvent, how: 'own' | 'sent' | 'elsewhere'): void {
     const sv = this.#remoteSv
     for (const run of event.runs) {
       const end = run.clock + run.records.length
       if (sv !== null && (sv.get(run.client) ?? 0) < end) sv.set(run.client, end)
-      this.#answer?.stream.skip(run.client, end, own ? 0 : run.clock)
+      this.#answer?.stream.skip(run.client, end, how === 'own' ? 0 : run.clock)
+      if (how !== 'elsewhere' && (this.#held.get(run.client) ?? 0) >= run.clock)
+        this.#held.set(run.client, Math.max(end, this.#held.get(run.client) ?? 0))
     }
   }
 
@@ -295,7 +390,7 @@ export class PeerSession {
     let peerLag = 0
     if (this.#remoteSv !== null) {
       for (const sled of Object.keys(this.#o.log.heads()) as SledId[]) {
-        const have = this.#o.log.length(sled)
+        const have = this.#o.log.held(sled)
         const theirs = this.#remoteSv.get(clientIdOf(sled)) ?? 0
         if (have > theirs) peerLag += have - theirs
       }
@@ -312,103 +407,53 @@ export class PeerSession {
       entriesReceived: this.#entriesReceived,
       messagesSent: this.#messagesSent,
       liveUpdatesDropped: this.#dropped,
+      entriesCoalesced: this.#coalesced,
       peerLag,
       closeReason: this.#closeReason,
+      closeCode: this.#closeCode,
     }
   }
 
   // ---- handshake ----
 
   #handshake(msg: WireMessage): void {
-    const t = this.#transcript
-    const { auth, keys, role } = this.#o
-    if (role === 'client' && msg.t === 'hello') {
-      if (msg.version !== AUTH_VERSION) {
-        this.#authFail(`peer speaks handshake v${msg.version}, this node v${AUTH_VERSION}`)
+    const step = handshakeStep(this.#hs, msg, { keys: this.#o.keys, auth: this.#o.auth })
+    this.#hs = step.state
+    const out = step.outcome
+    switch (out.kind) {
+      case 'continue':
+        for (const m of step.send) this.#o.link.send(m)
         return
-      }
-      t.serverKey = msg.publicKey
-      t.serverNonce = msg.nonce
-      t.clientKey = keys.publicKey
-      t.clientNonce = newNonce()
-      const full = t as Transcript
-      this.#o.link.send(
-        encodeProve(
-          keys.publicKey,
-          full.clientNonce,
-          signTranscript(keys, 'client', full),
-          tokenProof(auth.token, 'client', full),
-        ),
-      )
-      return
-    }
-    if (role === 'server' && msg.t === 'prove') {
-      t.clientKey = msg.publicKey
-      t.clientNonce = msg.nonce
-      const full = t as Transcript
-      if (!verifyTranscript('client', full, msg.signature)) {
-        this.#authFail('handshake signature does not verify')
+      case 'ignored':
         return
-      }
-      if (!checkTokenProof(auth.token, 'client', full, msg.tokenProof)) {
-        this.#authFail('wrong shared token')
+      case 'violation':
+        this.#violation('PEER_PROTOCOL', out.message)
         return
-      }
-      if (!this.#admit(msg.publicKey)) return
-      this.#o.link.send(encodeOk(signTranscript(keys, 'server', full), tokenProof(auth.token, 'server', full)))
-      this.#becomeReady()
-      return
-    }
-    if (role === 'client' && msg.t === 'ok' && t.clientNonce !== undefined) {
-      const full = t as Transcript
-      if (!verifyTranscript('server', full, msg.signature)) {
-        this.#authFail('server handshake signature does not verify')
+      case 'refused':
+        this.#proven = out.peer ?? null
+        if (out.error !== undefined) this.#count(out.error)
+        for (const m of step.send) this.#o.link.send(m)
+        this.#close(out.close, out.reason)
         return
+      case 'ready': {
+        this.#remote = out.peer
+        const refusal = this.#o.admit?.(this, out.peer) ?? null
+        if (refusal !== null) {
+          this.#o.link.send(encodeDenied(refusal.reason))
+          this.#close(refusal.code, refusal.reason)
+          return
+        }
+        for (const m of step.send) this.#o.link.send(m)
+        this.#becomeReady()
       }
-      if (!checkTokenProof(auth.token, 'server', full, msg.tokenProof)) {
-        this.#authFail('server does not know the shared token')
-        return
-      }
-      if (!this.#admit(full.serverKey)) return
-      this.#becomeReady()
-      return
     }
-    if (msg.t === 'denied') {
-      this.#close(CLOSE.AUTH_FAILED, `peer denied access: ${msg.reason}`)
-      return
-    }
-    // y-websocket clients send step 1 and awareness as soon as the socket opens: ignore them
-    // until the peer has proven its key; we send our own step 1 once ready.
-    if (msg.t === 'step1' || msg.t === 'awareness' || msg.t === 'query-awareness') return
-    this.#violation('PEER_PROTOCOL', `unexpected ${msg.t} during the handshake`)
-  }
-
-  #admit(peerKey: Uint8Array): boolean {
-    const sled = sledIdFromPublicKey(peerKey)
-    if (sled === this.#o.keys.sled) {
-      this.#close(CLOSE.SELF, 'connected to itself (same sled id)')
-      return false
-    }
-    const refused = allowListVerdict(this.#o.auth, peerKey)
-    if (refused !== undefined) {
-      this.#count('PEER_NOT_ALLOWED')
-      this.#o.link.send(encodeDenied(`sled ${refused} is not on the allow-list`))
-      this.#close(CLOSE.NOT_ALLOWED, `sled ${refused.slice(0, 16)}… is not on the allow-list`)
-      return false
-    }
-    this.#remote = sled
-    return true
-  }
-
-  #authFail(reason: string): void {
-    this.#count('PEER_AUTH_FAILED')
-    if (this.#o.role === 'server') this.#o.link.send(encodeDenied(reason))
-    this.#close(CLOSE.AUTH_FAILED, reason)
   }
 
   #becomeReady(): void {
     this.#state = 'ready'
+    this.#lastMessageAt = Date.now()
     this.#o.onReady?.(this)
+    if (this.#state !== 'ready') return // the ready hook closed the link
     if (this.#o.mayAsk?.(this) ?? true) this.#sendStep1()
     else this.#askDeferred = true
     const tick = (): void => {
@@ -417,6 +462,30 @@ export class PeerSession {
       this.#timers.push(setTimeout(tick, this.#limits.resyncMs))
     }
     this.#timers.push(setTimeout(tick, this.#limits.resyncMs))
+    const every = Math.max(50, Math.min(this.#limits.idleMs, this.#limits.answerTimeoutMs) / 4)
+    const watch = (): void => {
+      if (this.#state !== 'ready') return
+      this.#watchdog()
+      this.#timers.push(setTimeout(watch, every))
+    }
+    this.#timers.push(setTimeout(watch, every))
+  }
+
+  /** Closes links that went silent, and links whose answer to our step 1 stopped coming. */
+  #watchdog(): void {
+    const now = Date.now()
+    // While this node holds the peer's messages back (backpressure), silence is ours.
+    if (this.#paused || this.#inflight > 0) {
+      this.#lastMessageAt = now
+      if (this.#awaiting) this.#answerProgressAt = now
+      return
+    }
+    if (now - this.#lastMessageAt >= this.#limits.idleMs) {
+      this.#close(CLOSE.IDLE, `no message for ${Math.round((now - this.#lastMessageAt) / 1000)} s`)
+      return
+    }
+    if (this.#awaiting && now - this.#answerProgressAt >= this.#limits.answerTimeoutMs)
+      this.#close(CLOSE.SYNC_STALLED, `step 1 unanswered for ${Math.round((now - this.#answerProgressAt) / 1000)} s`)
   }
 
   // ---- sync ----
@@ -433,6 +502,7 @@ export class PeerSession {
 
   #sendStep1(): void {
     this.#askDeferred = false
+    if (!this.#awaiting) this.#answerProgressAt = Date.now()
     this.#awaiting = true
     this.#send(encodeStep1(this.#o.log.stateVector()))
     this.#send(encodeDigest(this.#o.log.digests()))
@@ -460,67 +530,93 @@ export class PeerSession {
     this.#send(encodeStep1(encodeStateVector(sv)))
   }
 
+  /**
+   * Answers a step 1. The state vector is the peer's unsigned claim: it only ever makes the
+   * answer smaller, never reports a hole or a missing range (holes come from signed entries:
+   * the guard's gap proof). Asks for what this link already sent are coalesced (answer-plan.ts).
+   */
   #answerStep1(sv: Uint8Array): void {
-    let remote: Map<number, number>
+    let claim: Map<number, number>
     try {
-      remote = decodeStateVector(sv)
+      claim = decodeStateVector(sv)
     } catch (err) {
       this.#violation('UPDATE_MALFORMED', (err as Error).message)
       return
     }
-    this.#remoteSv = remote
-    for (const [client, clock] of remote) {
-      // This node's own client is known even when it holds none of its entries (a lost disk):
-      // the peer's count of them is what recovery waits for.
-      const sled = client === this.#o.log.clientId ? this.#o.log.sled : this.#o.log.sledOfClient(client)
-      if (sled !== undefined && clock > 0) this.#o.log.noteRemoteHead(sled, clock - 1)
-    }
-    if (this.#answer !== null) {
+    this.#remoteSv = new Map(claim)
+    const sled = this.#remote as SledId
+    const plan = planAnswer({
+      claim,
+      held: this.#held,
+      mayRewind: (client) => this.#o.mayRewind?.(sled, client) ?? true,
+    })
+    this.#coalesced += plan.coalesced
+    for (const [client, from] of plan.from) if (from > (this.#held.get(client) ?? 0)) this.#held.set(client, from)
+    const a = this.#answer
+    if (a !== null) {
       // Asked again mid-answer (anti-entropy, or a gap): what is already on the wire arrives
-      // first, so the answer in progress, minus what the peer now says it holds, answers both.
-      for (const [client, clock] of remote) this.#answer.stream.skip(client, clock)
+      // first, so the answer in progress, minus what the peer now says it holds, answers both
+      // (skipping only what it claims: what this link sent before may be what the answer in
+      // progress resends on purpose); an honored rewind is answered again once it is done.
+      const rewound = new Set(plan.rewound)
+      for (const [client, from] of plan.from) {
+        if (rewound.has(client)) a.followUp.set(client, Math.min(from, a.followUp.get(client) ?? from))
+        else a.stream.skip(client, claim.get(client) ?? 0)
+      }
       return
     }
-    this.#answer = { stream: this.#o.log.updateStream(remote, this.#limits.chunkBytes), pending: null }
-    this.#pumpAnswer()
+    this.#startAnswer(plan.from)
+  }
+
+  #startAnswer(from: ReadonlyMap<number, number>): void {
+    this.#answer = {
+      stream: this.#o.log.updateStream(from, this.#limits.chunkBytes),
+      pending: null,
+      followUp: new Map(),
+    }
+    this.#answers.submit(this.#job)
   }
 
   /**
-   * Sends the answer while the peer keeps reading: up to `highWaterBytes` queued, at most that
-   * much per event-loop turn, and the last update as the step 2. A peer that asks without
-   * reading gets one answer's worth of memory, not one per ask.
+   * Sends about `budget` bytes of the answer while the peer keeps reading (at most
+   * `answerBufferBytes` queued), the last update as the step 2. Called by the scheduler.
    */
-  #pumpAnswer(): void {
+  #pumpAnswer(budget: number): { result: PumpResult; sent: number } {
     const a = this.#answer
-    if (a === null || this.#state !== 'ready') return
+    if (a === null || this.#state !== 'ready') return { result: 'done', sent: 0 }
     const limit = Math.min(this.#limits.answerBufferBytes, this.#limits.highWaterBytes)
-    let budget = limit
-    while (budget > 0 && this.#o.link.bufferedAmount() <= limit) {
+    let sent = 0
+    while (sent < budget) {
+      if (this.#o.link.bufferedAmount() > limit) return { result: 'blocked', sent }
       const next = a.stream.next()
       if (next === null) {
+        const last = a.pending ?? encodeRuns([])
         this.#answer = null
-        this.#send(encodeStep2(a.pending ?? encodeRuns([])))
-        return
+        this.#send(encodeStep2(last))
+        this.#answered(a)
+        // A follow-up answer (a rewind that came mid-answer) keeps this turn.
+        return { result: this.#answer === null ? 'done' : 'more', sent: sent + last.length }
       }
       if (a.pending !== null) {
         this.#send(encodeUpdate(a.pending))
-        budget -= a.pending.length
+        sent += a.pending.length
       }
       a.pending = next
     }
-    // Blocked on the peer, or yielding so other links and requests get a turn.
-    if (this.#answerTimer === null) {
-      this.#answerTimer = setTimeout(
-        () => {
-          this.#answerTimer = null
-          this.#pumpAnswer()
-        },
-        budget > 0 ? 20 : 0,
-      )
-    }
+    return { result: 'more', sent }
+  }
+
+  /** The peer now holds everything we held as the answer ended; rewinds that came meanwhile go next. */
+  #answered(a: Answer): void {
+    const now = decodeStateVector(this.#o.log.stateVector())
+    for (const [client, length] of now) if (length > (this.#held.get(client) ?? 0)) this.#held.set(client, length)
+    if (a.followUp.size === 0) return
+    for (const [client, from] of a.followUp) now.set(client, from)
+    this.#startAnswer(now)
   }
 
   #applyFromPeer(update: Uint8Array, isStep2: boolean): void {
+    if (this.#awaiting) this.#answerProgressAt = Date.now()
     if (update.length > this.#limits.maxUpdateBytes) {
       this.#violation('UPDATE_TOO_LARGE', `update of ${update.length} bytes exceeds ${this.#limits.maxUpdateBytes}`)
       return
@@ -553,6 +649,7 @@ export class PeerSession {
 
   #onApplied(result: ApplyResult, isStep2: boolean): void {
     if (this.#state === 'closed') return
+    if (this.#awaiting) this.#answerProgressAt = Date.now()
     if (result.ok) {
       this.#entriesReceived += result.added
       if (isStep2) {
@@ -586,6 +683,7 @@ export class PeerSession {
 
   #count(code: ErrorCode): void {
     this.#rejected.set(code, (this.#rejected.get(code) ?? 0) + 1)
+    if (!NOT_A_VIOLATION.has(code)) this.#o.ledger?.count(this.ledgerPeer, code)
   }
 
   #violation(code: ErrorCode, message: string): void {
@@ -599,11 +697,13 @@ export class PeerSession {
     }
   }
 
-  #close(code: number, reason: string): void {
+  #close(code: number, reason: string, lingerMs?: number): void {
     if (this.#state === 'closed') return
     this.#closeReason = reason
+    this.#closeCode = code
     this.stop(reason)
+    this.#o.ledger?.kick(this.ledgerPeer, code, reason, this.#o.label)
     // Close reasons must fit in a control frame (123 bytes).
-    this.#o.link.close(code, Buffer.from(reason).subarray(0, 120).toString())
+    this.#o.link.close(code, Buffer.from(reason).subarray(0, 120).toString(), lingerMs)
   }
 }

@@ -4,11 +4,17 @@
  * node that may have lost its disk has its own entries back from peers.
  */
 import type { Server } from 'node:http'
+import type { SledId } from '../core/ids.js'
 import type { KeyPair } from '../core/signing.js'
 import type { SledLog } from '../log/sled-log.js'
-import { PeerDialer, type Refusal } from './dialer.js'
+import type { HandshakeCaps } from './admission.js'
+import { RewindAllowance } from './answer-plan.js'
+import { AnswerScheduler, type AnswerSchedulerOptions, type AnswerSchedulerStats } from './answer-scheduler.js'
+import { PeerDialer, type DialError, type Refusal } from './dialer.js'
 import type { AuthConfig } from './handshake.js'
+import { SyncLedger, type LedgerSnapshot, type SyncLogger } from './ledger.js'
 import { DEFAULT_SESSION_LIMITS, type PeerSession, type SessionLimits, type SessionStats } from './peer-session.js'
+import { loadPeerTrust, type PeerTlsConfig } from './peer-tls.js'
 import { planRelay } from './relay-plan.js'
 import { SyncServer } from './server.js'
 
@@ -38,6 +44,18 @@ export interface ReplicatorOptions {
    * period at a time, while peers are still sending entries.
    */
   readonly recoveryTimeoutMs?: number
+  /** Trust for `wss://` peers (CA bundle, certificate pins). */
+  readonly peerTls?: PeerTlsConfig
+  /** Most authenticated inbound links (default 256; see admission.ts for who gets evicted). */
+  readonly maxConnections?: number
+  /** Handshake slots per remote address and in all (default 8 and 64). */
+  readonly maxHandshaking?: HandshakeCaps
+  /** Turns among step-1 answers (answer-scheduler.ts). */
+  readonly answers?: AnswerSchedulerOptions
+  /** Where kicks are warned about (the node's logger). */
+  readonly logger?: SyncLogger
+  /** Peers tracked one by one in the ledger (default 256). */
+  readonly ledgerPeers?: number
 }
 
 /** How often a held-back step 1 checks whether the answer it waits for still progresses. */
@@ -57,6 +75,18 @@ export interface PeerStatus extends Partial<SessionStats> {
    * dialer tries again (ms since the epoch).
    */
   readonly refused?: Refusal
+  /** A configured peer: why its last dial or link failed, and when. */
+  readonly lastError?: DialError
+}
+
+/** Replication-wide counters that outlive links, for status and metrics. */
+export interface ReplicationStats {
+  /** Every rejection and kick, per peer (ledger.ts). */
+  readonly ledger: LedgerSnapshot
+  /** Step-1 answers streaming and waiting. */
+  readonly answers: AnswerSchedulerStats
+  /** Connections in the handshake now. */
+  readonly handshaking: number
 }
 
 /** Replicates a log with peers. Lifecycle: `start(httpServer)` → `stop()`. */
@@ -66,6 +96,10 @@ export class Replicator {
   readonly #dialers: PeerDialer[]
   readonly #sessions = new Set<PeerSession>()
   readonly #syncedPeers = new Set<string>()
+  readonly #ledger: SyncLedger
+  readonly #answers: AnswerScheduler
+  /** Sleds this node reached by dialing: preferred at the inbound link cap. */
+  readonly #dialedSleds = new Set<SledId>()
   #unsubscribe: (() => void) | null = null
   #recovered: Promise<RecoveryOutcome> = Promise.resolve('not-needed')
   #recoveryTimer: NodeJS.Timeout | null = null
@@ -92,10 +126,24 @@ export class Replicator {
         if (!this.#awaitingOtherThan(null)) this.#releaseAsks()
       }
     }
+    this.#ledger = new SyncLedger({
+      log: opts.log,
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+      ...(opts.ledgerPeers === undefined ? {} : { maxPeers: opts.ledgerPeers }),
+    })
+    this.#answers = new AnswerScheduler(opts.answers)
+    const rewinds = new RewindAllowance()
+    const trust = loadPeerTrust(opts.peerTls)
     const session = {
       keys: opts.keys,
       auth: opts.auth,
       limits,
+      ledger: this.#ledger,
+      answers: this.#answers,
+      mayRewind: (sled: SledId, client: number) => rewinds.take(sled, client),
+      onReady: (s: PeerSession) => {
+        if (s.remoteSled !== null && this.#dialers.some((d) => d.session === s)) this.#dialedSleds.add(s.remoteSled)
+      },
       onSynced: (s: PeerSession) => this.#onSynced(s),
       mayAsk: (s: PeerSession) => this.#mayAsk(s),
     }
@@ -103,7 +151,11 @@ export class Replicator {
       session: { ...session, log: opts.log },
       maxPayload,
       onSession,
+      ledger: this.#ledger,
+      preferred: (sled) => opts.auth.allow?.has(sled) === true || this.#dialedSleds.has(sled),
       ...(opts.pingMs === undefined ? {} : { pingMs: opts.pingMs }),
+      ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
+      ...(opts.maxHandshaking === undefined ? {} : { maxHandshaking: opts.maxHandshaking }),
     })
     this.#dialers = opts.peers.map(
       (url) =>
@@ -113,6 +165,9 @@ export class Replicator {
           session,
           maxPayload,
           onSession,
+          trust,
+          ledger: this.#ledger,
+          ...(opts.pingMs === undefined ? {} : { pingMs: opts.pingMs }),
           ...(opts.maxBackoffMs === undefined ? {} : { maxBackoffMs: opts.maxBackoffMs }),
           ...(opts.refusedRetryMs === undefined ? {} : { refusedRetryMs: opts.refusedRetryMs }),
         }),
@@ -122,7 +177,8 @@ export class Replicator {
   /**
    * Resolves when appends may proceed: at once for a node that holds its own entries. A node
    * that may have lost some ('hold') waits until every configured peer has synced with it and
-   * it holds at least as many of its own entries as any connected peer announced ('synced');
+   * it lacks none of its own entries it knows of ('synced': own entries it wrote, or a peer's
+   * signed record past its head; never a peer's unsigned state vector);
    * a node that dials no one cannot know which peers will dial it, so it waits out the timeout.
    * The timeout ('timeout') ends the wait only once no peer sent entries and no new peer
    * authenticated during the last timeout period. 'stopped' if the replicator stopped first.
@@ -141,7 +197,7 @@ export class Replicator {
       }
     })
     const recovery = this.#o.recovery ?? 'auto'
-    if (recovery === 'hold' || (recovery === 'auto' && log.storeCreated && log.length(log.sled) === 0)) {
+    if (recovery === 'hold' || (recovery === 'auto' && log.storeCreated && log.held(log.sled) === 0)) {
       // This node may have lost entries it wrote (its disk is new but its key is not):
       // appending now could re-sign seqs that peers still hold, so wait until peers that know
       // us (dialed or dialing in) have sent us what they have.
@@ -151,6 +207,7 @@ export class Replicator {
       this.#armRecoveryTimer()
       log.holdAppends(this.#recovered)
     }
+    void this.#ledger.open()
     this.#server.attach(http)
     for (const d of this.#dialers) d.start()
   }
@@ -163,6 +220,13 @@ export class Replicator {
     this.#endRecovery('stopped')
     for (const d of this.#dialers) d.stop()
     await this.#server.stop()
+    this.#answers.stop()
+    await this.#ledger.close()
+  }
+
+  /** Counters that outlive links: the ledger of rejections and kicks, answers, handshakes. */
+  stats(): ReplicationStats {
+    return { ledger: this.#ledger.snapshot(), answers: this.#answers.stats(), handshaking: this.#server.handshaking() }
   }
 
   /** Every configured peer and every inbound link. */
@@ -171,10 +235,11 @@ export class Replicator {
     for (const d of this.#dialers) {
       const s = d.session ?? d.lastSession
       const refused = d.session === null && d.refused !== null ? { refused: d.refused } : {}
+      const failed = d.lastError === null ? {} : { lastError: d.lastError }
       out.push(
         s === null
-          ? { url: d.url, connected: false, ...refused }
-          : { url: d.url, ...s.stats(), connected: d.session !== null && s.ready, ...refused },
+          ? { url: d.url, connected: false, ...refused, ...failed }
+          : { url: d.url, ...s.stats(), connected: d.session !== null && s.ready, ...refused, ...failed },
       )
     }
     for (const s of this.#server.sessions()) out.push({ url: null, connected: s.ready, ...s.stats() })
@@ -229,13 +294,17 @@ export class Replicator {
     const dialer = this.#dialers.find((d) => d.session === s)
     this.#syncedPeers.add(dialer?.url ?? 'inbound')
     // Done once every configured peer has synced with us (an unreachable one might hold entries
-    // the others lack, so it is waited for until the timeout) and no peer announced more of our
+    // the others lack, so it is waited for until the timeout) and no signed record proved more of our
     // entries than we hold. With no configured peer there is no such set to complete.
     const allDialed = this.#dialers.length > 0 && this.#dialers.every((d) => this.#syncedPeers.has(d.url))
     if (allDialed && !this.#ownEntriesMissing()) this.#endRecovery('synced')
   }
 
-  /** True while a peer has announced (in its state vector) own entries this node lacks. */
+  /**
+   * True while this node knows of own entries it lacks: ones it wrote itself (its store's own
+   * count) or ones a peer proved exist (a signed record past our head: the guard's gap proof).
+   * A peer's state vector is an unsigned claim and neither holds nor releases the recovery.
+   */
   #ownEntriesMissing(): boolean {
     const log = this.#o.log
     return log.missingRange(log.sled) !== null

@@ -1,11 +1,21 @@
 /**
  * The websocket sync endpoint: accepts peers on an HTTP server's upgrade path and runs a
  * {@link PeerSession} for each (docs/PROTOCOL.md §8).
+ *
+ * Every socket has an error path: Node's HTTP server drops its own 'error' listener from a
+ * socket once it emits 'upgrade', so a client resetting a refused upgrade would otherwise raise
+ * an uncaught ECONNRESET and stop the node.
  */
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { PeerSession, CLOSE, type PeerLink, type PeerSessionOptions } from './peer-session.js'
+import type { SledId } from '../core/ids.js'
+import { admitLink, HandshakeSlots, type HandshakeCaps } from './admission.js'
+import { CLOSE } from './close-codes.js'
+import type { SyncLedger } from './ledger.js'
+import { Liveness } from './liveness.js'
+import { PeerSession, type LinkRefusal, type PeerSessionOptions } from './peer-session.js'
+import { isTooLarge, toBytes, wsLink } from './ws-link.js'
 
 /** Path of the sync endpoint (y-websocket: server URL `ws://host:port/v1`, room `sync`). */
 export const SYNC_PATH = '/v1/sync'
@@ -18,22 +28,34 @@ export interface SyncServerOptions {
   readonly maxPayload: number
   /** Ping interval; a link that missed a pong by the next ping is dropped as half-open. */
   readonly pingMs?: number
-  /** Most simultaneous inbound links. Default 256. */
+  /**
+   * Most authenticated inbound links. Default 256. Past it a newcomer gets a link only by
+   * evicting one (admission.ts): the same sled's oldest, or for a preferred peer a stranger's.
+   */
   readonly maxConnections?: number
   /**
-   * Most inbound links still in the handshake (not yet authenticated), from one remote address
-   * and in all. Default 8 and 64: a handshake may take 10 s, so without a cap one client could
-   * fill every slot with connections that never authenticate and keep real peers out.
+   * Handshake slots (connections not yet authenticated), per remote address and in all.
+   * Default 8 and 64. When all are taken the newcomer evicts the oldest pending handshake of
+   * the address holding the most; an address at its own cap is refused (429).
    */
-  readonly maxHandshaking?: { readonly perAddress: number; readonly total: number }
+  readonly maxHandshaking?: HandshakeCaps
+  /** Peers that may evict strangers at the link cap (allow-listed, or dialed by this node). */
+  readonly preferred?: (sled: SledId) => boolean
+  /** Where refusals and kicks are counted. */
+  readonly ledger?: SyncLedger
   /** Called with each new session (and again when it ends). */
   readonly onSession?: (s: PeerSession, event: 'open' | 'close') => void
 }
 
 interface Live {
-  alive: boolean
-  session: PeerSession
+  readonly liveness: Liveness
+  readonly session: PeerSession
+  /** Accepted order, for "oldest" in the link policy. */
+  readonly seq: number
 }
+
+/** How long a refused upgrade may take to read its answer before its socket is destroyed. */
+const REFUSAL_LINGER_MS = 2000
 
 /** Accepts replication links. Lifecycle: `attach(server)` → `stop()`. */
 export class SyncServer {
@@ -41,13 +63,17 @@ export class SyncServer {
   readonly #wss: WebSocketServer
   readonly #live = new Map<WebSocket, Live>()
   /** Links still in the handshake, per remote address. */
-  readonly #handshaking = new Map<string, number>()
+  readonly #slots: HandshakeSlots<Duplex>
+  /** The ws of each upgrade socket once accepted (to close an evicted handshake cleanly). */
+  readonly #wsOf = new Map<Duplex, WebSocket>()
+  #seq = 0
   #http: Server | null = null
   #pinger: NodeJS.Timeout | null = null
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.#upgrade(req, socket, head)
 
   constructor(opts: SyncServerOptions) {
     this.#o = opts
+    this.#slots = new HandshakeSlots(opts.maxHandshaking ?? { perAddress: 8, total: 64 })
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload })
   }
 
@@ -56,19 +82,23 @@ export class SyncServer {
     return [...this.#live.values()].map((l) => l.session)
   }
 
+  /** Connections in the handshake, from `address` or in all. */
+  handshaking(address?: string): number {
+    return this.#slots.count(address)
+  }
+
   /** Starts serving upgrades on `server` at {@link SYNC_PATH}. */
   attach(server: Server): void {
     this.#http = server
     server.on('upgrade', this.#onUpgrade)
     this.#pinger = setInterval(() => {
       for (const [ws, live] of this.#live) {
-        if (!live.alive) {
-          live.session.stop('no pong: half-open link')
-          ws.terminate()
+        if (live.liveness.tick(ws.bufferedAmount) === 'ping') {
+          ws.ping()
           continue
         }
-        live.alive = false
-        ws.ping()
+        live.session.stop('no pong: the link is dead or what this node sends is lost')
+        ws.terminate()
       }
     }, this.#o.pingMs ?? 10_000)
   }
@@ -100,61 +130,83 @@ export class SyncServer {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Before anything else: a client may reset at any point from here on.
+    socket.on('error', () => undefined)
+    const address = req.socket.remoteAddress ?? '?'
     const path = (req.url ?? '').split('?')[0]
     if (path !== SYNC_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      refuse(socket, '404 Not Found')
       return
     }
-    if (this.#live.size >= (this.#o.maxConnections ?? 256)) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+    const caps = this.#o.maxHandshaking ?? { perAddress: 8, total: 64 }
+    // A backstop only: authenticated links are capped when they authenticate, handshakes by
+    // their slots, so this many sockets means something else is wrong. Links being closed (an
+    // evicted stranger that never answers the close frame lingers a second) do not count.
+    let open = 0
+    for (const l of this.#live.values()) if (!l.session.closed) open++
+    if (open >= (this.#o.maxConnections ?? 256) + caps.total) {
+      this.#o.ledger?.count({ kind: 'address', id: address }, 'http:503')
+      refuse(socket, '503 Service Unavailable')
       return
     }
-    const address = req.socket.remoteAddress ?? '?'
-    const cap = this.#o.maxHandshaking ?? { perAddress: 8, total: 64 }
-    let total = 0
-    for (const n of this.#handshaking.values()) total += n
-    if ((this.#handshaking.get(address) ?? 0) >= cap.perAddress || total >= cap.total) {
-      socket.end('HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 10\r\nContent-Length: 0\r\n\r\n')
+    const slot = this.#slots.admit(address, socket)
+    if (!slot.admitted) {
+      this.#o.ledger?.count({ kind: 'address', id: address }, 'http:429')
+      refuse(socket, '429 Too Many Requests', 'Retry-After: 10\r\n')
       return
     }
-    this.#handshaking.set(address, (this.#handshaking.get(address) ?? 0) + 1)
-    // Counted from here: handleUpgrade may still fail (bad upgrade headers) and never call back.
-    let counted = true
-    const release = (): void => {
-      if (!counted) return
-      counted = false
-      const n = (this.#handshaking.get(address) ?? 1) - 1
-      if (n === 0) this.#handshaking.delete(address)
-      else this.#handshaking.set(address, n)
-    }
-    socket.once('close', release)
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, release))
+    if (slot.evict !== null) this.#evictHandshake(slot.evict)
+    socket.once('close', () => {
+      this.#slots.release(socket)
+      this.#wsOf.delete(socket)
+    })
+    // handleUpgrade may refuse a bad upgrade request itself (400) and never call back; the
+    // slot is freed when that socket closes.
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, socket, address))
   }
 
-  #accept(ws: WebSocket, req: IncomingMessage, release: () => void): void {
-    const label = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`
+  /** Frees a slot held by a pending handshake: closed as evicted (or dropped before accept). */
+  #evictHandshake(socket: Duplex): void {
+    const ws = this.#wsOf.get(socket)
+    const session = ws === undefined ? undefined : this.#live.get(ws)?.session
+    // No lingering: the stranger's socket would otherwise stay open for a second, and under a
+    // flood such closing sockets would pile up.
+    if (session !== undefined) session.close(CLOSE.HANDSHAKE_EVICTED, 'handshake slot taken by a newer connection', 0)
+    else socket.destroy()
+  }
+
+  #accept(ws: WebSocket, req: IncomingMessage, socket: Duplex, address: string): void {
+    const label = `${address}:${req.socket.remotePort ?? '?'}`
+    const onReady = this.#o.session.onReady
     const session = new PeerSession({
       ...this.#o.session,
       onReady: (s) => {
-        release()
-        this.#o.session.onReady?.(s)
+        this.#slots.release(socket)
+        onReady?.(s)
       },
+      admit: (s, sled) => this.#admit(s, sled),
       role: 'server',
       label,
+      address,
       link: wsLink(ws),
+      ...(this.#o.ledger === undefined ? {} : { ledger: this.#o.ledger }),
     })
-    const live: Live = { alive: true, session }
+    const live: Live = { liveness: new Liveness(), session, seq: this.#seq++ }
     this.#live.set(ws, live)
-    ws.on('pong', () => (live.alive = true))
+    this.#wsOf.set(socket, ws)
+    ws.on('pong', () => live.liveness.pong())
     ws.on('message', (data, isBinary) => {
-      live.alive = true
+      live.liveness.received(Array.isArray(data) ? Buffer.concat(data).length : data.byteLength)
       if (!isBinary) {
         session.receive(new Uint8Array(0)) // text frames are not part of the protocol
         return
       }
       session.receive(toBytes(data))
     })
-    ws.on('error', () => undefined) // followed by 'close'; ws reports oversize frames here
+    // Followed by 'close'; ws reports a frame over maxPayload here, then closes with 1009.
+    ws.on('error', (err) => {
+      if (isTooLarge(err)) session.noteTransportClose(CLOSE.TOO_LARGE, 'message too large')
+    })
     ws.on('close', () => {
       session.stop('link closed')
       this.#live.delete(ws)
@@ -163,32 +215,31 @@ export class SyncServer {
     this.#o.onSession?.(session, 'open')
     session.start()
   }
-}
 
-/** Normalises ws message data to one Uint8Array. */
-export function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
-  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data))
-  if (data instanceof ArrayBuffer) return new Uint8Array(data)
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-}
-
-/** A {@link PeerLink} over a `ws` socket (either side). */
-export function wsLink(ws: WebSocket): PeerLink {
-  return {
-    send: (m) => {
-      if (ws.readyState === ws.OPEN) ws.send(m)
-    },
-    close: (code, reason) => {
-      // A paused socket would never read the peer's close frame: resume it first, and terminate
-      // if the closing handshake has not finished within a second.
-      ws.resume()
-      ws.close(code, reason)
-      setTimeout(() => {
-        if (ws.readyState !== ws.CLOSED) ws.terminate()
-      }, 1000).unref()
-    },
-    bufferedAmount: () => ws.bufferedAmount,
-    pause: () => ws.pause(),
-    resume: () => ws.resume(),
+  /** The link policy for a peer that just authenticated (admission.ts). */
+  #admit(s: PeerSession, sled: SledId): LinkRefusal | null {
+    const preferred = (x: SledId): boolean => this.#o.preferred?.(x) ?? false
+    const open = [...this.#live.values()]
+      .filter((l) => l.session !== s && l.session.ready && l.session.remoteSled !== null)
+      .map((l) => ({
+        live: l,
+        sled: l.session.remoteSled as SledId,
+        preferred: preferred(l.session.remoteSled as SledId),
+        openedAt: l.seq,
+      }))
+    const verdict = admitLink({ sled, preferred: preferred(sled) }, open, this.#o.maxConnections ?? 256)
+    if (!verdict.admitted) return { code: CLOSE.LINK_LIMIT, reason: 'link limit reached; retry later' }
+    if (verdict.evict !== null) {
+      const why =
+        verdict.evict.sled === sled ? 'replaced by a newer link of the same sled' : 'evicted for a preferred peer'
+      verdict.evict.live.session.close(CLOSE.LINK_LIMIT, why)
+    }
+    return null
   }
+}
+
+/** Answers a refused upgrade and closes its socket, destroyed if the client does not read. */
+function refuse(socket: Duplex, status: string, headers = ''): void {
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n${headers}Content-Length: 0\r\n\r\n`)
+  setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
 }

@@ -82,6 +82,29 @@ describe('NodeWatch', () => {
     ])
   })
 
+  it('logs a failing peer once per change of cause, not once per retry, and again after it linked', () => {
+    const h = harness()
+    const down = (code: string, at: number): PeerStatus => ({
+      url: 'ws://b:7400',
+      connected: false,
+      lastError: { code, reason: `${code} reason`, at },
+    })
+    for (let i = 0; i < 5; i++) {
+      h.set({ peers: [down('ECONNREFUSED', i)] }) // the dialer retries, same cause each time
+      h.watch.sample()
+    }
+    h.set({ peers: [down('HTTP_429', 10)] })
+    h.watch.sample()
+    h.watch.sample()
+    h.set({ peers: [link({ lastError: { code: 'HTTP_429', reason: '', at: 10 } })] })
+    h.watch.sample()
+    h.set({ peers: [down('HTTP_429', 20)] })
+    h.watch.sample()
+    const failing = h.lines.filter((l) => l.msg === 'peer link failing')
+    expect(failing.map((l) => l.code)).toEqual(['ECONNREFUSED', 'HTTP_429', 'HTTP_429'])
+    expect(failing[0]).toMatchObject({ level: 'warn', peer: 'ws://b:7400', reason: 'ECONNREFUSED reason' })
+  })
+
   it('rate-limits rejections: the first at once, then one summary per interval', () => {
     const h = harness()
     h.set({ byCode: { UPDATE_BAD_SIGNATURE: 1 }, peers: [link({ rejected: { UPDATE_BAD_SIGNATURE: 1 } })] })

@@ -10,27 +10,21 @@
  * Both record every frame they receive (decoded where possible) and the close code and reason.
  */
 import type { AddressInfo } from 'node:net'
-import { WebSocket, WebSocketServer, type RawData } from 'ws'
+import { WebSocket, WebSocketServer } from 'ws'
 import { sledIdFromPublicKey, type SledId } from '../../src/core/ids.js'
 import type { KeyPair } from '../../src/core/signing.js'
 import {
-  newNonce,
-  signTranscript,
-  tokenProof,
-  verifyTranscript,
-  checkTokenProof,
-  type Transcript,
-} from '../../src/sync/handshake.js'
-import {
-  decodeMessage,
-  encodeHello,
-  encodeOk,
-  encodeProve,
-  encodeStep1,
-  encodeUpdate,
-  type WireMessage,
-} from '../../src/sync/messages.js'
+  buildOk,
+  buildProve,
+  handshakeStep,
+  serverStart,
+  type OkInputs,
+  type ProveInputs,
+} from '../../src/sync/handshake-flow.js'
+import { newNonce, verifyTranscript, type Transcript } from '../../src/sync/handshake.js'
+import { decodeMessage, encodeStep1, encodeUpdate, type WireMessage } from '../../src/sync/messages.js'
 import { SYNC_PATH } from '../../src/sync/server.js'
+import { toBytes } from '../../src/sync/ws-link.js'
 
 /** How a link was closed, as this end saw it. */
 export interface CloseInfo {
@@ -50,25 +44,12 @@ type HelloMsg = Extract<WireMessage, { t: 'hello' }>
 type ProveMsg = Extract<WireMessage, { t: 'prove' }>
 type OkMsg = Extract<WireMessage, { t: 'ok' }>
 
-function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data))
-  if (data instanceof ArrayBuffer) return new Uint8Array(data)
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-}
-
 function tryDecode(b: Uint8Array): WireMessage | undefined {
   try {
     return decodeMessage(b)
   } catch {
     return undefined
   }
-}
-
-/** Signature bytes with one bit flipped. */
-export function corrupt(sig: Uint8Array): Uint8Array {
-  const out = new Uint8Array(sig)
-  out[0] = (out[0] ?? 0) ^ 1
-  return out
 }
 
 /** One end of a raw websocket that records what it receives. */
@@ -179,25 +160,14 @@ export class RawEnd {
   }
 }
 
-/** How a hostile client builds its prove message (all optional: default is an honest proof). */
-export interface ProveTweak {
-  /** Identity presented (default: the client's keys). */
+/**
+ * How a hostile client builds its prove message: the inputs of the node's own
+ * {@link buildProve}, all optional (default: an honest proof). `signWith` signs while the
+ * client's own key is presented; `token` replaces the client's token (undefined: none).
+ */
+export type ProveTweak = Omit<ProveInputs, 'keys' | 'token' | 'presentKey'> & {
   readonly presentKey?: Uint8Array
-  /** Key that signs the transcript (default: the client's keys). */
   readonly signWith?: KeyPair
-  /** Role the signature is made for (default 'client'). */
-  readonly role?: 'client' | 'server'
-  /** Client nonce sent (default: fresh). */
-  readonly nonce?: Uint8Array
-  /** Server nonce the signature binds (default: the one in hello). */
-  readonly signedServerNonce?: Uint8Array
-  /** Client nonce the signature binds (default: the one sent). */
-  readonly signedClientNonce?: Uint8Array
-  /** Flip a bit of the signature. */
-  readonly corruptSignature?: boolean
-  /** Send these signature bytes instead of signing. */
-  readonly signature?: Uint8Array
-  /** Token the proof is made with (default: the client's token). */
   readonly token?: string | undefined
 }
 
@@ -209,6 +179,10 @@ export interface HostileClientOptions {
   readonly maxPayload?: number
   /** Path (default the sync endpoint). */
   readonly path?: string
+  /** Local address to connect from (any 127.x.y.z on Linux: many "clients" from one test). */
+  readonly localAddress?: string
+  /** TLS options for `wss://` (e.g. `rejectUnauthorized: false` for a self-signed node). */
+  readonly tls?: { readonly rejectUnauthorized?: boolean }
 }
 
 /** A raw websocket client attacking a node's sync endpoint. */
@@ -230,6 +204,8 @@ export class HostileClient extends RawEnd {
   static async connect(baseUrl: string, opts: HostileClientOptions): Promise<HostileClient> {
     const ws = new WebSocket(baseUrl.replace(/\/+$/, '') + (opts.path ?? SYNC_PATH), {
       maxPayload: opts.maxPayload ?? 256 * 1024 * 1024,
+      ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
+      ...opts.tls,
     })
     const client = new HostileClient(ws, opts)
     await new Promise<void>((resolve, reject) => {
@@ -255,26 +231,15 @@ export class HostileClient extends RawEnd {
     return this.waitMessage((m): m is HelloMsg => m.t === 'hello', 'hello', 0, ms)
   }
 
-  /** Builds a prove message answering `hello`, honest unless tweaked. */
+  /** Builds a prove message answering `hello` with the node's own code, honest unless tweaked. */
   proveFor(hello: HelloMsg, tweak: ProveTweak = {}): { bytes: Uint8Array; transcript: Transcript } {
-    const nonce = tweak.nonce ?? newNonce()
-    const presentKey = tweak.presentKey ?? this.keys.publicKey
-    const transcript: Transcript = {
-      serverKey: hello.publicKey,
-      serverNonce: hello.nonce,
-      clientKey: presentKey,
-      clientNonce: nonce,
-    }
-    const signed: Transcript = {
-      ...transcript,
-      serverNonce: tweak.signedServerNonce ?? transcript.serverNonce,
-      clientNonce: tweak.signedClientNonce ?? transcript.clientNonce,
-    }
-    const role = tweak.role ?? 'client'
-    let sig = tweak.signature ?? signTranscript(tweak.signWith ?? this.keys, role, signed)
-    if (tweak.corruptSignature === true) sig = corrupt(sig)
-    const token = 'token' in tweak ? tweak.token : this.token
-    return { bytes: encodeProve(presentKey, nonce, sig, tokenProof(token, role, signed)), transcript }
+    const { signWith, ...rest } = tweak
+    return buildProve(hello, {
+      ...rest,
+      keys: signWith ?? this.keys,
+      presentKey: tweak.presentKey ?? this.keys.publicKey,
+      token: 'token' in tweak ? tweak.token : this.token,
+    })
   }
 
   /** Sends a prove message (honest unless tweaked) without waiting for the answer. */
@@ -299,9 +264,10 @@ export class HostileClient extends RawEnd {
     )
     if (!('t' in ok)) throw new Error(`handshake refused: ${ok.code} ${ok.reason}`)
     const t = this.transcript as Transcript
-    const serverProofValid =
-      verifyTranscript('server', t, ok.signature) && checkTokenProof(this.token, 'server', t, ok.tokenProof)
-    return { transcript: t, serverProofValid }
+    // The node's own client step judges the server's proof.
+    const id = { keys: this.keys, auth: this.token === undefined ? {} : { token: this.token } }
+    const step = handshakeStep({ step: 'await-ok', transcript: t }, ok, id)
+    return { transcript: t, serverProofValid: step.outcome.kind === 'ready' }
   }
 
   /** Connects and completes the handshake. */
@@ -312,13 +278,12 @@ export class HostileClient extends RawEnd {
   }
 }
 
-/** How a hostile server answers a prove (all optional: default is an honest ok). */
-export interface OkTweak {
-  /** Key that signs (default: the server's keys). */
+/**
+ * How a hostile server answers a prove: the inputs of the node's own {@link buildOk}, all
+ * optional (default: an honest ok). `token` replaces the server's token (undefined: none).
+ */
+export type OkTweak = Omit<OkInputs, 'keys' | 'token'> & {
   readonly signWith?: KeyPair
-  readonly role?: 'client' | 'server'
-  readonly corruptSignature?: boolean
-  /** Token of the proof (default: the server's token). */
   readonly token?: string | undefined
 }
 
@@ -342,7 +307,7 @@ export class HostileConn extends RawEnd {
   /** Sends hello; returns the nonce. */
   async sendHello(): Promise<Uint8Array> {
     const nonce = newNonce()
-    await this.send(encodeHello(this.server.keys.publicKey, nonce))
+    for (const m of serverStart(this.server.keys, nonce).send) await this.send(m)
     return nonce
   }
 
@@ -359,11 +324,14 @@ export class HostileConn extends RawEnd {
     this.transcript = t
     this.peerSled = sledIdFromPublicKey(prove.publicKey)
     this.proveValid = verifyTranscript('client', t, prove.signature)
-    const role = tweak.role ?? 'server'
-    let sig = signTranscript(tweak.signWith ?? this.server.keys, role, t)
-    if (tweak.corruptSignature === true) sig = corrupt(sig)
-    const token = 'token' in tweak ? tweak.token : this.server.token
-    await this.send(encodeOk(sig, tokenProof(token, role, t)))
+    const { signWith, ...rest } = tweak
+    await this.send(
+      buildOk(t, {
+        ...rest,
+        keys: signWith ?? this.server.keys,
+        token: 'token' in tweak ? tweak.token : this.server.token,
+      }),
+    )
     return t
   }
 }
@@ -386,6 +354,7 @@ export class HostileServer {
   readonly scriptErrors: unknown[] = []
   readonly keys: KeyPair
   readonly token: string | undefined
+  #stopping = false
 
   private constructor(
     readonly wss: WebSocketServer,
@@ -400,6 +369,7 @@ export class HostileServer {
         await c.handshake()
       })
     wss.on('connection', (ws) => {
+      if (this.#stopping) return ws.terminate() // a node redialing while the server stops
       const conn = new HostileConn(ws, this, this.conns.length)
       this.conns.push(conn)
       Promise.resolve()
@@ -433,9 +403,11 @@ export class HostileServer {
     return this.conns[n - 1] as HostileConn
   }
 
-  /** Drops every connection and stops listening. */
+  /** Stops listening and drops every connection (also those a node makes meanwhile). */
   async stop(): Promise<void> {
+    this.#stopping = true
+    const closed = new Promise<void>((resolve) => this.wss.close(() => resolve()))
     for (const c of this.conns) c.terminate()
-    await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    await closed
   }
 }

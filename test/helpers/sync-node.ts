@@ -5,6 +5,7 @@
  * node on the same data directory).
  */
 import { createServer, type Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import { onTestFinished } from 'vitest'
 import * as Y from 'yjs'
@@ -14,7 +15,11 @@ import { openRecord, createVerifier, type KeyPair } from '../../src/core/signing
 import type { OpenLogOptions } from '../../src/log/open-log.js'
 import type { SledLog } from '../../src/log/sled-log.js'
 import { loadIdentity } from '../../src/store/identity.js'
+import type { HandshakeCaps } from '../../src/sync/admission.js'
+import type { AnswerSchedulerOptions } from '../../src/sync/answer-scheduler.js'
 import type { AuthConfig } from '../../src/sync/handshake.js'
+import type { SyncLogger } from '../../src/sync/ledger.js'
+import type { PeerTlsConfig } from '../../src/sync/peer-tls.js'
 import type { SessionLimits } from '../../src/sync/peer-session.js'
 import { Replicator, type PeerStatus } from '../../src/sync/replicator.js'
 import { SYNC_PATH } from '../../src/sync/server.js'
@@ -40,6 +45,14 @@ export interface SyncNodeOptions {
   readonly log?: OpenLogOptions
   /** Start the replicator right away (default true). */
   readonly start?: boolean
+  /** Serve HTTPS/WSS with this PEM certificate and key (the node's URL is then `wss://`). */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer }
+  /** Trust for `wss://` peers. */
+  readonly peerTls?: PeerTlsConfig
+  readonly maxConnections?: number
+  readonly maxHandshaking?: HandshakeCaps
+  readonly answers?: AnswerSchedulerOptions
+  readonly logger?: SyncLogger
 }
 
 /** A running in-process node. */
@@ -66,12 +79,20 @@ export interface SyncNode {
 export async function syncNode(opts: SyncNodeOptions = {}): Promise<SyncNode> {
   const { log, dir } = await testLog(opts.dir, opts.log ?? {})
   const keys = (await loadIdentity(dir)) as KeyPair
-  const http = createServer((_req, res) => res.end())
+  const handler = (_req: unknown, res: { end(): void }) => res.end()
+  // An https.Server emits the same 'upgrade' events; the replicator only listens to those.
+  const http = (opts.tls === undefined ? createServer(handler) : createHttpsServer(opts.tls, handler)) as Server
   const upgrades: Socket[] = []
-  http.on('upgrade', (_req, socket: Socket) => upgrades.push(socket))
+  let started = false
+  http.on('upgrade', (_req, socket: Socket) => {
+    upgrades.push(socket)
+    // Before the replicator attaches, nothing answers an upgrade: refuse it, as a server with
+    // no sync endpoint does, instead of leaving the dialer waiting for its handshake timeout.
+    if (!started) socket.destroy()
+  })
   await new Promise<void>((r) => http.listen(opts.port ?? 0, '127.0.0.1', r))
   const port = (http.address() as AddressInfo).port
-  const url = `ws://127.0.0.1:${port}`
+  const url = `${opts.tls === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}`
   const peers = typeof opts.peers === 'function' ? opts.peers(url) : (opts.peers ?? [])
   const rep = new Replicator({
     log,
@@ -84,8 +105,12 @@ export async function syncNode(opts: SyncNodeOptions = {}): Promise<SyncNode> {
     ...(opts.pingMs === undefined ? {} : { pingMs: opts.pingMs }),
     ...(opts.refusedRetryMs === undefined ? {} : { refusedRetryMs: opts.refusedRetryMs }),
     ...(opts.recovery === undefined ? {} : { recovery: opts.recovery }),
+    ...(opts.peerTls === undefined ? {} : { peerTls: opts.peerTls }),
+    ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
+    ...(opts.maxHandshaking === undefined ? {} : { maxHandshaking: opts.maxHandshaking }),
+    ...(opts.answers === undefined ? {} : { answers: opts.answers }),
+    ...(opts.logger === undefined ? {} : { logger: opts.logger }),
   })
-  let started = false
   let stopping: Promise<void> | null = null
   const node: SyncNode = {
     log,
