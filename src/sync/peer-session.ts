@@ -7,9 +7,9 @@
  * code and the link is closed after `maxViolations`. Reading pauses while too many of the peer's
  * updates wait in the log's pipeline, so a flood cannot grow memory without bound.
  */
-import { clientIdOf, type SledId } from '../core/ids.js'
+import { clientIdOf, rootNameOf, type SledId } from '../core/ids.js'
 import { decodeStateVector, encodeRunsChunked, encodeRuns, encodeStateVector } from '../core/update-codec.js'
-import type { KeyPair } from '../core/signing.js'
+import { SIG_CHARS, type KeyPair } from '../core/signing.js'
 import { isSledlogError, type ErrorCode } from '../errors.js'
 import type { ApplyResult, CommitEvent, SledLog, UpdateStream } from '../log/sled-log.js'
 import { planAnswer } from './answer-plan.js'
@@ -211,6 +211,8 @@ export class PeerSession {
   #answer: Answer | null = null
   readonly #job: AnswerJob
   readonly #refetchedAt = new Map<number, number>()
+  /** Per forked sled, the proof this link carried (see {@link offerFork}). */
+  readonly #forksOffered = new Map<SledId, string>()
   #closeReason: string | null = null
   #closeCode: number | null = null
   #timers: NodeJS.Timeout[] = []
@@ -359,6 +361,29 @@ export class PeerSession {
         : encodeRunsChunked(event.runs, this.#limits.chunkBytes)
     for (const c of chunks) this.#send(encodeUpdate(c))
     this.#peerHolds(event, 'sent')
+  }
+
+  /**
+   * Sends this node's proof of `sled`'s fork, its two records at the fork seq as single-record
+   * updates (PROTOCOL.md §8.3), unless this link already carried this very proof: when the fork
+   * state changes (relay.ts) and when the peer's digest of a forked sled differs from ours (it
+   * lacks the fork, or knows another proof). Once per proof per link, so a peer that lies in its
+   * digests cannot make us send anything twice; a peer that is not reading gets it at the next
+   * digest that differs.
+   */
+  offerFork(sled: SledId): void {
+    if (this.#state !== 'ready') return
+    const proof = this.#o.log.forkProof(sled)
+    if (proof === undefined) return
+    const [a, b] = proof.records
+    const id = `${proof.seq} ${a.slice(0, SIG_CHARS)} ${b.slice(0, SIG_CHARS)}`
+    if (this.#forksOffered.get(sled) === id) return
+    if (this.#o.link.bufferedAmount() > this.#limits.highWaterBytes) return
+    this.#forksOffered.set(sled, id)
+    const client = clientIdOf(sled)
+    for (const r of proof.records) {
+      this.#send(encodeUpdate(encodeRuns([{ client, clock: proof.seq, rootName: rootNameOf(sled), records: [r] }])))
+    }
   }
 
   /** Notes that the peer holds a change it sent or was sent over another link (for lag). */
@@ -519,7 +544,13 @@ export class PeerSession {
     const refetch = new Map<number, number>()
     for (const d of theirs) {
       const mine = ours.get(d.client)
-      if (mine === undefined || mine.length !== d.length || Buffer.from(mine.hash).equals(d.hash)) continue
+      if (mine === undefined || Buffer.from(mine.hash).equals(d.hash)) continue
+      // A forked sled's digest covers only the records below the fork and the proof (§8.4), so
+      // it differs whatever the lengths only when the peer lacks our fork state: two records fix
+      // that, no refetch needed.
+      const sled = this.#o.log.sledOfClient(d.client)
+      if (sled !== undefined) this.offerFork(sled)
+      if (mine.length !== d.length) continue
       if (now - (this.#refetchedAt.get(d.client) ?? 0) < 60_000) continue
       this.#refetchedAt.set(d.client, now)
       refetch.set(d.client, 0)

@@ -15,7 +15,7 @@ import type { AuthConfig } from './handshake.js'
 import { SyncLedger, type LedgerSnapshot, type SyncLogger } from './ledger.js'
 import { DEFAULT_SESSION_LIMITS, type PeerSession, type SessionLimits, type SessionStats } from './peer-session.js'
 import { loadPeerTrust, type PeerTlsConfig } from './peer-tls.js'
-import { planRelay } from './relay-plan.js'
+import { relayLog } from './relay.js'
 import { SyncServer } from './server.js'
 
 /** Options of a {@link Replicator}. */
@@ -190,12 +190,7 @@ export class Replicator {
   /** Starts serving on `http` and dialing peers. */
   start(http: Server): void {
     const log = this.#o.log
-    this.#unsubscribe = log.onCommit((event) => {
-      for (const [s, action] of planRelay(this.#sessions, event.origin)) {
-        if (action === 'send') s.relay(event)
-        else s.noteHeld(event)
-      }
-    })
+    this.#unsubscribe = relayLog(log, this.#sessions)
     const recovery = this.#o.recovery ?? 'auto'
     if (recovery === 'hold' || (recovery === 'auto' && log.storeCreated && log.held(log.sled) === 0)) {
       // This node may have lost entries it wrote (its disk is new but its key is not):

@@ -1,7 +1,7 @@
 /**
  * A replicating node without sockets or disk, for protocol tests: a real {@link SledLog} on a
  * `memory-level` database (closing and reopening the same database is a restart) and the
- * replicator's wiring of sessions to the log (each commit relayed with {@link planRelay}), over
+ * replicator's wiring of sessions to the log ({@link relayLog}: commits and fork proofs), over
  * whatever {@link PeerLink}s the test hands it.
  *
  * It counts the log work it started (appends, updates handed to the log by its sessions), so a
@@ -13,7 +13,7 @@ import type { KeyPair } from '../../src/core/signing.js'
 import { SledLog, type AppendInput, type SledLogOptions } from '../../src/log/sled-log.js'
 import { deriveMacKey, LevelStore } from '../../src/store/level-store.js'
 import { PeerSession, type PeerLink, type SessionLimits, type SessionStats } from '../../src/sync/peer-session.js'
-import { planRelay } from '../../src/sync/relay-plan.js'
+import { relayLog } from '../../src/sync/relay.js'
 
 /** Options of a {@link MemoryNode}. */
 export interface MemoryNodeOptions {
@@ -85,12 +85,7 @@ export class MemoryNode {
     await log.open()
     this.#log = log
     this.#counted = this.#countingView(log)
-    this.#unsubscribe = log.onCommit((event) => {
-      for (const [s, action] of planRelay(this.#sessions, event.origin)) {
-        if (action === 'send') s.relay(event)
-        else s.noteHeld(event)
-      }
-    })
+    this.#unsubscribe = relayLog(log, this.#sessions)
   }
 
   /** Closes the log (pending work is finished first) and reopens it: a process restart. */
