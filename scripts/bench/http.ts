@@ -8,7 +8,8 @@
  * - concurrent-16: 16 clients, each posting one event at a time: appends/s and p50/p99.
  *
  * Only the public API is used (no token, loopback, `Content-Type: application/json`), so the
- * same scenario measures any version of the HTTP layer.
+ * same scenario measures any version of the HTTP layer. `SLEDLOG_BENCH_HTTP_URL=http://…` points
+ * it at a server already running instead (another build, or a prototype on another framework).
  */
 import { Agent, request } from 'node:http'
 import type { Cluster } from '../../src/harness/cluster.js'
@@ -80,15 +81,16 @@ function report(ctx: BenchContext, scenario: string, lat: Float64Array, wallMs: 
 }
 
 async function withNode(ctx: BenchContext, fn: (url: URL, agent: Agent) => Promise<void>): Promise<void> {
-  const cluster: Cluster = await startCluster(ctx, 1)
+  const external = process.env.SLEDLOG_BENCH_HTTP_URL
+  const cluster: Cluster | null = external === undefined ? await startCluster(ctx, 1) : null
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS })
   try {
-    const url = new URL(cluster.node(0).url)
+    const url = new URL(cluster === null ? (external as string) : cluster.node(0).url)
     await sequential(agent, url, sizes(ctx.quick).warmup, 1)
     await fn(url, agent)
   } finally {
     agent.destroy()
-    await cluster.stop()
+    await cluster?.stop()
   }
 }
 
