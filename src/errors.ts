@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   // entries and local input
   ENTRY_INVALID: 'entry fields are missing, of the wrong type or out of range',
   ENTRY_TOO_LARGE: 'encoded entry exceeds the configured size limit',
+  ENTRY_ID_CONFLICT: 'an idempotency id this sled already holds was sent again with another type or payload',
   // updates from disk or peers (guard rejections)
   UPDATE_MALFORMED: 'update bytes are not a well-formed sledlog Yjs update',
   UPDATE_TOO_LARGE: 'update exceeds the configured size limit',
@@ -32,6 +33,15 @@ export const ERROR_CODES = {
   HTTP_BAD_REQUEST: 'request parameters are missing or malformed',
   HTTP_NOT_FOUND: 'no such route',
   HTTP_METHOD_NOT_ALLOWED: 'method not allowed on this route',
+  HTTP_UNAUTHORIZED: 'the request carries no valid API token',
+  HTTP_FORBIDDEN: "the API token lacks the route's scope",
+  HTTP_HOST_NOT_ALLOWED: 'the Host header names neither this node nor an allowed host (DNS rebinding defence)',
+  HTTP_ORIGIN_NOT_ALLOWED: 'the browser Origin is neither this node nor an allowed CORS origin',
+  HTTP_UNSUPPORTED_MEDIA_TYPE: 'request body is not declared as application/json',
+  HTTP_TOO_MANY_STREAMS: 'too many event streams are open, in all or for this client',
+  HTTP_HEADERS_TOO_LARGE: 'request line or headers exceed the size limit',
+  HTTP_REQUEST_TIMEOUT: 'the client did not send the whole request in time',
+  CONSUMER_NOT_FOUND: 'no durable consumer of that name exists (create it first)',
   APPENDS_HELD: 'appends wait while this node recovers its own entries from peers',
   // configuration
   CONFIG_INVALID: 'a configuration value is missing or invalid',

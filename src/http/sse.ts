@@ -1,23 +1,62 @@
 /**
  * A Server-Sent Events response: framing, a comment heartbeat (so proxies and clients can tell
- * an idle stream from a dead one), write coalescing and backpressure.
+ * an idle stream from a dead one), write coalescing, backpressure, and the cut-off of a client
+ * that stops reading: no client can make the node hold an unbounded amount of data for it.
  */
 import type { ServerResponse } from 'node:http'
+import type { StreamCaps } from './subscribers.js'
 
 /** Reconnect delay suggested to EventSource clients, ms. */
 const RETRY_MS = 2000
 
-/** One SSE response. Lifecycle: `open()` → `send()`… → `end()` (or the client goes away). */
+/** How long a cut-off stream's final event may take to go out before the socket is destroyed, ms. */
+const CUT_GRACE_MS = 1000
+
+/** Limits of event streams (docs/API.md "Limits"). */
+export interface StreamLimits extends StreamCaps {
+  /**
+   * Bytes a stream may have queued (response buffer plus socket buffer) before it is cut off.
+   * The writer waits for a drain at 16 KiB, so this is reached only by a burst or a huge entry.
+   */
+  readonly maxQueuedBytes: number
+  /** A stream whose queued bytes have not drained for this long is cut off, ms. */
+  readonly stallMs: number
+}
+
+/** Default {@link StreamLimits}. */
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  maxStreams: 256,
+  maxStreamsPerClient: 32,
+  maxQueuedBytes: 1024 * 1024,
+  stallMs: 30_000,
+}
+
+/** Why a stream was cut off: a stable word (metrics label) and a sentence for the client. */
+export interface CutReason {
+  readonly code: 'stalled' | 'over-budget' | 'consumer-deleted'
+  readonly message: string
+}
+
+/** Options of one SSE response. */
+export interface SseOptions {
+  readonly heartbeatMs: number
+  readonly maxQueuedBytes: number
+  readonly stallMs: number
+  /** Told when the writer cuts the stream off. */
+  readonly onCut?: (reason: CutReason) => void
+}
+
+/** One SSE response. Lifecycle: `open()` → `send()`… → `end()` / `cut()` (or the client goes away). */
 export class SseWriter {
   readonly #res: ServerResponse
-  readonly #heartbeatMs: number
+  readonly #o: SseOptions
   #heartbeat: NodeJS.Timeout | null = null
   #corked = false
   #closed = false
 
-  constructor(res: ServerResponse, heartbeatMs: number) {
+  constructor(res: ServerResponse, opts: SseOptions) {
     this.#res = res
-    this.#heartbeatMs = heartbeatMs
+    this.#o = opts
     res.once('close', () => this.#onClose())
   }
 
@@ -37,7 +76,7 @@ export class SseWriter {
     })
     this.#res.socket?.setNoDelay(true)
     this.#write(`retry: ${RETRY_MS}\n\n`)
-    this.#heartbeat = setInterval(() => this.#write(': heartbeat\n\n'), this.#heartbeatMs)
+    this.#heartbeat = setInterval(() => this.#write(': heartbeat\n\n'), this.#o.heartbeatMs)
     this.#heartbeat.unref()
   }
 
@@ -51,17 +90,25 @@ export class SseWriter {
     )
   }
 
-  /** Resolves once buffered data went out, or the client went away. */
+  /**
+   * Resolves once buffered data went out, or the client went away, or (the client reads nothing
+   * for `stallMs`) once the stream has been cut off.
+   */
   drained(): Promise<void> {
     if (this.#closed) return Promise.resolve()
     this.#uncork()
     if (!this.#res.writableNeedDrain) return Promise.resolve()
     return new Promise((resolve) => {
       const done = (): void => {
+        clearTimeout(timer)
         this.#res.off('drain', done)
         this.#res.off('close', done)
         resolve()
       }
+      const timer = setTimeout(() => {
+        this.cut({ code: 'stalled', message: `the client read nothing for ${this.#o.stallMs} ms` })
+        done()
+      }, this.#o.stallMs)
       this.#res.on('drain', done)
       this.#res.on('close', done)
     })
@@ -75,8 +122,29 @@ export class SseWriter {
     this.#onClose()
   }
 
+  /**
+   * Cuts the stream off: a final `closed` event with the reason (best effort: a client that
+   * does not read never sees it), then the connection is destroyed. Other streams are untouched.
+   */
+  cut(reason: CutReason): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#stopHeartbeat()
+    this.#uncork()
+    const res = this.#res
+    res.end(`event: closed\ndata: ${JSON.stringify({ reason: reason.code, message: reason.message })}\n\n`)
+    const destroy = setTimeout(() => res.destroy(), CUT_GRACE_MS)
+    destroy.unref()
+    res.once('close', () => clearTimeout(destroy))
+    this.#o.onCut?.(reason)
+  }
+
   #write(text: string): boolean {
     if (this.#closed) return true
+    if (this.#res.writableLength + Buffer.byteLength(text) > this.#o.maxQueuedBytes) {
+      this.cut({ code: 'over-budget', message: `more than ${this.#o.maxQueuedBytes} bytes queued for the client` })
+      return true
+    }
     // Coalesce the events of one tick (a catch-up produces thousands) into one socket write.
     if (!this.#corked) {
       this.#corked = true
@@ -92,9 +160,13 @@ export class SseWriter {
     this.#res.uncork()
   }
 
-  #onClose(): void {
-    this.#closed = true
+  #stopHeartbeat(): void {
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat)
     this.#heartbeat = null
+  }
+
+  #onClose(): void {
+    this.#closed = true
+    this.#stopHeartbeat()
   }
 }

@@ -35,6 +35,7 @@ describe('HTTP API bad input (node process)', () => {
     const sled = node.sled
     const ok = { type: 't', payload: 1 }
     await call(u, 'POST', '/v1/events', [ok, ok])
+    expect((await call(u, 'PUT', '/v1/consumers/c')).status).toBe(201)
 
     type Case = [
       what: string,
@@ -195,14 +196,14 @@ describe('HTTP API bad input (node process)', () => {
     // A huge declared body is refused before it is read, and the connection is closed.
     const huge = await raw(
       u,
-      `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${200 * MiB}\r\n\r\n{"type":`,
+      `POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${200 * MiB}\r\n\r\n{"type":`,
     )
     expect(huge).toMatch(/^HTTP\/1\.1 413 /)
     expect(huge).toMatch(/connection: close/i)
     expect(huge).toContain('"HTTP_PAYLOAD_TOO_LARGE"')
 
     // An absolute-form or otherwise odd request target is not a route.
-    const odd = await raw(u, 'GET //healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    const odd = await raw(u, 'GET //healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
     expect(odd).toMatch(/^HTTP\/1\.1 404 /)
 
     // A refused stream request is a JSON error, not a stream.
