@@ -13,7 +13,7 @@
  */
 import { Agent, request } from 'node:http'
 import type { Cluster } from '../../src/harness/cluster.js'
-import { fmt, latencySummary, now, type BenchContext, type BenchGroup } from './harness.js'
+import { fmt, latencySummary, now, type BenchContext, type BenchGroup, type BenchScenario } from './harness.js'
 import { eventsBody, startCluster } from './multi.js'
 
 interface Sizes {
@@ -94,31 +94,26 @@ async function withNode(ctx: BenchContext, fn: (url: URL, agent: Agent) => Promi
   }
 }
 
+/** A scenario of `count(sizes)` awaited POSTs of `batch` events each, on one connection. */
+function sequentialScenario(name: string, batch: number, count: (z: Sizes) => number): BenchScenario {
+  return {
+    name,
+    run: (ctx) =>
+      withNode(ctx, async (url, agent) => {
+        const t0 = now()
+        const lat = await sequential(agent, url, count(sizes(ctx.quick)), batch)
+        report(ctx, name, lat, now() - t0, batch)
+      }),
+  }
+}
+
 /** The `http` group. */
 export const httpGroup: BenchGroup = {
   name: 'http',
   description: 'HTTP API of one node process: POST /v1/events one at a time, in batches, from 16 clients',
   scenarios: [
-    {
-      name: 'single',
-      run: (ctx) =>
-        withNode(ctx, async (url, agent) => {
-          const n = sizes(ctx.quick).single
-          const t0 = now()
-          const lat = await sequential(agent, url, n, 1)
-          report(ctx, 'single', lat, now() - t0, 1)
-        }),
-    },
-    {
-      name: 'batch-100',
-      run: (ctx) =>
-        withNode(ctx, async (url, agent) => {
-          const n = sizes(ctx.quick).batches
-          const t0 = now()
-          const lat = await sequential(agent, url, n, 100)
-          report(ctx, 'batch-100', lat, now() - t0, 100)
-        }),
-    },
+    sequentialScenario('single', 1, (z) => z.single),
+    sequentialScenario('batch-100', 100, (z) => z.batches),
     {
       name: 'concurrent-16',
       run: (ctx) =>

@@ -32,6 +32,17 @@ export function rawGet(base: string, path: string, headers: Readonly<Record<stri
   return `GET ${path} HTTP/1.1\r\n${lines.join('')}\r\n`
 }
 
+/** Collects what a socket receives (UTF-8); `closed` resolves when it closes. */
+function collect(socket: Socket): { received: () => string; closed: Promise<void> } {
+  let got = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (d: string) => {
+    got += d
+  })
+  socket.on('error', () => undefined)
+  return { received: () => got, closed: new Promise<void>((resolve) => socket.once('close', () => resolve())) }
+}
+
 /**
  * Sends `request` and then never reads: the socket is paused, so the kernel's buffers fill and
  * the server's writes back up. Resolves once the request is written; errors are ignored (the
@@ -55,13 +66,7 @@ export async function slowSender(
   intervalMs: number,
 ): Promise<{ socket: Socket; received: () => string; closed: Promise<void> }> {
   const socket = await openSocket(base)
-  let got = ''
-  socket.setEncoding('utf8')
-  socket.on('data', (d: string) => {
-    got += d
-  })
-  socket.on('error', () => undefined)
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  const { received, closed } = collect(socket)
   let i = 0
   const timer = setInterval(() => {
     if (i >= request.length || socket.destroyed) {
@@ -72,7 +77,7 @@ export async function slowSender(
   }, intervalMs)
   onTestFinished(() => clearInterval(timer))
   void closed.then(() => clearInterval(timer))
-  return { socket, received: () => got, closed }
+  return { socket, received, closed }
 }
 
 /**
@@ -90,22 +95,10 @@ export async function sendAndReset(base: string, request: string | Buffer, after
 /** Sends `request` and collects the whole answer until the server closes (or `timeoutMs`). */
 export async function rawExchange(base: string, request: string, timeoutMs = 5000): Promise<string> {
   const socket = await openSocket(base)
-  let got = ''
-  socket.setEncoding('utf8')
-  socket.on('data', (d: string) => {
-    got += d
-  })
-  socket.on('error', () => undefined)
+  const { received, closed } = collect(socket)
   socket.write(request)
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(() => {
-      socket.destroy()
-      resolve()
-    }, timeoutMs)
-    socket.once('close', () => {
-      clearTimeout(t)
-      resolve()
-    })
-  })
-  return got
+  const t = setTimeout(() => socket.destroy(), timeoutMs)
+  await closed
+  clearTimeout(t)
+  return received()
 }
