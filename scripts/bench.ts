@@ -26,6 +26,7 @@ import {
   type RatioDef,
 } from './bench/harness.js'
 import { compareGroup } from './bench/compare.js'
+import { httpGroup } from './bench/http.js'
 import { computeRatios, formatMachine, formatResults, machineInfo, writeJson } from './bench/report.js'
 import { replicationGroup } from './bench/replication.js'
 import { scalingGroup } from './bench/scaling.js'
@@ -38,6 +39,7 @@ const GROUPS: readonly BenchGroup[] = [
   yjsBaselineGroup,
   singleNodeGroup,
   ingestGroup,
+  httpGroup,
   replicationGroup,
   compareGroup,
   scalingGroup,

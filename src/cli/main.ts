@@ -34,6 +34,11 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   { name: 'id', summary: "print a node's sled id", load: async () => (await import('./commands/keygen.js')).id },
   {
+    name: 'token',
+    summary: 'create, list or revoke API tokens',
+    load: async () => (await import('./commands/token.js')).token,
+  },
+  {
     name: 'append',
     summary: 'append one event (flags) or many (NDJSON on stdin)',
     load: async () => (await import('./commands/append.js')).append,

@@ -129,10 +129,12 @@ export class ConsumerClient {
   }
 
   async #cursor(): Promise<Record<string, number>> {
+    // PUT creates the consumer on first use (and after a lost disk) and answers its cursor.
     const res = await fetch(`${this.#o.url()}/v1/consumers/${encodeURIComponent(this.#o.consumer)}`, {
+      method: 'PUT',
       signal: AbortSignal.timeout(5000),
     })
-    if (!res.ok) throw new Error(`GET consumer → ${res.status}`)
+    if (!res.ok) throw new Error(`PUT consumer → ${res.status}`)
     return ((await res.json()) as { cursor: Record<string, number> }).cursor
   }
 

@@ -5,34 +5,51 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { sledlogError } from '../errors.js'
 import { ConsumerRegistry } from './consumer-registry.js'
-import { ackConsumer, getConsumer, listConsumers } from './consumers.js'
+import { ackConsumer, deleteConsumer, getConsumer, listConsumers, putConsumer } from './consumers.js'
 import type { ApiContext, ApiLogger, ApiOptions } from './context.js'
 import { getEvents, postEvents, postIngest, QUERY_PARAMS } from './events.js'
 import { getHealth, getStatus } from './health.js'
 import { getMetrics } from './metrics.js'
 import { NodeMetrics } from './node-metrics.js'
+import { Pacer } from './pacer.js'
+import { RuntimeMetrics } from './runtime-metrics.js'
 import { createRouter, type Route } from './router.js'
-import { getStream, STREAM_PARAMS } from './stream.js'
+import { DEFAULT_STREAM_LIMITS } from './sse.js'
+import { getStream, STREAM_PARAMS, streamScope } from './stream.js'
 import { SubscriberRegistry } from './subscribers.js'
 
-export type { ApiContext, ApiLogger, ApiOptions } from './context.js'
+export type { ApiContext, ApiLogger, ApiOptions, MetricsSource, StatusSection } from './context.js'
 
-/** Every route of the API. */
+/** Every route of the API, with the token scope each method needs (docs/API.md "Authentication"). */
 export const ROUTES: readonly Route[] = [
-  { path: '/healthz', methods: { GET: { handler: getHealth } } },
-  { path: '/metrics', methods: { GET: { handler: getMetrics } } },
-  { path: '/v1/status', methods: { GET: { handler: getStatus } } },
-  { path: '/v1/events', methods: { GET: { handler: getEvents, params: QUERY_PARAMS }, POST: { handler: postEvents } } },
-  { path: '/v1/ingest', methods: { POST: { handler: postIngest } } },
-  { path: '/v1/stream', methods: { GET: { handler: getStream, params: STREAM_PARAMS } } },
-  { path: '/v1/consumers', methods: { GET: { handler: listConsumers } } },
-  { path: '/v1/consumers/:name', methods: { GET: { handler: getConsumer } } },
-  { path: '/v1/consumers/:name/ack', methods: { POST: { handler: ackConsumer } } },
+  { path: '/healthz', methods: { GET: { handler: getHealth, scope: null } } },
+  { path: '/metrics', methods: { GET: { handler: getMetrics, scope: 'read' } } },
+  { path: '/v1/status', methods: { GET: { handler: getStatus, scope: 'read' } } },
+  {
+    path: '/v1/events',
+    methods: {
+      GET: { handler: getEvents, params: QUERY_PARAMS, scope: 'read' },
+      POST: { handler: postEvents, scope: 'append' },
+    },
+  },
+  { path: '/v1/ingest', methods: { POST: { handler: postIngest, scope: 'append' } } },
+  { path: '/v1/stream', methods: { GET: { handler: getStream, params: STREAM_PARAMS, scope: streamScope } } },
+  { path: '/v1/consumers', methods: { GET: { handler: listConsumers, scope: 'read' } } },
+  {
+    path: '/v1/consumers/:name',
+    methods: {
+      GET: { handler: getConsumer, scope: 'read' },
+      PUT: { handler: putConsumer, scope: 'consume' },
+      DELETE: { handler: deleteConsumer, scope: 'consume' },
+    },
+  },
+  { path: '/v1/consumers/:name/ack', methods: { POST: { handler: ackConsumer, scope: 'consume' } } },
   {
     // The websocket endpoint (sync/server.ts) takes upgrades only; say so to a plain request.
     path: '/v1/sync',
     methods: {
       GET: {
+        scope: null,
         handler: () => {
           throw sledlogError(
             'HTTP_BAD_REQUEST',
@@ -64,17 +81,30 @@ const SILENT: ApiLogger = { error: () => undefined }
 
 /** Creates the API of a node. */
 export function createApi(opts: ApiOptions): Api {
+  const streams = { ...DEFAULT_STREAM_LIMITS, ...opts.streams }
   const context: ApiContext = {
     log: opts.log,
     ingest: opts.ingest,
     peers: opts.peers,
     maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024,
     heartbeatMs: opts.heartbeatMs ?? 15_000,
-    subscribers: new SubscriberRegistry(),
+    subscribers: new SubscriberRegistry(streams),
     consumers: new ConsumerRegistry(opts.log),
     metrics: new NodeMetrics(opts.log),
+    runtime: new RuntimeMetrics(),
     logger: opts.logger ?? SILENT,
     lifecycle: { stopping: false },
+    access: {
+      tokens: opts.tokens ?? null,
+      listenHost: opts.access?.listenHost ?? '127.0.0.1',
+      allowedHosts: opts.access?.allowedHosts ?? [],
+      corsOrigins: opts.access?.corsOrigins ?? [],
+      tls: opts.access?.tls ?? false,
+    },
+    streams,
+    pacer: new Pacer(),
+    statusSections: opts.statusSections ?? [],
+    metricsSources: opts.metricsSources ?? [],
   }
   const route = createRouter(context, ROUTES)
   let closing: Promise<void> | null = null
@@ -89,6 +119,7 @@ export function createApi(opts: ApiOptions): Api {
       closing ??= (async () => {
         context.subscribers.endAll()
         context.metrics.close()
+        context.runtime.close()
         await context.consumers.close()
       })()
       return closing

@@ -1,6 +1,6 @@
 /**
- * Durable consumer routes: list, read a cursor, acknowledge. Streaming from a consumer's cursor
- * is GET /v1/stream?consumer=NAME (stream.ts).
+ * Durable consumer routes: list, create, read a cursor, acknowledge, delete. Streaming from a
+ * consumer's cursor is GET /v1/stream?consumer=NAME (stream.ts).
  */
 import { isSledId, type SledId } from '../core/ids.js'
 import type { Heads } from '../core/query.js'
@@ -51,13 +51,28 @@ export const getConsumer: Handler = async (ctx, { res, path }) => {
   sendJson(res, 200, { name, cursor, pending: pending(ctx.log, cursor) })
 }
 
+/** PUT /v1/consumers/NAME: creates the consumer (201), or answers the existing one (200). */
+export const putConsumer: Handler = async (ctx, { res, path }) => {
+  const name = path.name as string
+  const { consumer, created } = await ctx.consumers.create(name)
+  const cursor = consumer.cursor()
+  sendJson(res, created ? 201 : 200, { name, cursor, pending: pending(ctx.log, cursor) })
+}
+
+/** DELETE /v1/consumers/NAME: deletes the consumer and ends its streams. */
+export const deleteConsumer: Handler = async (ctx, { res, path }) => {
+  const name = path.name as string
+  await ctx.consumers.delete(name)
+  sendJson(res, 200, { name, deleted: true })
+}
+
 /** POST /v1/consumers/NAME/ack: acknowledges entries; answers once the cursor is durable. */
 export const ackConsumer: Handler = async (ctx, { req, res, path }) => {
   const name = path.name as string
+  const consumer = await ctx.consumers.get(name)
   const body = await readJson(req, res, ctx.maxBodyBytes)
   const acks = parseAcks(body, ctx.log)
   assertAcceptingWrites(ctx) // shutdown may have begun while the body was read
-  const consumer = await ctx.consumers.get(name)
   await Promise.all(acks.map((a) => consumer.ack(a.sled, a.seq)))
   const cursor = consumer.cursor()
   sendJson(res, 200, { name, cursor, pending: pending(ctx.log, cursor) })

@@ -2,12 +2,18 @@
  * What the HTTP API's route handlers share: the node's parts and the API's own registries.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { TokenStore } from '../auth/token-store.js'
 import { sledlogError } from '../errors.js'
 import type { IngestWriter } from '../ingest/writer.js'
 import type { SledLog } from '../log/sled-log.js'
 import type { PeerStatus } from '../sync/replicator.js'
+import type { AccessOptions, Principal } from './access.js'
 import type { ConsumerRegistry } from './consumer-registry.js'
 import type { NodeMetrics } from './node-metrics.js'
+import type { Pacer } from './pacer.js'
+import type { Exposition } from './prometheus.js'
+import type { RuntimeMetrics } from './runtime-metrics.js'
+import type { StreamLimits } from './sse.js'
 import type { SubscriberRegistry } from './subscribers.js'
 
 /**
@@ -16,7 +22,22 @@ import type { SubscriberRegistry } from './subscribers.js'
  */
 export interface ApiLogger {
   error(obj: Readonly<Record<string, unknown>>, msg: string): void
+  /** Refusals worth an operator's attention (streams cut off); optional. */
+  warn?(obj: Readonly<Record<string, unknown>>, msg: string): void
 }
+
+/**
+ * A section of GET /v1/status beside the API's own (e.g. `security`, or another part's ledger):
+ * `read` is called at each request. Adding a section to the status is one entry in
+ * {@link ApiOptions.statusSections}.
+ */
+export interface StatusSection {
+  readonly name: string
+  read(): unknown
+}
+
+/** Adds metric families to each /metrics scrape (another part's counters). */
+export type MetricsSource = (x: Exposition) => void
 
 /** What a node hands its API. */
 export interface ApiOptions {
@@ -31,6 +52,16 @@ export interface ApiOptions {
   readonly heartbeatMs?: number
   /** Where unexpected handler failures are logged (default: nowhere). */
   readonly logger?: ApiLogger
+  /** API tokens; absent: an open API (the node allows that on loopback only). */
+  readonly tokens?: TokenStore
+  /** Host, Origin and CORS settings (default: loopback names and IP literals, no CORS). */
+  readonly access?: Partial<Omit<AccessOptions, 'tokens'>>
+  /** Caps on event streams (defaults in sse.ts). */
+  readonly streams?: Partial<StreamLimits>
+  /** More sections of GET /v1/status, in order after the API's own. */
+  readonly statusSections?: readonly StatusSection[]
+  /** More metric families of GET /metrics. */
+  readonly metricsSources?: readonly MetricsSource[]
 }
 
 /** The handlers' shared state. */
@@ -43,10 +74,18 @@ export interface ApiContext {
   readonly subscribers: SubscriberRegistry
   readonly consumers: ConsumerRegistry
   readonly metrics: NodeMetrics
+  /** The standard process and runtime metrics (prom-client). */
+  readonly runtime: RuntimeMetrics
   /** Where unexpected handler failures (500 INTERNAL) are logged. */
   readonly logger: ApiLogger
   /** Set when the node starts shutting down: from then on every write is refused. */
   readonly lifecycle: { stopping: boolean }
+  readonly access: AccessOptions
+  readonly streams: StreamLimits
+  /** Shares the event loop fairly between event streams. */
+  readonly pacer: Pacer
+  readonly statusSections: readonly StatusSection[]
+  readonly metricsSources: readonly MetricsSource[]
 }
 
 /** Throws NODE_STOPPING once the node is shutting down (writes would race its shutdown). */
@@ -61,6 +100,8 @@ export interface RouteRequest {
   readonly res: ServerResponse
   readonly url: URL
   readonly path: Readonly<Record<string, string>>
+  /** Who sent it (a token, or the address on an open API). */
+  readonly principal: Principal
 }
 
 /** A route handler. */

@@ -2,7 +2,7 @@
  * Routes that read and write entries: GET /v1/events (query), POST /v1/events (durable append)
  * and POST /v1/ingest (fire-and-forget onto the ingest bus).
  */
-import { assertEntryBody } from '../core/entry.js'
+import { assertEntryBody, ENTRY_LIMITS } from '../core/entry.js'
 import { isSledId, type SledId } from '../core/ids.js'
 import { checkQuery, MAX_LIMIT, type Query } from '../core/query.js'
 import { isSledlogError, sledlogError } from '../errors.js'
@@ -99,6 +99,13 @@ export function parseQuery(params: URLSearchParams): Query {
   const until = intParam(params, 'until', 0, MAX_TS)
   if (until !== undefined) q.until = until
   const types = params.getAll('type')
+  for (const t of types) {
+    // No entry can have such a type: the filter would silently match nothing.
+    if (t.length === 0 || t.length > ENTRY_LIMITS.typeLength)
+      throw sledlogError('HTTP_BAD_REQUEST', `type must be 1..${ENTRY_LIMITS.typeLength} characters`, {
+        param: 'type',
+      })
+  }
   if (types.length > 0) q.types = types
   const kinds = params.getAll('kind')
   for (const k of kinds)

@@ -3,16 +3,20 @@
  * see about the node: log verification state, peers, ingest, streams).
  */
 import type { PeerStatus } from '../sync/replicator.js'
+import { mayRead } from './access.js'
 import type { Handler } from './context.js'
 import { sendJson } from './respond.js'
 
 /**
  * GET /healthz: 503 once a log write has failed, since the log then refuses every write until
- * the node restarts (a restart is what an orchestrator does with an unhealthy node).
+ * the node restarts (a restart is what an orchestrator does with an unhealthy node). Open to
+ * anyone, so it says no more than `ok` unless the caller may read (open API, or a read token).
  */
-export const getHealth: Handler = (ctx, { res }) => {
+export const getHealth: Handler = (ctx, { res, principal }) => {
   const writeFailed = ctx.log.status().writeFailed
-  if (writeFailed !== null) sendJson(res, 503, { ok: false, sled: ctx.log.sled, writeFailed })
+  const status = writeFailed === null ? 200 : 503
+  if (!mayRead(principal)) sendJson(res, status, { ok: writeFailed === null })
+  else if (writeFailed !== null) sendJson(res, 503, { ok: false, sled: ctx.log.sled, writeFailed })
   else sendJson(res, 200, { ok: true, sled: ctx.log.sled })
 }
 
@@ -26,13 +30,16 @@ function withState(p: PeerStatus): Omit<PeerStatus, 'state'> & { readonly state:
   return p.state === undefined ? { ...p, state: 'connecting' } : { ...p, state: p.state }
 }
 
-/** GET /v1/status. */
+/** GET /v1/status: the API's own sections, then those the node adds (`security`, …). */
 export const getStatus: Handler = (ctx, { res }) => {
-  sendJson(res, 200, {
+  const s = ctx.subscribers
+  const body: Record<string, unknown> = {
     ...ctx.log.status(),
     appendsHeld: ctx.log.appendsHeld,
     peers: ctx.peers().map(withState),
     ingest: ctx.ingest.stats(),
-    subscribers: { current: ctx.subscribers.current, total: ctx.subscribers.total, lagged: ctx.subscribers.lagged },
-  })
+    subscribers: { current: s.current, total: s.total, lagged: s.lagged, refused: s.refused, cutOff: s.cutOff },
+  }
+  for (const section of ctx.statusSections) body[section.name] = section.read()
+  sendJson(res, 200, body)
 }

@@ -1,6 +1,7 @@
 /**
  * GET /metrics: the node's counters and gauges in the Prometheus text format (docs/API.md
- * "Metrics"). Read from the node's parts at scrape time, so a scrape costs what /v1/status does.
+ * "Metrics"). Read from the node's parts at scrape time, so a scrape costs what /v1/status does;
+ * the standard process and runtime families come from prom-client (runtime-metrics.ts).
  */
 import type { ApiContext, Handler } from './context.js'
 import { Exposition, PROMETHEUS_CONTENT_TYPE, type Sample } from './prometheus.js'
@@ -17,21 +18,43 @@ function byLabel(
     .map(([k, value]) => ({ labels: { ...extra, [label]: k }, value }))
 }
 
+/** Links that share one label set, and the labels. */
+interface PeerGroup {
+  readonly labels: Record<string, string>
+  readonly links: PeerStatus[]
+}
+
 /**
- * Labels of each peer link: the dialed URL or the inbound address, the direction, and the
- * remote sled once known. Two links can look alike (a reconnect racing the old link's close);
- * a suffix keeps their series apart, as a repeated series would void the whole scrape.
+ * Peer links grouped into stable series: an outbound link by the dialed URL (and the sled it
+ * proved), inbound links by the remote sled alone, all of a sled's inbound links in one series.
+ * Never by remote address or port: an inbound link's port is ephemeral, so labelling by it would
+ * start a new series at every reconnect. Links still in the handshake have remote_sled "".
  */
-function peerLabels(peers: readonly PeerStatus[]): Array<{ peer: PeerStatus; labels: Record<string, string> }> {
-  const seen = new Map<string, number>()
-  return peers.map((peer) => {
-    const base = peer.url ?? peer.label ?? 'unknown'
-    const direction = peer.url !== null ? 'out' : 'in'
-    const key = `${direction} ${base}`
-    const n = (seen.get(key) ?? 0) + 1
-    seen.set(key, n)
-    return { peer, labels: { peer: n === 1 ? base : `${base}#${n}`, direction, remote_sled: peer.sled ?? '' } }
-  })
+export function peerGroups(peers: readonly PeerStatus[]): PeerGroup[] {
+  const groups = new Map<string, PeerGroup>()
+  for (const p of peers) {
+    const labels = {
+      peer: p.url ?? '',
+      direction: p.url !== null ? 'out' : 'in',
+      remote_sled: p.sled ?? '',
+    }
+    const key = `${labels.direction}\0${labels.peer}\0${labels.remote_sled}`
+    const g: PeerGroup = groups.get(key) ?? { labels, links: [] }
+    g.links.push(p)
+    groups.set(key, g)
+  }
+  return [...groups.values()]
+}
+
+const sum = (links: readonly PeerStatus[], f: (p: PeerStatus) => number | undefined): number =>
+  links.reduce((n, p) => n + (f(p) ?? 0), 0)
+
+/** Sums each link's per-code rejection counts. */
+function rejectedByCode(links: readonly PeerStatus[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const p of links)
+    for (const [code, n] of Object.entries(p.rejected ?? {})) out[code] = (out[code] ?? 0) + (n ?? 0)
+  return out
 }
 
 /** Renders the exposition. */
@@ -97,50 +120,58 @@ export function renderMetrics(ctx: ApiContext): string {
     status.writeFailed === null ? 0 : 1,
   )
 
-  const peers = peerLabels(ctx.peers())
-  x.family('sledlog_peers', 'gauge', 'Replication links (configured peers and inbound links).', peers.length)
+  const groups = peerGroups(ctx.peers())
+  x.family('sledlog_peers', 'gauge', 'Replication links (configured peers and inbound links).', ctx.peers().length)
+  x.family(
+    'sledlog_peer_links',
+    'gauge',
+    'Links in the series (inbound links of one sled are one series).',
+    groups.map((g) => ({ labels: g.labels, value: g.links.length })),
+  )
   x.family(
     'sledlog_peer_connected',
     'gauge',
-    '1 when the link has completed the handshake and is open.',
-    peers.map((p) => ({ labels: p.labels, value: p.peer.connected ? 1 : 0 })),
+    '1 when a link of the series has completed the handshake and is open.',
+    groups.map((g) => ({ labels: g.labels, value: g.links.some((p) => p.connected) ? 1 : 0 })),
   )
   x.family(
     'sledlog_peer_synced',
     'gauge',
-    '1 once the peer has sent everything it had at connect time.',
-    peers.map((p) => ({ labels: p.labels, value: p.peer.synced === true ? 1 : 0 })),
+    '1 once a link of the series has sent everything the peer had at connect time.',
+    groups.map((g) => ({ labels: g.labels, value: g.links.some((p) => p.synced === true) ? 1 : 0 })),
   )
-  const withStats = peers.filter((p) => p.peer.state !== undefined)
+  const withStats = groups
+    .map((g) => ({ labels: g.labels, links: g.links.filter((p) => p.state !== undefined) }))
+    .filter((g) => g.links.length > 0)
   x.family(
     'sledlog_peer_lag_entries',
     'gauge',
-    "Entries this node holds that the peer's last state vector did not.",
-    withStats.map((p) => ({ labels: p.labels, value: p.peer.peerLag ?? 0 })),
+    "Entries this node holds that the peer's last state vector did not (largest over its links).",
+    withStats.map((g) => ({ labels: g.labels, value: Math.max(...g.links.map((p) => p.peerLag ?? 0)) })),
   )
   x.family(
     'sledlog_peer_rejected_total',
     'counter',
     'Updates from the peer the guard refused, by error code.',
-    withStats.flatMap((p) => byLabel('code', p.peer.rejected ?? {}, p.labels)),
+    withStats.flatMap((g) => byLabel('code', rejectedByCode(g.links), g.labels)),
   )
   x.family(
     'sledlog_peer_violations_total',
     'counter',
     'Protocol violations by the peer (the link closes at the budget).',
-    withStats.map((p) => ({ labels: p.labels, value: p.peer.violations ?? 0 })),
+    withStats.map((g) => ({ labels: g.labels, value: sum(g.links, (p) => p.violations) })),
   )
   x.family(
     'sledlog_peer_entries_received_total',
     'counter',
     'New entries received from the peer.',
-    withStats.map((p) => ({ labels: p.labels, value: p.peer.entriesReceived ?? 0 })),
+    withStats.map((g) => ({ labels: g.labels, value: sum(g.links, (p) => p.entriesReceived) })),
   )
   x.family(
     'sledlog_peer_live_updates_dropped_total',
     'counter',
     "Live relays not sent because the peer's send buffer was full (it fetches them on its next sync).",
-    withStats.map((p) => ({ labels: p.labels, value: p.peer.liveUpdatesDropped ?? 0 })),
+    withStats.map((g) => ({ labels: g.labels, value: sum(g.links, (p) => p.liveUpdatesDropped) })),
   )
 
   const ingest = ctx.ingest.stats()
@@ -176,6 +207,18 @@ export function renderMetrics(ctx: ApiContext): string {
     'Lagged notices sent to streams whose buffer overflowed.',
     ctx.subscribers.lagged,
   )
+  x.family(
+    'sledlog_subscribers_refused_total',
+    'counter',
+    'Event streams refused at the cap on open streams (429).',
+    ctx.subscribers.refused,
+  )
+  x.family(
+    'sledlog_subscribers_cut_off_total',
+    'counter',
+    'Event streams cut off because the client stopped reading or fell too far behind, by reason.',
+    byLabel('reason', ctx.subscribers.cutOff),
+  )
 
   const delay = ctx.metrics.eventLoopDelay()
   const micros = (v: number): number => Math.round(v * 1e6) / 1e6
@@ -194,10 +237,12 @@ export function renderMetrics(ctx: ApiContext): string {
   )
   x.family('sledlog_heap_used_bytes', 'gauge', 'V8 heap in use.', mem.heapUsed)
   x.family('sledlog_resident_memory_bytes', 'gauge', 'Resident set size of the process.', mem.rss)
+  for (const source of ctx.metricsSources) source(x)
   return x.text()
 }
 
-/** GET /metrics. */
-export const getMetrics: Handler = (ctx, { res }) => {
-  sendText(res, 200, PROMETHEUS_CONTENT_TYPE, renderMetrics(ctx))
+/** GET /metrics: sledlog's families, then the standard process and runtime metrics. */
+export const getMetrics: Handler = async (ctx, { res }) => {
+  const own = renderMetrics(ctx)
+  sendText(res, 200, PROMETHEUS_CONTENT_TYPE, own + (await ctx.runtime.text()))
 }

@@ -11,6 +11,12 @@ import { Subscription, type SubscribeOptions } from './subscription.js'
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/
 const META_PREFIX = 'consumer:'
+/**
+ * Stored value of a deleted consumer. The log's metadata store has no delete, so a deletion is
+ * a tombstone (a cursor is always a JSON object, never `null`); creating the name again
+ * overwrites it.
+ */
+const TOMBSTONE = 'null'
 
 /** A durable consumer. Lifecycle: `open()` → read/subscribe/ack → `close()`. */
 export class DurableConsumer {
@@ -23,6 +29,7 @@ export class DurableConsumer {
   #writing: Promise<void> | null = null
   #dirty = false
   #open = false
+  #deleted = false
 
   constructor(log: SledLog, name: string) {
     if (!NAME_RE.test(name)) throw sledlogError('ENTRY_INVALID', 'consumer name must be 1..64 of [A-Za-z0-9._-]')
@@ -32,7 +39,15 @@ export class DurableConsumer {
 
   /** Names of the consumers stored in a log. */
   static async list(log: SledLog): Promise<string[]> {
-    return [...(await log.readMetaPrefix(META_PREFIX)).keys()].map((k) => k.slice(META_PREFIX.length))
+    return [...(await log.readMetaPrefix(META_PREFIX)).entries()]
+      .filter(([, v]) => v !== TOMBSTONE)
+      .map(([k]) => k.slice(META_PREFIX.length))
+  }
+
+  /** True when a consumer `name` is stored in a log (created or acknowledged, not deleted). */
+  static async exists(log: SledLog, name: string): Promise<boolean> {
+    const raw = await log.readMeta(META_PREFIX + name)
+    return raw !== undefined && raw !== TOMBSTONE
   }
 
   /** The consumer's name. */
@@ -43,7 +58,7 @@ export class DurableConsumer {
   /** Loads the stored cursor. */
   async open(): Promise<void> {
     const raw = await this.#log.readMeta(META_PREFIX + this.#name)
-    if (raw !== undefined) {
+    if (raw !== undefined && raw !== TOMBSTONE) {
       const parsed = JSON.parse(raw) as Record<string, number>
       for (const [sled, seq] of Object.entries(parsed)) this.#cursor.set(sled as SledId, seq)
     }
@@ -54,6 +69,25 @@ export class DurableConsumer {
   async close(): Promise<void> {
     while (this.#writing !== null) await this.#writing
     this.#open = false
+  }
+
+  /** Stores the consumer with its current cursor (empty when new), so it exists from now on. */
+  async save(): Promise<void> {
+    if (!this.#open) throw sledlogError('LOG_NOT_OPEN', 'consumer is not open')
+    this.#dirty = true
+    await this.#persist(false)
+  }
+
+  /**
+   * Deletes the stored consumer: waits for pending cursor writes, then stores the tombstone.
+   * The instance refuses acknowledgements from then on.
+   */
+  async delete(): Promise<void> {
+    this.#deleted = true
+    while (this.#writing !== null) await this.#writing
+    this.#cursor.clear()
+    this.#ahead.clear()
+    await this.#log.writeMeta({ [META_PREFIX + this.#name]: TOMBSTONE })
   }
 
   /** The acknowledged cursor (last acknowledged seq per sled). */
@@ -80,6 +114,7 @@ export class DurableConsumer {
    */
   ack(sled: SledId, seq: number): Promise<void> {
     if (!this.#open) return Promise.reject(sledlogError('LOG_NOT_OPEN', 'consumer is not open'))
+    if (this.#deleted) return Promise.reject(sledlogError('CONSUMER_NOT_FOUND', `consumer ${this.#name} was deleted`))
     if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.#log.held(sled)) {
       return Promise.reject(sledlogError('ENTRY_INVALID', `cannot acknowledge ${sled.slice(0, 12)}…/${seq}: not held`))
     }

@@ -42,6 +42,13 @@ export interface SubscribeOptions {
   readonly sleds?: readonly SledId[]
   /** Most entries queued for the subscriber before it counts as lagging. */
   readonly bufferSize?: number
+  /**
+   * Most stored entries read ahead while catching up (default and at most `bufferSize`). Each is
+   * a parsed copy held for this subscriber alone (live entries are shared by all subscribers), so
+   * a server with many subscribers keeps it small: it bounds a stuck reader's memory by
+   * `readAhead` × the largest record.
+   */
+  readonly readAhead?: number
 }
 
 const PAGE = 1000
@@ -51,13 +58,15 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
   readonly #log: SledLog
   readonly #filter: ReadonlySet<SledId> | null
   readonly #bufferSize: number
+  readonly #readAhead: number
   readonly #from: SubscribeOptions['from']
   /** Last seq queued per sled. */
   readonly #queued = new Map<SledId, number>()
   /** Last seq handed to the subscriber per sled. */
   readonly #consumed = new Map<SledId, number>()
   readonly #holes = new Map<SledId, number>()
-  #queue: SubscriptionMessage[] = []
+  /** Delivered slots (before #head) are cleared, so a stuck reader holds only what it has not read. */
+  #queue: Array<SubscriptionMessage | undefined> = []
   #head = 0
   #entriesQueued = 0
   #mode: 'catchup' | 'live' | 'stopped' = 'catchup'
@@ -69,6 +78,7 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
     this.#log = log
     this.#filter = opts.sleds === undefined ? null : new Set(opts.sleds)
     this.#bufferSize = Math.max(1, opts.bufferSize ?? 1000)
+    this.#readAhead = Math.max(1, Math.min(this.#bufferSize, opts.readAhead ?? this.#bufferSize))
     this.#from = opts.from
   }
 
@@ -159,6 +169,7 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
     if (this.#head >= this.#queue.length && this.#mode === 'catchup') this.#pump()
     const msg = this.#queue[this.#head]
     if (msg === undefined) return undefined
+    this.#queue[this.#head] = undefined
     this.#head++
     if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head)
@@ -168,7 +179,7 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
       this.#entriesQueued--
       this.#consumed.set(msg.entry.sled, msg.entry.seq)
     }
-    if (this.#mode === 'catchup' && this.#entriesQueued <= this.#bufferSize / 2) this.#pump()
+    if (this.#mode === 'catchup' && this.#entriesQueued <= this.#readAhead / 2) this.#pump()
     return msg
   }
 
@@ -190,10 +201,10 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
     return this.#filter === null || this.#filter.has(sled)
   }
 
-  /** Queues stored entries after the cursor until the buffer is full; switches to live at the head. */
+  /** Queues stored entries after the cursor up to the read-ahead; switches to live at the head. */
   #pump(): void {
-    while (this.#mode === 'catchup' && this.#entriesQueued < this.#bufferSize) {
-      const room = Math.min(PAGE, this.#bufferSize - this.#entriesQueued)
+    while (this.#mode === 'catchup' && this.#entriesQueued < this.#readAhead) {
+      const room = Math.min(PAGE, this.#readAhead - this.#entriesQueued)
       const page = this.#log.query({
         afterHeads: Object.fromEntries(this.#queued),
         limit: room,
@@ -242,7 +253,9 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
       const consumed = this.#consumed.get(sled) ?? -1
       if (queued > consumed) missed[sled] = [consumed + 1, queued]
     }
-    const kept = this.#queue.slice(this.#head).filter((m) => m.type !== 'entry')
+    const kept = this.#queue
+      .slice(this.#head)
+      .filter((m): m is SubscriptionMessage => m !== undefined && m.type !== 'entry')
     this.#queue = []
     this.#head = 0
     this.#entriesQueued = 0

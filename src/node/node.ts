@@ -4,18 +4,27 @@
  */
 import { existsSync } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { TokenStore } from '../auth/token-store.js'
+import { readTokensFile, tokensPath } from '../auth/tokens.js'
 import type { SledId } from '../core/ids.js'
 import { createApi, type Api, type ApiLogger } from '../http/api.js'
+import { createApiServer, readTls, type ServerLimits } from '../http/server.js'
+import type { StreamLimits } from '../http/sse.js'
 import { SledLog, type LogLimits } from '../log/sled-log.js'
 import { loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
 import { Replicator } from '../sync/replicator.js'
-import type { SyncLogger } from '../sync/ledger.js'
 import type { SessionLimits } from '../sync/peer-session.js'
+import { checkSecurity, securityStatus, type SecurityFacts } from './security.js'
+
+/** Where a node logs; a pino logger fits. */
+export interface NodeLogger extends ApiLogger {
+  warn(obj: Readonly<Record<string, unknown>>, msg: string): void
+}
 
 /** Node settings (validated by the CLI's config layer). */
 export interface NodeConfig {
@@ -42,10 +51,10 @@ export interface NodeConfig {
   /** Ingest bus and writer tuning. */
   readonly ingest?: Omit<IngestWriterOptions, 'log'>
   /**
-   * Where the API reports internal errors and replication warns about the peers it closes
-   * (default: silent).
+   * Where the node reports internal errors and security warnings, and replication warns about
+   * the peers it closes (default: silent).
    */
-  readonly logger?: ApiLogger & Partial<SyncLogger>
+  readonly logger?: NodeLogger
   /**
    * API tokens (hashed, with scopes), managed by `sledlog token`; default
    * `<dataDir>/api-tokens.json`. With at least one token every API request but /healthz needs
@@ -72,6 +81,10 @@ export interface NodeConfig {
   readonly allowedHosts?: readonly string[]
   /** Browser origins allowed to call the API cross-origin (CORS); none by default. */
   readonly corsOrigins?: readonly string[]
+  /** Caps on event streams (defaults: docs/API.md "Limits"). */
+  readonly streamLimits?: Partial<StreamLimits>
+  /** HTTP server timeouts and header size (defaults: docs/API.md "Limits"). */
+  readonly serverLimits?: Partial<ServerLimits>
 }
 
 /**
@@ -88,6 +101,7 @@ export class SledNode {
   #replicator: Replicator | null = null
   #ingest: IngestWriter | null = null
   #api: Api | null = null
+  #tokens: TokenStore | null = null
 
   constructor(config: NodeConfig) {
     this.#config = config
@@ -115,12 +129,29 @@ export class SledNode {
   get url(): string {
     const addr = this.#http?.address() as AddressInfo | null
     if (addr === null || addr === undefined) throw new Error('node not started')
-    return `http://${this.#config.host}:${addr.port}`
+    const host = this.#config.host.includes(':') ? `[${this.#config.host}]` : this.#config.host
+    return `${this.#config.tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`
   }
 
   /** Opens the log, starts listening and starts replicating. */
   async start(): Promise<void> {
     const c = this.#config
+    // Checked before the data directory is touched: a refused start changes nothing.
+    const tokensFile = c.apiTokensFile ?? tokensPath(c.dataDir)
+    const facts: SecurityFacts = {
+      host: c.host,
+      apiTokens: ((await readTokensFile(tokensFile)) ?? []).length,
+      tokensFile,
+      allow: c.allow?.length,
+      syncToken: c.token !== undefined && c.token !== '',
+      tls: c.tls !== undefined,
+      insecure: c.insecure ?? false,
+      allowedHosts: c.allowedHosts ?? [],
+      corsOrigins: c.corsOrigins ?? [],
+    }
+    const warnings = checkSecurity(facts)
+    const tls = c.tls === undefined ? undefined : await readTls(c.tls)
+    for (const w of warnings) c.logger?.warn({ host: c.host }, w)
     // A key that existed before this start, over a store that did not, means a lost disk.
     const existingKey = await loadIdentity(c.dataDir)
     const keys = existingKey ?? (await loadOrCreateIdentity(c.dataDir))
@@ -149,20 +180,35 @@ export class SledNode {
       ...(c.maxBackoffMs === undefined ? {} : { maxBackoffMs: c.maxBackoffMs }),
       ...(c.refusedRetryMs === undefined ? {} : { refusedRetryMs: c.refusedRetryMs }),
       ...(c.peerTls === undefined ? {} : { peerTls: c.peerTls }),
-      ...(c.logger?.warn === undefined ? {} : { logger: c.logger as SyncLogger }),
+      ...(c.logger === undefined ? {} : { logger: c.logger }),
     })
     this.#replicator = replicator
     const ingest = new IngestWriter({ log, ...c.ingest })
     this.#ingest = ingest
+    const tokens = new TokenStore(tokensFile, c.logger)
+    await tokens.start()
+    this.#tokens = tokens
     const api = createApi({
       log,
       ingest,
       peers: () => replicator.status(),
       ...(c.maxBodyBytes === undefined ? {} : { maxBodyBytes: c.maxBodyBytes }),
       ...(c.logger === undefined ? {} : { logger: c.logger }),
+      tokens,
+      access: { listenHost: c.host, allowedHosts: facts.allowedHosts, corsOrigins: facts.corsOrigins, tls: facts.tls },
+      ...(c.streamLimits === undefined ? {} : { streams: c.streamLimits }),
+      statusSections: [
+        {
+          name: 'security',
+          read: () => securityStatus(facts, warnings, { enabled: tokens.required, tokens: tokens.size }),
+        },
+      ],
     })
     this.#api = api
-    const http = createServer(api.handle)
+    const http = createApiServer(api.handle, {
+      ...(tls === undefined ? {} : { tls }),
+      ...(c.serverLimits === undefined ? {} : { limits: c.serverLimits }),
+    })
     this.#http = http
     replicator.start(http)
     // Started after replication: a node recovering its own entries must know its last lid.
@@ -190,6 +236,7 @@ export class SledNode {
     await this.#replicator?.stop()
     // Streams end and consumer cursors are written before the log they read closes.
     await this.#api?.close()
+    this.#tokens?.stop()
     const http = this.#http
     if (http !== null) {
       http.closeAllConnections()

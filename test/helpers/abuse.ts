@@ -1,180 +1,104 @@
 /**
- * Small probes for abuse tests against real node processes: raw upgrade requests (from any
- * 127.x.y.z, which Linux accepts as a local source address), a handshake flood that keeps
- * connections open from many addresses, a latency probe of a well-behaved HTTP client, and the
- * resident memory of a process. (The HTTP layer's generic probes may replace these.)
+ * Misbehaving HTTP clients on raw TCP sockets, for abuse tests of any HTTP server: one that
+ * sends a request and never reads the answer, one that sends its headers a byte at a time
+ * (slowloris), one that resets the connection right after its request. Every socket is
+ * destroyed when the test finishes.
  */
-import { readdirSync, readFileSync } from 'node:fs'
-import { createConnection, type Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { onTestFinished } from 'vitest'
-import { SYNC_PATH } from '../../src/sync/server.js'
 
-/** The upgrade request a websocket client sends (RFC 6455's sample key). */
-export function upgradeRequest(path = SYNC_PATH, extraHeaders = ''): string {
-  return (
-    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`
-  )
+/** Host and port of a base URL. */
+function target(base: string): { host: string; port: number } {
+  const u = new URL(base)
+  return { host: u.hostname, port: Number(u.port) }
 }
 
-/** Options of {@link rawRequest}. */
-export interface RawRequestOptions {
-  readonly port: number
-  /** Bytes to send once connected (default: an upgrade request to the sync endpoint). */
-  readonly request?: string
-  readonly localAddress?: string
-}
-
-/**
- * Sends a raw request and resolves with the status code of the answer's first line (0 when the
- * connection ended without one) and the still-open socket, destroyed when the test finishes.
- */
-export function rawRequest(opts: RawRequestOptions): Promise<{ status: number; socket: Socket; head: string }> {
+/** Opens a TCP connection to a base URL's host and port; destroyed when the test finishes. */
+export function openSocket(base: string): Promise<Socket> {
+  const { host, port } = target(base)
   return new Promise((resolve, reject) => {
-    const socket = createConnection(
-      {
-        port: opts.port,
-        host: '127.0.0.1',
-        ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
-      },
-      () => socket.write(opts.request ?? upgradeRequest()),
-    )
-    onTestFinished(() => void socket.destroy())
-    let head = ''
+    const socket = connect(port, host, () => resolve(socket))
     socket.on('error', reject)
-    socket.on('data', function first(d: Buffer) {
-      head += d.toString('latin1')
-      if (!head.includes('\r\n')) return
-      socket.off('data', first)
-      socket.off('error', reject)
-      socket.on('error', () => undefined)
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), socket, head })
+    onTestFinished(() => {
+      socket.destroy()
     })
-    socket.on('close', () => resolve({ status: 0, socket, head }))
   })
 }
 
-/** What a {@link HandshakeFlood} saw. */
-export interface FloodStats {
-  /** Upgrade answers by status (101 = a slot taken). */
-  readonly statuses: Record<string, number>
-  /** Connections open now. */
-  readonly open: number
-  /** Connection errors (resets, refusals). */
-  readonly errors: number
+/** A plain GET request (HTTP/1.1, keep-alive) as raw text. */
+export function rawGet(base: string, path: string, headers: Readonly<Record<string, string>> = {}): string {
+  const { host, port } = target(base)
+  const lines = Object.entries({ host: `${host}:${port}`, ...headers }).map(([k, v]) => `${k}: ${v}\r\n`)
+  return `GET ${path} HTTP/1.1\r\n${lines.join('')}\r\n`
+}
+
+/** Collects what a socket receives (UTF-8); `closed` resolves when it closes. */
+function collect(socket: Socket): { received: () => string; closed: Promise<void> } {
+  let got = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (d: string) => {
+    got += d
+  })
+  socket.on('error', () => undefined)
+  return { received: () => got, closed: new Promise<void>((resolve) => socket.once('close', () => resolve())) }
 }
 
 /**
- * Keeps up to `perAddress` upgraded-but-never-authenticated websocket connections open from
- * each address, reopening each one as soon as the node closes it (after its handshake timeout
- * or an eviction) or refuses it (after `retryMs`): strangers holding handshake slots.
+ * Sends `request` and then never reads: the socket is paused, so the kernel's buffers fill and
+ * the server's writes back up. Resolves once the request is written; errors are ignored (the
+ * server may cut the client off).
  */
-export class HandshakeFlood {
-  readonly #statuses: Record<string, number> = {}
-  readonly #sockets = new Set<Socket>()
-  #errors = 0
-  #running = false
-
-  constructor(
-    readonly port: number,
-    readonly addresses: readonly string[],
-    readonly perAddress: number,
-    readonly retryMs = 100,
-  ) {}
-
-  /** Starts the flood (stopped when the test finishes). */
-  start(): void {
-    this.#running = true
-    onTestFinished(() => this.stop())
-    for (const a of this.addresses) for (let i = 0; i < this.perAddress; i++) this.#loop(a)
-  }
-
-  /** Closes every connection and stops reopening them. */
-  stop(): void {
-    this.#running = false
-    for (const s of this.#sockets) s.destroy()
-    this.#sockets.clear()
-  }
-
-  get stats(): FloodStats {
-    return { statuses: { ...this.#statuses }, open: this.#sockets.size, errors: this.#errors }
-  }
-
-  #loop(address: string): void {
-    if (!this.#running) return
-    const socket = createConnection({ port: this.port, host: '127.0.0.1', localAddress: address }, () =>
-      socket.write(upgradeRequest()),
-    )
-    this.#sockets.add(socket)
-    let head = ''
-    let status = 0
-    socket.on('data', (d: Buffer) => {
-      if (status !== 0) return // a websocket frame (hello, close): never answered
-      head += d.toString('latin1')
-      const m = /^HTTP\/1\.1 (\d{3})/.exec(head)
-      if (m === null) return
-      status = Number(m[1])
-      this.#statuses[status] = (this.#statuses[status] ?? 0) + 1
-    })
-    socket.on('error', () => this.#errors++)
-    socket.on('close', () => {
-      this.#sockets.delete(socket)
-      setTimeout(() => this.#loop(address), status === 101 ? 0 : this.retryMs).unref()
-    })
-  }
+export async function neverReads(base: string, request: string): Promise<Socket> {
+  const socket = await openSocket(base)
+  socket.pause()
+  socket.on('error', () => undefined)
+  socket.write(request)
+  return socket
 }
 
-/** `n` loopback addresses from `127.0.0.<from>` on (skipping .0 and .255 host bytes). */
-export function loopbackAddresses(n: number, from = 2): string[] {
-  const out: string[] = []
-  for (let k = from; out.length < n; k++) if (k % 256 !== 0 && k % 256 !== 255) out.push(`127.0.${k >> 8}.${k % 256}`)
-  return out
+/**
+ * A slowloris connection: sends `request` one byte every `intervalMs`, never finishing in time.
+ * Collects what the server answers; `closed` resolves when the server closes the connection.
+ */
+export async function slowSender(
+  base: string,
+  request: string,
+  intervalMs: number,
+): Promise<{ socket: Socket; received: () => string; closed: Promise<void> }> {
+  const socket = await openSocket(base)
+  const { received, closed } = collect(socket)
+  let i = 0
+  const timer = setInterval(() => {
+    if (i >= request.length || socket.destroyed) {
+      clearInterval(timer)
+      return
+    }
+    socket.write(request[i++] as string)
+  }, intervalMs)
+  onTestFinished(() => clearInterval(timer))
+  void closed.then(() => clearInterval(timer))
+  return { socket, received, closed }
 }
 
-/** Latencies of a client that GETs `url` one request at a time until stopped. */
-export class LatencyProbe {
-  readonly #ms: number[] = []
-  #errors = 0
-  #running = true
-  readonly #done: Promise<void>
-
-  constructor(url: string, everyMs = 20) {
-    this.#done = (async () => {
-      while (this.#running) {
-        const t = performance.now()
-        try {
-          const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
-          await res.arrayBuffer()
-          if (res.ok) this.#ms.push(performance.now() - t)
-          else this.#errors++
-        } catch {
-          this.#errors++
-        }
-        await new Promise((r) => setTimeout(r, everyMs))
-      }
-    })()
-    onTestFinished(async () => {
-      await this.stop()
-    })
-  }
-
-  /** Stops and summarises: count, p50, p99 and max in ms, and failed requests. */
-  async stop(): Promise<{ n: number; p50: number; p99: number; max: number; errors: number }> {
-    this.#running = false
-    await this.#done
-    const s = [...this.#ms].sort((a, b) => a - b)
-    const at = (q: number): number => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0)
-    return { n: s.length, p50: at(0.5), p99: at(0.99), max: Math.round(s.at(-1) ?? 0), errors: this.#errors }
-  }
+/**
+ * Sends `request` and resets the connection (TCP RST) after `afterMs`, without reading: the
+ * client that vanishes while the server is answering.
+ */
+export async function sendAndReset(base: string, request: string | Buffer, afterMs = 0): Promise<void> {
+  const socket = await openSocket(base)
+  socket.on('error', () => undefined)
+  socket.write(request)
+  await new Promise((r) => setTimeout(r, afterMs))
+  socket.resetAndDestroy()
 }
 
-/** Resident memory of process `pid` in MB (Linux). */
-export function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return Math.round(Number(m?.[1] ?? 0) / 1024)
-}
-
-/** Open file descriptors of process `pid` (sockets included) (Linux). */
-export function openFds(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length
+/** Sends `request` and collects the whole answer until the server closes (or `timeoutMs`). */
+export async function rawExchange(base: string, request: string, timeoutMs = 5000): Promise<string> {
+  const socket = await openSocket(base)
+  const { received, closed } = collect(socket)
+  socket.write(request)
+  const t = setTimeout(() => socket.destroy(), timeoutMs)
+  await closed
+  clearTimeout(t)
+  return received()
 }

@@ -21,6 +21,7 @@ describe('consumers (node process)', () => {
       range(10).map((i) => ({ type: 'job', payload: i })),
     )
 
+    expect((await call(node.url, 'PUT', '/v1/consumers/worker')).status).toBe(201)
     const s1 = await SseClient.open(`${node.url}/v1/stream?consumer=worker`)
     const first = await s1.until((e) => e.event === 'live')
     expect(first.filter((e) => e.event === 'entry').map((e) => JSON.parse(e.data).seq)).toEqual(range(10))

@@ -35,6 +35,7 @@ describe('HTTP API bad input (node process)', () => {
     const sled = node.sled
     const ok = { type: 't', payload: 1 }
     await call(u, 'POST', '/v1/events', [ok, ok])
+    expect((await call(u, 'PUT', '/v1/consumers/c')).status).toBe(201)
 
     type Case = [
       what: string,
@@ -125,6 +126,15 @@ describe('HTTP API bad input (node process)', () => {
       ['afterSeq without a sled', 'GET', '/v1/events?afterSeq=3', undefined, 'HTTP_BAD_REQUEST'],
       ['negative since', 'GET', '/v1/events?since=-1', undefined, 'HTTP_BAD_REQUEST'],
       ['bad kind', 'GET', '/v1/events?kind=other', undefined, 'HTTP_BAD_REQUEST'],
+      ['empty type', 'GET', '/v1/events?type=', undefined, 'HTTP_BAD_REQUEST'],
+      ['one empty type of two', 'GET', '/v1/events?type=t&type=', undefined, 'HTTP_BAD_REQUEST'],
+      ['type too long', 'GET', `/v1/events?type=${'t'.repeat(257)}`, undefined, 'HTTP_BAD_REQUEST'],
+      ['create consumer with a bad name', 'PUT', '/v1/consumers/a%20b', undefined, 'HTTP_BAD_REQUEST'],
+      ['delete unknown consumer', 'DELETE', '/v1/consumers/nobody', undefined, 'CONSUMER_NOT_FOUND'],
+      ['read unknown consumer', 'GET', '/v1/consumers/nobody', undefined, 'CONSUMER_NOT_FOUND'],
+      ['ack unknown consumer', 'POST', '/v1/consumers/nobody/ack', { sled, seq: 0 }, 'CONSUMER_NOT_FOUND'],
+      ['stream unknown consumer', 'GET', '/v1/stream?consumer=nobody', undefined, 'CONSUMER_NOT_FOUND'],
+      ['text body', 'POST', '/v1/events', '{}', 'HTTP_UNSUPPORTED_MEDIA_TYPE', { 'content-type': 'text/plain' }],
       ['bad from', 'GET', '/v1/stream?from=yesterday', undefined, 'HTTP_BAD_REQUEST'],
       ['bad buffer', 'GET', '/v1/stream?buffer=0', undefined, 'HTTP_BAD_REQUEST'],
       ['bad stream sled', 'GET', '/v1/stream?sled=x', undefined, 'HTTP_BAD_REQUEST'],
@@ -195,14 +205,14 @@ describe('HTTP API bad input (node process)', () => {
     // A huge declared body is refused before it is read, and the connection is closed.
     const huge = await raw(
       u,
-      `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${200 * MiB}\r\n\r\n{"type":`,
+      `POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${200 * MiB}\r\n\r\n{"type":`,
     )
     expect(huge).toMatch(/^HTTP\/1\.1 413 /)
     expect(huge).toMatch(/connection: close/i)
     expect(huge).toContain('"HTTP_PAYLOAD_TOO_LARGE"')
 
     // An absolute-form or otherwise odd request target is not a route.
-    const odd = await raw(u, 'GET //healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    const odd = await raw(u, 'GET //healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
     expect(odd).toMatch(/^HTTP\/1\.1 404 /)
 
     // A refused stream request is a JSON error, not a stream.

@@ -57,6 +57,7 @@ describe('the API while the node stops', () => {
     const { api, ingest, url } = await serve(log)
     const first = await call(url, 'POST', '/v1/events', ev)
     expect(first.status).toBe(201)
+    expect((await call(url, 'PUT', '/v1/consumers/c')).status).toBe(201)
     expect((await call(url, 'POST', '/v1/consumers/c/ack', { sled: log.sled, seq: 0 })).status).toBe(200)
 
     // SledNode.stop()'s order: refuse writes, then drain the ingest bus (which closes it).
@@ -135,7 +136,7 @@ describe('unexpected handler failures', () => {
     const bug = new Error('handler bug')
     const route = createRouter(api.context, [
       ...ROUTES,
-      { path: '/bug', methods: { GET: { handler: () => Promise.reject(bug) } } },
+      { path: '/bug', methods: { GET: { handler: () => Promise.reject(bug), scope: null } } },
     ])
     const url = await listen((req, res) => void route(req, res))
     const r = await call(url, 'GET', '/bug')
@@ -155,6 +156,7 @@ describe('unexpected handler failures', () => {
         path: '/bug',
         methods: {
           GET: {
+            scope: null,
             handler: () => {
               throw new Error('bug')
             },

@@ -9,6 +9,7 @@ import { onTestFailed, onTestFinished } from 'vitest'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url))
+const CONFIG_MAIN = fileURLToPath(new URL('./node-main.ts', import.meta.url))
 
 /** A running node. */
 export interface NodeProcess {
@@ -23,15 +24,60 @@ export interface NodeProcess {
 }
 
 /** Starts a node on `dir` (port 0) with extra CLI arguments; resolves once it listens. */
-export async function startNode(dir: string, extra: readonly string[] = []): Promise<NodeProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', BIN, 'node', '--data', dir, '--host', '127.0.0.1', '--port', '0', ...extra],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
+export function startNode(dir: string, extra: readonly string[] = []): Promise<NodeProcess> {
+  return launch(dir, [BIN, 'node', '--data', dir, '--host', '127.0.0.1', '--port', '0', ...extra])
+}
+
+/**
+ * Starts a node process from a NodeConfig (test/http/node-main.ts) for settings the CLI does not
+ * take; `dataDir`, `host` (127.0.0.1), `port` (0) and `peers` ([]) are filled in.
+ */
+export function startNodeWithConfig(dir: string, config: Readonly<Record<string, unknown>> = {}): Promise<NodeProcess> {
+  const full = { dataDir: dir, host: '127.0.0.1', port: 0, peers: [], ...config }
+  return launch(dir, [CONFIG_MAIN, JSON.stringify(full)])
+}
+
+/** How a node process that was expected to fail ended. */
+export interface FailedStart {
+  readonly code: number | null
+  readonly stderr: string
+}
+
+/** Runs a node that must refuse to start (CLI arguments); resolves with its exit code and stderr. */
+export async function failedStart(dir: string, extra: readonly string[], timeoutMs = 20_000): Promise<FailedStart> {
+  const child = spawnNode([BIN, 'node', '--data', dir, '--port', '0', ...extra])
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d
+  })
+  let stdout = ''
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d
+  })
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const [code] = (await once(child, 'exit')) as [number | null]
+  clearTimeout(timer)
+  if (stdout.includes('"listening"')) throw new Error(`node started although it should have refused:\n${stderr}`)
+  return { code, stderr }
+}
+
+function spawnNode(args: readonly string[]): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit')
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  return child
+}
+
+async function launch(dir: string, args: readonly string[]): Promise<NodeProcess> {
+  const child = spawnNode(args)
   let stderr = ''
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     stderr = (stderr + d).slice(-20_000)
@@ -39,12 +85,6 @@ export async function startNode(dir: string, extra: readonly string[] = []): Pro
   const exited = once(child, 'exit')
   onTestFailed(() => {
     console.error(`node ${dir} stderr:\n${stderr}`)
-  })
-  onTestFinished(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
   })
   const listening = await new Promise<{ url: string; sled: string }>((resolve, reject) => {
     let out = ''

@@ -106,8 +106,26 @@ describe('HTTP API routes (node process)', () => {
     })
     for (const c of [s, now, other]) c.close()
 
-    // Consumers: list, read, acknowledge (the cursor moves over contiguous acks only).
+    // Consumers: create, list, read, acknowledge (the cursor moves over contiguous acks only).
     expect((await call(u, 'GET', '/v1/consumers')).body).toEqual({ consumers: [] })
+    // A consumer exists only once created: a typo is a 404 everywhere, and creates nothing.
+    for (const [method, path] of [
+      ['GET', '/v1/consumers/billing'],
+      ['POST', '/v1/consumers/billing/ack'],
+      ['DELETE', '/v1/consumers/billing'],
+    ] as const) {
+      const r = await call(u, method, path, method === 'POST' ? { sled: node.sled, seq: 0 } : undefined)
+      expect([method, path, r.status, r.body.error.code]).toEqual([method, path, 404, 'CONSUMER_NOT_FOUND'])
+    }
+    const typo = await SseClient.open(`${u}/v1/stream?consumer=billing`)
+    expect([typo.status, (typo.errorBody as { error: { code: string } }).error.code]).toEqual([
+      404,
+      'CONSUMER_NOT_FOUND',
+    ])
+    expect((await call(u, 'GET', '/v1/consumers')).body).toEqual({ consumers: [] })
+    const created = await call(u, 'PUT', '/v1/consumers/billing')
+    expect(created).toMatchObject({ status: 201, body: { name: 'billing', cursor: {}, pending: 7 } })
+    expect((await call(u, 'PUT', '/v1/consumers/billing')).status).toBe(200)
     expect((await call(u, 'GET', '/v1/consumers/billing')).body).toEqual({ name: 'billing', cursor: {}, pending: 7 })
     const ack = await call(u, 'POST', '/v1/consumers/billing/ack', [
       { sled: node.sled, seq: 0 },
@@ -121,7 +139,18 @@ describe('HTTP API routes (node process)', () => {
     const cs = await SseClient.open(`${u}/v1/stream?consumer=billing`)
     const fromCursor = await cs.until((e) => e.event === 'live')
     expect(fromCursor.filter((e) => e.event === 'entry').map((e) => JSON.parse(e.data).seq)).toEqual([4, 5, 6])
-    cs.close()
+
+    // Deleting a consumer ends its streams with the reason and forgets its cursor.
+    const gone = await call(u, 'DELETE', '/v1/consumers/billing')
+    expect(gone).toMatchObject({ status: 200, body: { name: 'billing', deleted: true } })
+    const closed = await cs.until((e) => e.event === 'closed')
+    expect(JSON.parse(closed.at(-1)?.data ?? '')).toMatchObject({ reason: 'consumer-deleted' })
+    await cs.waitEnd()
+    expect((await call(u, 'GET', '/v1/consumers/billing')).status).toBe(404)
+    expect((await call(u, 'GET', '/v1/consumers')).body).toEqual({ consumers: [] })
+    const recreated = await call(u, 'PUT', '/v1/consumers/billing')
+    expect(recreated).toMatchObject({ status: 201, body: { cursor: {} } })
+    expect((await call(u, 'DELETE', '/v1/consumers/billing')).status).toBe(200)
 
     // Metrics.
     const m = await fetch(`${u}/metrics`)
@@ -132,6 +161,10 @@ describe('HTTP API routes (node process)', () => {
     expect(sampleValue(fams, 'sledlog_entries', { sled: node.sled })).toBe(7)
     expect(sampleValue(fams, 'sledlog_ingest_published_total')).toBe(2)
     expect(sampleValue(fams, 'sledlog_subscribers_opened_total')).toBe(4)
+    expect(sampleValue(fams, 'sledlog_subscribers_cut_off_total', { reason: 'consumer-deleted' })).toBe(1)
+    // The standard process and runtime metrics (prom-client).
+    expect(sampleValue(fams, 'process_resident_memory_bytes')).toBeGreaterThan(0)
+    expect(fams.get('nodejs_eventloop_lag_p99_seconds')?.type).toBe('gauge')
 
     // The sync endpoint takes websocket upgrades only.
     expect(await call(u, 'GET', '/v1/sync')).toMatchObject({

@@ -12,6 +12,7 @@ describe('a node process stopping', () => {
     const node = await startNode(await tempDir())
     const u = node.url
     expect((await call(u, 'POST', '/v1/events', { type: 't', payload: 0 })).status).toBe(201)
+    expect((await call(u, 'PUT', '/v1/consumers/c')).status).toBe(201)
     expect((await call(u, 'POST', '/v1/consumers/c/ack', { sled: node.sled, seq: 0 })).status).toBe(200)
 
     // A sync link that never reads keeps the shutdown open: the node waits (up to a second) for

@@ -101,6 +101,9 @@ describe('GET /v1/stream (node processes)', () => {
     const ma = parseExposition(await (await fetch(`${a.url}/metrics`)).text())
     expect(sampleValue(ma, 'sledlog_peers')).toBe(1)
     expect(sampleValue(ma, 'sledlog_peer_connected', { direction: 'in', remote_sled: b.sled })).toBe(1)
+    // An inbound link is labelled by the sled it proved, never by its ephemeral address and port.
+    expect(sampleValue(ma, 'sledlog_peer_links', { direction: 'in', remote_sled: b.sled, peer: '' })).toBe(1)
+    for (const s of ma.get('sledlog_peer_connected')?.samples ?? []) expect(s.labels.peer ?? '').not.toMatch(/:\d+$/)
     await waitFor(async () => {
       const m = parseExposition(await (await fetch(`${a.url}/metrics`)).text())
       return sampleValue(m, 'sledlog_entries', { sled: b.sled }) === 55 ? true : undefined

@@ -207,3 +207,27 @@ describe('Subscription', () => {
     sub.stop()
   })
 })
+
+describe('Subscription read-ahead', () => {
+  it('reads at most readAhead stored entries ahead of the subscriber, and still delivers all in order', async () => {
+    const { log } = await testLog()
+    await log.appendBatch(range(300).map(ev))
+    const reads: number[] = []
+    const query = log.query.bind(log)
+    log.query = (q) => {
+      const r = query(q)
+      reads.push(r.entries.length)
+      return r
+    }
+    const sub = new Subscription(log, { from: 'start', bufferSize: 1000, readAhead: 8 }).start()
+    const msgs = await collect(sub, (m) => m.at(-1)?.type === 'live')
+    expect(seqsBySled(msgs).get(log.sled)).toEqual(range(300))
+    // No read fetched more than the read-ahead (a default subscription reads 300 at once).
+    expect(Math.max(...reads)).toBeLessThanOrEqual(8)
+    // Live entries still queue up to bufferSize before the subscriber counts as lagging.
+    await log.appendBatch(range(50).map(ev))
+    const live = await collect(sub, (m) => m.filter((x) => x.type === 'entry').length === 50)
+    expect(live.some((m) => m.type === 'lagged')).toBe(false)
+    sub.stop()
+  })
+})
