@@ -7,6 +7,7 @@ import { sledlogError } from '../errors.js'
 import { ConsumerRegistry } from './consumer-registry.js'
 import { ackConsumer, deleteConsumer, getConsumer, listConsumers, putConsumer } from './consumers.js'
 import type { ApiContext, ApiLogger, ApiOptions } from './context.js'
+import { EVIDENCE_PARAMS, getEvidence, listEvidence } from './evidence.js'
 import { getEvents, postEvents, postIngest, QUERY_PARAMS } from './events.js'
 import { getHealth, getStatus } from './health.js'
 import { getMetrics } from './metrics.js'
@@ -34,6 +35,8 @@ export const ROUTES: readonly Route[] = [
   },
   { path: '/v1/ingest', methods: { POST: { handler: postIngest, scope: 'append' } } },
   { path: '/v1/stream', methods: { GET: { handler: getStream, params: STREAM_PARAMS, scope: streamScope } } },
+  { path: '/v1/evidence', methods: { GET: { handler: listEvidence, params: EVIDENCE_PARAMS, scope: 'read' } } },
+  { path: '/v1/evidence/:sled', methods: { GET: { handler: getEvidence, scope: 'read' } } },
   { path: '/v1/consumers', methods: { GET: { handler: listConsumers, scope: 'read' } } },
   {
     path: '/v1/consumers/:name',

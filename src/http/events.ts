@@ -131,6 +131,9 @@ export const getEvents: Handler = (ctx, { res, url }) => {
   sendJson(res, 200, {
     entries: result.entries,
     next: result.next === null ? null : `${result.next.sled}:${result.next.seq}`,
+    // A forked sled's entries from its fork seq on are withheld: say so, or a reader would take
+    // the page's end for the sled's end.
+    forked: result.forked,
   })
 }
 

@@ -17,6 +17,7 @@ import { SledLog, type LogLimits } from '../log/sled-log.js'
 import { loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
+import { replicationMetrics, replicationSection } from '../http/replication.js'
 import { Replicator } from '../sync/replicator.js'
 import type { SessionLimits } from '../sync/peer-session.js'
 import { checkSecurity, securityStatus, type SecurityFacts } from './security.js'
@@ -202,7 +203,9 @@ export class SledNode {
           name: 'security',
           read: () => securityStatus(facts, warnings, { enabled: tokens.required, tokens: tokens.size }),
         },
+        replicationSection(() => replicator.stats()),
       ],
+      metricsSources: [replicationMetrics(() => replicator.stats())],
     })
     this.#api = api
     const http = createApiServer(api.handle, {

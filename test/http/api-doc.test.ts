@@ -9,7 +9,7 @@ describe('docs/API.md', () => {
     const doc = await readFile(new URL('../../docs/API.md', import.meta.url), 'utf8')
     const table = doc.split('\n').filter((l) => l.startsWith('| `'))
     for (const route of ROUTES) {
-      const path = route.path.replace(/:name/g, 'NAME')
+      const path = route.path.replace(/:name/g, 'NAME').replace(/:sled/g, 'SLED')
       for (const method of Object.keys(route.methods)) {
         if (path === '/v1/sync') continue // websocket only: listed without a method
         expect(

@@ -150,16 +150,17 @@ export async function call<T = any>(
   return { status: res.status, headers: res.headers, body: parsed as T }
 }
 
-/** Polls `check` until it returns a value other than undefined, or fails after `ms`. */
+/** Polls `check` until it returns a value other than undefined or false, or fails after `ms`. */
 export async function waitFor<T>(
-  check: () => Promise<T | undefined> | T | undefined,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
   ms = 10_000,
   what = 'condition',
 ): Promise<T> {
   const end = Date.now() + ms
   for (;;) {
     const v = await check()
-    if (v !== undefined) return v
+    // `false` is "not yet" too: `waitFor(() => x === 1)` must wait, not return at once.
+    if (v !== undefined && v !== false) return v
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 25))
   }
