@@ -1,5 +1,5 @@
 /**
- * Stand-ins for a node's HTTP API, plain or HTTPS (test/fixtures/tls-cli), for client tests that
+ * Stand-ins for a node's HTTP API, plain or HTTPS (test/fixtures/tls), for client tests that
  * need what a real node cannot be made to do on demand: misbehave, require a token before the
  * API does, or answer with hostile text. Each records the requests it got and closes when the
  * test finishes.

@@ -3,16 +3,14 @@
  * requests (Origin, CORS preflight), simple cross-origin POSTs (415), and HTTPS/WSS on the
  * node's one port with the test-only certificate.
  */
+import { tlsFile } from '../helpers/tls.js'
 import { readFile } from 'node:fs/promises'
 import { request } from 'node:https'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { rawExchange, rawGet, sendAndReset } from '../helpers/abuse.js'
 import { tempDir } from '../helpers/tmp.js'
 import { call, startNode, startNodeWithConfig } from './node-process.js'
-
-const TLS_DIR = fileURLToPath(new URL('../fixtures/tls/', import.meta.url))
 
 describe('Host and Origin checks (node process)', () => {
   it('refuses foreign Host names and origins, answers CORS only for configured origins', async () => {
@@ -102,10 +100,10 @@ describe('TLS (node process)', () => {
   it('serves HTTPS and WSS on one port with the configured certificate', async () => {
     const dir = await tempDir()
     const node = await startNodeWithConfig(dir, {
-      tls: { certFile: `${TLS_DIR}cert.pem`, keyFile: `${TLS_DIR}key.pem` },
+      tls: { certFile: tlsFile('node.pem'), keyFile: tlsFile('node.key') },
     })
     expect(node.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/)
-    const ca = await readFile(`${TLS_DIR}cert.pem`)
+    const ca = await readFile(tlsFile('ca.pem'))
     const get = (path: string, method = 'GET', body?: string): Promise<{ status: number; text: string }> =>
       new Promise((resolve, reject) => {
         const req = request(
@@ -154,7 +152,7 @@ describe('TLS (node process)', () => {
   it('refuses to start when the certificate cannot be read, naming the file', async () => {
     const dir = await tempDir()
     await expect(
-      startNodeWithConfig(dir, { tls: { certFile: `${dir}/missing.pem`, keyFile: `${TLS_DIR}key.pem` } }),
+      startNodeWithConfig(dir, { tls: { certFile: `${dir}/missing.pem`, keyFile: tlsFile('node.key') } }),
     ).rejects.toThrow(/cannot read the TLS certificate .*missing\.pem/)
   })
 })
