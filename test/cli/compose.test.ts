@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { tlsFile } from '../helpers/tls.js'
 import { parse } from 'yaml'
 import { parseFlags } from '../../src/cli/args.js'
 import { NODE_FLAGS } from '../../src/cli/commands/node.js'
@@ -324,5 +325,19 @@ describe('Dockerfile', () => {
       (e: { code?: number }) => e,
     )
     expect((down as { code?: number }).code).toBe(1)
+  })
+
+  it('HEALTHCHECK asks /healthz over HTTPS when the node serves TLS (SLEDLOG_TLS_CERT set)', async () => {
+    const argv = healthcheckArgv()
+    const tls = { certFile: tlsFile('node.pem'), keyFile: tlsFile('node.key') }
+    const node = new SledNode({ dataDir: await tempDir(), host: '127.0.0.1', port: 0, peers: [], tls })
+    await node.start()
+    onTestFinished(() => node.stop())
+    const env = { ...process.env, SLEDLOG_PORT: new URL(node.url).port }
+    const healthy = await run(process.execPath, argv.slice(1), { env: { ...env, SLEDLOG_TLS_CERT: tls.certFile } })
+    expect(healthy.stderr).toBe('')
+    // Plain HTTP to a TLS port is not healthy: the check must follow the node's setting.
+    const plain = await run(process.execPath, argv.slice(1), { env }).catch((e: { code?: number }) => e)
+    expect((plain as { code?: number }).code).toBe(1)
   })
 })
