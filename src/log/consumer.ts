@@ -12,9 +12,8 @@ import { Subscription, type SubscribeOptions } from './subscription.js'
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/
 const META_PREFIX = 'consumer:'
 /**
- * Stored value of a deleted consumer. The log's metadata store has no delete, so a deletion is
- * a tombstone (a cursor is always a JSON object, never `null`); creating the name again
- * overwrites it.
+ * Stored value of a consumer deleted by an earlier version, which could not remove metadata and
+ * wrote this tombstone instead (a cursor is always a JSON object, never `null`): read as absent.
  */
 const TOMBSTONE = 'null'
 
@@ -79,7 +78,7 @@ export class DurableConsumer {
   }
 
   /**
-   * Deletes the stored consumer: waits for pending cursor writes, then stores the tombstone.
+   * Deletes the stored consumer: waits for pending cursor writes, then removes its cursor.
    * The instance refuses acknowledgements from then on.
    */
   async delete(): Promise<void> {
@@ -87,7 +86,7 @@ export class DurableConsumer {
     while (this.#writing !== null) await this.#writing
     this.#cursor.clear()
     this.#ahead.clear()
-    await this.#log.writeMeta({ [META_PREFIX + this.#name]: TOMBSTONE })
+    await this.#log.deleteMeta([META_PREFIX + this.#name])
   }
 
   /** The acknowledged cursor (last acknowledged seq per sled). */

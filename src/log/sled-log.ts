@@ -612,6 +612,12 @@ export class SledLog {
     return this.#store.putMeta(values)
   }
 
+  /** Removes persistent metadata values atomically (a deleted consumer's cursor). */
+  deleteMeta(names: readonly string[]): Promise<void> {
+    if (this.#state !== 'open') return Promise.reject(sledlogError('LOG_CLOSED', `log is ${this.#state}`))
+    return this.#store.deleteMeta(names)
+  }
+
   /** The sled whose entries a Yjs client id holds here, if any. */
   sledOfClient(client: number): SledId | undefined {
     return this.#sleds.get(client)

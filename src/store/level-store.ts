@@ -265,6 +265,14 @@ export class LevelStore {
     await this.#write(ops, 'metadata write failed')
   }
 
+  /** Removes metadata values (`m:` keys) in one atomic batch; absent names are fine. */
+  async deleteMeta(names: readonly string[]): Promise<void> {
+    await this.#write(
+      names.map((k) => ({ type: 'del', key: 'm:' + k })),
+      'metadata delete failed',
+    )
+  }
+
   /** Reads all metadata values whose name starts with `prefix`. */
   async metaWithPrefix(prefix: string): Promise<Map<string, string>> {
     const out = new Map<string, string>()
