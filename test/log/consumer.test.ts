@@ -62,7 +62,7 @@ describe('DurableConsumer', () => {
     await log.appendBatch(range(3).map((i) => ({ type: 't', payload: i })))
     const c = new DurableConsumer(log, 'gone')
     await c.open()
-    await c.ack(log.sled, 1)
+    await Promise.all([c.ack(log.sled, 0), c.ack(log.sled, 1)])
     expect(await DurableConsumer.exists(log, 'gone')).toBe(true)
     await c.delete()
     expect(await log.readMeta('consumer:gone')).toBeUndefined()
