@@ -314,7 +314,8 @@ const latencyScenario = {
             'append→visible on peers p50',
             r.p50,
             'ms',
-            `${label(n)} entries in back-to-back POSTs of ${b}; from the batch's POST${lagged > 0 ? `; ${lagged} lagged notices` : ''}`,
+            `${label(n)} entries in back-to-back POSTs of ${b}; from the batch's POST` +
+              (lagged > 0 ? `; ${lagged} lagged notices` : ''),
           )
           ctx.record(s, 'append→visible on peers p99', r.p99, 'ms', `max ${fmt(r.max)} ms`)
           ctx.record(s, 'entries/s (visible on both peers)', (n * 1000) / allMs, 'entries/s', 'with 3 SSE streams open')

@@ -670,7 +670,7 @@ describe('decodeUpdate rejects everything outside the sledlog grammar', () => {
   })
 
   const seed = testSeed('update-codec mutations', 20261102)
-  it(`random mutations of a valid update decode or throw a SledlogError, never anything else (fast-check seed ${seed})`, () => {
+  it(`random mutations of a valid update decode or throw SledlogError, nothing else (fast-check seed ${seed})`, () => {
     const base = encodeRuns([
       runOf(A, 0, signedRecords(A, 0, 2)),
       runOf(B, 3, signedRecords(B, 3, 2)),

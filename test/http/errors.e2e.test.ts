@@ -205,7 +205,8 @@ describe('HTTP API bad input (node process)', () => {
     // A huge declared body is refused before it is read, and the connection is closed.
     const huge = await raw(
       u,
-      `POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${200 * MiB}\r\n\r\n{"type":`,
+      'POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${200 * MiB}\r\n\r\n{"type":`,
     )
     expect(huge).toMatch(/^HTTP\/1\.1 413 /)
     expect(huge).toMatch(/connection: close/i)
