@@ -158,7 +158,8 @@ const hypercoreScenario = {
           'replicate live entries/s',
           (z.n * 1000) / ms,
           'entries/s',
-          `reader holds all ${label(z.n)}; writer appended batches of ${z.batch} at ${fmt((z.n * 1000) / producerMs)}/s; in-memory streams`,
+          `reader holds all ${label(z.n)}; writer appended batches of ${z.batch} ` +
+            `at ${fmt((z.n * 1000) / producerMs)}/s; in-memory streams`,
         )
         ctx.record(s, 'replicate live CPU', (cpuMicros() - c0) / z.n, 'µs', 'both instances, one process')
         range.destroy()
@@ -286,7 +287,8 @@ const sledlogScenario = {
           'replicate live entries/s',
           (z.n * 1000) / ms,
           'entries/s',
-          `2 SledNodes in this process, websocket on loopback; writer appendBatch(${z.batch}) at ${fmt((z.n * 1000) / producerMs)}/s; reader verifies every signature`,
+          `2 SledNodes in this process, websocket on loopback; writer appendBatch(${z.batch}) ` +
+            `at ${fmt((z.n * 1000) / producerMs)}/s; reader verifies every signature`,
         )
         ctx.record(s, 'replicate live CPU', (cpuMicros() - c0) / z.n, 'µs', 'both nodes, one process')
       }
@@ -346,7 +348,8 @@ const yjsWsScenario = {
       'replicate live entries/s',
       (r.n * 1000) / r.liveMs,
       'entries/s',
-      `hub + 3 client docs in one process; A pushes ${label(r.n)} in transactions of ${z.batch}; until B and C hold all`,
+      `hub + 3 client docs in one process; A pushes ${label(r.n)} in transactions of ${z.batch}; ` +
+        'until B and C hold all',
     )
     ctx.record(s, 'replicate live CPU', r.liveCpuUs, 'µs', 'whole process (hub + 3 clients) per entry')
     ctx.record(

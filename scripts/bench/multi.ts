@@ -111,7 +111,8 @@ export async function waitHeads(
     if (now() > deadline) {
       const st = await Promise.all(urls.map(statusOf))
       throw new Error(
-        `nodes did not converge within ${opts.timeoutMs ?? 600_000} ms; heads: ${JSON.stringify(st.map((s) => s.heads))}, want ${JSON.stringify(want)}`,
+        `nodes did not converge within ${opts.timeoutMs ?? 600_000} ms; ` +
+          `heads: ${JSON.stringify(st.map((s) => s.heads))}, want ${JSON.stringify(want)}`,
       )
     }
     await sleep(opts.intervalMs ?? 20)
@@ -127,7 +128,8 @@ export async function waitReady(urls: readonly string[], links: number, timeoutM
       return
     if (now() > deadline)
       throw new Error(
-        `cluster not ready within ${timeoutMs} ms: ${JSON.stringify(st.map((s) => ({ held: s.appendsHeld, peers: s.peers })))}`,
+        `cluster not ready within ${timeoutMs} ms: ` +
+          JSON.stringify(st.map((s) => ({ held: s.appendsHeld, peers: s.peers }))),
       )
     await sleep(50)
   }

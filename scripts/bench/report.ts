@@ -89,7 +89,8 @@ export async function machineInfo(): Promise<MachineInfo> {
 /** The machine as a few lines of text. */
 export function formatMachine(m: MachineInfo): string {
   return [
-    `machine: ${m.cpus} × ${m.cpuModel} (available parallelism ${m.availableParallelism}), ${m.totalMemGiB} GiB RAM (${m.freeMemGiB} free)`,
+    `machine: ${m.cpus} × ${m.cpuModel} (available parallelism ${m.availableParallelism}), ` +
+      `${m.totalMemGiB} GiB RAM (${m.freeMemGiB} free)`,
     `load average at start: ${m.loadAvg.join(' ')}`,
     `runtime: node ${m.node} (V8 ${m.v8}), ${m.platform}`,
     `storage: ${m.tmpdir} (${m.tmpFilesystem})`,

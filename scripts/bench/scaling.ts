@@ -296,7 +296,10 @@ async function plot(ctx: BenchContext, points: readonly Point[]): Promise<void> 
     { name: 'append→visible on peer p99', points: points.map((p) => [p.size, p.visP99]), dashed: true },
   ]
   const machine = ctx.results().find((x) => x.scenario === 'crypto/node' && x.metric === 'verify')
-  const subtitle = `${ctx.quick ? 'quick' : 'full'} run ${new Date().toISOString().slice(0, 10)}; ${machine === undefined ? '' : `Ed25519 verify ${fmt(machine.value)}/s/core this run; `}2 cores, Node ${process.version}`
+  const subtitle =
+    `${ctx.quick ? 'quick' : 'full'} run ${new Date().toISOString().slice(0, 10)}; ` +
+    (machine === undefined ? '' : `Ed25519 verify ${fmt(machine.value)}/s/core this run; `) +
+    `2 cores, Node ${process.version}`
   const svg = renderScalingSvg({
     title: 'sledlog scaling: throughput and latency vs log size',
     subtitle,

@@ -350,7 +350,8 @@ const scalingScenario: BenchScenario = {
       `disk per entry @${label(n)}`,
       du.allocated / n,
       'B',
-      `${(du.allocated / 2 ** 20).toFixed(0)} MiB in ${du.files} files; snapshot ${(st.store.snapshotBytes / 2 ** 20).toFixed(0)} MiB + ${st.store.updatesSinceSnapshot} updates`,
+      `${(du.allocated / 2 ** 20).toFixed(0)} MiB in ${du.files} files; ` +
+        `snapshot ${(st.store.snapshotBytes / 2 ** 20).toFixed(0)} MiB + ${st.store.updatesSinceSnapshot} updates`,
     )
     ctx.progress(`scaling done in ${((now() - tStart) / 1000).toFixed(1)} s`)
   },

@@ -49,7 +49,8 @@ function panel(p: PanelSpec, xRange: [number, number]): string {
   const px = (v: number): number => p.x + ((Math.log10(v) - xlo) / (xhi - xlo)) * p.w
   const py = (v: number): number => p.y + p.h - ((Math.log10(v) - ylo) / (yhi - ylo)) * p.h
   out.push(
-    `<text x="${p.x + p.w / 2}" y="${p.y - 12}" text-anchor="middle" font-size="14" font-weight="bold">${esc(p.title)}</text>`,
+    `<text x="${p.x + p.w / 2}" y="${p.y - 12}" text-anchor="middle" font-size="14" font-weight="bold">` +
+      `${esc(p.title)}</text>`,
   )
   out.push(`<rect x="${p.x}" y="${p.y}" width="${p.w}" height="${p.h}" fill="#fff" stroke="#999"/>`)
   // Grid and ticks: decades solid, 2 and 5 faint.
@@ -59,10 +60,12 @@ function panel(p: PanelSpec, xRange: [number, number]): string {
       if (Math.log10(v) > yhi + 1e-9) continue
       const y = py(v)
       out.push(
-        `<line x1="${p.x}" y1="${y.toFixed(1)}" x2="${p.x + p.w}" y2="${y.toFixed(1)}" stroke="${m === 1 ? '#ddd' : '#f2f2f2'}"/>`,
+        `<line x1="${p.x}" y1="${y.toFixed(1)}" x2="${p.x + p.w}" y2="${y.toFixed(1)}" ` +
+          `stroke="${m === 1 ? '#ddd' : '#f2f2f2'}"/>`,
       )
       out.push(
-        `<text x="${p.x - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="${m === 1 ? '#333' : '#999'}">${short(v)}</text>`,
+        `<text x="${p.x - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end" font-size="11" ` +
+          `fill="${m === 1 ? '#333' : '#999'}">${short(v)}</text>`,
       )
     }
   }
@@ -72,10 +75,12 @@ function panel(p: PanelSpec, xRange: [number, number]): string {
       if (Math.log10(v) > xhi + 1e-9 || Math.log10(v) < xlo - 1e-9) continue
       const x = px(v)
       out.push(
-        `<line x1="${x.toFixed(1)}" y1="${p.y}" x2="${x.toFixed(1)}" y2="${p.y + p.h}" stroke="${m === 1 ? '#ddd' : '#f2f2f2'}"/>`,
+        `<line x1="${x.toFixed(1)}" y1="${p.y}" x2="${x.toFixed(1)}" y2="${p.y + p.h}" ` +
+          `stroke="${m === 1 ? '#ddd' : '#f2f2f2'}"/>`,
       )
       out.push(
-        `<text x="${x.toFixed(1)}" y="${p.y + p.h + 16}" text-anchor="middle" font-size="11" fill="${m === 1 ? '#333' : '#999'}">${short(v)}</text>`,
+        `<text x="${x.toFixed(1)}" y="${p.y + p.h + 16}" text-anchor="middle" font-size="11" ` +
+          `fill="${m === 1 ? '#333' : '#999'}">${short(v)}</text>`,
       )
     }
   }
@@ -83,7 +88,8 @@ function panel(p: PanelSpec, xRange: [number, number]): string {
     `<text x="${p.x + p.w / 2}" y="${p.y + p.h + 34}" text-anchor="middle" font-size="12">log size (entries)</text>`,
   )
   out.push(
-    `<text transform="translate(${p.x - 48},${p.y + p.h / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(p.yLabel)}</text>`,
+    `<text transform="translate(${p.x - 48},${p.y + p.h / 2}) rotate(-90)" text-anchor="middle" font-size="12">` +
+      `${esc(p.yLabel)}</text>`,
   )
   p.series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length] as string
@@ -94,22 +100,26 @@ function panel(p: PanelSpec, xRange: [number, number]): string {
     if (pts.length === 0) return
     const d = pts.map((pt) => `${px(pt[0]).toFixed(1)},${py(pt[1]).toFixed(1)}`).join(' ')
     out.push(
-      `<polyline points="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="6 4"' : ''}/>`,
+      `<polyline points="${d}" fill="none" stroke="${color}" stroke-width="2"` +
+        `${s.dashed === true ? ' stroke-dasharray="6 4"' : ''}/>`,
     )
     for (const pt of pts) {
       out.push(
-        `<circle cx="${px(pt[0]).toFixed(1)}" cy="${py(pt[1]).toFixed(1)}" r="3.5" fill="${color}"><title>${esc(`${s.name}: ${short(pt[1])} at ${short(pt[0])}`)}</title></circle>`,
+        `<circle cx="${px(pt[0]).toFixed(1)}" cy="${py(pt[1]).toFixed(1)}" r="3.5" fill="${color}">` +
+          `<title>${esc(`${s.name}: ${short(pt[1])} at ${short(pt[0])}`)}</title></circle>`,
       )
     }
     // Legend below the panel.
     const ly = p.y + p.h + 56 + i * 18
     out.push(
-      `<line x1="${p.x}" y1="${ly - 4}" x2="${p.x + 24}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="6 4"' : ''}/>`,
+      `<line x1="${p.x}" y1="${ly - 4}" x2="${p.x + 24}" y2="${ly - 4}" stroke="${color}" stroke-width="2"` +
+        `${s.dashed === true ? ' stroke-dasharray="6 4"' : ''}/>`,
     )
     out.push(`<circle cx="${p.x + 12}" cy="${ly - 4}" r="3" fill="${color}"/>`)
     const lastPt = pts[pts.length - 1] as readonly [number, number]
     out.push(
-      `<text x="${p.x + 32}" y="${ly}" font-size="12">${esc(`${s.name} (${short(lastPt[1])} at ${short(lastPt[0])})`)}</text>`,
+      `<text x="${p.x + 32}" y="${ly}" font-size="12">` +
+        `${esc(`${s.name} (${short(lastPt[1])} at ${short(lastPt[0])})`)}</text>`,
     )
   })
   return out.join('\n')
@@ -137,10 +147,13 @@ export function renderScalingSvg(opts: {
     ),
     panel({ x: 590, y: 90, w: 380, h: 300, title: 'Latency', yLabel: 'ms (log)', series: opts.latency }, xRange),
   ]
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif">
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
+    `font-family="Helvetica, Arial, sans-serif">
 <rect width="100%" height="100%" fill="#fafafa"/>
 ${body.join('\n')}
 </svg>
 `
+  )
 }

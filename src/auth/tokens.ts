@@ -9,9 +9,10 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { constants as fsc } from 'node:fs'
-import { open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { open, readFile, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { sledlogError } from '../errors.js'
+import { fileMode, GROUP_OTHER_WRITE, looseMode } from '../store/file-mode.js'
 
 /** What a token may do. `admin` implies every other scope. */
 export const SCOPES = ['read', 'append', 'consume', 'admin'] as const
@@ -146,17 +147,13 @@ export function parseTokensFile(text: string, path: string): TokenRecord[] {
  * refused (CONFIG_INVALID): whoever can write it can grant themselves a token.
  */
 export async function readTokensFile(path: string): Promise<TokenRecord[] | undefined> {
-  let mode: number
-  try {
-    mode = (await stat(path)).mode
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-  if ((mode & 0o022) !== 0) {
+  const mode = await fileMode(path)
+  if (mode === undefined) return undefined
+  const loose = looseMode(mode, GROUP_OTHER_WRITE)
+  if (loose !== undefined) {
     throw sledlogError(
       'CONFIG_INVALID',
-      `${path} has mode ${(mode & 0o777).toString(8)}: group or others may write it and so grant ` +
+      `${path} has mode ${loose}: group or others may write it and so grant ` +
         `themselves API tokens (chmod 600 ${path})`,
       { path },
     )

@@ -7,6 +7,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { pemCertificates } from '../config/files.js'
 import { isLoopbackHost } from '../config/warnings.js'
+import { GROUP_OTHER_ANY, looseMode } from '../store/file-mode.js'
 import { urlFlag } from './args.js'
 import { UsageError } from './cli-error.js'
 import { NodeClient } from './http-client.js'
@@ -82,9 +83,8 @@ async function tokenOf(
       const code = (err as NodeJS.ErrnoException).code
       throw new UsageError(`--api-token-file: cannot read ${file} (${code === 'ENOENT' ? 'no such file' : code})`)
     }
-    const mode = (await stat(file)).mode
-    if ((mode & 0o077) !== 0)
-      warn(`${file} can be read by other users (mode ${(mode & 0o777).toString(8)}); chmod 600 ${file}`)
+    const loose = looseMode((await stat(file)).mode, GROUP_OTHER_ANY)
+    if (loose !== undefined) warn(`${file} can be read by other users (mode ${loose}); chmod 600 ${file}`)
     const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '')
     if (lines.length === 0) throw new UsageError(`--api-token-file: ${file} is empty`)
     if (lines.length > 1)

@@ -697,13 +697,15 @@ export class Cluster {
     const lines: string[] = []
     for (const n of this.#nodes) {
       lines.push(
-        `${n.name}: ${n.running ? (n.paused ? 'stopped (SIGSTOP)' : `running pid ${n.pid ?? '?'}`) : 'down'} port ${n.port} sled ${n.sled.slice(0, 12)}`,
+        `${n.name}: ${n.running ? (n.paused ? 'stopped (SIGSTOP)' : `running pid ${n.pid ?? '?'}`) : 'down'} ` +
+          `port ${n.port} sled ${n.sled.slice(0, 12)}`,
       )
     }
     for (const [k, p] of this.#proxies) {
       const s = p.stats
       lines.push(
-        `link ${k}: ${p.isCut ? 'CUT ' : ''}accepted ${s.accepted} refused ${s.refused} active ${s.active} dropped ${s.dropped.forward}/${s.dropped.backward}`,
+        `link ${k}: ${p.isCut ? 'CUT ' : ''}accepted ${s.accepted} refused ${s.refused} active ${s.active} ` +
+          `dropped ${s.dropped.forward}/${s.dropped.backward}`,
       )
     }
     for (const n of this.#nodes) lines.push(n.stderrTail(chars))

@@ -108,7 +108,8 @@ export function checkLogShape(log: NodeLog): string[] {
     const expected = prev !== undefined && prev.sled === e.sled ? prev.seq + 1 : 0
     if (e.seq !== expected && !(prev !== undefined && prev.sled === e.sled && prev.seq === e.seq)) {
       report(
-        `${log.node}: sled ${short(e.sled)} seq ${e.seq} where ${expected} was expected (seqs must be contiguous from 0)`,
+        `${log.node}: sled ${short(e.sled)} seq ${e.seq} where ${expected} was expected ` +
+          '(seqs must be contiguous from 0)',
       )
     }
     prev = e
@@ -133,7 +134,8 @@ export function checkSigAgreement(logs: readonly NodeLog[], skip: ReadonlySet<st
       if (first === undefined) seen.set(k, { sig: e.sig, node: log.node })
       else if (first.sig !== e.sig) {
         report(
-          `${short(e.sled)}:${e.seq} differs: ${first.node} holds sig ${short(first.sig)}…, ${log.node} holds ${short(e.sig)}…`,
+          `${short(e.sled)}:${e.seq} differs: ${first.node} holds sig ${short(first.sig)}…, ` +
+            `${log.node} holds ${short(e.sig)}…`,
         )
       }
     }
@@ -161,7 +163,8 @@ export function checkAcked(
     const prior = ackedAt.get(key(a))
     if (prior !== undefined && prior.sig !== a.sig) {
       reportTwice(
-        `${short(a.sled)}:${a.seq} was acknowledged twice with different entries (${prior.node ?? '?'} and ${a.node ?? '?'}): a reused seq`,
+        `${short(a.sled)}:${a.seq} was acknowledged twice with different entries ` +
+          `(${prior.node ?? '?'} and ${a.node ?? '?'}): a reused seq`,
       )
     }
     ackedAt.set(key(a), a)
@@ -173,13 +176,15 @@ export function checkAcked(
       const sig = held.get(key(a))
       if (sig !== undefined && sig !== a.sig) {
         reportReplaced(
-          `${log.node}: holds a different entry at acknowledged ${short(a.sled)}:${a.seq} (sig ${short(sig)}…, acknowledged ${short(a.sig)}…)`,
+          `${log.node}: holds a different entry at acknowledged ${short(a.sled)}:${a.seq} ` +
+            `(sig ${short(sig)}…, acknowledged ${short(a.sig)}…)`,
         )
       }
       const required = converged || (a.node === log.node && !recovering.has(log.node))
       if (required && sig === undefined) {
         reportMissing(
-          `${log.node}: lacks acknowledged ${short(a.sled)}:${a.seq}${a.node === undefined ? '' : ` (acknowledged by ${a.node})`}`,
+          `${log.node}: lacks acknowledged ${short(a.sled)}:${a.seq}` +
+            (a.node === undefined ? '' : ` (acknowledged by ${a.node})`),
         )
       }
     }
@@ -229,7 +234,8 @@ export function checkConverged(logs: readonly NodeLog[]): string[] {
     for (const k of base.keys()) if (!mine.has(k)) onlyBase++
     out.push(
       `${log.node} diverges from ${first.node}: ${log.entries.length} vs ${first.entries.length} entries, ` +
-        `${onlyBase} only on ${first.node}, ${onlyMine} only on ${log.node}, ${differ} with different sigs${examples.length > 0 ? ` (${examples.join(', ')})` : ''}`,
+        `${onlyBase} only on ${first.node}, ${onlyMine} only on ${log.node}, ${differ} with different sigs` +
+        (examples.length > 0 ? ` (${examples.join(', ')})` : ''),
     )
   }
   return out
@@ -431,7 +437,8 @@ export function checkIngest(input: IngestInput): { violations: string[]; account
       const end = input.exits.find((x) => x.at >= s.at)
       if (end?.crash !== true)
         report(
-          `${input.node}: queued lid ${s.lid} ended in a sentinel though the process that queued it ${end === undefined ? 'is still running' : 'stopped gracefully'}`,
+          `${input.node}: queued lid ${s.lid} ended in a sentinel though the process that queued it ` +
+            (end === undefined ? 'is still running' : 'stopped gracefully'),
         )
     } else {
       report(`${input.node}: queued lid ${s.lid} is in no event and no sentinel`)

@@ -61,7 +61,8 @@ export class LogMirror {
       if (head < list.length - 1 && forkable.has(sled)) list.length = head + 1
       if (head < list.length - 1) {
         problems.push(
-          `${this.#node}: sled ${sled.slice(0, 12)} head is ${head}, but the node returned up to ${list.length - 1} before (entries forgotten)`,
+          `${this.#node}: sled ${sled.slice(0, 12)} head is ${head}, ` +
+            `but the node returned up to ${list.length - 1} before (entries forgotten)`,
         )
         continue
       }
@@ -72,7 +73,8 @@ export class LogMirror {
         if (generation !== this.#generation) return { added: [], problems: [] }
         if (page.entries.length === 0) {
           problems.push(
-            `${this.#node}: status says ${sled.slice(0, 12)} head ${head}, but no entry past ${list.length - 1} is returned`,
+            `${this.#node}: status says ${sled.slice(0, 12)} head ${head}, ` +
+              `but no entry past ${list.length - 1} is returned`,
           )
           break
         }

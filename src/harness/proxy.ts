@@ -359,6 +359,20 @@ export class FaultProxy {
     return direction === 'both' ? ['forward', 'backward'] : [direction]
   }
 
+  /** The pipe carrying one direction: it reads that direction's current faults and counts into its totals. */
+  #pipe(dir: 'forward' | 'backward', from: Socket, to: Socket): Pipe {
+    return new Pipe(
+      from,
+      to,
+      () => this.#flows[dir],
+      this.#random,
+      (n, d) => {
+        this.#delivered[dir] += n
+        this.#dropped[dir] += d
+      },
+    )
+  }
+
   #accept(client: Socket): void {
     if (this.#cut || this.#server === null) {
       // Refuse with a reset rather than a clean close: that is what a dropped route or a
@@ -382,26 +396,8 @@ export class FaultProxy {
     const conn: Conn = {
       client,
       upstream,
-      forward: new Pipe(
-        client,
-        upstream,
-        () => this.#flows.forward,
-        this.#random,
-        (n, d) => {
-          this.#delivered.forward += n
-          this.#dropped.forward += d
-        },
-      ),
-      backward: new Pipe(
-        upstream,
-        client,
-        () => this.#flows.backward,
-        this.#random,
-        (n, d) => {
-          this.#delivered.backward += n
-          this.#dropped.backward += d
-        },
-      ),
+      forward: this.#pipe('forward', client, upstream),
+      backward: this.#pipe('backward', upstream, client),
     }
     this.#conns.add(conn)
     upstream.once('connect', () => {

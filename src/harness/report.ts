@@ -72,7 +72,9 @@ export function formatReport(r: HarnessResult): string {
   const rows: Array<[string, string]> = []
   rows.push([
     'run',
-    `seed ${r.seed} · ${o.nodes} nodes · ${o.durationMs / 1000} s · faults ${faultList(o.faults)} · per node ${o.rate} appends/s + ${o.ingestRate} ingested/s (bus ${o.ingestBus === 0 ? 'default' : o.ingestBus})`,
+    `seed ${r.seed} · ${o.nodes} nodes · ${o.durationMs / 1000} s · faults ${faultList(o.faults)} · ` +
+      `per node ${o.rate} appends/s + ${o.ingestRate} ingested/s ` +
+      `(bus ${o.ingestBus === 0 ? 'default' : o.ingestBus})`,
   ])
   const fault = (k: string): number => f.faults[k] ?? 0
   const shapes = ['halves', 'bridge', 'ring', 'cut', 'blackhole', 'one-way']
@@ -87,15 +89,18 @@ export function formatReport(r: HarnessResult): string {
   const w = f.writers
   rows.push([
     'appends',
-    `${num(w.appended)} acknowledged in ${num(w.appendBatches)} batches · ${num(w.appendFailures)} requests failed (node down or frozen)`,
+    `${num(w.appended)} acknowledged in ${num(w.appendBatches)} batches · ` +
+      `${num(w.appendFailures)} requests failed (node down or frozen)`,
   ])
   if (o.ingestRate > 0) {
     const acc = f.ingest.nodes
     const sum = (g: (a: (typeof acc)[number]) => number): number => acc.reduce((n, a) => n + g(a), 0)
     rows.push([
       'ingest',
-      `${num(w.ingested)} published: ${num(w.queued)} queued, ${num(w.dropped)} dropped (bus full) · in the logs: ${num(sum((a) => a.events))} events, ` +
-        `${num(sum((a) => a.sentinels))} gap sentinels covering ${num(sum((a) => a.lidsInSentinels))} lids, ${num(sum((a) => a.queuedButLost))} queued events lost in crashes · ` +
+      `${num(w.ingested)} published: ${num(w.queued)} queued, ${num(w.dropped)} dropped (bus full) · ` +
+        `in the logs: ${num(sum((a) => a.events))} events, ` +
+        `${num(sum((a) => a.sentinels))} gap sentinels covering ${num(sum((a) => a.lidsInSentinels))} lids, ` +
+        `${num(sum((a) => a.queuedButLost))} queued events lost in crashes · ` +
         `${num(w.ingestHeld)} requests held (recovering), ${num(w.ingestUnknown)} unanswered`,
     ])
   }
@@ -103,14 +108,17 @@ export function formatReport(r: HarnessResult): string {
     const s = f.subscribers
     rows.push([
       'subscribers',
-      `${s.count} slow: ${num(s.delivered)} entries, ${num(s.lagged)} lagged notices, ${num(s.connections - s.count)} reconnects, ${num(s.redelivered)} redelivered after disk loss`,
+      `${s.count} slow: ${num(s.delivered)} entries, ${num(s.lagged)} lagged notices, ` +
+        `${num(s.connections - s.count)} reconnects, ${num(s.redelivered)} redelivered after disk loss`,
     ])
   }
   if (f.consumers.count > 0) {
     const k = f.consumers
     rows.push([
       'consumers',
-      `${k.count} durable: ${num(k.delivered)} delivered (${num(k.redelivered)} again), ${num(k.acked)} acknowledged, ${num(k.connections - k.count)} reconnects, ${num(k.resets)} cursors lost with a disk`,
+      `${k.count} durable: ${num(k.delivered)} delivered (${num(k.redelivered)} again), ` +
+        `${num(k.acked)} acknowledged, ` +
+        `${num(k.connections - k.count)} reconnects, ${num(k.resets)} cursors lost with a disk`,
     ])
   }
   if (f.hostile !== null) {
@@ -120,8 +128,10 @@ export function formatReport(r: HarnessResult): string {
       .join(', ')
     rows.push([
       'hostile',
-      `${num(h.connections)} connections (${num(h.failedConnections)} failed): ${num(h.forged)} forged, ${num(h.tampered)} tampered, ${num(h.deletions)} deletions, ` +
-        `${num(h.rebound)} rebound, ${num(h.garbage)} garbage frames, ${num(h.equivocations)} split equivocations, ${num(h.equivocationsOneNode)} one-node equivocations, ` +
+      `${num(h.connections)} connections (${num(h.failedConnections)} failed): ` +
+        `${num(h.forged)} forged, ${num(h.tampered)} tampered, ${num(h.deletions)} deletions, ` +
+        `${num(h.rebound)} rebound, ${num(h.garbage)} garbage frames, ${num(h.equivocations)} split equivocations, ` +
+        `${num(h.equivocationsOneNode)} one-node equivocations, ` +
         `${num(h.ownEntries)} own entries (${num(h.ownHeld)} held) · closed by nodes: ${closes || 'never'}`,
     ])
   }
@@ -131,31 +141,38 @@ export function formatReport(r: HarnessResult): string {
   rows.push(['rejected', rejected.length === 0 ? 'none' : rejected.join(' · ')])
   rows.push([
     'checks',
-    `${num(f.checks.rounds)} rounds while running (every node each time), ${num(f.checks.readErrors)} reads failed (node going down)`,
+    `${num(f.checks.rounds)} rounds while running (every node each time), ` +
+      `${num(f.checks.readErrors)} reads failed (node going down)`,
   ])
   const x = f.final
   rows.push([
     'final',
-    `${num(x.entries)} entries of ${x.sleds} sleds on every node · lost ${x.lost} · duplicates ${x.duplicates} · gaps ${x.gaps} · diverged ${x.diverged} · ` +
+    `${num(x.entries)} entries of ${x.sleds} sleds on every node · lost ${x.lost} · duplicates ${x.duplicates} · ` +
+      `gaps ${x.gaps} · diverged ${x.diverged} · ` +
       `forged accepted ${x.forgedAccepted} · crashes ${x.crashes}`,
   ])
   const cv = f.convergence
   rows.push([
     'converge',
-    `after ${cv.heals} heals: p50 ${secs(cv.p50Ms)}, p99 ${secs(cv.p99Ms)}, max ${secs(cv.maxMs)}${cv.unfinished > 0 ? `, ${cv.unfinished} cut short by the next fault` : ''}${cv.timedOut > 0 ? `, ${cv.timedOut} NOT converged within 60 s` : ''} · after the final heal ${secs(cv.finalMs)}`,
+    `after ${cv.heals} heals: p50 ${secs(cv.p50Ms)}, p99 ${secs(cv.p99Ms)}, max ${secs(cv.maxMs)}` +
+      (cv.unfinished > 0 ? `, ${cv.unfinished} cut short by the next fault` : '') +
+      (cv.timedOut > 0 ? `, ${cv.timedOut} NOT converged within 60 s` : '') +
+      ` · after the final heal ${secs(cv.finalMs)}`,
   ])
   rows.push([
     'result',
     r.ok
       ? `PASS: every invariant held (elapsed ${duration(r.elapsedMs)})`
-      : `FAIL: ${r.violations.length} violation${r.violations.length === 1 ? '' : 's'} (elapsed ${duration(r.elapsedMs)})`,
+      : `FAIL: ${r.violations.length} violation${r.violations.length === 1 ? '' : 's'} ` +
+        `(elapsed ${duration(r.elapsedMs)})`,
   ])
   const width = Math.max(...rows.map(([k]) => k.length))
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)
   if (!r.ok) {
     for (const v of r.violations.slice(0, LIST_MAX))
       lines.push(
-        `${''.padEnd(width)}  [${v.at === null ? ' final ' : `${(v.at / 1000).toFixed(1).padStart(6)}s`}] ${v.text.split('\n').join(`\n${''.padEnd(width + 13)}`)}`,
+        `${''.padEnd(width)}  [${v.at === null ? ' final ' : `${(v.at / 1000).toFixed(1).padStart(6)}s`}] ` +
+          v.text.split('\n').join(`\n${''.padEnd(width + 13)}`),
       )
     if (r.violations.length > LIST_MAX)
       lines.push(`${''.padEnd(width)}  … ${r.violations.length - LIST_MAX} more in the JSON report`)

@@ -507,7 +507,8 @@ class HarnessRun {
       }
       if (Date.now() > deadline) {
         this.#violation(
-          `before wiping node ${i}: its entries did not reach every peer within ${REPLICATE_BEFORE_WIPE_MS / 1000} s (${behind})`,
+          `before wiping node ${i}: its entries did not reach every peer ` +
+            `within ${REPLICATE_BEFORE_WIPE_MS / 1000} s (${behind})`,
         )
         break
       }

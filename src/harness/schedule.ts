@@ -318,7 +318,11 @@ export function describeAction(a: FaultAction): string {
   const pairs = (ps: readonly NodePair[]): string => ps.map(([x, y]) => `${x}-${y}`).join(' ')
   switch (a.op) {
     case 'partition':
-      return `partition (${a.shape}, ${a.mode}) ${a.groups.map((g) => `[${g.join(',')}]`).join(a.shape === 'ring' ? '' : ' | ')}: ${a.mode === 'one-way' ? `drop ${a.pairs.map(([x, y]) => `${x}→${y}`).join(' ')}` : `cut ${pairs(a.pairs)}`}`
+      return (
+        `partition (${a.shape}, ${a.mode}) ` +
+        `${a.groups.map((g) => `[${g.join(',')}]`).join(a.shape === 'ring' ? '' : ' | ')}: ` +
+        (a.mode === 'one-way' ? `drop ${a.pairs.map(([x, y]) => `${x}→${y}`).join(' ')}` : `cut ${pairs(a.pairs)}`)
+      )
     case 'unpartition':
       return `heal partition: ${pairs(a.pairs)}`
     case 'kill':
@@ -334,7 +338,10 @@ export function describeAction(a: FaultAction): string {
     case 'recover':
       return `restart wiped node ${a.node}`
     case 'shape':
-      return `slow links ${pairs(a.pairs)}: ${a.latencyMs} ms ± ${a.jitterMs} ms${a.bytesPerSec === null ? '' : `, ${Math.round(a.bytesPerSec / 1024)} KiB/s`}`
+      return (
+        `slow links ${pairs(a.pairs)}: ${a.latencyMs} ms ± ${a.jitterMs} ms` +
+        (a.bytesPerSec === null ? '' : `, ${Math.round(a.bytesPerSec / 1024)} KiB/s`)
+      )
     case 'unshape':
       return `restore links ${pairs(a.pairs)}`
     case 'hostile':

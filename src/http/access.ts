@@ -55,7 +55,8 @@ export function checkHost(req: IncomingMessage, o: AccessOptions): void {
   if (o.allowedHosts.some((h) => hostName(h) === name)) return
   throw sledlogError(
     'HTTP_HOST_NOT_ALLOWED',
-    `Host ${JSON.stringify(header.slice(0, 100))} is not this node's; add it to allowedHosts (--allowed-host) to serve it`,
+    `Host ${JSON.stringify(header.slice(0, 100))} is not this node's; ` +
+      'add it to allowedHosts (--allowed-host) to serve it',
   )
 }
 
@@ -102,7 +103,8 @@ export function checkJsonContentType(req: IncomingMessage): void {
   if (type === 'application/json') return
   throw sledlogError(
     'HTTP_UNSUPPORTED_MEDIA_TYPE',
-    `the request body must be sent as Content-Type: application/json${type === '' ? '' : ` (got ${JSON.stringify(type?.slice(0, 80))})`}`,
+    'the request body must be sent as Content-Type: application/json' +
+      (type === '' ? '' : ` (got ${JSON.stringify(type?.slice(0, 80))})`),
   )
 }
 

@@ -65,7 +65,8 @@ export function appendInputs(body: unknown): { inputs: AppendInput[]; single: bo
       else if (first.content !== content) {
         throw sledlogError(
           'ENTRY_INVALID',
-          `${where}: id ${JSON.stringify(input.id)} is also the id of events[${first.index}], with a different type or payload`,
+          `${where}: id ${JSON.stringify(input.id)} is also the id of events[${first.index}], ` +
+            'with a different type or payload',
           {
             index: i,
             field: 'id',

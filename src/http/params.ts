@@ -22,7 +22,8 @@ export function checkParams(params: URLSearchParams, spec: ParamSpec): void {
       const known = [...single, ...multi]
       throw sledlogError(
         'HTTP_BAD_REQUEST',
-        `unknown query parameter ${JSON.stringify(name)}${known.length === 0 ? ' (none accepted)' : ` (accepted: ${known.join(', ')})`}`,
+        `unknown query parameter ${JSON.stringify(name)}` +
+          (known.length === 0 ? ' (none accepted)' : ` (accepted: ${known.join(', ')})`),
         { param: name },
       )
     }

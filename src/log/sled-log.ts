@@ -280,7 +280,8 @@ export class SledLog {
     if (this.#limits.maxRecordBytes > this.#limits.maxUpdateBytes / 2) {
       throw sledlogError(
         'CONFIG_INVALID',
-        `maxRecordBytes (${this.#limits.maxRecordBytes}) must be at most half of maxUpdateBytes (${this.#limits.maxUpdateBytes})`,
+        `maxRecordBytes (${this.#limits.maxRecordBytes}) ` +
+          `must be at most half of maxUpdateBytes (${this.#limits.maxUpdateBytes})`,
       )
     }
     this.#keys = opts.keys

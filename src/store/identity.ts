@@ -3,10 +3,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import { constants as fsc } from 'node:fs'
-import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { keyPairFromSeed, type KeyPair } from '../core/signing.js'
 import { sledlogError } from '../errors.js'
+import { fileMode, GROUP_OTHER_ANY, looseMode } from './file-mode.js'
 
 /** File name of the key inside a data directory. */
 export const KEY_FILE = 'sled.key'
@@ -30,17 +31,13 @@ export function keyPath(dir: string): string {
  */
 export async function loadIdentity(dir: string): Promise<KeyPair | undefined> {
   const path = keyPath(dir)
-  let mode: number
-  try {
-    mode = (await stat(path)).mode
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-  if ((mode & 0o077) !== 0) {
+  const mode = await fileMode(path)
+  if (mode === undefined) return undefined
+  const loose = looseMode(mode, GROUP_OTHER_ANY)
+  if (loose !== undefined) {
     throw sledlogError(
       'KEY_FILE_PERMISSIONS',
-      `${path} has mode ${(mode & 0o777).toString(8)}; it must not be readable by group or others (chmod 600 ${path})`,
+      `${path} has mode ${loose}; it must not be readable by group or others (chmod 600 ${path})`,
       { path },
     )
   }

@@ -344,7 +344,7 @@ const KNOWN = new Set(Object.keys(ERROR_CODES))
 
 describe('hostile peer', () => {
   const seed = testSeed('hostile peer', 20261103)
-  it(`random hostile updates are rejected without effect, or keep every log invariant (fast-check seed ${seed})`, () => {
+  it(`random hostile updates are rejected without effect or keep every log invariant (fast-check seed ${seed})`, () => {
     const stats = { accepted: 0, added: 0, equivocations: 0, skipped: 0, rejected: {} as Record<string, number> }
     fc.assert(
       fc.property(attack, (a) => {

@@ -127,7 +127,7 @@ describe('the checker catches injected violations', () => {
     ])
   })
 
-  it('hostile data: the forgery marker, attacker types in honest sleds, the rebinding key, odd attacker entries', () => {
+  it('hostile data: forgery marker, attacker types in honest sleds, the rebinding key, odd attacker entries', () => {
     const cases: Array<[LogEntry, RegExp]> = [
       [
         ev(A, 2, { type: 'harness.append', payload: { marker: 'HOSTILE-FORGED-7f3a', n: 1 } }),

@@ -30,7 +30,8 @@ async function fill(node: NodeProcess, n: number, bytes: number, headers: Record
 function show(what: string, figures: readonly ProbeFigures[], extra: Record<string, unknown>): void {
   const probes = figures.map(
     (f) =>
-      `${f.path}: ${f.requests} req, p50 ${f.p50Ms.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms, max ${f.maxMs.toFixed(1)} ms, ${f.failures} failed`,
+      `${f.path}: ${f.requests} req, p50 ${f.p50Ms.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms, ` +
+      `max ${f.maxMs.toFixed(1)} ms, ${f.failures} failed`,
   )
   console.log(`[abuse] ${what}: ${JSON.stringify(extra)}\n  ${probes.join('\n  ')}`)
 }

@@ -2,31 +2,15 @@
  * Bad input on every route, against a real node process: each gets a 4xx with a stable code
  * and the documented error format, and none changes the log.
  */
-import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import type { ERROR_CODES } from '../../src/errors.js'
 import { HTTP_STATUS } from '../../src/http/status-codes.js'
+import { rawExchange } from '../helpers/abuse.js'
 import { tempDir } from '../helpers/tmp.js'
 import { call, startNode } from './node-process.js'
 import { SseClient } from './sse-client.js'
 
 const MiB = 1024 * 1024
-
-/** Sends raw bytes and returns what the node answered before closing. */
-function raw(url: string, request: string): Promise<string> {
-  const { hostname, port } = new URL(url)
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => socket.write(request))
-    let got = ''
-    socket.setEncoding('utf8')
-    socket.on('data', (d: string) => {
-      got += d
-    })
-    socket.on('error', (err) => (got === '' ? reject(err) : resolve(got)))
-    socket.on('close', () => resolve(got))
-    socket.setTimeout(5000, () => socket.destroy())
-  })
-}
 
 describe('HTTP API bad input (node process)', () => {
   it('answers every bad request with a 4xx and a stable code, and changes nothing', async () => {
@@ -203,16 +187,17 @@ describe('HTTP API bad input (node process)', () => {
     expect(m.headers.get('allow')).toBe('GET, POST')
 
     // A huge declared body is refused before it is read, and the connection is closed.
-    const huge = await raw(
+    const huge = await rawExchange(
       u,
-      `POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${200 * MiB}\r\n\r\n{"type":`,
+      'POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${200 * MiB}\r\n\r\n{"type":`,
     )
     expect(huge).toMatch(/^HTTP\/1\.1 413 /)
     expect(huge).toMatch(/connection: close/i)
     expect(huge).toContain('"HTTP_PAYLOAD_TOO_LARGE"')
 
     // An absolute-form or otherwise odd request target is not a route.
-    const odd = await raw(u, 'GET //healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
+    const odd = await rawExchange(u, 'GET //healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
     expect(odd).toMatch(/^HTTP\/1\.1 404 /)
 
     // A refused stream request is a JSON error, not a stream.

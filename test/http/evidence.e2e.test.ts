@@ -14,7 +14,7 @@ import { call, startNode, waitFor } from './node-process.js'
 const ATTACKER = testKeys(611)
 
 describe('evidence, ledger and id conflicts (node process)', () => {
-  it('serves a fork proof by sled, pages forks, flags forked sleds in reads, and keeps records out of status', async () => {
+  it('serves a fork proof by sled, pages forks, flags forked sleds in reads, keeps records out of status', async () => {
     const node = await startNode(await tempDir())
     const c = await HostileClient.authenticated(node.url.replace(/^http/, 'ws'), { keys: ATTACKER })
     await c.sendUpdate(encodeRuns([signedRun(ATTACKER, 0, 4)]))

@@ -3,8 +3,6 @@
  * and a local HTTP server), for states a node process cannot be put in on cue: the middle of a
  * shutdown, a failed disk write, a handler bug.
  */
-import { createServer, type RequestListener } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest'
 import { createApi, ROUTES, type Api, type ApiLogger } from '../../src/http/api.js'
 import { createRouter } from '../../src/http/router.js'
@@ -13,6 +11,7 @@ import { dbPath } from '../../src/log/open-log.js'
 import { SledLog } from '../../src/log/sled-log.js'
 import { loadOrCreateIdentity } from '../../src/store/identity.js'
 import { deriveMacKey } from '../../src/store/level-store.js'
+import { serveLocal } from '../helpers/local-http.js'
 import { FailingStore, testLog } from '../helpers/logs.js'
 import { tempDir } from '../helpers/tmp.js'
 import { call, waitFor } from './node-process.js'
@@ -23,21 +22,11 @@ interface Served {
   readonly url: string
 }
 
-async function listen(handle: RequestListener): Promise<string> {
-  const http = createServer(handle)
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r))
-  onTestFinished(async () => {
-    http.closeAllConnections()
-    await new Promise((r) => http.close(r))
-  })
-  return `http://127.0.0.1:${(http.address() as AddressInfo).port}`
-}
-
 async function serve(log: SledLog, logger?: ApiLogger): Promise<Served> {
   const ingest = new IngestWriter({ log })
   await ingest.start()
   const api = createApi({ log, ingest, peers: () => [], ...(logger === undefined ? {} : { logger }) })
-  const url = await listen(api.handle)
+  const url = await serveLocal(api.handle)
   onTestFinished(async () => {
     await ingest.stop()
     await api.close()
@@ -138,7 +127,7 @@ describe('unexpected handler failures', () => {
       ...ROUTES,
       { path: '/bug', methods: { GET: { handler: () => Promise.reject(bug), scope: null } } },
     ])
-    const url = await listen((req, res) => void route(req, res))
+    const url = await serveLocal((req, res) => void route(req, res))
     const r = await call(url, 'GET', '/bug')
     expect(r).toMatchObject({ status: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } } })
     expect(logged).toEqual([
@@ -164,7 +153,7 @@ describe('unexpected handler failures', () => {
         },
       },
     ])
-    const url = await listen((req, res) => void route(req, res))
+    const url = await serveLocal((req, res) => void route(req, res))
     expect((await call(url, 'GET', '/bug')).status).toBe(500)
     expect(consoleError).not.toHaveBeenCalled()
   })

@@ -3,21 +3,13 @@
  * ignores backpressure is cut off at its byte budget, one that waits is cut off after the stall
  * time, each with its reason, and neither takes other streams with it.
  */
-import { createServer, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import type { ServerResponse } from 'node:http'
+import { describe, expect, it } from 'vitest'
 import { type CutReason, SseWriter } from '../../src/http/sse.js'
 import { neverReads, rawGet } from '../helpers/abuse.js'
+import { serveLocal } from '../helpers/local-http.js'
 
-async function serve(onStream: (res: ServerResponse) => void): Promise<string> {
-  const http = createServer((_req, res) => onStream(res))
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r))
-  onTestFinished(async () => {
-    http.closeAllConnections()
-    await new Promise((r) => http.close(r))
-  })
-  return `http://127.0.0.1:${(http.address() as AddressInfo).port}`
-}
+const serve = (onStream: (res: ServerResponse) => void): Promise<string> => serveLocal((_req, res) => onStream(res))
 
 const event = 'x'.repeat(8 * 1024)
 

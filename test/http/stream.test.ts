@@ -2,12 +2,11 @@
  * The event stream in-process (an API over a real log on a local HTTP server), for what a node
  * process cannot be made to do on cue: a 50 ms heartbeat, peers announcing holes, shutdown.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createApi, type Api } from '../../src/http/api.js'
 import { IngestWriter } from '../../src/ingest/writer.js'
 import type { SledLog } from '../../src/log/sled-log.js'
+import { serveLocal } from '../helpers/local-http.js'
 import { testLog } from '../helpers/logs.js'
 import { waitFor } from './node-process.js'
 import { SseClient } from './sse-client.js'
@@ -16,14 +15,8 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
 async function serve(log: SledLog): Promise<{ api: Api; url: string }> {
   const api = createApi({ log, ingest: new IngestWriter({ log }), peers: () => [], heartbeatMs: 50 })
-  const http = createServer(api.handle)
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r))
-  onTestFinished(async () => {
-    await api.close()
-    http.closeAllConnections()
-    await new Promise((r) => http.close(r))
-  })
-  return { api, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` }
+  const url = await serveLocal(api.handle, () => api.close())
+  return { api, url }
 }
 
 describe('GET /v1/stream (in-process)', () => {

@@ -256,7 +256,7 @@ describe('IngestWriter', () => {
     await log.close()
   })
 
-  it('extends the reservation as lids are used: a producer that republishes refused events gets them all in', async () => {
+  it('extends the reservation as lids are used: a producer republishing refused events gets them all in', async () => {
     const { log } = await testLog()
     const writer = new IngestWriter({ log, capacity: 1000, reserveBlock: 16 })
     await writer.start()

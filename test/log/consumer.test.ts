@@ -56,7 +56,7 @@ describe('DurableConsumer', () => {
     await log.close()
   })
 
-  it('delete removes the stored cursor (no tombstone), refuses later acks, and a new consumer starts over', async () => {
+  it('delete removes the stored cursor (no tombstone), refuses later acks, a new consumer starts over', async () => {
     const dir = await tempDir()
     let log = await openLog(dir)
     await log.appendBatch(range(3).map((i) => ({ type: 't', payload: i })))

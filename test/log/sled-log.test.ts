@@ -263,7 +263,7 @@ describe('SledLog persistence', () => {
 })
 
 describe('SledLog quarantine and compaction failures', () => {
-  it('keeps records refused on open (behind a corrupt one) through compaction, and applies them once the gap fills', async () => {
+  it('records refused on open (behind a corrupt one) survive compaction and apply once the gap fills', async () => {
     const dir = await tempDir()
     let a = await openLog(dir)
     await a.append(ev(0))

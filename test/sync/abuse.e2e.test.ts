@@ -54,7 +54,7 @@ function reset(socket: { resetAndDestroy(): unknown }): void {
 }
 
 describe('abuse against a real node process', () => {
-  it('a client that resets on every refusal path (404, 429, bad upgrade, mid-handshake, mid-answer) never stops the node', async () => {
+  it('resets at every refusal (404, 429, bad upgrade, mid-handshake, mid-answer) never stop the node', async () => {
     const node = await startNode(await tempDir())
     await fill(node, 2000)
     const port = Number(new URL(node.url).port)
@@ -92,7 +92,7 @@ describe('abuse against a real node process', () => {
     expect(node.child.exitCode).toBe(0)
   })
 
-  it('hundreds of idle websockets that never authenticate: slots stay bounded, the node responsive, its memory flat', async () => {
+  it('hundreds of idle websockets never authenticating: slots stay bounded, node responsive, memory flat', async () => {
     const node = await startNode(await tempDir())
     const port = Number(new URL(node.url).port)
     const addresses = loopbackAddresses(LARGE ? 250 : 40)
@@ -127,7 +127,7 @@ describe('abuse against a real node process', () => {
     await expectAlive(node)
   })
 
-  it('a handshake flood from many addresses: an allow-listed peer still links and syncs, and relinks at once after a restart', async () => {
+  it('handshake flood from many addresses: an allow-listed peer links, syncs, relinks at once on restart', async () => {
     const bDir = await tempDir()
     const b = await loadOrCreateIdentity(bDir)
     const a = await startNode(await tempDir(), ['--allow', b.sled])

@@ -101,7 +101,7 @@ describe('cluster of node processes', () => {
     },
   )
 
-  it('a node stopped with SIGTERM, then with SIGKILL, mid-run catches up and keeps its acknowledged appends', async () => {
+  it('a node stopped by SIGTERM, then SIGKILL, mid-run catches up and keeps its acknowledged appends', async () => {
     const seed = testSeed('cluster restart')
     const c = await testCluster({ size: 3, topology: 'mesh' })
     await appendEverywhere(c, [0, 1, 2], seed, 3, 'warmup')
@@ -253,7 +253,7 @@ describe('cluster of node processes', () => {
     for (const i of [0, 1, 2]) expect((await c.node(i).status()).forks.sleds).toBe(0)
   })
 
-  it('token auth and allow-lists: the cluster replicates; a node with a wrong token stays isolated until fixed', async () => {
+  it('token auth, allow-lists: cluster replicates; a node with a wrong token stays isolated until fixed', async () => {
     const seed = testSeed('cluster token')
     const c = await testCluster({
       size: 3,

@@ -429,7 +429,7 @@ describe('inbound hostile peer (the node as server)', () => {
     await expectAlive(v)
   })
 
-  it('accepts valid entries of the attacker itself (control: the attacks above fail on content, not on who sends)', async () => {
+  it("accepts the attacker's own valid entries (control: the attacks above fail on content, not sender)", async () => {
     const v = await victim()
     const before = snapshotLog(v.log)
     const c = await attacker(v)
@@ -540,7 +540,7 @@ describe('inbound hostile peer (the node as server)', () => {
     await expectAlive(v)
   })
 
-  it('a flood of 5k valid-but-duplicate updates while honest appends continue: no violation, bounded event-loop stalls', async () => {
+  it('a flood of 5k valid duplicate updates amid honest appends: no violation, bounded event-loop stalls', async () => {
     const v = await victim()
     const h = await syncNode({ peers: [v.url] })
     await until(() => h.log.length(v.log.sled) === 5, 'honest peer synced')
@@ -575,7 +575,9 @@ describe('inbound hostile peer (the node as server)', () => {
     delay.disable()
     const ms = (ns: number): string => (ns / 1e6).toFixed(1)
     console.log(
-      `[flood 5k duplicates] processed in ${floodMs} ms, ${acked.length} honest appends in ${Date.now() - t0} ms; event-loop delay p50 ${ms(delay.percentile(50))} ms, p99 ${ms(delay.percentile(99))} ms, max ${ms(delay.max)} ms`,
+      `[flood 5k duplicates] processed in ${floodMs} ms, ${acked.length} honest appends in ${Date.now() - t0} ms; ` +
+        `event-loop delay p50 ${ms(delay.percentile(50))} ms, p99 ${ms(delay.percentile(99))} ms, ` +
+        `max ${ms(delay.max)} ms`,
     )
     expect(delay.max / 1e6).toBeLessThan(2000)
     expect(acked.length).toBeGreaterThan(0)
@@ -588,7 +590,7 @@ describe('inbound hostile peer (the node as server)', () => {
     expect(h.log.query({ sled: v.log.sled }).entries).toEqual(v.log.query({ sled: v.log.sled }).entries)
   })
 
-  it('a flood of 200 invalid updates while honest appends continue: every one refused and counted, bounded stalls', async () => {
+  it('a flood of 200 invalid updates amid honest appends: every one refused and counted, bounded stalls', async () => {
     const v = await victim({ limits: { maxViolations: 1000, maxUpdateBytes: MAX_UPDATE } })
     const h = await syncNode({ peers: [v.url] })
     await until(() => h.log.length(v.log.sled) === 5, 'honest peer synced')
@@ -626,7 +628,9 @@ describe('inbound hostile peer (the node as server)', () => {
     delay.disable()
     const ms = (ns: number): string => (ns / 1e6).toFixed(1)
     console.log(
-      `[flood 200 invalid] processed in ${floodMs} ms, ${acked.length} honest appends in ${Date.now() - t0} ms; event-loop delay p50 ${ms(delay.percentile(50))} ms, p99 ${ms(delay.percentile(99))} ms, max ${ms(delay.max)} ms`,
+      `[flood 200 invalid] processed in ${floodMs} ms, ${acked.length} honest appends in ${Date.now() - t0} ms; ` +
+        `event-loop delay p50 ${ms(delay.percentile(50))} ms, p99 ${ms(delay.percentile(99))} ms, ` +
+        `max ${ms(delay.max)} ms`,
     )
     expect(delay.max / 1e6).toBeLessThan(2000)
     expect(acked.length).toBeGreaterThan(0)
@@ -659,7 +663,7 @@ describe('inbound hostile peer (the node as server)', () => {
   // log.status()) even after the session closed the link after 3 violations. Seen: 186 of
   // 200. Fix: queue messages in the session while paused (bounded), and drop the queue when the
   // session closes.
-  it('regression: a peer cut off after maxViolations costs at most maxViolations + maxInflight guard runs', async () => {
+  it('regression: a peer cut off at maxViolations costs at most maxViolations + maxInflight guard runs', async () => {
     const v = await victim()
     const logBefore = v.log.status().rejected.total
     const c = await attacker(v)
@@ -670,8 +674,8 @@ describe('inbound hostile peer (the node as server)', () => {
     expect(v.log.status().rejected.total - logBefore).toBeLessThanOrEqual(3 + 8)
   })
 
-  // Fixed bug (regression test): the guard reports an update that starts past the local head as UPDATE_GAP, which is not
-  // a violation, before checking any signature. So forged entries offered past the head are
+  // Fixed bug (regression test): the guard reports an update that starts past the local head as UPDATE_GAP, which is
+  // not a violation, before checking any signature. So forged entries offered past the head are
   // refused but never count against the peer: it can send them forever without being cut off.
   // Fix: a gap whose last record does not verify (the guard already tries: `provenSled`) should
   // be rejected as UPDATE_BAD_SIGNATURE / ENTRY_INVALID, or the session should count unproven
@@ -722,7 +726,7 @@ describe('inbound hostile peer (the node as server)', () => {
     expect(queued).toBeLessThan(2 * 1024 * 1024)
   })
 
-  it('an answer is streamed: a peer that does not read holds ~highWaterBytes queued, then gets all of it once', async () => {
+  it('an answer is streamed: a non-reading peer holds ~highWaterBytes queued, then gets all of it once', async () => {
     const highWater = 256 * 1024
     const n = 20_000 // ~9 MB of records: more than the kernel's socket buffers absorb
     const v = await syncNode({ start: false, limits: { highWaterBytes: highWater } })
@@ -738,7 +742,8 @@ describe('inbound hostile peer (the node as server)', () => {
     await sleep(500)
     const queued = (v.upgrades[0] as { writableLength: number }).writableLength
     console.log(
-      `[streamed answer] ${(queued / 1e6).toFixed(2)} MB queued in the node for a peer that does not read (log ${n} entries)`,
+      `[streamed answer] ${(queued / 1e6).toFixed(2)} MB queued in the node for a peer that does not read ` +
+        `(log ${n} entries)`,
     )
     expect(queued).toBeLessThan(highWater + 2 * DEFAULT_SESSION_LIMITS.chunkBytes)
     // Entries appended mid-answer ride in the same answer, after the earlier ones.
@@ -759,7 +764,7 @@ describe('inbound hostile peer (the node as server)', () => {
 // authentication
 
 describe('handshake attacks (inbound)', () => {
-  it('connections that never authenticate hold at most 8 handshake slots per address; authenticated peers are not counted', async () => {
+  it('unauthenticated connections: at most 8 handshake slots per address; authenticated peers uncounted', async () => {
     const v = await victim()
     const idle = await Promise.all(Array.from({ length: 8 }, () => connect(v)))
     const refused = await HostileClient.connect(v.url, { keys: ATTACKER }).then(
@@ -1148,7 +1153,7 @@ describe('hostile server (the node dials it)', () => {
     await expectAlive(v)
   })
 
-  it('a server that drops every link abruptly (mid-handshake, after it, mid-sync) does not crash the node', async () => {
+  it('a server that drops every link abruptly (mid-handshake, after it, mid-sync) never crashes the node', async () => {
     const srv = await hostileServer({
       script: async (conn) => {
         if (conn.index === 0) return conn.terminate()

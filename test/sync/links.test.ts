@@ -78,7 +78,7 @@ function answerBytes(c: HostileClient, from: number): { bytes: number; step2s: n
 }
 
 describe('handshake slots and the link cap', () => {
-  it('a full table evicts the oldest pending handshake of the most crowded address (4513); 429 past an address cap', async () => {
+  it('full table: the busiest address loses its oldest pending handshake (4513); 429 past an address cap', async () => {
     const v = await syncNode({ maxHandshaking: { perAddress: 2, total: 4 } })
     const at = (a: string) => ({ localAddress: a })
     const pending = [
@@ -104,7 +104,7 @@ describe('handshake slots and the link cap', () => {
     expect(v.rep.stats().handshaking).toBe(3)
   })
 
-  it('at the link cap: strangers are refused (4512), a sled replaces its own old link, a preferred peer evicts a stranger', async () => {
+  it('link cap: strangers refused (4512); a sled replaces its own link; preferred peers evict a stranger', async () => {
     const p = await syncNode()
     const v = await syncNode({ peers: [p.url], maxConnections: 3 })
     // v dialed p: p's sled is preferred at v's inbound cap.
@@ -222,7 +222,7 @@ describe('answers to step 1: coalesced per link, taking turns across links', () 
     expect(answerBytes(back, from).bytes).toBeGreaterThanOrEqual(full.bytes * 0.99)
   })
 
-  it('a burst of asks: the one honored rewind is answered whole (not cancelled by the rest), the rest coalesced', async () => {
+  it('a burst of asks: the honored rewind is answered whole, not cancelled by the rest, which coalesce', async () => {
     const v = await withEntries(2000)
     const c = await authed(v, STRANGERS[1] as KeyPair)
     await c.sendStep1(new Uint8Array([0]))

@@ -276,7 +276,7 @@ describe('decodeMessage refuses malformed messages with PEER_PROTOCOL', () => {
     expectProtocolError(new Uint8Array(0))
   })
 
-  it('random bytes and mutated messages: PEER_PROTOCOL or a well-formed message, never another exception (property)', () => {
+  it('random bytes and mutated messages: PEER_PROTOCOL or a well-formed message, no other exception (property)', () => {
     const seed = testSeed('decodeMessage fuzz', 8812)
     const stats = { decoded: 0, refused: 0 }
     const valid = CASES.map((c) => c.bytes).filter((b) => b.length < 2000)

@@ -119,7 +119,7 @@ describe('disk loss: the hold outlasts what peers still have to send', () => {
     await rm(join(node.dir, 'db'), { recursive: true, force: true })
   }
 
-  it('a transfer still running when the timeout passes keeps the hold: the first append takes the next seq', async () => {
+  it('a transfer still running at the timeout keeps the hold: the first append takes the next seq', async () => {
     const b = await syncNode()
     const a = await syncNode({ peers: [b.url], recovery: 'skip' })
     for (let k = 0; k < 4; k++)
@@ -212,7 +212,8 @@ describe('chunked initial sync', () => {
     let records = 0
     for (const c of chunks) for (const s of decodeUpdate(c, 64 * 1024).structs) records += s.records.length
     console.log(
-      `[chunked sync] ${records} entries, ${(total / 1e6).toFixed(2)} MB in ${chunks.length} chunks, largest ${largest} bytes`,
+      `[chunked sync] ${records} entries, ${(total / 1e6).toFixed(2)} MB in ${chunks.length} chunks, ` +
+        `largest ${largest} bytes`,
     )
     expect(records).toBe(20_000)
     expect(total).toBeGreaterThan(4_500_000)
