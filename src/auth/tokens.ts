@@ -143,15 +143,27 @@ export function parseTokensFile(text: string, path: string): TokenRecord[] {
 
 /**
  * Reads a tokens file; undefined when it does not exist. A file that others may write is
- * refused (CONFIG_INVALID): whoever can write it can grant themselves a token.
+ * refused (CONFIG_INVALID): whoever can write it can grant themselves a token. So is a file
+ * owned by another user than this process's or root (its owner may write it whatever its mode;
+ * e.g. the path was replaced by a link to a file of theirs).
  */
 export async function readTokensFile(path: string): Promise<TokenRecord[] | undefined> {
   let mode: number
+  let uid: number
   try {
-    mode = (await stat(path)).mode
+    ;({ mode, uid } = await stat(path))
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
+  }
+  const me = process.getuid?.()
+  if (me !== undefined && uid !== me && uid !== 0) {
+    throw sledlogError(
+      'CONFIG_INVALID',
+      `${path} is owned by uid ${uid}, not by this user (uid ${me}) or root: its owner could grant ` +
+        `themselves API tokens (chown it, or recreate it with sledlog token)`,
+      { path },
+    )
   }
   if ((mode & 0o022) !== 0) {
     throw sledlogError(
