@@ -3,7 +3,7 @@
  * `sledlog token revoke` takes effect without a restart), and consulted for every request.
  */
 import { unwatchFile, watchFile, type Stats } from 'node:fs'
-import { readTokensFile, verifyToken, type TokenRecord } from './tokens.js'
+import { hasScope, readTokensFile, verifyToken, type Scope, type TokenRecord } from './tokens.js'
 
 /** Where the store reports reloads and failures (a pino logger fits). */
 export interface TokenStoreLogger {
@@ -31,8 +31,17 @@ export class TokenStore {
   #required = false
   #watching = false
   #generation = 0
+  readonly #listeners = new Set<() => void>()
   readonly #onChange = (cur: Stats, prev: Stats): void => {
-    if (cur.mtimeMs !== prev.mtimeMs || cur.ino !== prev.ino || cur.size !== prev.size) void this.reload()
+    // Mode and owner too: a chmod or chown leaves mtime alone, and a file others may now
+    // write must stop granting tokens at once, not at its next write.
+    const changed =
+      cur.mtimeMs !== prev.mtimeMs ||
+      cur.ino !== prev.ino ||
+      cur.size !== prev.size ||
+      cur.mode !== prev.mode ||
+      cur.uid !== prev.uid
+    if (changed) void this.reload()
   }
 
   constructor(path: string, logger?: TokenStoreLogger) {
@@ -80,6 +89,22 @@ export class TokenStore {
         'API tokens file unreadable: every token is refused until it is fixed',
       )
     }
+    for (const listener of [...this.#listeners]) listener()
+  }
+
+  /**
+   * Calls `listener` after every reload (successful or not); returns the function that stops
+   * it. Long-lived requests (event streams) use it to end once their token is revoked.
+   */
+  onReload(listener: () => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** True while token `id` is valid and has `scope` (a request authenticated earlier may lose it). */
+  allows(id: string, scope: Scope): boolean {
+    const record = this.#tokens.get(id)
+    return record !== undefined && hasScope(record.scopes, scope)
   }
 
   /** Checks an `Authorization` header value. The token itself is never logged or echoed. */

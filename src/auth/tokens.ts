@@ -12,7 +12,7 @@ import { constants as fsc } from 'node:fs'
 import { open, readFile, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { sledlogError } from '../errors.js'
-import { fileMode, GROUP_OTHER_WRITE, looseMode } from '../store/file-mode.js'
+import { fileOwnership, foreignOwner, GROUP_OTHER_WRITE, looseMode } from '../store/file-mode.js'
 
 /** What a token may do. `admin` implies every other scope. */
 export const SCOPES = ['read', 'append', 'consume', 'admin'] as const
@@ -144,12 +144,23 @@ export function parseTokensFile(text: string, path: string): TokenRecord[] {
 
 /**
  * Reads a tokens file; undefined when it does not exist. A file that others may write is
- * refused (CONFIG_INVALID): whoever can write it can grant themselves a token.
+ * refused (CONFIG_INVALID): whoever can write it can grant themselves a token. So is a file
+ * owned by another user than this process's or root (its owner may write it whatever its mode;
+ * e.g. the path was replaced by a link to a file of theirs).
  */
 export async function readTokensFile(path: string): Promise<TokenRecord[] | undefined> {
-  const mode = await fileMode(path)
-  if (mode === undefined) return undefined
-  const loose = looseMode(mode, GROUP_OTHER_WRITE)
+  const file = await fileOwnership(path)
+  if (file === undefined) return undefined
+  const foreign = foreignOwner(file.uid)
+  if (foreign !== undefined) {
+    throw sledlogError(
+      'CONFIG_INVALID',
+      `${path} is owned by uid ${foreign}, not by this user (uid ${process.getuid?.()}) or root: its owner ` +
+        `could grant themselves API tokens (chown it, or recreate it with sledlog token)`,
+      { path },
+    )
+  }
+  const loose = looseMode(file.mode, GROUP_OTHER_WRITE)
   if (loose !== undefined) {
     throw sledlogError(
       'CONFIG_INVALID',

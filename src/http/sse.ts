@@ -41,7 +41,7 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
 
 /** Why a stream was cut off: a stable word (metrics label) and a sentence for the client. */
 export interface CutReason {
-  readonly code: 'stalled' | 'over-budget' | 'consumer-deleted'
+  readonly code: 'stalled' | 'over-budget' | 'consumer-deleted' | 'token-revoked'
   readonly message: string
 }
 

@@ -80,6 +80,7 @@ export const getStream: Handler = async (ctx, { req, res, url, principal }) => {
   const unregister = ctx.subscribers.add(() => stop(), principalKey(principal))
   let sub: Subscription | null = null
   let unwatch = (): void => undefined
+  let unwatchToken = (): void => undefined
   try {
     const opened = await subscribe(ctx, req, url.searchParams)
     sub = opened.sub
@@ -112,6 +113,18 @@ export const getStream: Handler = async (ctx, { req, res, url, principal }) => {
     }
     res.once('close', () => s.stop())
     sse.open()
+    // The token was checked once, at the request; a stream outlives it, so a revoke (or a
+    // file that stopped granting it) must end the stream too, not only later requests.
+    const tokens = ctx.access.tokens
+    if (principal.kind === 'token' && tokens !== null) {
+      const scope = streamScope(url)
+      const recheck = (): void => {
+        if (!tokens.allows(principal.id, scope))
+          sse.cut({ code: 'token-revoked', message: `token ${principal.id} was revoked or lost the ${scope} scope` })
+      }
+      unwatchToken = tokens.onReload(recheck)
+      recheck() // a reload while the stream was being opened
+    }
     ctx.subscribers.noteOpened()
     for (;;) {
       const r = await s.next()
@@ -124,6 +137,7 @@ export const getStream: Handler = async (ctx, { req, res, url, principal }) => {
   } finally {
     sub?.stop()
     unwatch()
+    unwatchToken()
     unregister()
   }
 }

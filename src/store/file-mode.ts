@@ -12,14 +12,35 @@ export const GROUP_OTHER_ANY = 0o077
 /** Group or others may write: a file that grants access must not allow this. */
 export const GROUP_OTHER_WRITE = 0o022
 
-/** The mode of the file at `path`; undefined when there is none (ENOENT), other errors thrown. */
-export async function fileMode(path: string): Promise<number | undefined> {
+/** Mode and owner of a file. */
+export interface FileOwnership {
+  readonly mode: number
+  readonly uid: number
+}
+
+/** Mode and owner of the file at `path`; undefined when there is none (ENOENT), other errors thrown. */
+export async function fileOwnership(path: string): Promise<FileOwnership | undefined> {
   try {
-    return (await stat(path)).mode
+    const { mode, uid } = await stat(path)
+    return { mode, uid }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
   }
+}
+
+/** The mode of the file at `path`; undefined when there is none (ENOENT), other errors thrown. */
+export async function fileMode(path: string): Promise<number | undefined> {
+  return (await fileOwnership(path))?.mode
+}
+
+/**
+ * The owner's uid when it is neither this process's user nor root (its owner may write the
+ * file whatever its mode); undefined otherwise, and where uids do not exist (Windows).
+ */
+export function foreignOwner(uid: number): number | undefined {
+  const me = process.getuid?.()
+  return me === undefined || uid === me || uid === 0 ? undefined : uid
 }
 
 /**

@@ -1,13 +1,17 @@
 /**
  * Websocket abuse for tests against real node processes: raw upgrade requests (from any
  * 127.x.y.z, which Linux accepts as a local source address), a handshake flood that keeps
- * connections open from many addresses, and the open descriptors of a process. The well-behaved
- * client and memory probes are probe.ts and rss.ts; raw HTTP abuse is abuse.ts.
+ * connections open from many addresses, throwaway sleds a peer relays, and the open descriptors
+ * of a process. The well-behaved client and memory probes are probe.ts and rss.ts; raw HTTP
+ * abuse is abuse.ts.
  */
 import { readdirSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { onTestFinished } from 'vitest'
+import { encodeRuns } from '../../src/core/update-codec.js'
 import { SYNC_PATH } from '../../src/sync/server.js'
+import type { HostileClient } from './hostile-peer.js'
+import { signedRun, testKeys } from './keys.js'
 
 /** The upgrade request a websocket client sends (RFC 6455's sample key). */
 export function upgradeRequest(path = SYNC_PATH, extraHeaders = ''): string {
@@ -134,4 +138,15 @@ export function loopbackAddresses(n: number, from = 2): string[] {
 /** Open file descriptors of process `pid` (sockets included) (Linux). */
 export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length
+}
+
+/**
+ * Sends one valid entry each of `n` throwaway sleds (test keys `firstKey`…) over an
+ * authenticated link, 100 sleds an update: what any peer may relay, since a sled is only a key.
+ */
+export async function sendThrowawaySleds(link: HostileClient, firstKey: number, n: number): Promise<void> {
+  for (let i = 0; i < n; i += 100) {
+    const runs = Array.from({ length: Math.min(100, n - i) }, (_, j) => signedRun(testKeys(firstKey + i + j), 0, 1))
+    await link.sendUpdate(encodeRuns(runs))
+  }
 }
