@@ -54,6 +54,18 @@ export function planAnswer(input: AnswerPlanInput): AnswerPlan {
 }
 
 /**
+ * Two step 1s of one peer as one: per client the lesser claim, a client missing from either
+ * claimed as 0 (what the peer would have been sent had each been answered in turn, before the
+ * plan coalesces what the link already sent). Costs the size of the two claims, not of the log.
+ */
+export function leastClaim(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const [client, n] of a) out.set(client, Math.min(n, b.get(client) ?? 0))
+  for (const client of b.keys()) if (!a.has(client)) out.set(client, 0)
+  return out
+}
+
+/**
  * The rewind allowance per remote sled and client: once per `everyMs`. Bounded: past
  * `maxEntries` the oldest grants are forgotten (a forgotten grant allows one more rewind).
  */

@@ -12,7 +12,7 @@ import { decodeStateVector, encodeRunsChunked, encodeRuns, encodeStateVector } f
 import { SIG_CHARS, type KeyPair } from '../core/signing.js'
 import { isSledlogError, type ErrorCode } from '../errors.js'
 import type { ApplyResult, CommitEvent, SledLog, UpdateStream } from '../log/sled-log.js'
-import { planAnswer } from './answer-plan.js'
+import { leastClaim, planAnswer } from './answer-plan.js'
 import { AnswerScheduler, type AnswerJob, type PumpResult } from './answer-scheduler.js'
 import { CLOSE } from './close-codes.js'
 import { clientStart, handshakeStep, serverStart, type HandshakeState } from './handshake-flow.js'
@@ -77,6 +77,12 @@ export interface SessionLimits {
    * this long: a peer that reads but never answers would hold back catch-up for good.
    */
   readonly answerTimeoutMs: number
+  /**
+   * Least time between two step 1s planned on a link; those in between are merged (least claim
+   * per client) and planned together once it has passed. Planning and answering a step 1 costs
+   * O(sleds held) whatever it claims, so a flood of 4-byte asks must not buy one plan each.
+   */
+  readonly step1EveryMs: number
 }
 
 /** Defaults: chunks of 128 KiB (~500 entries, ~40 ms to verify). */
@@ -91,6 +97,7 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   handshakeMs: 10_000,
   idleMs: 45_000,
   answerTimeoutMs: 60_000,
+  step1EveryMs: 250,
 }
 
 /** A refusal of an authenticated peer by the server's link policy. */
@@ -153,6 +160,8 @@ export interface SessionStats {
   readonly liveUpdatesDropped: number
   /** Entries the peer asked for again that this link had sent it, and were not resent. */
   readonly entriesCoalesced: number
+  /** Step 1s that came within `step1EveryMs` of the last one planned and were merged into the next. */
+  readonly asksMerged: number
   /** Entries we hold that the peer's last state vector did not: how far behind it is. */
   readonly peerLag: number
   readonly closeReason: string | null
@@ -193,6 +202,12 @@ export class PeerSession {
   #messagesSent = 0
   #dropped = 0
   #coalesced = 0
+  #asksMerged = 0
+  /** Step 1s waiting for their turn (see `step1EveryMs`), merged; null when none waits. */
+  #askPending: Map<number, number> | null = null
+  #askTimer: NodeJS.Timeout | null = null
+  /** When the last step 1 was planned. */
+  #askPlannedAt = Number.NEGATIVE_INFINITY
   #inflight = 0
   #paused = false
   /** The peer's last state vector: a hint, shown as lag, never trusted. */
@@ -247,6 +262,11 @@ export class PeerSession {
     return this.#state === 'ready'
   }
 
+  /** True while a step 1 of the peer waits for its turn to be planned (see `step1EveryMs`). */
+  get askWaiting(): boolean {
+    return this.#askPending !== null
+  }
+
   /** True once the session stopped (its socket may still be closing). */
   get closed(): boolean {
     return this.#state === 'closed'
@@ -280,6 +300,9 @@ export class PeerSession {
     this.#closeReason ??= reason
     for (const t of this.#timers) clearTimeout(t)
     this.#timers = []
+    if (this.#askTimer !== null) clearTimeout(this.#askTimer)
+    this.#askTimer = null
+    this.#askPending = null
     this.#answers.cancel(this.#job)
     if (this.#ownsAnswers) this.#answers.stop()
     // Updates the peer sent but the log has not taken yet die with the link.
@@ -438,6 +461,7 @@ export class PeerSession {
       messagesSent: this.#messagesSent,
       liveUpdatesDropped: this.#dropped,
       entriesCoalesced: this.#coalesced,
+      asksMerged: this.#asksMerged,
       peerLag,
       closeReason: this.#closeReason,
       closeCode: this.#closeCode,
@@ -588,6 +612,27 @@ export class PeerSession {
     // peer grow #held (and so every later plan) without bound with made-up clients: 40 step 1s
     // of 50,000 clients each grew a node by 600 MB and stalled it for a minute.
     for (const client of claim.keys()) if (this.#o.log.sledOfClient(client) === undefined) claim.delete(client)
+    const wait = this.#askPlannedAt + this.#limits.step1EveryMs - Date.now()
+    if (wait > 0 || this.#askPending !== null) {
+      // Merging costs what the step 1 carried; the plan it waits for costs what the node holds.
+      this.#asksMerged++
+      this.#askPending = this.#askPending === null ? claim : leastClaim(this.#askPending, claim)
+      this.#askTimer ??= setTimeout(
+        () => {
+          this.#askTimer = null
+          const merged = this.#askPending
+          this.#askPending = null
+          if (merged !== null && this.#state === 'ready') this.#planStep1(merged)
+        },
+        Math.max(0, wait),
+      )
+      return
+    }
+    this.#planStep1(claim)
+  }
+
+  #planStep1(claim: Map<number, number>): void {
+    this.#askPlannedAt = Date.now()
     this.#remoteSv = new Map(claim)
     const sled = this.#remote as SledId
     const plan = planAnswer({

@@ -105,10 +105,11 @@ export class MemoryLink {
 
   /**
    * True while side `side` owes an answer to a step 1 it was handed (its session sends the
-   * step 2 once the answer is done, paced by its send buffer).
+   * step 2 once the answer is done, paced by its send buffer), or holds one back for its turn.
    */
   owesAnswer(side: Side): boolean {
-    return this.#closed === null && this.#owes[side] && this.#sessions[side]?.ready === true
+    const session = this.#sessions[side]
+    return this.#closed === null && session?.ready === true && (this.#owes[side] || session.askWaiting)
   }
 
   /** Delivers the oldest message queued toward `side`. Returns false if there was none. */

@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { SledId } from '../../src/core/ids.js'
-import { planAnswer, RewindAllowance } from '../../src/sync/answer-plan.js'
+import { leastClaim, planAnswer, RewindAllowance } from '../../src/sync/answer-plan.js'
 
 const A = 'a'.repeat(64) as SledId
 const B = 'b'.repeat(64) as SledId
@@ -38,6 +38,50 @@ describe('planAnswer', () => {
   it('a claim past what the log holds is kept (it only makes the answer smaller)', () => {
     const plan = planAnswer({ claim: map({ 7: 1e15 }), held: new Map(), mayRewind: () => true })
     expect(plan.from.get(7)).toBe(1e15)
+  })
+})
+
+describe('leastClaim', () => {
+  it('takes the lesser claim per client and a client missing from either as 0', () => {
+    const a = new Map([
+      [1, 10],
+      [2, 5],
+      [3, 7],
+    ])
+    const b = new Map([
+      [1, 4],
+      [2, 9],
+      [4, 3],
+    ])
+    expect(leastClaim(a, b)).toEqual(
+      new Map([
+        [1, 4],
+        [2, 5],
+        [3, 0],
+        [4, 0],
+      ]),
+    )
+    expect(leastClaim(b, a)).toEqual(leastClaim(a, b))
+  })
+
+  it('answers a merged flood as the plan of its least claim, with the same rewind allowance', () => {
+    const held = new Map([
+      [1, 100],
+      [2, 50],
+    ])
+    let grants = 0
+    const mayRewind = (): boolean => grants++ === 0
+    let merged = new Map([[1, 100]])
+    for (let i = 0; i < 1000; i++) merged = leastClaim(merged, new Map([[1, 100 - (i % 3)]]))
+    const plan = planAnswer({ claim: merged, held, mayRewind })
+    expect(plan.from).toEqual(
+      new Map([
+        [1, 98],
+        [2, 50],
+      ]),
+    )
+    expect(plan.rewound).toEqual([1])
+    expect(plan.coalesced).toBe(50)
   })
 })
 
