@@ -18,6 +18,8 @@ export const MSG_QUERY_AWARENESS = 3
 export const MSG_SLED_AUTH = 100
 /** sledlog's per-sled content digests (detects replicas that differ under equal state vectors). */
 export const MSG_SLED_DIGEST = 101
+/** sledlog's holds receipt: "I durably hold your sled's first `length` entries", signed (holds.ts). */
+export const MSG_SLED_HOLDS = 102
 
 /** y-protocols sync sub-types. */
 export const SYNC_STEP1 = 0
@@ -49,6 +51,7 @@ export type WireMessage =
     }
   | { readonly t: 'ok'; readonly signature: Uint8Array; readonly tokenProof: Uint8Array }
   | { readonly t: 'digest'; readonly digests: readonly SledDigest[] }
+  | { readonly t: 'holds'; readonly length: number; readonly signature: Uint8Array }
 
 /** A hash over a client's (chosen) records 0..length-1. */
 export interface SledDigest {
@@ -109,6 +112,10 @@ export function decodeMessage(buf: Uint8Array): WireMessage {
       for (let i = 0; i < n; i++)
         digests.push({ client: decoding.readVarUint(dec), length: decoding.readVarUint(dec), hash: bytes(dec, 32) })
       msg = { t: 'digest', digests }
+    } else if (type === MSG_SLED_HOLDS) {
+      const length = decoding.readVarUint(dec)
+      if (!Number.isSafeInteger(length)) throw new RangeError('holds length is not a safe integer')
+      msg = { t: 'holds', length, signature: bytes(dec, 64) }
     } else {
       throw new RangeError(`unknown message type ${type}`)
     }
@@ -214,5 +221,13 @@ export function encodeDigest(digests: readonly SledDigest[]): Uint8Array {
       encoding.writeVarUint(e, d.length)
       encoding.writeUint8Array(e, d.hash)
     }
+  })
+}
+
+/** A holds receipt (holds.ts): the length of the receiver's sled the sender holds, and its signature. */
+export function encodeHolds(length: number, signature: Uint8Array): Uint8Array {
+  return frame(MSG_SLED_HOLDS, (e) => {
+    encoding.writeVarUint(e, length)
+    encoding.writeUint8Array(e, signature)
   })
 }

@@ -7,7 +7,7 @@
  * code and the link is closed after `maxViolations`. Reading pauses while too many of the peer's
  * updates wait in the log's pipeline, so a flood cannot grow memory without bound.
  */
-import { clientIdOf, rootNameOf, type SledId } from '../core/ids.js'
+import { clientIdOf, publicKeyOf, rootNameOf, type SledId } from '../core/ids.js'
 import { decodeStateVector, encodeRunsChunked, encodeRuns, encodeStateVector } from '../core/update-codec.js'
 import { SIG_CHARS, type KeyPair } from '../core/signing.js'
 import { isSledlogError, type ErrorCode } from '../errors.js'
@@ -17,11 +17,13 @@ import { AnswerScheduler, type AnswerJob, type PumpResult } from './answer-sched
 import { CLOSE } from './close-codes.js'
 import { clientStart, handshakeStep, serverStart, type HandshakeState } from './handshake-flow.js'
 import type { AuthConfig } from './handshake.js'
+import { receiptLink, signReceipt, verifyReceipt, type ReceiptLink } from './holds.js'
 import type { LedgerPeer, SyncLedger } from './ledger.js'
 import {
   decodeMessage,
   encodeDenied,
   encodeDigest,
+  encodeHolds,
   encodeStep1,
   encodeStep2,
   encodeUpdate,
@@ -124,6 +126,11 @@ export interface PeerSessionOptions {
   /** Called each time the peer finished answering our step 1 (we hold all it had). */
   readonly onSynced?: (s: PeerSession) => void
   /**
+   * Called when the peer proves (a verified receipt, holds.ts) that it durably holds more of
+   * this node's own sled: `length` entries from seq 0.
+   */
+  readonly onHolds?: (s: PeerSession, length: number) => void
+  /**
    * Asked once the handshake succeeded: false holds our first step 1 back until {@link
    * PeerSession.ask} (the replicator catches up from one link at a time, so two peers do not
    * both stream the same entries to us).
@@ -162,12 +169,21 @@ export interface SessionStats {
   readonly entriesCoalesced: number
   /** Step 1s that came within `step1EveryMs` of the last one planned and were merged into the next. */
   readonly asksMerged: number
+  /** Entries of this node's own sled the peer proved (signed receipt) it durably holds; null: none yet. */
+  readonly holdsOurs: number | null
   /** Entries we hold that the peer's last state vector did not: how far behind it is. */
   readonly peerLag: number
   readonly closeReason: string | null
   /** The close code this node sent, or null. */
   readonly closeCode: number | null
 }
+
+/**
+ * Least time between two receipts sent, and between two verified, on a link: a receipt costs a
+ * signature (~50 µs) each way, and only the latest matters, so at most one per period is signed
+ * and a flood of them costs one verification per period.
+ */
+const RECEIPT_EVERY_MS = 5
 
 /** Least time between two digest comparisons on a link, ms (at most half the resync period). */
 const DIGEST_EVERY_MS = 1000
@@ -192,6 +208,18 @@ export class PeerSession {
   #state: 'handshake' | 'ready' | 'closed' = 'handshake'
   #hs: HandshakeState
   #remote: SledId | null = null
+  /** The finished handshake: what receipts on this link are bound to. */
+  #link: ReceiptLink | null = null
+  /** The length of the peer's sled our last receipt stated; -1 before the first. */
+  #ourReceipt = -1
+  #ourReceiptAt = Number.NEGATIVE_INFINITY
+  #ourReceiptTimer: NodeJS.Timeout | null = null
+  /** The longest verified receipt of the peer (entries of our sled it holds); null: none yet. */
+  #theirReceipt: number | null = null
+  /** The peer's latest receipt not verified yet (only the latest is). */
+  #receiptPending: { length: number; signature: Uint8Array } | null = null
+  #receiptCheckedAt = Number.NEGATIVE_INFINITY
+  #receiptTimer: NodeJS.Timeout | null = null
   /** The sled a refused peer proved (itself, or one off the allow-list), for the ledger. */
   #proven: SledId | null = null
   #synced = false
@@ -303,6 +331,10 @@ export class PeerSession {
     if (this.#askTimer !== null) clearTimeout(this.#askTimer)
     this.#askTimer = null
     this.#askPending = null
+    for (const t of [this.#ourReceiptTimer, this.#receiptTimer]) if (t !== null) clearTimeout(t)
+    this.#ourReceiptTimer = null
+    this.#receiptTimer = null
+    this.#receiptPending = null
     this.#answers.cancel(this.#job)
     if (this.#ownsAnswers) this.#answers.stop()
     // Updates the peer sent but the log has not taken yet die with the link.
@@ -356,6 +388,9 @@ export class PeerSession {
       case 'digest':
         this.#compareDigests(msg.digests)
         return
+      case 'holds':
+        this.#receiveReceipt(msg.length, msg.signature)
+        return
       case 'awareness':
       case 'query-awareness':
         return // keep-alives; sledlog has no awareness state
@@ -370,6 +405,7 @@ export class PeerSession {
    */
   relay(event: CommitEvent): void {
     if (this.#state !== 'ready') return
+    this.#receiptIfTheirs(event)
     if (event.origin === this) {
       this.#peerHolds(event, 'own')
       return
@@ -416,7 +452,65 @@ export class PeerSession {
 
   /** Notes that the peer holds a change it sent or was sent over another link (for lag). */
   noteHeld(event: CommitEvent): void {
-    if (this.#state === 'ready') this.#peerHolds(event, event.origin === this ? 'own' : 'elsewhere')
+    if (this.#state !== 'ready') return
+    this.#receiptIfTheirs(event)
+    this.#peerHolds(event, event.origin === this ? 'own' : 'elsewhere')
+  }
+
+  // ---- holds receipts (holds.ts) ----
+
+  /** A commit that added entries of the peer's own sled: tell it, once the period allows. */
+  #receiptIfTheirs(event: CommitEvent): void {
+    const client = this.#remote === null ? undefined : clientIdOf(this.#remote)
+    if (event.runs.some((r) => r.client === client)) this.#sendReceipt()
+  }
+
+  /**
+   * Signs and sends what this node holds of the peer's sled, if more than the last receipt said;
+   * at most one per {@link RECEIPT_EVERY_MS}. Commits are on disk before listeners hear of them
+   * (SledLog commits, then applies), so `held` is what the store holds.
+   */
+  #sendReceipt(): void {
+    if (this.#ourReceiptTimer !== null) return
+    const wait = this.#ourReceiptAt + RECEIPT_EVERY_MS - Date.now()
+    const send = (): void => {
+      this.#ourReceiptTimer = null
+      const link = this.#link
+      if (this.#state !== 'ready' || link === null || this.#remote === null) return
+      const length = this.#o.log.held(this.#remote)
+      if (length <= this.#ourReceipt) return
+      this.#ourReceipt = length
+      this.#ourReceiptAt = Date.now()
+      this.#send(encodeHolds(length, signReceipt(this.#o.keys, publicKeyOf(this.#remote), link, length)))
+    }
+    if (wait <= 0) send()
+    else this.#ourReceiptTimer = setTimeout(send, wait)
+  }
+
+  /** Keeps the peer's latest receipt and verifies it once the period allows. */
+  #receiveReceipt(length: number, signature: Uint8Array): void {
+    this.#receiptPending = { length, signature }
+    if (this.#receiptTimer !== null) return
+    const wait = this.#receiptCheckedAt + RECEIPT_EVERY_MS - Date.now()
+    if (wait <= 0) this.#checkReceipt()
+    else this.#receiptTimer = setTimeout(() => this.#checkReceipt(), wait)
+  }
+
+  #checkReceipt(): void {
+    this.#receiptTimer = null
+    const r = this.#receiptPending
+    this.#receiptPending = null
+    const link = this.#link
+    if (r === null || link === null || this.#remote === null || this.#state !== 'ready') return
+    this.#receiptCheckedAt = Date.now()
+    if (!verifyReceipt(publicKeyOf(this.#remote), this.#o.keys.publicKey, link, r.length, r.signature)) {
+      this.#violation('PEER_PROTOCOL', `holds receipt for ${r.length} entries does not verify`)
+      return
+    }
+    // Receipts only grow: a lower one is stale (sent before a later one overtook it), not news.
+    if (this.#theirReceipt !== null && r.length <= this.#theirReceipt) return
+    this.#theirReceipt = r.length
+    this.#o.onHolds?.(this, r.length)
   }
 
   /**
@@ -462,6 +556,7 @@ export class PeerSession {
       liveUpdatesDropped: this.#dropped,
       entriesCoalesced: this.#coalesced,
       asksMerged: this.#asksMerged,
+      holdsOurs: this.#theirReceipt,
       peerLag,
       closeReason: this.#closeReason,
       closeCode: this.#closeCode,
@@ -491,6 +586,7 @@ export class PeerSession {
         return
       case 'ready': {
         this.#remote = out.peer
+        this.#link = receiptLink(out.transcript)
         const refusal = this.#o.admit?.(this, out.peer) ?? null
         if (refusal !== null) {
           this.#o.link.send(encodeDenied(refusal.reason))
@@ -510,6 +606,9 @@ export class PeerSession {
     if (this.#state !== 'ready') return // the ready hook closed the link
     if (this.#o.mayAsk?.(this) ?? true) this.#sendStep1()
     else this.#askDeferred = true
+    // A receipt at once, even for 0 entries: a node recovering from a lost disk needs each
+    // peer's word on its head, and "none" is an answer too.
+    this.#sendReceipt()
     const tick = (): void => {
       if (this.#state !== 'ready') return
       this.#sendStep1()

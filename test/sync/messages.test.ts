@@ -13,6 +13,7 @@ import {
   encodeDenied,
   encodeDigest,
   encodeHello,
+  encodeHolds,
   encodeOk,
   encodeProve,
   encodeStep1,
@@ -23,6 +24,7 @@ import {
   MSG_QUERY_AWARENESS,
   MSG_SLED_AUTH,
   MSG_SLED_DIGEST,
+  MSG_SLED_HOLDS,
   MSG_SYNC,
   type WireMessage,
 } from '../../src/sync/messages.js'
@@ -126,6 +128,12 @@ const CASES: ReadonlyArray<{ name: string; bytes: Uint8Array; msg: WireMessage }
       ],
     },
   },
+  { name: 'holds (none)', bytes: encodeHolds(0, SIG), msg: { t: 'holds', length: 0, signature: SIG } },
+  {
+    name: 'holds',
+    bytes: encodeHolds(2 ** 40 + 3, SIG),
+    msg: { t: 'holds', length: 2 ** 40 + 3, signature: SIG },
+  },
 ]
 
 describe('round trips', () => {
@@ -145,6 +153,7 @@ describe('round trips', () => {
     expect(encodeDenied('x')[0]).toBe(MSG_AUTH)
     expect(encodeHello(KEY, NONCE)[0]).toBe(MSG_SLED_AUTH)
     expect(encodeDigest([])[0]).toBe(MSG_SLED_DIGEST)
+    expect(encodeHolds(1, SIG)[0]).toBe(MSG_SLED_HOLDS)
   })
 
   it('decodes a message that is a view into a larger buffer, without reading past it', () => {
@@ -226,7 +235,7 @@ describe('decodeMessage refuses malformed messages with PEER_PROTOCOL', () => {
   })
 
   it('unknown message types', () => {
-    for (const type of [4, 5, 50, 99, 102, 127, 128, 300, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
+    for (const type of [4, 5, 50, 99, 103, 127, 128, 300, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
       expectProtocolError(frame({ varuint: type }), `type ${type}`)
       expectProtocolError(frame({ varuint: type }, { varuint: 0 }, { varbytes: bytes(4) }), `type ${type} with a body`)
     }
@@ -338,6 +347,10 @@ describe('decodeMessage refuses malformed messages with PEER_PROTOCOL', () => {
             break
           case 'digest':
             for (const d of msg.digests) expect(d.hash.length).toBe(32)
+            break
+          case 'holds':
+            expect(msg.signature.length).toBe(64)
+            expect(Number.isSafeInteger(msg.length) && msg.length >= 0).toBe(true)
             break
           default:
             expect(['step1', 'step2', 'update', 'awareness', 'query-awareness']).toContain(msg.t)

@@ -1,0 +1,60 @@
+/**
+ * Holds receipts (docs/PROTOCOL.md §8.6): a peer's signed statement that it durably holds the
+ * first `length` entries of the receiving node's own sled. Pure.
+ *
+ * A state vector says the same in passing, but it is an unsigned claim that may be stale or a
+ * lie, so it never counts. A receipt is what a node may act on: a recovering node proves its head
+ * with a quorum of them, and a write asking for `acks=N` is acknowledged once N of them cover it.
+ * The signature binds both keys and both handshake nonces, so a receipt cannot be replayed on
+ * another link (where it might be stale) or passed off as another holder's.
+ */
+import { sign, verify } from 'node:crypto'
+import { isWeakPublicKey, privateKeyObject, publicKeyObject, type KeyPair } from '../core/signing.js'
+import type { Transcript } from './handshake.js'
+
+/** Domain separation prefix of receipt signatures (distinct from entry and handshake ones). */
+export const HOLDS_DOMAIN = 'sledlog/holds/v1\n'
+
+/** The largest length a receipt may state (lengths are seqs: safe integers). */
+export const MAX_HOLDS_LENGTH = Number.MAX_SAFE_INTEGER
+
+/** The link a receipt is bound to: both nonces of its handshake, in the transcript's order. */
+export interface ReceiptLink {
+  readonly serverNonce: Uint8Array
+  readonly clientNonce: Uint8Array
+}
+
+/** The bytes a holder signs: domain, subject key, holder key, both nonces, length (u64 BE). */
+export function receiptBytes(subject: Uint8Array, holder: Uint8Array, link: ReceiptLink, length: number): Buffer {
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`receipt length ${length} out of range`)
+  const n = Buffer.alloc(8)
+  n.writeBigUInt64BE(BigInt(length))
+  return Buffer.concat([Buffer.from(HOLDS_DOMAIN), subject, holder, link.serverNonce, link.clientNonce, n])
+}
+
+/** The link of a finished handshake. */
+export function receiptLink(t: Transcript): ReceiptLink {
+  return { serverNonce: t.serverNonce, clientNonce: t.clientNonce }
+}
+
+/** Signs "I (`holder`) durably hold `subject`'s entries 0..length-1" for this link. */
+export function signReceipt(holder: KeyPair, subject: Uint8Array, link: ReceiptLink, length: number): Uint8Array {
+  const bytes = receiptBytes(subject, holder.publicKey, link, length)
+  return new Uint8Array(sign(null, bytes, privateKeyObject(holder.seed)))
+}
+
+/** True when `signature` is `holder`'s receipt for `length` entries of `subject` on `link`. */
+export function verifyReceipt(
+  holder: Uint8Array,
+  subject: Uint8Array,
+  link: ReceiptLink,
+  length: number,
+  signature: Uint8Array,
+): boolean {
+  if (isWeakPublicKey(holder) || !Number.isSafeInteger(length) || length < 0) return false
+  try {
+    return verify(null, receiptBytes(subject, holder, link, length), publicKeyObject(holder), signature)
+  } catch {
+    return false
+  }
+}
