@@ -5,23 +5,12 @@
  */
 import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import { newToken, parseToken, tokensPath, writeTokensFile, type Scope } from '../../src/auth/tokens.js'
+import { parseToken, tokensPath } from '../../src/auth/tokens.js'
 import { runCli } from '../cli/cli-process.js'
+import { bearer, withTokens } from '../helpers/api-tokens.js'
 import { tempDir } from '../helpers/tmp.js'
 import { call, failedStart, startNode, startNodeWithConfig, waitFor } from './node-process.js'
 import { SseClient } from './sse-client.js'
-
-/** Writes a tokens file with one token per entry; returns the token strings by name. */
-async function withTokens(dir: string, specs: Record<string, Scope[]>): Promise<Record<string, string>> {
-  const made = Object.entries(specs).map(([name, scopes]) => ({ name, ...newToken(name, scopes) }))
-  await writeTokensFile(
-    tokensPath(dir),
-    made.map((m) => m.record),
-  )
-  return Object.fromEntries(made.map((m) => [m.name, m.token]))
-}
-
-const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
 
 describe('API tokens (node process)', () => {
   it('refuses requests without a valid token, enforces scopes, and signs nothing unauthenticated', async () => {

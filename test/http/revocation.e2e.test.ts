@@ -7,23 +7,13 @@
 import { chmod, chown, rename, symlink, writeFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { newToken, tokensPath, writeTokensFile, type Scope } from '../../src/auth/tokens.js'
+import { tokensPath } from '../../src/auth/tokens.js'
 import { runCli } from '../cli/cli-process.js'
+import { bearer, withTokens } from '../helpers/api-tokens.js'
 import { tempDir } from '../helpers/tmp.js'
 import { call, failedStart, startNode, waitFor } from './node-process.js'
 import { SseClient, type SseEvent } from './sse-client.js'
 
-/** Writes a tokens file with one token per entry; returns the token strings by name. */
-async function withTokens(dir: string, specs: Record<string, Scope[]>): Promise<Record<string, string>> {
-  const made = Object.entries(specs).map(([name, scopes]) => ({ name, ...newToken(name, scopes) }))
-  await writeTokensFile(
-    tokensPath(dir),
-    made.map((m) => m.record),
-  )
-  return Object.fromEntries(made.map((m) => [m.name, m.token]))
-}
-
-const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
 const idOf = (token: string): string => token.slice(3, 15)
 const isRoot = process.getuid?.() === 0
 

@@ -51,6 +51,19 @@ function madeUpClaim(from: number, n: number): Uint8Array {
   return encodeStep1(encodeStateVector(sv))
 }
 
+/** A node process made to hold 1,001 sleds by the attacker's link (a sled is only a key). */
+async function holdingThousandSleds(): Promise<{ node: NodeProcess; pid: number; c: HostileClient }> {
+  const node = await startNode(await tempDir())
+  const c = await HostileClient.authenticated(wsUrl(node), { keys: ATTACKER })
+  await sendThrowawaySleds(c, 30_000, 1000)
+  await waitFor(
+    async () => Object.keys((await call(node.url, 'GET', '/v1/status')).body.heads).length >= 1000,
+    60_000,
+    'the node to hold 1,000 sleds',
+  )
+  return { node, pid: node.child.pid as number, c }
+}
+
 describe('unsigned claims that cost more than they carry (node process)', () => {
   it('step 1s naming 2,000,000 clients the node does not hold leave its memory flat', async () => {
     const node = await startNode(await tempDir())
@@ -72,15 +85,7 @@ describe('unsigned claims that cost more than they carry (node process)', () => 
   })
 
   it('a flood of tiny digests costs one comparison per half resync period, not one per digest', async () => {
-    const node = await startNode(await tempDir())
-    const pid = node.child.pid as number
-    const c = await HostileClient.authenticated(wsUrl(node), { keys: ATTACKER })
-    await sendThrowawaySleds(c, 30_000, 1000)
-    await waitFor(
-      async () => Object.keys((await call(node.url, 'GET', '/v1/status')).body.heads).length >= 1000,
-      60_000,
-      'the node to hold 1,000 sleds',
-    )
+    const { node, pid, c } = await holdingThousandSleds()
     const lying = encodeDigest([{ client: 7, length: 3, hash: new Uint8Array(32) }])
     const frames = [
       ...Array.from({ length: 2500 }, () => encodeDigest([])),
@@ -104,15 +109,7 @@ describe('unsigned claims that cost more than they carry (node process)', () => 
   // CPU and delayed /healthz as long. Now a link's step 1s are planned at most every 250 ms and
   // those in between merged.
   it('a flood of tiny step 1s costs bounded CPU while the node holds 1,000 sleds', async () => {
-    const node = await startNode(await tempDir())
-    const pid = node.child.pid as number
-    const c = await HostileClient.authenticated(wsUrl(node), { keys: ATTACKER })
-    await sendThrowawaySleds(c, 30_000, 1000)
-    await waitFor(
-      async () => Object.keys((await call(node.url, 'GET', '/v1/status')).body.heads).length >= 1000,
-      60_000,
-      'the node to hold 1,000 sleds',
-    )
+    const { node, pid, c } = await holdingThousandSleds()
     const ask = encodeStep1(encodeStateVector(new Map()))
     const cpu0 = cpuMsOf(pid)
     for (let i = 0; i < 5000; i += 500) c.sendBurst(Array.from({ length: 500 }, () => ask))
