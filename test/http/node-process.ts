@@ -143,7 +143,17 @@ export async function call<T = any>(
     init.body = typeof body === 'string' || Buffer.isBuffer(body) ? (body as string) : JSON.stringify(body)
     ;(init.headers as Record<string, string>)['content-type'] ??= 'application/json'
   }
-  const res = await fetch(base + path, init)
+  let res: Response
+  try {
+    res = await fetch(base + path, init)
+  } catch (err) {
+    // A kept-alive socket the node closes (its 5 s idle timeout) just as a request goes out on it
+    // resets: a race of every HTTP client, which browsers answer by retrying idempotent requests
+    // once on a new connection. A node busy for seconds (an abuse test) makes the race likely.
+    const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code
+    if (method !== 'GET' || (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET')) throw err
+    res = await fetch(base + path, init)
+  }
   const text = await res.text()
   let parsed: unknown = text
   if ((res.headers.get('content-type') ?? '').startsWith('application/json')) parsed = JSON.parse(text)
