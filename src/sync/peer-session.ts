@@ -263,7 +263,8 @@ export class PeerSession {
   readonly #forksOffered = new Map<SledId, string>()
   #closeReason: string | null = null
   #closeCode: number | null = null
-  #timers: NodeJS.Timeout[] = []
+  /** Pending timers; each removes itself when it fires (a link lives for days: 5,760 resyncs a day). */
+  readonly #timers = new Set<NodeJS.Timeout>()
 
   constructor(opts: PeerSessionOptions) {
     this.#o = opts
@@ -309,11 +310,9 @@ export class PeerSession {
 
   /** Starts the handshake (the server speaks first). */
   start(): void {
-    this.#timers.push(
-      setTimeout(() => {
-        if (this.#state === 'handshake') this.#close(CLOSE.HANDSHAKE_TIMEOUT, 'handshake timed out')
-      }, this.#limits.handshakeMs),
-    )
+    this.#later(() => {
+      if (this.#state === 'handshake') this.#close(CLOSE.HANDSHAKE_TIMEOUT, 'handshake timed out')
+    }, this.#limits.handshakeMs)
     if (this.#o.role === 'server') {
       const step = serverStart(this.#o.keys)
       this.#hs = step.state
@@ -327,7 +326,7 @@ export class PeerSession {
     this.#state = 'closed'
     this.#closeReason ??= reason
     for (const t of this.#timers) clearTimeout(t)
-    this.#timers = []
+    this.#timers.clear()
     if (this.#askTimer !== null) clearTimeout(this.#askTimer)
     this.#askTimer = null
     this.#askPending = null
@@ -612,16 +611,25 @@ export class PeerSession {
     const tick = (): void => {
       if (this.#state !== 'ready') return
       this.#sendStep1()
-      this.#timers.push(setTimeout(tick, this.#limits.resyncMs))
+      this.#later(tick, this.#limits.resyncMs)
     }
-    this.#timers.push(setTimeout(tick, this.#limits.resyncMs))
+    this.#later(tick, this.#limits.resyncMs)
     const every = Math.max(50, Math.min(this.#limits.idleMs, this.#limits.answerTimeoutMs) / 4)
     const watch = (): void => {
       if (this.#state !== 'ready') return
       this.#watchdog()
-      this.#timers.push(setTimeout(watch, every))
+      this.#later(watch, every)
     }
-    this.#timers.push(setTimeout(watch, every))
+    this.#later(watch, every)
+  }
+
+  /** Runs `fn` after `ms` unless the session stops first. */
+  #later(fn: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t)
+      fn()
+    }, ms)
+    this.#timers.add(t)
   }
 
   /** Closes links that went silent, and links whose answer to our step 1 stopped coming. */
