@@ -1124,7 +1124,7 @@ export class SledLog {
             'SLED_FORKED',
             `this node's sled signed two versions of its seq ${ownFork.seq} (history re-signed after a lost ` +
               'disk, or its key in use elsewhere): readers everywhere stop below it, and appends are refused; ' +
-              'move the node to a new key: sledlog recover --new-key --data DIR (node stopped)',
+              'the sled needs a new key (key succession: sledlog recover --new-key --data DIR, node stopped)',
             { seq: ownFork.seq },
           ),
         )
