@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   // identity
   KEY_FILE_PERMISSIONS: 'key file is readable by group or others',
   KEY_FILE_CORRUPT: 'key file cannot be parsed or does not match its public key',
+  KEY_ROTATION_PENDING: 'a key rotation of the data directory was interrupted; run it again to finish it',
   // entries and local input
   ENTRY_INVALID: 'entry fields are missing, of the wrong type or out of range',
   ENTRY_TOO_LARGE: 'encoded entry exceeds the configured size limit',

@@ -7,7 +7,8 @@
  * Messages never show a secret setting's value, nor the credentials of a URL.
  */
 import { dirname, isAbsolute, join } from 'node:path'
-import { isSledId, type SledId } from '../core/ids.js'
+import { isSledId, publicKeyOf, type SledId } from '../core/ids.js'
+import { isWeakPublicKey } from '../core/signing.js'
 import { hasUrlCredentials, redactUrls } from './redact.js'
 import {
   DEFAULTS,
@@ -197,6 +198,17 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     return [...new Set(items)] as SledId[]
   })
 
+  const adminKeys = take('adminKeys', (raw) => {
+    const items = stringList(raw, problems)
+    if (items === undefined) return undefined
+    for (const a of items) {
+      if (!isSledId(a)) problems.push(`${raw.label}: ${show(raw, a)} is not a public key (64 lowercase hex characters)`)
+      else if (isWeakPublicKey(publicKeyOf(a)))
+        problems.push(`${raw.label}: ${show(raw, a)} is a weak key anyone could sign for; it is never an admin key`)
+    }
+    return [...new Set(items)] as SledId[]
+  })
+
   const sync = take('sync', flag)
 
   const recoveryTimeoutMs = take('recoveryTimeoutMs', (raw) => {
@@ -247,6 +259,7 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     ...(token === undefined ? {} : { token }),
     // An empty list (e.g. SLEDLOG_ALLOW=",") would lock every peer out; it means "no list".
     ...(allow === undefined || allow.length === 0 ? {} : { allow }),
+    ...(adminKeys === undefined || adminKeys.length === 0 ? {} : { adminKeys }),
     sync: sync ?? DEFAULTS.sync,
     ...(recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs }),
     ...(ingestCapacity === undefined ? {} : { ingestCapacity }),

@@ -7,6 +7,7 @@ import type { ErrorCode } from '../errors.js'
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   KEY_FILE_PERMISSIONS: 500,
   KEY_FILE_CORRUPT: 500,
+  KEY_ROTATION_PENDING: 500,
   ENTRY_INVALID: 400,
   ENTRY_TOO_LARGE: 413,
   ENTRY_ID_CONFLICT: 409,

@@ -36,7 +36,9 @@ import { checkStatement } from '../core/statements.js'
 import {
   chainOf,
   emptyIndex,
+  endorsedSuccessors,
   indexStatement,
+  MAX_CHAIN,
   isStatementRecord,
   retirements,
   type ChainLink,
@@ -584,6 +586,43 @@ export class SledLog {
   chain(sled: SledId): ChainView {
     if (!isSledId(sled)) throw sledlogError('ENTRY_INVALID', 'sled must be a sled id (64 lowercase hex characters)')
     return chainOf(this.#statements, sled, this.#retired, this.#adminKeys, (s, seq) => seq < this.length(s))
+  }
+
+  /**
+   * The succession records that present this node's sled as a signed successor in a handshake
+   * (PROTOCOL.md §8.2): its own entry 0, then its predecessor's, … while each is an endorsed
+   * succession held here (at most {@link MAX_CHAIN}). Empty when its key succeeds none.
+   */
+  successionRecords(): string[] {
+    const out: string[] = []
+    const seen = new Set<SledId>()
+    for (let sled = this.sled; out.length < MAX_CHAIN && !seen.has(sled); ) {
+      seen.add(sled)
+      const link = this.#statements.successions.get(sled)
+      const record = link?.endorsed === true ? this.#view.recordAt(clientIdOf(sled), 0) : undefined
+      if (link === undefined || record === undefined) break
+      out.push(record)
+      sled = link.predecessor
+    }
+    return out
+  }
+
+  /**
+   * Why a link of a chain a peer presents must not admit it (PROTOCOL.md §8.2), or undefined:
+   * its predecessor's key endorsed another successor too (contested: a stolen key, or a rotation
+   * run twice), or the successor is retired from seq 0.
+   */
+  chainVeto(link: ChainLink): string | undefined {
+    const readable = (s: SledId, seq: number): boolean => seq < this.length(s)
+    const others = endorsedSuccessors(this.#statements, link.predecessor, readable).filter((s) => s !== link.sled)
+    if (others.length > 0) {
+      return (
+        `${link.predecessor.slice(0, 12)}…'s key endorsed another successor too (${others[0]?.slice(0, 12)}…): ` +
+        'contested, so only an explicit allow-list entry admits either'
+      )
+    }
+    if (this.#retired.get(link.sled) === 0) return `${link.sled.slice(0, 12)}… is retired from seq 0`
+    return undefined
   }
 
   /**
