@@ -126,9 +126,11 @@ export function checkQuery(q: Query): void {
 export function recordToEntry(record: string, retiredFrom?: number): StoredEntry {
   const parts = splitRecord(record)
   if (parts === undefined) throw sledlogError('STORE_CORRUPT', 'log holds a record without a signature')
-  const entry = JSON.parse(parts.json) as Entry
-  const sig = record.slice(0, 86)
-  return retiredFrom !== undefined && entry.seq >= retiredFrom ? { ...entry, sig, retired: true } : { ...entry, sig }
+  // The parsed object is fresh and ours: fields are added to it rather than copied into another.
+  const entry = JSON.parse(parts.json) as { -readonly [K in keyof StoredEntry]: StoredEntry[K] }
+  entry.sig = record.slice(0, 86)
+  if (retiredFrom !== undefined && entry.seq >= retiredFrom) entry.retired = true
+  return entry as StoredEntry
 }
 
 function matches(e: StoredEntry, q: Query): boolean {
