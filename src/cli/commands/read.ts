@@ -3,6 +3,7 @@
  * stopped node's data directory, with the query filters of GET /v1/events and paging.
  */
 import { ENTRY_KINDS, type EntryKind } from '../../core/entry.js'
+import { resolveAdminKeys } from '../../config/resolve.js'
 import { isSledId, type SledId } from '../../core/ids.js'
 import { MAX_LIMIT, type Position, type Query, type QueryResult, type StoredEntry } from '../../core/query.js'
 import type { SledLog } from '../../log/sled-log.js'
@@ -43,7 +44,8 @@ export const read: Command = {
 
 Prints entries in (sled, seq) order, one JSON object per line (NDJSON), or as a table.
 --url reads from a running node; --data from a stopped node's data directory, never modified
-(one that cannot be opened in place, e.g. on a read-only disk, is read from a temporary copy).
+(one that cannot be opened in place, e.g. on a read-only disk, is read from a temporary copy;
+the admin keys of its node, which decide its "retired" flags, come from SLEDLOG_ADMIN_KEYS).
 Control characters in entries are escaped on output: never sent raw to the terminal.
 
 Filters:
@@ -84,7 +86,10 @@ Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
       target.kind === 'url'
         ? (after: Position | undefined, n: number) => fetchPage(target.client, filters, after, n)
         : async (after: Position | undefined, n: number) => {
-            log ??= await (await import('../data-dir.js')).openDataDir(target.dir, { onNotice: notice(io, 'read') })
+            log ??= await (await import('../data-dir.js')).openDataDir(target.dir, {
+              onNotice: notice(io, 'read'),
+              adminKeys: resolveAdminKeys(io.env),
+            })
             return log.query({ ...filters, ...(after === undefined ? {} : { after }), limit: n })
           }
     try {

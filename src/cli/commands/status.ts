@@ -11,6 +11,7 @@ import { notice, write } from '../io.js'
 import { targetOf } from '../target.js'
 import { jsonLine, visible } from '../visible.js'
 import { redactUrls } from '../../config/redact.js'
+import { resolveAdminKeys } from '../../config/resolve.js'
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -70,7 +71,10 @@ Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
         target.client.close()
       }
     } else {
-      const log = await (await import('../data-dir.js')).openDataDir(target.dir, { onNotice: notice(io, 'status') })
+      const log = await (await import('../data-dir.js')).openDataDir(target.dir, {
+        onNotice: notice(io, 'status'),
+        adminKeys: resolveAdminKeys(io.env),
+      })
       try {
         st = log.status()
       } finally {
