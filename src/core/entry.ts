@@ -95,21 +95,8 @@ export type EntryBody =
       readonly id?: string
     }
   | { readonly kind: 'gap'; readonly from: number; readonly to: number }
-  | {
-      readonly kind: 'succession'
-      readonly predecessor: SledId
-      readonly lastSeq: number
-      readonly reason: SuccessionReason
-      readonly endorsement: string | null
-    }
-  | {
-      readonly kind: 'revocation'
-      readonly target: SledId
-      readonly fromSeq: number
-      readonly authority: RevocationAuthority
-      readonly admin?: SledId
-      readonly signature: string
-    }
+  | Omit<SuccessionEntry, keyof EntryHeader>
+  | Omit<RevocationEntry, keyof EntryHeader>
 
 /** Every entry kind, as readers filter them. */
 export const ENTRY_KINDS = ['event', 'gap', 'succession', 'revocation'] as const

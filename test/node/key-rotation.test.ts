@@ -145,6 +145,9 @@ describe('the CLI', () => {
     const { dir, sled: old } = await nodeDir(4)
     const rotated = await runMain(['rotate-key', '--data', dir])
     expect(rotated.code, rotated.stderr).toBe(0)
+    // The rotated directory verifies: every signature, endorsement included.
+    const verified = await runMain(['verify', '--data', dir])
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0)
     const self = await runMain(['revoke-key', '--data', dir, '--sled', old, '--from-seq', '1'])
     expect(self.code, self.stderr).toBe(0)
     expect(JSON.parse(self.stdout)).toMatchObject({ kind: 'revocation', target: old, fromSeq: 1, authority: 'self' })
