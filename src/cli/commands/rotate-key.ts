@@ -118,7 +118,8 @@ async function rotate(dir: string, opts: RotateOptions): Promise<RotateResult> {
 async function report(io: CliIo, r: RotateResult): Promise<number> {
   const vouched = r.lastSeq < 0 ? 'none of its seqs' : `its seqs 0..${r.lastSeq}`
   const endorsed = r.endorsed
-    ? `endorsed by the old key: every replica flags ${r.predecessor.slice(0, 12)}…'s entries after seq ${r.lastSeq} retired`
+    ? `endorsed by the old key: every replica flags ${r.predecessor.slice(0, 12)}…'s entries ` +
+      `after seq ${r.lastSeq} retired`
     : 'NOT endorsed (the old key is lost): it retires nothing and admits the new sled nowhere by itself'
   const kept = r.retiredKeyFile === null ? '' : `; old key kept in ${r.retiredKeyFile}`
   await write(
