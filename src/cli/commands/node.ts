@@ -267,6 +267,14 @@ function logStart(logger: Logger, n: SledNode, s: NodeSettings, origins: Readonl
     'node started',
   )
   for (const warning of settingsWarnings(s, origins)) logger.warn(warning)
+  const succession = n.log.status().succession
+  if (succession.own !== null) {
+    logger.warn(
+      { sled: n.log.sled, retiredFrom: succession.own },
+      "this node's key is retired (a succession or revocation it holds): appends from that seq are refused " +
+        '(SLED_RETIRED); stop the node and run sledlog rotate-key --data DIR',
+    )
+  }
   if (n.log.appendsHeld) {
     logger.info(
       { peers: s.peers.length, timeoutMs: s.recoveryTimeoutMs ?? 10_000 },
