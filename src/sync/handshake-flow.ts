@@ -221,9 +221,6 @@ function present(auth: AuthConfig): readonly string[] {
   return auth.succession?.present() ?? []
 }
 
-/** Verifies the succession records peers present; its key cache is shared by every handshake. */
-const chainVerifier = createVerifier(256)
-
 /**
  * The peer proved `peerKey`: refuse itself; a sled off the allow-list is admitted only as a
  * signed successor of a listed sled, by the chain it presented (PROTOCOL.md §8.2); else ready.
@@ -244,7 +241,8 @@ function admit(
     const verdict =
       chain.length === 0
         ? undefined
-        : admitByChain(peer, chain, chainVerifier, (s) => allow.has(s), id.auth.succession?.refuse)
+        : // A verifier of its own: at most 8 records, each key seen once or twice.
+          admitByChain(peer, chain, createVerifier(16), (s) => allow.has(s), id.auth.succession?.refuse)
     if (verdict?.ok !== true) {
       const why = verdict === undefined ? '' : ` (${verdict.reason})`
       return refuse(
