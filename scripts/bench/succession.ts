@@ -142,6 +142,7 @@ async function handshake(ctx: BenchContext): Promise<void> {
   ctx.record('succession/handshake', 'check a chain of 8', ((now() - t0) / rounds) * 1000, 'µs', '16 signatures')
 }
 
+/** The group, run with `npm run bench -- --only succession`. */
 export const successionGroup: BenchGroup = {
   name: 'succession',
   description: 'key succession: reads with retired sleds, the statement scan, handshake chains',
