@@ -164,9 +164,12 @@ async function heldHead(
             'them; use sledlog recover --new-key [--last-seq N]',
         )
       }
-      const ingest = new IngestWriter({ log })
-      await ingest.start()
-      await ingest.stop()
+      // A forked or retired sled can append nothing more, lost-lid sentinels included.
+      if (st.forks.own === null && st.succession.own === null) {
+        const ingest = new IngestWriter({ log })
+        await ingest.start()
+        await ingest.stop()
+      }
     }
     return log.held(predecessor) - 1
   } finally {
