@@ -31,6 +31,7 @@ import { computeRatios, formatMachine, formatResults, machineInfo, writeJson } f
 import { replicationGroup } from './bench/replication.js'
 import { scalingGroup } from './bench/scaling.js'
 import { singleNodeGroup } from './bench/single-node.js'
+import { successionGroup } from './bench/succession.js'
 import { yjsBaselineGroup } from './bench/yjs-baseline.js'
 
 /** All groups, in run order (crypto first: other groups compare against its limits). */
@@ -43,6 +44,7 @@ const GROUPS: readonly BenchGroup[] = [
   replicationGroup,
   compareGroup,
   scalingGroup,
+  successionGroup,
 ]
 
 interface Args {

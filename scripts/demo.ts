@@ -80,7 +80,7 @@ async function main(): Promise<void> {
         e.sled.slice(0, 8) + '…',
         String(nodeOf.get(e.sled) ?? '?'),
         String(e.seq),
-        e.kind === 'event' ? e.type : `gap ${e.from}-${e.to}`,
+        e.kind === 'event' ? e.type : e.kind === 'gap' ? `gap ${e.from}-${e.to}` : e.kind,
         e.kind === 'event' ? clip(JSON.stringify(e.payload), 60) : '',
       ])
     }

@@ -12,12 +12,13 @@
 import { createHash, createHmac, sign, verify } from 'node:crypto'
 import * as ed from '@noble/ed25519'
 import * as Y from 'yjs'
-import { encodeEntryJson, parseEntryJson, type Entry } from '../src/core/entry.js'
+import { encodeEntryJson, parseEntryJson, type Entry, type EntryBody } from '../src/core/entry.js'
 import { guardUpdate, type LogView } from '../src/core/guard.js'
 import { clientIdOf, publicKeyOf, rootNameOf, type SledId } from '../src/core/ids.js'
 import {
   createSigner,
   createVerifier,
+  endorseSuccession,
   ENTRY_DOMAIN,
   formatRecord,
   keyPairFromSeed,
@@ -25,9 +26,12 @@ import {
   privateKeyObject,
   publicKeyObject,
   signedMessage,
+  signRevocation,
   splitRecord,
   type KeyPair,
 } from '../src/core/signing.js'
+import { endorsementMessage, REVOCATION_DOMAIN, revocationMessage, SUCCESSION_DOMAIN } from '../src/core/statements.js'
+import { emptyIndex, indexStatement, retirements } from '../src/core/succession.js'
 import { decodeStateVector, encodeRuns, type Run } from '../src/core/update-codec.js'
 import { isSledlogError, type RejectCode } from '../src/errors.js'
 import { deriveMacKey } from '../src/store/level-store.js'
@@ -63,7 +67,13 @@ const challenge = (R: Uint8Array, A: Uint8Array, msg: Uint8Array): bigint =>
 export const VECTOR_LIMITS = { maxRecordBytes: 65536, maxUpdateBytes: 16 * 1024 * 1024 } as const
 
 /** What a record vector expects of `openRecord` (§4.3). */
-export type RecordOutcome = 'ok' | 'ENTRY_INVALID' | 'UPDATE_BAD_SIGNATURE'
+export type RecordOutcome =
+  | 'ok'
+  | 'ENTRY_INVALID'
+  | 'UPDATE_BAD_SIGNATURE'
+  | 'SUCCESSION_INVALID'
+  | 'SUCCESSION_BAD_ENDORSEMENT'
+  | 'REVOCATION_BAD_SIGNATURE'
 /** What an update vector expects of the guard (§5.3, §6.1). */
 export type UpdateOutcome = 'ok' | RejectCode
 /** What a state vector vector expects of the decoder (§5.4). */
@@ -185,6 +195,63 @@ const later: Entry = { sled, seq: 3, ts: TS + 3, kind: 'event', type: 'tick', pa
 const records = entries.map((e) => signer.signEntry(e))
 const laterRecord = signer.signEntry(later)
 const all = [...records, laterRecord]
+
+// ---- key succession: the golden sled S is succeeded by B (seed 20..3f); C (40..5f) is an admin
+// key; D (60..7f) succeeds S without S's endorsement. ----
+
+const seedC = new Uint8Array(Array.from({ length: 32 }, (_, i) => 64 + i))
+const seedD = new Uint8Array(Array.from({ length: 32 }, (_, i) => 96 + i))
+const keysC = keyPairFromSeed(seedC)
+const keysD = keyPairFromSeed(seedD)
+const endorsed = { successor: keysB.sled, predecessor: sled, lastSeq: 3, reason: 'rotation' } as const
+const successionEntry: Entry = {
+  sled: keysB.sled,
+  seq: 0,
+  ts: TS + 10,
+  kind: 'succession',
+  predecessor: sled,
+  lastSeq: 3,
+  reason: 'rotation',
+  endorsement: endorseSuccession(keys, endorsed),
+}
+const unendorsedEntry: Entry = {
+  sled: keysD.sled,
+  seq: 0,
+  ts: TS + 11,
+  kind: 'succession',
+  predecessor: sled,
+  lastSeq: -1,
+  reason: 'recovery',
+  endorsement: null,
+}
+const selfStatement = { target: sled, fromSeq: 2, authority: 'self', signer: sled } as const
+const selfRevocationEntry: Entry = {
+  sled: keysB.sled,
+  seq: 1,
+  ts: TS + 12,
+  kind: 'revocation',
+  target: sled,
+  fromSeq: 2,
+  authority: 'self',
+  signature: signRevocation(keys, selfStatement),
+}
+const adminStatement = { target: keysB.sled, fromSeq: 5, authority: 'admin', signer: keysC.sled } as const
+const adminRevocationEntry: Entry = {
+  sled: keysD.sled,
+  seq: 1,
+  ts: TS + 13,
+  kind: 'revocation',
+  target: keysB.sled,
+  fromSeq: 5,
+  authority: 'admin',
+  admin: keysC.sled,
+  signature: signRevocation(keysC, adminStatement),
+}
+const signerOf = (e: Entry): KeyPair => (e.sled === keysB.sled ? keysB : keysD)
+const successionRecord = createSigner(keysB).signEntry(successionEntry)
+const statementRecords = [successionEntry, unendorsedEntry, selfRevocationEntry, adminRevocationEntry].map((e) =>
+  createSigner(signerOf(e)).signEntry(e),
+)
 
 function entryVector(e: Entry): Record<string, unknown> {
   const json = encodeEntryJson(e)
@@ -585,11 +652,183 @@ async function recordVectors(): Promise<RecordVector[]> {
       ),
     ),
   )
+  specs.push(...statementRecordSpecs())
   const out: RecordVector[] = []
   for (const { signatureRule, ...s } of specs) {
     out.push(signatureRule === true ? { ...s, libraries: await libraryVerdicts(s.record) } : s)
   }
   return out
+}
+
+/** Record vectors of the succession and revocation kinds (§3.5, §3.6, §4.4). */
+function statementRecordSpecs(): RecordSpec[] {
+  const [succession, unendorsed, selfRev, adminRev] = statementRecords as [string, string, string, string]
+  /** `e` with `change` applied, signed by the sled it names (a valid entry signature). */
+  const signedAs = (e: Entry, change: Record<string, unknown>): string => {
+    const changed = { ...e, ...change } as Entry
+    const k = changed.sled === sled ? keys : changed.sled === keysB.sled ? keysB : keysD
+    return signText(encodeEntryJson(changed), ENTRY_DOMAIN, k)
+  }
+  const jsonOf = (r: string): string => (splitRecord(r) as { json: string }).json
+  const sig = (k: KeyPair, bytes: Uint8Array): string =>
+    Buffer.from(sign(null, bytes, privateKeyObject(k.seed))).toString('base64url')
+  const spec = (name: string, section: string, rule: string, record: string, expect: RecordOutcome): RecordSpec => ({
+    name,
+    section,
+    rule,
+    record,
+    expect,
+  })
+  return [
+    spec('succession-ok', '§3.5', 'B’s entry 0, succeeding S after seq 3, endorsed by S', succession, 'ok'),
+    spec('succession-unendorsed-ok', '§3.5', 'D’s entry 0, succeeding S, endorsement null', unendorsed, 'ok'),
+    spec(
+      'succession-at-seq-1',
+      '§3.5',
+      'a succession record at seq 1 (validly signed and endorsed)',
+      signedAs(successionEntry, { seq: 1 }),
+      'SUCCESSION_INVALID',
+    ),
+    spec(
+      'succession-of-itself',
+      '§3.5',
+      'a succession naming its own sled as predecessor, endorsed by itself',
+      signedAs(successionEntry, {
+        predecessor: keysB.sled,
+        endorsement: endorseSuccession(keysB, { ...endorsed, predecessor: keysB.sled } as never),
+      }),
+      'SUCCESSION_INVALID',
+    ),
+    spec(
+      'succession-misplaced-forged',
+      '§4.3',
+      'a succession at seq 1 whose entry signature is another key’s: the place is decided first',
+      signText(encodeEntryJson({ ...successionEntry, seq: 1 }), ENTRY_DOMAIN, keysC),
+      'SUCCESSION_INVALID',
+    ),
+    spec(
+      'succession-forged-entry',
+      '§4.3',
+      'a succession at seq 0 signed by another key than B’s: the entry signature before the endorsement',
+      signText(jsonOf(succession), ENTRY_DOMAIN, keysC),
+      'UPDATE_BAD_SIGNATURE',
+    ),
+    spec(
+      'endorsement-by-successor',
+      '§4.4',
+      'the endorsement signed by B (the successor) instead of S',
+      signedAs(successionEntry, { endorsement: endorseSuccession(keysB, endorsed as never) }),
+      'SUCCESSION_BAD_ENDORSEMENT',
+    ),
+    spec(
+      'endorsement-other-last-seq',
+      '§4.4',
+      'S’s endorsement of lastSeq 3 in a record saying lastSeq 4',
+      signedAs(successionEntry, { lastSeq: 4 }),
+      'SUCCESSION_BAD_ENDORSEMENT',
+    ),
+    spec(
+      'endorsement-other-reason',
+      '§4.4',
+      'S’s endorsement of a rotation in a record saying recovery',
+      signedAs(successionEntry, { reason: 'recovery' }),
+      'SUCCESSION_BAD_ENDORSEMENT',
+    ),
+    spec(
+      'endorsement-entry-domain',
+      '§4.4',
+      'S signed the endorsement text under the entry domain instead of the succession domain',
+      signedAs(successionEntry, {
+        endorsement: sig(
+          keys,
+          Buffer.concat([
+            Buffer.from(ENTRY_DOMAIN),
+            endorsementMessage(endorsed).subarray(Buffer.byteLength(SUCCESSION_DOMAIN)),
+          ]),
+        ),
+      }),
+      'SUCCESSION_BAD_ENDORSEMENT',
+    ),
+    spec(
+      'endorsement-last-char',
+      '§3.5, §4.1',
+      'an endorsement whose last character is not one of A Q g w',
+      signedAs(successionEntry, {
+        endorsement: `${(successionEntry as { endorsement: string }).endorsement.slice(0, 85)}B`,
+      }),
+      'ENTRY_INVALID',
+    ),
+    spec(
+      'succession-last-seq-minus-2',
+      '§3.5',
+      'lastSeq -2',
+      signedAs(unendorsedEntry, { lastSeq: -2 }),
+      'ENTRY_INVALID',
+    ),
+    spec(
+      'succession-endorsement-absent',
+      '§3.5',
+      'no endorsement field (null must be written)',
+      signText(jsonOf(unendorsed).replace(',"endorsement":null', ''), ENTRY_DOMAIN, keysD),
+      'ENTRY_INVALID',
+    ),
+    spec('revocation-self-ok', '§3.6', 'S retires itself from seq 2, carried by B', selfRev, 'ok'),
+    spec('revocation-admin-ok', '§3.6', 'admin C retires B from seq 5, carried by D', adminRev, 'ok'),
+    spec(
+      'revocation-other-from-seq',
+      '§4.4',
+      'S’s signature of fromSeq 2 in a record saying fromSeq 3',
+      signedAs(selfRevocationEntry, { fromSeq: 3 }),
+      'REVOCATION_BAD_SIGNATURE',
+    ),
+    spec(
+      'revocation-admin-as-self',
+      '§4.4',
+      'the admin’s signature presented as a self revocation of B',
+      signedAs(adminRevocationEntry, { authority: 'self', admin: undefined }),
+      'REVOCATION_BAD_SIGNATURE',
+    ),
+    spec(
+      'revocation-other-admin',
+      '§4.4',
+      'C’s signature in a record naming D as the admin',
+      signedAs(adminRevocationEntry, { admin: keysD.sled }),
+      'REVOCATION_BAD_SIGNATURE',
+    ),
+    spec(
+      'revocation-succession-domain',
+      '§4.4',
+      'S signed the revocation text under the succession domain',
+      signedAs(selfRevocationEntry, {
+        signature: sig(
+          keys,
+          Buffer.concat([
+            Buffer.from(SUCCESSION_DOMAIN),
+            revocationMessage(selfStatement).subarray(Buffer.byteLength(REVOCATION_DOMAIN)),
+          ]),
+        ),
+      }),
+      'REVOCATION_BAD_SIGNATURE',
+    ),
+    spec(
+      'revocation-self-with-admin',
+      '§3.6',
+      'authority self with an admin field',
+      signText(
+        jsonOf(selfRev).replace('"authority":"self"', `"authority":"self","admin":"${keysC.sled}"`),
+        ENTRY_DOMAIN,
+        keysB,
+      ),
+      'ENTRY_INVALID',
+    ),
+    spec(
+      'revocation-admin-without-admin',
+      '§3.6',
+      'authority admin without its admin field',
+      signText(jsonOf(adminRev).replace(`,"admin":"${keysC.sled}"`, ''), ENTRY_DOMAIN, keysD),
+      'ENTRY_INVALID',
+    ),
+  ]
 }
 
 type UpdateSpec = Omit<UpdateVector, 'updateHex' | 'maxRecordBytes' | 'maxUpdateBytes'> & {
@@ -1058,6 +1297,68 @@ function updateVectors(): UpdateVector[] {
       ),
       section: '§6.3',
     },
+    // Succession and revocation records through the guard (§6.1 step 3.3, opened per §4.3).
+    ok({
+      name: 'succession-root',
+      section: '§3.5',
+      rule: 'B’s succession record as entry 0 of its own log (root form)',
+      held: 4,
+      update: update([rootBlock(0, [successionRecord], utf8(rootNameOf(keysB.sled)), CB)]),
+      added: 1,
+      duplicates: 0,
+    }),
+    s61(
+      'succession-past-seq-0',
+      'S appends, as its seq 4, a succession of D endorsed by D',
+      4,
+      update([
+        appendBlock(4, [
+          signer.signEntry({
+            sled,
+            seq: 4,
+            ts: TS + 4,
+            ...({
+              kind: 'succession',
+              predecessor: keysD.sled,
+              lastSeq: 0,
+              reason: 'rotation',
+              endorsement: endorseSuccession(keysD, {
+                successor: sled,
+                lastSeq: 0,
+                reason: 'rotation',
+              } as never),
+            } as EntryBody),
+          } as Entry),
+        ]),
+      ]),
+      'SUCCESSION_INVALID',
+    ),
+    s61(
+      'succession-bad-endorsement',
+      'B’s entry 0 whose endorsement is B’s own signature',
+      4,
+      update([
+        rootBlock(
+          0,
+          [
+            createSigner(keysB).signEntry({
+              ...successionEntry,
+              endorsement: endorseSuccession(keysB, endorsed as never),
+            } as Entry),
+          ],
+          utf8(rootNameOf(keysB.sled)),
+          CB,
+        ),
+      ]),
+      'SUCCESSION_BAD_ENDORSEMENT',
+    ),
+    s61(
+      'revocation-bad-signature',
+      'S appends, as its seq 4, a self revocation whose signature covers another fromSeq',
+      4,
+      update([appendBlock(4, [signer.signEntry({ ...selfRevocationEntry, sled, seq: 4, fromSeq: 1 } as Entry)])]),
+      'REVOCATION_BAD_SIGNATURE',
+    ),
   ]
   return specs.map(({ update: u, maxRecordBytes, maxUpdateBytes, ...s }) => ({
     name: s.name,
@@ -1226,6 +1527,54 @@ async function handshakeVectors(): Promise<Record<string, unknown>> {
   }
 }
 
+// ---- key succession: worked example (§9.9) ----
+
+/** The retirement seqs the reference computes from `records` with `adminKeys` configured (§6.5). */
+export function retirementOutcome(records: readonly string[], adminKeys: readonly string[]): Record<string, number> {
+  const ix = emptyIndex()
+  for (const r of records) {
+    const { entry } = openRecord(r, createVerifier())
+    if (entry.kind === 'succession' || entry.kind === 'revocation') indexStatement(ix, entry)
+  }
+  const out = retirements(ix, new Set(adminKeys as SledId[]), () => true)
+  return Object.fromEntries([...out].sort(([a], [b]) => (a < b ? -1 : 1)))
+}
+
+function successionVectors(): Record<string, unknown> {
+  const [succession, unendorsed, selfRev, adminRev] = statementRecords as [string, string, string, string]
+  const t: Transcript = { serverKey: keys.publicKey, serverNonce, clientKey: keysB.publicKey, clientNonce }
+  const sigC = signTranscript(keysB, 'client', t)
+  const entryOf = (e: Entry, record: string) => ({ entry: e, json: encodeEntryJson(e), record })
+  const withoutAdmin = retirementOutcome(statementRecords, [])
+  const withAdmin = retirementOutcome(statementRecords, [keysC.sled])
+  return {
+    description:
+      'Key succession (PROTOCOL.md §3.5, §3.6, §4.4, §6.5, §8.2): S = the golden sled; B (seed 20..3f) succeeds ' +
+      'S after seq 3, endorsed; D (seed 60..7f) succeeds S unendorsed; C (seed 40..5f) is an admin key. B carries ' +
+      'S’s self revocation from seq 2; D carries C’s revocation of B from seq 5.',
+    successorSeedHex: hex(seedB),
+    adminSeedHex: hex(seedC),
+    unendorsedSeedHex: hex(seedD),
+    successor: keysB.sled,
+    admin: keysC.sled,
+    unendorsedSuccessor: keysD.sled,
+    successionDomain: SUCCESSION_DOMAIN,
+    revocationDomain: REVOCATION_DOMAIN,
+    endorsementMessageHex: hex(endorsementMessage(endorsed)),
+    selfRevocationMessageHex: hex(revocationMessage(selfStatement)),
+    adminRevocationMessageHex: hex(revocationMessage(adminStatement)),
+    succession: entryOf(successionEntry, succession),
+    unendorsed: entryOf(unendorsedEntry, unendorsed),
+    selfRevocation: entryOf(selfRevocationEntry, selfRev),
+    adminRevocation: entryOf(adminRevocationEntry, adminRev),
+    /** Retirement seqs from all four records: without admin keys, and with C configured. */
+    retiredWithoutAdmin: withoutAdmin,
+    retiredWithAdmin: withAdmin,
+    /** B's prove of the §9.7 handshake (no token) presenting its succession record. */
+    proveChainHex: hex(encodeProve(keysB.publicKey, clientNonce, sigC, new Uint8Array(0), [succession])),
+  }
+}
+
 // ---- outcomes of the reference ----
 
 /** What the reference's openRecord gives for a record. */
@@ -1325,6 +1674,16 @@ export async function buildGolden(): Promise<Record<string, unknown>> {
   const updatesV = updateVectors()
   const svV = stateVectorVectors()
   const handshake = await handshakeVectors()
+  const succession = successionVectors()
+  // Written from §6.5: S retired at min(lastSeq 3 + 1, fromSeq 2) = 2; B at 5 only with C as admin.
+  const wantRetired = { [sled]: 2 }
+  const wantWithAdmin = Object.fromEntries(
+    Object.entries({ [sled]: 2, [keysB.sled]: 5 }).sort(([a], [b]) => (a < b ? -1 : 1)),
+  )
+  if (JSON.stringify(succession.retiredWithoutAdmin) !== JSON.stringify(wantRetired))
+    throw mismatch('retirement', 'without admin', wantRetired, succession.retiredWithoutAdmin)
+  if (JSON.stringify(succession.retiredWithAdmin) !== JSON.stringify(wantWithAdmin))
+    throw mismatch('retirement', 'with admin', wantWithAdmin, succession.retiredWithAdmin)
   for (const v of recordsV) {
     const got = recordOutcome(v.record)
     if (got !== v.expect) throw mismatch('record', v.name, v.expect, got)
@@ -1366,6 +1725,7 @@ export async function buildGolden(): Promise<Record<string, unknown>> {
     /** LevelDB value of the first update when it is the first thing committed: MAC ‖ update. */
     store: { macKeyHex: hex(macKey), key: storeKey, macHex: hex(mac) },
     handshake,
+    succession,
     conformance: {
       description:
         'Every MUST-reject rule of docs/PROTOCOL.md with the code a verifier gives and the section that says so, ' +

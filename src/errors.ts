@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   // identity
   KEY_FILE_PERMISSIONS: 'key file is readable by group or others',
   KEY_FILE_CORRUPT: 'key file cannot be parsed or does not match its public key',
+  KEY_ROTATION_PENDING: 'a key rotation of the data directory was interrupted; run it again to finish it',
   // entries and local input
   ENTRY_INVALID: 'entry fields are missing, of the wrong type or out of range',
   ENTRY_TOO_LARGE: 'encoded entry exceeds the configured size limit',
@@ -22,6 +23,10 @@ export const ERROR_CODES = {
   UPDATE_BAD_SIGNATURE: 'an entry signature does not verify',
   UPDATE_BAD_BINDING: 'an entry is not bound to its Yjs client and clock (sled, seq)',
   UPDATE_GAP: 'update starts past the local head of a sled (missing predecessors)',
+  // key succession and revocation records (guard rejections too)
+  SUCCESSION_INVALID: 'a succession record that is not entry 0 of its sled, or names its own sled as predecessor',
+  SUCCESSION_BAD_ENDORSEMENT: "a succession record's endorsement does not verify under the predecessor's key",
+  REVOCATION_BAD_SIGNATURE: "a revocation record's signature does not verify under the target's or admin key",
   // peers
   PEER_PROTOCOL: 'a peer sent a message that is not part of the sync protocol',
   PEER_AUTH_FAILED: 'a peer failed the signed challenge handshake or the shared token check',
@@ -52,6 +57,7 @@ export const ERROR_CODES = {
   LOG_NOT_OPEN: 'the log has not been opened',
   OWN_HEAD_BEHIND: 'this node holds fewer of its own entries than it has written; appends wait for recovery',
   SLED_FORKED: "this node's own sled signed two versions of a seq (it is forked); appends are refused",
+  SLED_RETIRED: "this node's own sled is retired (by a succession or revocation) at the seq an append would use",
   NODE_STOPPING: 'the node is shutting down and accepts no more writes',
 } as const
 
@@ -59,7 +65,15 @@ export const ERROR_CODES = {
 export type ErrorCode = keyof typeof ERROR_CODES
 
 /** The codes a guard rejection can carry. */
-export type RejectCode = Extract<ErrorCode, `UPDATE_${string}` | 'ENTRY_INVALID' | 'ENTRY_TOO_LARGE'>
+export type RejectCode = Extract<
+  ErrorCode,
+  | `UPDATE_${string}`
+  | 'ENTRY_INVALID'
+  | 'ENTRY_TOO_LARGE'
+  | 'SUCCESSION_INVALID'
+  | 'SUCCESSION_BAD_ENDORSEMENT'
+  | 'REVOCATION_BAD_SIGNATURE'
+>
 
 /** An error with a stable {@link ErrorCode}; `details` carries machine-readable context. */
 export class SledlogError extends Error {

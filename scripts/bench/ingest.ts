@@ -28,7 +28,7 @@ function account(log: SledLog, upTo: number): { events: number; dropped: number;
         sentinels++
         dropped += e.to - e.from + 1
         for (let l = e.from; l <= e.to; l++) mark(l)
-      } else if (e.lid !== undefined) {
+      } else if (e.kind === 'event' && e.lid !== undefined) {
         events++
         mark(e.lid)
       }

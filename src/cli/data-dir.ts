@@ -10,6 +10,7 @@ import { access, chmod, copyFile, mkdtemp, readdir, rm, stat } from 'node:fs/pro
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
+import type { SledId } from '../core/ids.js'
 import { dbPath } from '../log/open-log.js'
 import { SledLog } from '../log/sled-log.js'
 import { keyPath, loadIdentity } from '../store/identity.js'
@@ -21,6 +22,8 @@ import { diskMessage, diskProblem, isReadOnly, type DiskProblem } from './disk-e
 export interface OpenDataDirOptions {
   /** Create the database if the directory has only a key (for imports into a new node). */
   readonly create?: boolean
+  /** Admin keys, as the node is configured: they decide which admin revocations retire a sled. */
+  readonly adminKeys?: readonly SledId[]
   /** How stored records are checked (see SledLogOptions). */
   readonly verifyOnOpen?: 'mac' | 'full'
   /** fsync each commit. */
@@ -113,6 +116,7 @@ export async function openDataDir(dir: string, opts: OpenDataDirOptions = {}): P
       keys,
       store,
       quarantineOnOpen: opts.quarantineOnOpen ?? writing,
+      ...(opts.adminKeys === undefined ? {} : { adminKeys: opts.adminKeys }),
       ...(opts.verifyOnOpen === undefined ? {} : { verifyOnOpen: opts.verifyOnOpen }),
     })
     await log.open()

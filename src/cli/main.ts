@@ -34,6 +34,21 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   { name: 'id', summary: "print a node's sled id", load: async () => (await import('./commands/keygen.js')).id },
   {
+    name: 'rotate-key',
+    summary: 'move a stopped node to a new key (succession endorsed by the old one)',
+    load: async () => (await import('./commands/rotate-key.js')).rotateKeyCommand,
+  },
+  {
+    name: 'recover',
+    summary: 'after a lost disk: move a stopped node to a new key (--new-key)',
+    load: async () => (await import('./commands/rotate-key.js')).recoverCommand,
+  },
+  {
+    name: 'revoke-key',
+    summary: "retire a sled's key from a seq on (signed by the key itself or an admin key)",
+    load: async () => (await import('./commands/revoke-key.js')).revokeKey,
+  },
+  {
     name: 'token',
     summary: 'create, list or revoke API tokens',
     load: async () => (await import('./commands/token.js')).token,

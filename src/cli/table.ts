@@ -11,7 +11,7 @@ const COLUMNS = [
   { title: 'SLED', width: 12 },
   { title: 'SEQ', width: 8, right: true },
   { title: 'TIME', width: 24 },
-  { title: 'KIND', width: 5 },
+  { title: 'KIND', width: 10 },
   { title: 'TYPE', width: 24 },
   { title: 'ID', width: 16 },
 ] as const
@@ -29,7 +29,28 @@ export function tableHeader(): string {
   return [...COLUMNS.map((c) => cell(c.title, c.width, 'right' in c)), 'PAYLOAD'].join('  ').trimEnd()
 }
 
-/** One entry as a table row. */
+/** What the payload column says of an entry that is not an event. */
+function summary(e: StoredEntry): string {
+  switch (e.kind) {
+    case 'event':
+      return visible(JSON.stringify(e.payload))
+    case 'gap':
+      return `lids ${e.from}..${e.to} dropped`
+    case 'succession': {
+      const endorsed = e.endorsement === null ? 'NOT endorsed' : 'endorsed'
+      return `succeeds ${e.predecessor.slice(0, 12)} after seq ${e.lastSeq} (${e.reason}, ${endorsed})`
+    }
+    case 'revocation': {
+      const by = e.admin === undefined ? 'self' : `admin ${e.admin.slice(0, 12)}`
+      return `retires ${e.target.slice(0, 12)} from seq ${e.fromSeq} (${by})`
+    }
+  }
+}
+
+/**
+ * One entry as a table row. An entry of a retired key (PROTOCOL.md §6.5) says so first in its
+ * payload column.
+ */
 export function tableRow(e: StoredEntry): string {
   const values = [
     e.sled.slice(0, 12),
@@ -40,6 +61,6 @@ export function tableRow(e: StoredEntry): string {
     e.kind === 'event' ? (e.id ?? '') : '',
   ]
   const cells = COLUMNS.map((c, i) => cell(visible(values[i] ?? ''), c.width, 'right' in c))
-  const payload = e.kind === 'event' ? visible(JSON.stringify(e.payload)) : `lids ${e.from}..${e.to} dropped`
+  const payload = (e.retired === true ? '[retired] ' : '') + summary(e)
   return [...cells, cell(payload, PAYLOAD_MAX).trimEnd()].join('  ')
 }

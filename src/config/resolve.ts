@@ -7,7 +7,9 @@
  * Messages never show a secret setting's value, nor the credentials of a URL.
  */
 import { dirname, isAbsolute, join } from 'node:path'
-import { isSledId, type SledId } from '../core/ids.js'
+import { isSledId, publicKeyOf, type SledId } from '../core/ids.js'
+import { isWeakPublicKey } from '../core/signing.js'
+import { sledlogError } from '../errors.js'
 import { hasUrlCredentials, redactUrls } from './redact.js'
 import {
   DEFAULTS,
@@ -197,6 +199,16 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     return [...new Set(items)] as SledId[]
   })
 
+  const adminKeys = take('adminKeys', (raw) => {
+    const items = stringList(raw, problems)
+    if (items === undefined) return undefined
+    for (const a of items) {
+      const why = adminKeyProblem(a)
+      if (why !== undefined) problems.push(`${raw.label}: ${show(raw, a)} ${why}`)
+    }
+    return [...new Set(items)] as SledId[]
+  })
+
   const sync = take('sync', flag)
 
   const recoveryTimeoutMs = take('recoveryTimeoutMs', (raw) => {
@@ -247,6 +259,7 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     ...(token === undefined ? {} : { token }),
     // An empty list (e.g. SLEDLOG_ALLOW=",") would lock every peer out; it means "no list".
     ...(allow === undefined || allow.length === 0 ? {} : { allow }),
+    ...(adminKeys === undefined || adminKeys.length === 0 ? {} : { adminKeys }),
     sync: sync ?? DEFAULTS.sync,
     ...(recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs }),
     ...(ingestCapacity === undefined ? {} : { ingestCapacity }),
@@ -262,6 +275,31 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
   const allOrigins = {} as Record<SettingName, Origin>
   for (const name of Object.keys(SETTING_SOURCES) as SettingName[]) allOrigins[name] = origins[name] ?? 'default'
   return { ok: true, settings, origins: allOrigins, files }
+}
+
+/** Why `key` cannot be an admin key (PROTOCOL.md §6.5), or undefined. */
+function adminKeyProblem(key: string): string | undefined {
+  if (!isSledId(key)) return 'is not a public key (64 lowercase hex characters)'
+  if (isWeakPublicKey(publicKeyOf(key))) return 'is a weak key anyone could sign for; it is never an admin key'
+  return undefined
+}
+
+/**
+ * The admin keys of SLEDLOG_ADMIN_KEYS (comma-separated), for commands that read a stopped node's
+ * data directory: they decide which admin revocations retire a sled there, as on the node.
+ * Throws CONFIG_INVALID naming a bad key.
+ */
+export function resolveAdminKeys(env: Readonly<Record<string, string | undefined>>): SledId[] {
+  const name = SETTING_SOURCES.adminKeys.env
+  const keys = (env[name] ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '')
+  for (const k of keys) {
+    const why = adminKeyProblem(k)
+    if (why !== undefined) throw sledlogError('CONFIG_INVALID', `${name}: ${JSON.stringify(k)} ${why}`)
+  }
+  return [...new Set(keys)] as SledId[]
 }
 
 /**

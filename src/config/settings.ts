@@ -24,6 +24,11 @@ export interface NodeSettings {
   readonly token?: string
   /** Sleds allowed to connect; absent: any peer that authenticates. */
   readonly allow?: readonly SledId[]
+  /**
+   * Admin public keys (sled ids) whose revocations retire their target (PROTOCOL.md §6.5); every
+   * node of a cluster must list the same ones, or they read different `retired` flags.
+   */
+  readonly adminKeys?: readonly SledId[]
   /** fsync every commit. */
   readonly sync: boolean
   /** How long a node with no entries of its own waits for its peers before appending. */
@@ -79,6 +84,7 @@ export const SETTING_SOURCES: Readonly<Record<SettingName, SettingSource>> = {
   peers: { flag: 'peer', env: 'SLEDLOG_PEERS', file: 'peers' },
   token: { flag: 'token', env: 'SLEDLOG_TOKEN', file: 'token', secret: true },
   allow: { flag: 'allow', env: 'SLEDLOG_ALLOW', file: 'allow' },
+  adminKeys: { flag: 'admin-key', env: 'SLEDLOG_ADMIN_KEYS', file: 'adminKeys' },
   sync: { flag: 'sync', env: 'SLEDLOG_SYNC', file: 'sync' },
   recoveryTimeoutMs: { flag: 'recovery-timeout', env: 'SLEDLOG_RECOVERY_TIMEOUT', file: 'recoveryTimeoutMs' },
   ingestCapacity: { flag: 'ingest-capacity', env: 'SLEDLOG_INGEST_CAPACITY', file: 'ingestCapacity' },

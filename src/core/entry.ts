@@ -43,8 +43,47 @@ export interface GapEntry extends EntryHeader {
   readonly to: number
 }
 
+/** Why a successor key was made (docs/PROTOCOL.md §3.5). */
+export type SuccessionReason = 'rotation' | 'recovery'
+
+/**
+ * A succession record: the first entry (seq 0) of a successor sled, naming the sled it succeeds
+ * and the last of the predecessor's seqs the node vouches for (docs/PROTOCOL.md §3.5).
+ */
+export interface SuccessionEntry extends EntryHeader {
+  readonly kind: 'succession'
+  /** The sled this one succeeds; never the sled itself. */
+  readonly predecessor: SledId
+  /** The predecessor's last seq the node vouches for; -1 for none. */
+  readonly lastSeq: number
+  readonly reason: SuccessionReason
+  /**
+   * base64url Ed25519 signature by the predecessor's key over the endorsement message (§4.4), or
+   * null when that key is lost: an unendorsed succession is shown as such and retires nothing.
+   */
+  readonly endorsement: string | null
+}
+
+/** Who signs a revocation: the target's own key, or an admin key. */
+export type RevocationAuthority = 'self' | 'admin'
+
+/**
+ * A revocation record: retires sled `target` from seq `fromSeq` on (docs/PROTOCOL.md §3.6). It
+ * may be carried in any sled's log; its authority is its own signature, not the carrier's.
+ */
+export interface RevocationEntry extends EntryHeader {
+  readonly kind: 'revocation'
+  readonly target: SledId
+  readonly fromSeq: number
+  readonly authority: RevocationAuthority
+  /** The admin public key (a sled id) that signed it; present exactly when authority is admin. */
+  readonly admin?: SledId
+  /** base64url Ed25519 signature by the target (self) or the admin key over the revocation message (§4.4). */
+  readonly signature: string
+}
+
 /** A log entry. */
-export type Entry = EventEntry | GapEntry
+export type Entry = EventEntry | GapEntry | SuccessionEntry | RevocationEntry
 
 /** The body of an entry: what a writer chooses; the log adds sled, seq and ts. */
 export type EntryBody =
@@ -56,6 +95,17 @@ export type EntryBody =
       readonly id?: string
     }
   | { readonly kind: 'gap'; readonly from: number; readonly to: number }
+  | Omit<SuccessionEntry, keyof EntryHeader>
+  | Omit<RevocationEntry, keyof EntryHeader>
+
+/** Every entry kind, as readers filter them. */
+export const ENTRY_KINDS = ['event', 'gap', 'succession', 'revocation'] as const
+
+/** An entry kind. */
+export type EntryKind = (typeof ENTRY_KINDS)[number]
+
+/** The format of a base64url Ed25519 signature (docs/PROTOCOL.md §4.1): 86 characters, no padding. */
+export const SIGNATURE_RE = /^[A-Za-z0-9_-]{85}[AQgw]$/
 
 /** Limits on entry fields. */
 export const ENTRY_LIMITS = {
@@ -73,6 +123,15 @@ function invalid(message: string, details?: Record<string, unknown>): never {
 
 function isSeq(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
+}
+
+function onlyFields(b: Record<string, unknown>, fields: readonly string[]): void {
+  for (const k of Object.keys(b)) if (!fields.includes(k)) invalid(`unknown field ${k}`, { field: k })
+}
+
+function checkSignatureField(value: unknown, field: string): void {
+  if (typeof value !== 'string' || !SIGNATURE_RE.test(value))
+    invalid(`${field} must be an 86-character base64url Ed25519 signature`, { field })
 }
 
 function checkShortString(value: unknown, field: string, max: number): asserts value is string {
@@ -121,30 +180,57 @@ export function assertEntryBody(body: unknown): asserts body is EntryBody {
     assertJsonValue(b.payload)
     if (b.id !== undefined) checkShortString(b.id, 'id', ENTRY_LIMITS.idLength)
     if (b.lid !== undefined && !isSeq(b.lid)) invalid('lid must be a non-negative safe integer')
-    for (const k of Object.keys(b)) {
-      if (k !== 'kind' && k !== 'type' && k !== 'payload' && k !== 'id' && k !== 'lid')
-        invalid(`unknown field ${k}`, { field: k })
-    }
+    onlyFields(b, ['kind', 'type', 'payload', 'id', 'lid'])
     return
   }
   if (b.kind === 'gap') {
     if (!isSeq(b.from) || !isSeq(b.to) || b.from > b.to) invalid('gap needs integers 0 <= from <= to')
-    for (const k of Object.keys(b)) {
-      if (k !== 'kind' && k !== 'from' && k !== 'to') invalid(`unknown field ${k}`, { field: k })
-    }
+    onlyFields(b, ['kind', 'from', 'to'])
     return
   }
-  invalid('kind must be "event" or "gap"')
+  if (b.kind === 'succession') {
+    if (!isSledId(b.predecessor)) invalid('predecessor must be a sled id (64 lowercase hex)', { field: 'predecessor' })
+    if (!(isSeq(b.lastSeq) || b.lastSeq === -1)) invalid('lastSeq must be an integer >= -1', { field: 'lastSeq' })
+    if (b.reason !== 'rotation' && b.reason !== 'recovery')
+      invalid('reason must be "rotation" or "recovery"', { field: 'reason' })
+    if (b.endorsement !== null) checkSignatureField(b.endorsement, 'endorsement')
+    onlyFields(b, ['kind', 'predecessor', 'lastSeq', 'reason', 'endorsement'])
+    return
+  }
+  if (b.kind === 'revocation') {
+    if (!isSledId(b.target)) invalid('target must be a sled id (64 lowercase hex)', { field: 'target' })
+    if (!isSeq(b.fromSeq)) invalid('fromSeq must be a non-negative safe integer', { field: 'fromSeq' })
+    if (b.authority === 'self') {
+      if ('admin' in b) invalid('a self revocation has no admin field', { field: 'admin' })
+    } else if (b.authority === 'admin') {
+      if (!isSledId(b.admin)) invalid('admin must be the admin public key (64 lowercase hex)', { field: 'admin' })
+    } else invalid('authority must be "self" or "admin"', { field: 'authority' })
+    checkSignatureField(b.signature, 'signature')
+    onlyFields(b, ['kind', 'target', 'fromSeq', 'authority', 'admin', 'signature'])
+    return
+  }
+  invalid('kind must be "event", "gap", "succession" or "revocation"')
 }
 
 /**
  * Serialises an entry to its one valid JSON text. Field order: sled, seq, ts, kind, then
- * type, payload, lid?, id? (events) or from, to (gaps). `id` is last, so {@link idOfRecordJson}
- * can read it without parsing the payload.
+ * type, payload, lid?, id? (events), from, to (gaps), predecessor, lastSeq, reason, endorsement
+ * (successions) or target, fromSeq, authority, admin?, signature (revocations). `id` is last,
+ * so {@link idOfEntryJson} can read it without parsing the payload.
  */
 export function encodeEntryJson(e: Entry): string {
   const head = `{"sled":"${e.sled}","seq":${e.seq},"ts":${e.ts},"kind":"${e.kind}"`
   if (e.kind === 'gap') return `${head},"from":${e.from},"to":${e.to}}`
+  if (e.kind === 'succession') {
+    const endorsement = e.endorsement === null ? 'null' : `"${e.endorsement}"`
+    const pred = `,"predecessor":"${e.predecessor}","lastSeq":${e.lastSeq}`
+    return `${head}${pred},"reason":"${e.reason}","endorsement":${endorsement}}`
+  }
+  if (e.kind === 'revocation') {
+    const admin = e.admin === undefined ? '' : `,"admin":"${e.admin}"`
+    const target = `,"target":"${e.target}","fromSeq":${e.fromSeq},"authority":"${e.authority}"`
+    return `${head}${target}${admin},"signature":"${e.signature}"}`
+  }
   const lid = e.lid === undefined ? '' : `,"lid":${e.lid}`
   const id = e.id === undefined ? '' : `,"id":${JSON.stringify(e.id)}`
   return `${head},"type":${JSON.stringify(e.type)},"payload":${JSON.stringify(e.payload)}${lid}${id}}`
@@ -170,7 +256,25 @@ export function parseEntryJson(json: string): Entry {
   assertEntryBody(body)
   const entry = { sled, seq, ts, ...body } as Entry
   if (encodeEntryJson(entry) !== json) invalid('entry JSON is not in canonical form')
+  if (entry.kind === 'succession') assertSuccessionPlace(entry)
   return entry
+}
+
+/**
+ * Throws SUCCESSION_INVALID unless a succession sits where it may (docs/PROTOCOL.md §3.5): at
+ * seq 0 of its sled (it opens the successor's log), naming another sled as its predecessor.
+ */
+export function assertSuccessionPlace(e: {
+  readonly sled: SledId
+  readonly seq: number
+  readonly predecessor: SledId
+}): void {
+  if (e.seq !== 0)
+    throw sledlogError('SUCCESSION_INVALID', `a succession record must be entry 0 of its sled, not ${e.seq}`, {
+      seq: e.seq,
+    })
+  if (e.predecessor === e.sled)
+    throw sledlogError('SUCCESSION_INVALID', 'a succession record names its own sled as its predecessor')
 }
 
 /**

@@ -97,6 +97,15 @@ function checkBinding(entry: Entry, client: number, clock: number, sled: SledId 
   if (sled !== undefined && entry.sled !== sled) fail('UPDATE_BAD_BINDING', `client ${client} mixes sleds`)
 }
 
+/** The codes opening a record gives (PROTOCOL.md §4.3): each is the update's rejection. */
+const RECORD_CODES: ReadonlySet<string> = new Set<RejectCode>([
+  'ENTRY_INVALID',
+  'UPDATE_BAD_SIGNATURE',
+  'SUCCESSION_INVALID',
+  'SUCCESSION_BAD_ENDORSEMENT',
+  'REVOCATION_BAD_SIGNATURE',
+])
+
 /** Parses (and at level 'full' verifies) a record, mapping errors to rejections. */
 function open(record: string, opts: GuardOptions, verify: boolean): Entry {
   try {
@@ -106,8 +115,7 @@ function open(record: string, opts: GuardOptions, verify: boolean): Entry {
     return parseEntryJson(parts.json)
   } catch (err) {
     if (err instanceof Rejection) throw err
-    if (isSledlogError(err, 'UPDATE_BAD_SIGNATURE')) fail('UPDATE_BAD_SIGNATURE', err.message)
-    if (isSledlogError(err, 'ENTRY_INVALID')) fail('ENTRY_INVALID', err.message)
+    if (isSledlogError(err) && RECORD_CODES.has(err.code)) fail(err.code as RejectCode, err.message)
     throw err
   }
 }

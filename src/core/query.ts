@@ -10,11 +10,18 @@ import { splitRecord } from './signing.js'
 /**
  * An entry as readers get it: the entry and its signature. Once replicas have exchanged what they
  * hold, every entry they serve is the same on all of them: a forked sled's entries are served
- * only below its fork (PROTOCOL.md §6.2).
+ * only below its fork (PROTOCOL.md §6.2), and an entry at or past its sled's retirement seq
+ * carries `retired: true` (§6.5).
  */
 export type StoredEntry = Entry & {
   /** base64url Ed25519 signature over the entry (see docs/PROTOCOL.md). */
   readonly sig: string
+  /**
+   * Present (true) when the entry's seq is at or past its sled's retirement seq: the key was
+   * retired by a succession or revocation the node holds, so the entry is readable but suspect.
+   * Absent otherwise; it reflects what the node holds when the entry is read.
+   */
+  readonly retired?: true
 }
 
 /** A position in (sled, seq) order. */
@@ -59,6 +66,11 @@ export interface QueryResult {
    * between replicas), so a reader knows the sled ends there by proof, not for want of data.
    */
   readonly forked: Readonly<Record<string, number>>
+  /**
+   * The retired sleds among those this page covered, each with its retirement seq: their
+   * entries from that seq on carry `retired: true` (PROTOCOL.md §6.5).
+   */
+  readonly retired: Readonly<Record<string, number>>
 }
 
 /** Default page size. */
@@ -76,6 +88,8 @@ export interface QuerySource {
   records(sled: SledId, from: number, to: number): readonly string[]
   /** The fork seq F of a forked sled, undefined for others. */
   forkedAt(sled: SledId): number | undefined
+  /** The retirement seq of a retired sled, undefined for others. */
+  retiredAt(sled: SledId): number | undefined
 }
 
 const SCAN_CHUNK = 512
@@ -105,12 +119,18 @@ export function checkQuery(q: Query): void {
   }
 }
 
-/** Turns a stored record into the entry readers see (records in the log were verified on entry). */
-export function recordToEntry(record: string): StoredEntry {
+/**
+ * Turns a stored record into the entry readers see (records in the log were verified on entry),
+ * flagged `retired` when `retiredFrom` (its sled's retirement seq) is at or below its seq.
+ */
+export function recordToEntry(record: string, retiredFrom?: number): StoredEntry {
   const parts = splitRecord(record)
   if (parts === undefined) throw sledlogError('STORE_CORRUPT', 'log holds a record without a signature')
-  const entry = JSON.parse(parts.json) as Entry
-  return { ...entry, sig: record.slice(0, 86) }
+  // The parsed object is fresh and ours: fields are added to it rather than copied into another.
+  const entry = JSON.parse(parts.json) as { -readonly [K in keyof StoredEntry]: StoredEntry[K] }
+  entry.sig = record.slice(0, 86)
+  if (retiredFrom !== undefined && entry.seq >= retiredFrom) entry.retired = true
+  return entry as StoredEntry
 }
 
 function matches(e: StoredEntry, q: Query): boolean {
@@ -128,11 +148,14 @@ export function runQuery(src: QuerySource, q: Query): QueryResult {
   const wanted = q.sled === undefined ? undefined : new Set(typeof q.sled === 'string' ? [q.sled] : q.sled)
   const entries: StoredEntry[] = []
   const forked: Record<string, number> = {}
+  const retired: Record<string, number> = {}
   for (const sled of src.sleds()) {
     if (wanted !== undefined && !wanted.has(sled)) continue
     if (q.after !== undefined && sled < q.after.sled) continue
     const fork = src.forkedAt(sled)
     if (fork !== undefined) forked[sled] = fork
+    const retiredFrom = src.retiredAt(sled)
+    if (retiredFrom !== undefined) retired[sled] = retiredFrom
     let from = 0
     if (q.after !== undefined && sled === q.after.sled) from = Math.max(from, q.after.seq + 1)
     const headCursor = q.afterHeads?.[sled]
@@ -143,13 +166,13 @@ export function runQuery(src: QuerySource, q: Query): QueryResult {
       const to = Math.min(end, from + SCAN_CHUNK)
       const records = src.records(sled, from, to)
       for (let i = 0; i < records.length; i++) {
-        const e = recordToEntry(records[i] as string)
+        const e = recordToEntry(records[i] as string, retiredFrom)
         if (!matches(e, q)) continue
         entries.push(e)
-        if (entries.length === limit) return { entries, next: { sled, seq: from + i }, forked }
+        if (entries.length === limit) return { entries, next: { sled, seq: from + i }, forked, retired }
       }
       from = to
     }
   }
-  return { entries, next: null, forked }
+  return { entries, next: null, forked, retired }
 }

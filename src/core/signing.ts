@@ -8,8 +8,15 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import { Point } from '@noble/ed25519'
 import { sledlogError } from '../errors.js'
-import { encodeEntryJson, parseEntryJson, type Entry } from './entry.js'
+import {
+  encodeEntryJson,
+  parseEntryJson,
+  type Entry,
+  type RevocationAuthority,
+  type SuccessionReason,
+} from './entry.js'
 import { sledIdFromPublicKey, type SledId } from './ids.js'
+import { checkStatement, endorsementMessage, revocationMessage } from './statements.js'
 
 /** Domain separation prefix of every entry signature. */
 export const ENTRY_DOMAIN = 'sledlog/entry/v1\n'
@@ -39,6 +46,11 @@ export interface EntrySigner {
 export interface EntryVerifier {
   /** True when `sig` is a valid signature by `sled` over `json` (with the entry domain). */
   verifyJson(sled: SledId, json: string, sig: Uint8Array): boolean
+  /**
+   * True when `sig` is a valid signature by `key` over `message` as it is (its domain already in
+   * it): the statements inside succession and revocation records (PROTOCOL.md §4.4).
+   */
+  verifyMessage(key: SledId, message: Uint8Array, sig: Uint8Array): boolean
 }
 
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -121,18 +133,50 @@ export function isWeakPublicKey(pub: Uint8Array): boolean {
  */
 export function createVerifier(maxCachedKeys = 4096): EntryVerifier {
   const cache = new Map<SledId, KeyObject | null>()
-  return {
-    verifyJson(sled, json, sig) {
-      let key = cache.get(sled)
-      if (key === undefined) {
-        if (cache.size >= maxCachedKeys) cache.clear()
-        const pub = Buffer.from(sled, 'hex')
-        key = isWeakPublicKey(pub) ? null : publicKeyObject(pub)
-        cache.set(sled, key)
-      }
-      return key !== null && verify(null, signedMessage(json), key, sig)
-    },
+  const keyOf = (sled: SledId): KeyObject | null => {
+    let key = cache.get(sled)
+    if (key === undefined) {
+      if (cache.size >= maxCachedKeys) cache.clear()
+      const pub = Buffer.from(sled, 'hex')
+      key = isWeakPublicKey(pub) ? null : publicKeyObject(pub)
+      cache.set(sled, key)
+    }
+    return key
   }
+  const check = (sled: SledId, message: Uint8Array, sig: Uint8Array): boolean => {
+    const key = keyOf(sled)
+    return key !== null && verify(null, message, key, sig)
+  }
+  return {
+    verifyJson: (sled, json, sig) => check(sled, signedMessage(json), sig),
+    verifyMessage: check,
+  }
+}
+
+/**
+ * The predecessor's endorsement of a successor (PROTOCOL.md §4.4): base64url of its signature
+ * over the endorsement message, for a succession record's `endorsement` field.
+ */
+export function endorseSuccession(
+  predecessor: KeyPair,
+  s: { readonly successor: SledId; readonly lastSeq: number; readonly reason: SuccessionReason },
+): string {
+  const msg = endorsementMessage({ ...s, predecessor: predecessor.sled })
+  return Buffer.from(sign(null, msg, privateKeyObject(predecessor.seed))).toString('base64url')
+}
+
+/**
+ * A revocation signature (PROTOCOL.md §4.4) by `signer`: the target's own key (authority self)
+ * or an admin key (authority admin), base64url, for a revocation record's `signature` field.
+ */
+export function signRevocation(
+  signer: KeyPair,
+  r: { readonly target: SledId; readonly fromSeq: number; readonly authority: RevocationAuthority },
+): string {
+  if (r.authority === 'self' && signer.sled !== r.target)
+    throw sledlogError('ENTRY_INVALID', 'a self revocation must be signed by the target key itself')
+  const msg = revocationMessage({ ...r, signer: signer.sled })
+  return Buffer.from(sign(null, msg, privateKeyObject(signer.seed))).toString('base64url')
 }
 
 /** A record that passed {@link openRecord}. */
@@ -142,8 +186,10 @@ export interface OpenedRecord {
 }
 
 /**
- * Parses a record and verifies its signature against the sled named inside it. Throws
- * ENTRY_INVALID (malformed) or UPDATE_BAD_SIGNATURE (signature does not verify).
+ * Parses a record and verifies its signature against the sled named inside it, then the
+ * statement inside a succession or revocation record (PROTOCOL.md §4.3). Throws ENTRY_INVALID
+ * (malformed), SUCCESSION_INVALID (a succession out of place), UPDATE_BAD_SIGNATURE (the entry
+ * signature does not verify), SUCCESSION_BAD_ENDORSEMENT or REVOCATION_BAD_SIGNATURE.
  */
 export function openRecord(record: string, verifier: EntryVerifier): OpenedRecord {
   const parts = splitRecord(record)
@@ -160,5 +206,6 @@ export function openRecord(record: string, verifier: EntryVerifier): OpenedRecor
       },
     )
   }
+  checkStatement(entry, verifier)
   return { entry, sig: parts.sig }
 }

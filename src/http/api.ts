@@ -17,6 +17,7 @@ import { RuntimeMetrics } from './runtime-metrics.js'
 import { createRouter, type Route } from './router.js'
 import { DEFAULT_STREAM_LIMITS } from './sse.js'
 import { getStream, STREAM_PARAMS, streamScope } from './stream.js'
+import { getChain, postRevocation } from './succession.js'
 import { SubscriberRegistry } from './subscribers.js'
 
 export type { ApiContext, ApiLogger, ApiOptions, MetricsSource, StatusSection } from './context.js'
@@ -37,6 +38,8 @@ export const ROUTES: readonly Route[] = [
   { path: '/v1/stream', methods: { GET: { handler: getStream, params: STREAM_PARAMS, scope: streamScope } } },
   { path: '/v1/evidence', methods: { GET: { handler: listEvidence, params: EVIDENCE_PARAMS, scope: 'read' } } },
   { path: '/v1/evidence/:sled', methods: { GET: { handler: getEvidence, scope: 'read' } } },
+  { path: '/v1/sleds/:sled/chain', methods: { GET: { handler: getChain, scope: 'read' } } },
+  { path: '/v1/revocations', methods: { POST: { handler: postRevocation, scope: 'admin' } } },
   { path: '/v1/consumers', methods: { GET: { handler: listConsumers, scope: 'read' } } },
   {
     path: '/v1/consumers/:name',

@@ -2,7 +2,7 @@
  * Routes that read and write entries: GET /v1/events (query), POST /v1/events (durable append)
  * and POST /v1/ingest (fire-and-forget onto the ingest bus).
  */
-import { assertEntryBody, ENTRY_LIMITS } from '../core/entry.js'
+import { assertEntryBody, ENTRY_KINDS, ENTRY_LIMITS, type EntryKind } from '../core/entry.js'
 import { isSledId, type SledId } from '../core/ids.js'
 import { checkQuery, MAX_LIMIT, type Query } from '../core/query.js'
 import { isSledlogError, sledlogError } from '../errors.js'
@@ -110,9 +110,9 @@ export function parseQuery(params: URLSearchParams): Query {
   if (types.length > 0) q.types = types
   const kinds = params.getAll('kind')
   for (const k of kinds)
-    if (k !== 'event' && k !== 'gap')
-      throw sledlogError('HTTP_BAD_REQUEST', 'kind must be event or gap', { param: 'kind' })
-  if (kinds.length > 0) q.kinds = kinds as ('event' | 'gap')[]
+    if (!(ENTRY_KINDS as readonly string[]).includes(k))
+      throw sledlogError('HTTP_BAD_REQUEST', `kind must be one of ${ENTRY_KINDS.join(', ')}`, { param: 'kind' })
+  if (kinds.length > 0) q.kinds = kinds as EntryKind[]
   const limit = intParam(params, 'limit', 1, MAX_LIMIT)
   if (limit !== undefined) q.limit = limit
   try {
@@ -135,6 +135,8 @@ export const getEvents: Handler = (ctx, { res, url }) => {
     // A forked sled's entries from its fork seq on are withheld: say so, or a reader would take
     // the page's end for the sled's end.
     forked: result.forked,
+    // Entries of a retired key stay readable, flagged: say which sleds from which seq.
+    retired: result.retired,
   })
 }
 

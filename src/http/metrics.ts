@@ -89,6 +89,12 @@ export function renderMetrics(ctx: ApiContext): string {
     status.forks.sleds,
   )
   x.family(
+    'sledlog_retired_sleds',
+    'gauge',
+    'Sleds whose key a succession or revocation retired from some seq (their entries from there read retired).',
+    status.succession.retired,
+  )
+  x.family(
     'sledlog_equivocations_total',
     'counter',
     'Validly signed versions received that differ from the one held (each a proof of equivocation).',

@@ -7,6 +7,7 @@ import type { ErrorCode } from '../errors.js'
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   KEY_FILE_PERMISSIONS: 500,
   KEY_FILE_CORRUPT: 500,
+  KEY_ROTATION_PENDING: 500,
   ENTRY_INVALID: 400,
   ENTRY_TOO_LARGE: 413,
   ENTRY_ID_CONFLICT: 409,
@@ -17,6 +18,9 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   UPDATE_BAD_SIGNATURE: 400,
   UPDATE_BAD_BINDING: 400,
   UPDATE_GAP: 409,
+  SUCCESSION_INVALID: 400,
+  SUCCESSION_BAD_ENDORSEMENT: 400,
+  REVOCATION_BAD_SIGNATURE: 400,
   PEER_PROTOCOL: 400,
   PEER_AUTH_FAILED: 401,
   PEER_NOT_ALLOWED: 403,
@@ -43,5 +47,6 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   LOG_NOT_OPEN: 503,
   OWN_HEAD_BEHIND: 503,
   SLED_FORKED: 409,
+  SLED_RETIRED: 409,
   NODE_STOPPING: 503,
 }

@@ -161,5 +161,7 @@ function send(ctx: ApiContext, sse: SseWriter, cursor: CursorTracker, msg: Subsc
       return sse.send('hole-filled', JSON.stringify({ sled: msg.sled, upTo: msg.upTo }))
     case 'forked':
       return sse.send('forked', JSON.stringify({ sled: msg.sled, seq: msg.seq }))
+    case 'retired':
+      return sse.send('retired', JSON.stringify({ sled: msg.sled, seq: msg.seq }))
   }
 }

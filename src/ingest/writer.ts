@@ -181,7 +181,7 @@ export class IngestWriter {
     for (;;) {
       for (const e of page.entries) {
         if (e.kind === 'gap') spans.push([e.from, e.to])
-        else if (e.lid !== undefined) spans.push([e.lid, e.lid])
+        else if (e.kind === 'event' && e.lid !== undefined) spans.push([e.lid, e.lid])
       }
       if (page.next === null) break
       page = this.#log.query({ sled, after: page.next, limit: MAX_LIMIT })

@@ -3,7 +3,7 @@
  */
 import { join } from 'node:path'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
-import { loadOrCreateIdentity } from '../store/identity.js'
+import { assertNoPendingRotation, loadOrCreateIdentity } from '../store/identity.js'
 import { SledLog, type SledLogOptions } from './sled-log.js'
 
 /** Options of {@link openLog}: those of a {@link SledLog} except the collaborators it builds. */
@@ -22,6 +22,8 @@ export function dbPath(dir: string): string {
  * owns the returned log and must `close()` it.
  */
 export async function openLog(dir: string, opts: OpenLogOptions = {}): Promise<SledLog> {
+  // A half-done rotation must be finished first: the key in sled.key may already be retired.
+  await assertNoPendingRotation(dir)
   const keys = await loadOrCreateIdentity(dir)
   const { sync, ...logOpts } = opts
   const store = new LevelStore({

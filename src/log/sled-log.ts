@@ -10,8 +10,8 @@
  */
 import { createHash, type Hash } from 'node:crypto'
 import * as Y from 'yjs'
-import type { EntryBody } from '../core/entry.js'
-import { assertEntryBody, idOfEntryJson, type JsonValue } from '../core/entry.js'
+import type { Entry, EntryBody, RevocationEntry, SuccessionEntry } from '../core/entry.js'
+import { assertEntryBody, assertSuccessionPlace, idOfEntryJson, type JsonValue } from '../core/entry.js'
 import { joinFork, verifyFork, type Fork } from '../core/fork.js'
 import { guardUpdate, type GuardOptions, type LogView } from '../core/guard.js'
 import { clientIdOf, isSledId, rootNameOf, sledOfRootName, type ClientId, type SledId } from '../core/ids.js'
@@ -32,6 +32,19 @@ import {
   type EntryVerifier,
   type KeyPair,
 } from '../core/signing.js'
+import { checkStatement } from '../core/statements.js'
+import {
+  chainOf,
+  emptyIndex,
+  endorsedSuccessors,
+  indexStatement,
+  MAX_CHAIN,
+  isStatementRecord,
+  retirements,
+  type ChainLink,
+  type ChainView,
+  type StatementIndex,
+} from '../core/succession.js'
 import { checkRecordBytes, encodeRuns, encodeRunsChunked, recordWireSize, type Run } from '../core/update-codec.js'
 import { sledlogError, type ErrorCode, type RejectCode, type SledlogError } from '../errors.js'
 import { forkKey, type LevelStore, type StoredJson } from '../store/level-store.js'
@@ -93,6 +106,11 @@ export interface SledLogOptions {
    * event-loop lag a flood of peer updates can cause.
    */
   readonly remoteFlushBytes?: number
+  /**
+   * Admin public keys (sled ids) whose revocations retire their target (PROTOCOL.md §6.5). Every
+   * node of a cluster must have the same set, or they read different `retired` flags.
+   */
+  readonly adminKeys?: readonly SledId[]
 }
 
 /** What an application appends: an event (the log adds sled, seq and ts). */
@@ -185,6 +203,28 @@ export interface ForkStatus {
   readonly first: readonly ForkInfo[]
 }
 
+/** Retired sleds listed in {@link SuccessionStatus.first}. */
+export const STATUS_RETIRED_SAMPLE = 8
+
+/**
+ * Key succession in {@link LogStatus}: this node's own chain and counts (PROTOCOL.md §6.5); any
+ * sled's chain comes from {@link SledLog.chain}.
+ */
+export interface SuccessionStatus {
+  /** This node's own chain, walking back: the succession its sled opens with, its predecessor's, … */
+  readonly chain: readonly ChainLink[]
+  /** Succession records held. */
+  readonly successions: number
+  /** Revocation records held. */
+  readonly revocations: number
+  /** Sleds retired from some seq (their entries from there on read `retired: true`). */
+  readonly retired: number
+  /** This node's own retirement seq, or null; appends that would reach it are refused (SLED_RETIRED). */
+  readonly own: number | null
+  /** The first {@link STATUS_RETIRED_SAMPLE} retired sleds in sled order, with their retirement seqs. */
+  readonly first: ReadonlyArray<{ readonly sled: SledId; readonly seq: number }>
+}
+
 /** Verification status of the log. */
 export interface LogStatus {
   readonly sled: SledId
@@ -196,6 +236,7 @@ export interface LogStatus {
   /** Records received again that were already held. */
   readonly duplicates: number
   readonly forks: ForkStatus
+  readonly succession: SuccessionStatus
   /** Seq ranges known to exist (offered by peers) but not held, per sled; inclusive. */
   readonly missing: Readonly<Record<string, readonly [number, number][]>>
   /** Set when appends are refused because this node lost some of its own entries. */
@@ -273,6 +314,14 @@ export class SledLog {
   readonly #remoteHeadListeners = new Set<(sled: SledId, seq: number) => void>()
   /** Per client, a running SHA-256 over its first `n` records (PROTOCOL.md §8.4), caught up when asked. */
   readonly #digests = new Map<number, { hash: Hash; n: number }>()
+  readonly #adminKeys: ReadonlySet<SledId>
+  /** Succession and revocation records held (PROTOCOL.md §6.5). */
+  readonly #statements: StatementIndex = emptyIndex()
+  /** Statements applied since retirements were last computed. */
+  #statementsChanged = false
+  /** Retirement seq per retired sled, recomputed when statements or forks change. */
+  #retired = new Map<SledId, number>()
+  readonly #retireListeners = new Set<(sled: SledId, seq: number | null) => void>()
 
   constructor(opts: SledLogOptions) {
     installLinearMerge()
@@ -302,6 +351,7 @@ export class SledLog {
     this.#snapshotMaxUpdates = opts.snapshotMaxUpdates ?? 4096
     this.#remoteFlushBytes = opts.remoteFlushBytes ?? 256 * 1024
     this.#client = clientIdOf(opts.keys.sled)
+    this.#adminKeys = new Set(opts.adminKeys ?? [])
   }
 
   /** This node's sled id. */
@@ -401,6 +451,7 @@ export class SledLog {
     this.#installForks(changed, false)
     this.#countEquivocations(loadTally)
     for (const sled of this.#forks.keys()) this.#shareProof(sled)
+    this.#refreshRetirements(false)
   }
 
   /**
@@ -512,7 +563,76 @@ export class SledLog {
   get(sled: SledId, seq: number): StoredEntry | undefined {
     if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.length(sled)) return undefined
     const record = this.#view.recordAt(clientIdOf(sled), seq)
-    return record === undefined ? undefined : recordToEntry(record)
+    return record === undefined ? undefined : recordToEntry(record, this.#retired.get(sled))
+  }
+
+  /**
+   * The retirement seq of `sled` (PROTOCOL.md §6.5): its entries from there on read `retired:
+   * true`. Undefined when no succession or revocation this node holds retires it.
+   */
+  retiredAt(sled: SledId): number | undefined {
+    return this.#retired.get(sled)
+  }
+
+  /** Every retired sled with its retirement seq, in sled order. */
+  retiredSleds(): Array<{ readonly sled: SledId; readonly seq: number }> {
+    return [...this.#retired].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([sled, seq]) => ({ sled, seq }))
+  }
+
+  /**
+   * The chain of any sled as this node reads it: the successions walking back from it and
+   * forward from it, the revocations targeting it, and its retirement seq (PROTOCOL.md §6.5).
+   */
+  chain(sled: SledId): ChainView {
+    if (!isSledId(sled)) throw sledlogError('ENTRY_INVALID', 'sled must be a sled id (64 lowercase hex characters)')
+    return chainOf(this.#statements, sled, this.#retired, this.#adminKeys, (s, seq) => seq < this.length(s))
+  }
+
+  /**
+   * The succession records that present this node's sled as a signed successor in a handshake
+   * (PROTOCOL.md §8.2): its own entry 0, then its predecessor's, … while each is an endorsed
+   * succession held here (at most {@link MAX_CHAIN}). Empty when its key succeeds none.
+   */
+  successionRecords(): string[] {
+    const out: string[] = []
+    const seen = new Set<SledId>()
+    for (let sled = this.sled; out.length < MAX_CHAIN && !seen.has(sled); ) {
+      seen.add(sled)
+      const link = this.#statements.successions.get(sled)
+      const record = link?.endorsed === true ? this.#view.recordAt(clientIdOf(sled), 0) : undefined
+      if (link === undefined || record === undefined) break
+      out.push(record)
+      sled = link.predecessor
+    }
+    return out
+  }
+
+  /**
+   * Why a link of a chain a peer presents must not admit it (PROTOCOL.md §8.2), or undefined:
+   * its predecessor's key endorsed another successor too (contested: a stolen key, or a rotation
+   * run twice), or the successor is retired from seq 0.
+   */
+  chainVeto(link: ChainLink): string | undefined {
+    const readable = (s: SledId, seq: number): boolean => seq < this.length(s)
+    const others = endorsedSuccessors(this.#statements, link.predecessor, readable).filter((s) => s !== link.sled)
+    if (others.length > 0) {
+      return (
+        `${link.predecessor.slice(0, 12)}…'s key endorsed another successor too (${others[0]?.slice(0, 12)}…): ` +
+        'contested, so only an explicit allow-list entry admits either'
+      )
+    }
+    if (this.#retired.get(link.sled) === 0) return `${link.sled.slice(0, 12)}… is retired from seq 0`
+    return undefined
+  }
+
+  /**
+   * Registers a listener told `(sled, seq)` when a sled becomes retired or its retirement seq
+   * changes (`null`: no longer retired), before the commit that caused it is delivered; returns
+   * the unsubscribe function.
+   */
+  onRetire(listener: (sled: SledId, seq: number | null) => void): () => void {
+    this.#retireListeners.add(listener)
+    return () => this.#retireListeners.delete(listener)
   }
 
   /**
@@ -722,6 +842,7 @@ export class SledLog {
         own: this.#forks.get(this.sled)?.fork.seq ?? null,
         first: this.forks({ limit: STATUS_FORK_SAMPLE }).forks,
       },
+      succession: this.#successionStatus(),
       missing,
       ownHeadBehind: have < written ? { have, written } : null,
       writeFailed: this.#writeFailure?.message ?? null,
@@ -731,6 +852,20 @@ export class SledLog {
         quarantined: this.#store.quarantined,
         compactionFailed: this.#compactionFailure,
       },
+    }
+  }
+
+  #successionStatus(): SuccessionStatus {
+    let revocations = 0
+    for (const list of this.#statements.revocations.values()) revocations += list.length
+    const retired = this.retiredSleds()
+    return {
+      chain: this.chain(this.sled).predecessors,
+      successions: this.#statements.successions.size,
+      revocations,
+      retired: retired.length,
+      own: this.#retired.get(this.sled) ?? null,
+      first: retired.slice(0, STATUS_RETIRED_SAMPLE),
     }
   }
 
@@ -996,7 +1131,10 @@ export class SledLog {
     // past the fork readers no longer see.
     this.#installForks(forkChanges, true)
     this.#countEquivocations(tally)
+    // A fork withholds what lies past it, statements included: retirements may change.
+    if (forkChanges.size > 0) this.#statementsChanged = true
     for (const s of staged) this.#apply(s)
+    if (this.#statementsChanged) this.#refreshRetirements(true)
     for (const sled of forkChanges.keys()) this.#shareProof(sled)
     for (const [job, result] of remoteResults) job.resolve(result)
     for (const { job, entries } of local.accepted) job.resolve(entries)
@@ -1016,6 +1154,7 @@ export class SledLog {
     const stagedIds = new Map<string, number>()
     const start = view.length(this.#client)
     let seq = start
+    const ownRetired = this.#retired.get(this.sled)
     for (const job of jobs) {
       if (job.kind !== 'local') continue
       if (ownFork !== undefined) {
@@ -1024,7 +1163,7 @@ export class SledLog {
             'SLED_FORKED',
             `this node's sled signed two versions of its seq ${ownFork.seq} (history re-signed after a lost ` +
               'disk, or its key in use elsewhere): readers everywhere stop below it, and appends are refused; ' +
-              'the sled needs a new key (key succession comes in a later release)',
+              'the sled needs a new key (key succession: sledlog recover --new-key --data DIR, node stopped)',
             { seq: ownFork.seq },
           ),
         )
@@ -1065,7 +1204,21 @@ export class SledLog {
             }
             jobIds.set(id, seq + signed.length)
           }
-          const record = this.#signer.signEntry({ sled: this.sled, seq: seq + signed.length, ts: this.#now(), ...body })
+          const entry = { sled: this.sled, seq: seq + signed.length, ts: this.#now(), ...body } as Entry
+          if (ownRetired !== undefined && entry.seq >= ownRetired) {
+            throw sledlogError(
+              'SLED_RETIRED',
+              `this node's sled is retired from seq ${ownRetired} (a succession or revocation it holds): ` +
+                `entry ${entry.seq} would be flagged retired everywhere; appends are refused. ` +
+                'Move the node to a new key: sledlog rotate-key --data DIR (node stopped)',
+              { seq: ownRetired },
+            )
+          }
+          // Never sign what verifiers would refuse: a succession out of place, a statement that
+          // does not verify (PROTOCOL.md §4.3).
+          if (entry.kind === 'succession') assertSuccessionPlace(entry)
+          checkStatement(entry, this.#verifier)
+          const record = this.#signer.signEntry(entry)
           // The verifiers' rule exactly (PROTOCOL.md §3.4): what this writes, every peer accepts.
           checkRecordBytes(Buffer.byteLength(record, 'utf8'), this.#limits.maxRecordBytes)
           signed.push(record)
@@ -1095,15 +1248,20 @@ export class SledLog {
         this.#sleds.set(run.client, sled)
         this.#sortedSleds = null
       }
+      this.#indexStatements(run.records)
     }
     if (this.#state !== 'open') return
+    // Listeners hear of a retirement before the commit that carried it, whose entries carry the flag.
+    if (this.#statementsChanged) this.#refreshRetirements(true)
     const parsed = new Map<Run, StoredEntry[]>()
     const entries = (run: Run): StoredEntry[] => {
       let e = parsed.get(run)
       if (e === undefined) {
         // The run holds what was just applied; readers see the part below the sled's fork.
-        const readable = this.length(this.#sleds.get(run.client) as SledId) - run.clock
-        e = run.records.slice(0, Math.max(0, readable)).map((r) => recordToEntry(r))
+        const sled = this.#sleds.get(run.client) as SledId
+        const readable = this.length(sled) - run.clock
+        const retiredFrom = this.#retired.get(sled)
+        e = run.records.slice(0, Math.max(0, readable)).map((r) => recordToEntry(r, retiredFrom))
         parsed.set(run, e)
       }
       return e
@@ -1114,6 +1272,40 @@ export class SledLog {
         l(event)
       } catch {
         // A listener's bug must not break the commit pipeline.
+      }
+    }
+  }
+
+  /** Indexes the succession and revocation records among `records` (PROTOCOL.md §6.5). */
+  #indexStatements(records: readonly string[]): void {
+    for (const r of records) {
+      if (!isStatementRecord(r)) continue
+      const e = JSON.parse(r.slice(SIG_CHARS + 1)) as SuccessionEntry | RevocationEntry
+      if (indexStatement(this.#statements, e)) this.#statementsChanged = true
+    }
+  }
+
+  /**
+   * Recomputes every sled's retirement seq from the statements readers see, and (when `notify`)
+   * tells the retire listeners of each sled whose seq changed (null: no longer retired, when a
+   * fork withdrew the records that retired it).
+   */
+  #refreshRetirements(notify: boolean): void {
+    this.#statementsChanged = false
+    const next = retirements(this.#statements, this.#adminKeys, (sled, seq) => seq < this.length(sled))
+    const prev = this.#retired
+    this.#retired = next
+    if (!notify) return
+    const changed: Array<[SledId, number | null]> = []
+    for (const [sled, seq] of next) if (prev.get(sled) !== seq) changed.push([sled, seq])
+    for (const sled of prev.keys()) if (!next.has(sled)) changed.push([sled, null])
+    for (const [sled, seq] of changed) {
+      for (const l of this.#retireListeners) {
+        try {
+          l(sled, seq)
+        } catch {
+          // A listener's bug must not break the commit pipeline.
+        }
       }
     }
   }
@@ -1221,6 +1413,7 @@ export class SledLog {
       length: (sled) => this.length(sled),
       records: (sled, from, to) => this.#view.records(clientIdOf(sled), from, to),
       forkedAt: (sled) => this.#forks.get(sled)?.fork.seq,
+      retiredAt: (sled) => this.#retired.get(sled),
     }
   }
 }

@@ -33,6 +33,13 @@ export type SubscriptionMessage =
    * fork was known.
    */
   | { readonly type: 'forked'; readonly sled: SledId; readonly seq: number }
+  /**
+   * `sled`'s key is retired from `seq` on (PROTOCOL.md §6.5): its entries from there are still
+   * delivered, carrying `retired: true`. Sent at start for sleds already retired, and when a sled
+   * becomes retired or its retirement seq changes (`null`: no longer retired, when a fork withheld
+   * the record that retired it); entries delivered before it were served before it was known.
+   */
+  | { readonly type: 'retired'; readonly sled: SledId; readonly seq: number | null }
 
 /** Options of a subscription. */
 export interface SubscribeOptions {
@@ -96,6 +103,14 @@ export class Subscription implements AsyncIterableIterator<SubscriptionMessage> 
     this.#unsubscribe.push(this.#log.onCommit((e) => this.#onCommit(e)))
     this.#unsubscribe.push(this.#log.onRemoteHead((sled, seq) => this.#onRemoteHead(sled, seq)))
     this.#unsubscribe.push(this.#log.onFork((sled, seq) => this.#onFork(sled, seq)))
+    this.#unsubscribe.push(
+      this.#log.onRetire((sled, seq) => {
+        if (this.#mode !== 'stopped' && this.#wanted(sled)) this.#push({ type: 'retired', sled, seq })
+      }),
+    )
+    for (const { sled, seq } of this.#log.retiredSleds()) {
+      if (this.#wanted(sled)) this.#push({ type: 'retired', sled, seq })
+    }
     for (const sled of this.#filter ?? []) {
       const fork = this.#log.forkProof(sled)
       if (fork !== undefined) this.#push({ type: 'forked', sled, seq: fork.seq })

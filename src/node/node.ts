@@ -14,7 +14,7 @@ import { createApi, type Api, type ApiLogger } from '../http/api.js'
 import { createApiServer, readTls, type ServerLimits } from '../http/server.js'
 import type { StreamLimits } from '../http/sse.js'
 import { SledLog, type LogLimits } from '../log/sled-log.js'
-import { loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
+import { assertNoPendingRotation, loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
 import { replicationMetrics, replicationSection } from '../http/replication.js'
@@ -36,8 +36,10 @@ export interface NodeConfig {
   readonly port: number
   /** Peer base URLs to dial. */
   readonly peers: readonly string[]
-  /** Allowed peer sled ids; absent = any authenticated peer. */
+  /** Allowed peer sled ids (and their signed successors); absent = any authenticated peer. */
   readonly allow?: readonly SledId[]
+  /** Admin public keys whose revocations retire their target (PROTOCOL.md §6.5); the same on every node. */
+  readonly adminKeys?: readonly SledId[]
   /** Shared token both sides must prove. */
   readonly token?: string
   /** fsync every commit. */
@@ -153,6 +155,8 @@ export class SledNode {
     const warnings = checkSecurity(facts)
     const tls = c.tls === undefined ? undefined : await readTls(c.tls)
     for (const w of warnings) c.logger?.warn({ host: c.host }, w)
+    // A half-done rotation must be finished first: the key in sled.key may already be retired.
+    await assertNoPendingRotation(c.dataDir)
     // A key that existed before this start, over a store that did not, means a lost disk.
     const existingKey = await loadIdentity(c.dataDir)
     const keys = existingKey ?? (await loadOrCreateIdentity(c.dataDir))
@@ -161,7 +165,12 @@ export class SledNode {
       macKey: deriveMacKey(keys.seed),
       sync: c.sync ?? false,
     })
-    const log = new SledLog({ keys, store, ...(c.limits === undefined ? {} : { limits: c.limits }) })
+    const log = new SledLog({
+      keys,
+      store,
+      ...(c.limits === undefined ? {} : { limits: c.limits }),
+      ...(c.adminKeys === undefined ? {} : { adminKeys: c.adminKeys }),
+    })
     await log.open()
     this.#log = log
     const marker = join(c.dataDir, RECOVERING_FILE)
@@ -175,6 +184,8 @@ export class SledNode {
       auth: {
         ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }),
         ...(c.token === undefined ? {} : { token: c.token }),
+        // Signed successors of allowed sleds are admitted by the chain they present.
+        succession: { present: () => log.successionRecords(), refuse: (link) => log.chainVeto(link) },
       },
       ...(c.sessionLimits === undefined ? {} : { limits: c.sessionLimits }),
       ...(c.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: c.recoveryTimeoutMs }),

@@ -254,6 +254,36 @@ export class LevelStore {
     this.#quarantined += moved - restored.length
   }
 
+  /**
+   * Re-seals every stored update whose MAC verifies under `oldMacKey` (a key this store was
+   * written with before a key rotation) with this store's MAC key, in batches of about 16 MiB.
+   * Values already sealed with this key, and values that verify under neither (damaged: the
+   * load guards them fully anyway), are left as they are. Safe to repeat after a crash: a
+   * half-done pass left every value under one key or the other. Returns how many it re-sealed.
+   */
+  async remac(oldMacKey: Uint8Array): Promise<number> {
+    const previous = new LevelStore({ db: this.#db, macKey: oldMacKey })
+    let ops: Op[] = []
+    let bytes = 0
+    let n = 0
+    for (const prefix of ['s:', 'u:', 'q:']) {
+      for await (const [key, value] of this.#db.iterator({ gte: prefix, lt: prefix.slice(0, -1) + ';' })) {
+        if (this.#unseal(key, value).trusted || !previous.#unseal(key, value).trusted) continue
+        const macKey = key.startsWith('q:') ? key.slice(2, key.lastIndexOf('@')) : key
+        ops.push({ type: 'put', key, value: this.#seal(macKey, value.subarray(MAC_BYTES)) })
+        bytes += value.length
+        n++
+        if (bytes >= 16 * 1024 * 1024) {
+          await this.#write(ops, 're-sealing stored updates failed')
+          ops = []
+          bytes = 0
+        }
+      }
+    }
+    if (ops.length > 0) await this.#write(ops, 're-sealing stored updates failed')
+    return n
+  }
+
   /** Reads a small metadata value (`m:` keys) as text. */
   async getMeta(name: string): Promise<string | undefined> {
     return text(await this.#db.get('m:' + name))

@@ -5,7 +5,8 @@
  * {@link buildProve} / {@link buildOk} (another key, nonce, role, token), never the code.
  */
 import { sledIdFromPublicKey, type SledId } from '../core/ids.js'
-import type { KeyPair } from '../core/signing.js'
+import { createVerifier, type KeyPair } from '../core/signing.js'
+import { admitByChain } from '../core/succession.js'
 import { CLOSE } from './close-codes.js'
 import {
   allowListVerdict,
@@ -39,8 +40,11 @@ export type HandshakeOutcome =
   | { readonly kind: 'continue' }
   /** A message y-websocket clients send on open (step 1, awareness): dropped, not a violation. */
   | { readonly kind: 'ignored' }
-  /** Authenticated: the peer proved `peer`'s key (the server sends its ok only once admitted). */
-  | { readonly kind: 'ready'; readonly peer: SledId; readonly transcript: Transcript }
+  /**
+   * Authenticated: the peer proved `peer`'s key (the server sends its ok only once admitted).
+   * `via`: the allow-listed sled it was admitted as a signed successor of (PROTOCOL.md §8.2).
+   */
+  | { readonly kind: 'ready'; readonly peer: SledId; readonly transcript: Transcript; readonly via?: SledId }
   /** Close the link with `close` after sending what the step says. */
   | {
       readonly kind: 'refused'
@@ -82,12 +86,16 @@ export interface ProveInputs {
   readonly signature?: Uint8Array
   /** Flip a bit of the signature. */
   readonly corruptSignature?: boolean
+  /** Succession records presented (default none). */
+  readonly chain?: readonly string[]
 }
 
 /** Inputs of an ok message; everything but `keys` defaults to the honest value. */
 export interface OkInputs {
   readonly keys: KeyPair
   readonly token?: string | undefined
+  /** Succession records presented (default none). */
+  readonly chain?: readonly string[]
   /** Role the signature is made for (default 'server'). */
   readonly role?: 'client' | 'server'
   readonly corruptSignature?: boolean
@@ -118,7 +126,8 @@ export function buildProve(hello: Hello, inputs: ProveInputs): { bytes: Uint8Arr
   const role = inputs.role ?? 'client'
   let sig = inputs.signature ?? signTranscript(inputs.keys, role, signed)
   if (inputs.corruptSignature === true) sig = corruptSignature(sig)
-  return { bytes: encodeProve(presentKey, nonce, sig, tokenProof(inputs.token, role, signed)), transcript }
+  const proof = tokenProof(inputs.token, role, signed)
+  return { bytes: encodeProve(presentKey, nonce, sig, proof, inputs.chain ?? []), transcript }
 }
 
 /** The server's ok for an accepted prove. */
@@ -126,7 +135,7 @@ export function buildOk(t: Transcript, inputs: OkInputs): Uint8Array {
   const role = inputs.role ?? 'server'
   let sig = signTranscript(inputs.keys, role, t)
   if (inputs.corruptSignature === true) sig = corruptSignature(sig)
-  return encodeOk(sig, tokenProof(inputs.token, role, t))
+  return encodeOk(sig, tokenProof(inputs.token, role, t), inputs.chain ?? [])
 }
 
 /** The server's first step: it speaks first, with its key and a fresh challenge. */
@@ -156,7 +165,7 @@ export function handshakeStep(state: HandshakeState, msg: WireMessage, id: Hands
   if (state.step === 'await-hello' && msg.t === 'hello') {
     if (msg.version !== AUTH_VERSION)
       return authFail(false, `peer speaks handshake v${msg.version}, this node v${AUTH_VERSION}`)
-    const { bytes, transcript } = buildProve(msg, { keys, token: auth.token })
+    const { bytes, transcript } = buildProve(msg, { keys, token: auth.token, chain: present(auth) })
     return { state: { step: 'await-ok', transcript }, send: [bytes], outcome: { kind: 'continue' } }
   }
   if (state.step === 'await-prove' && msg.t === 'prove') {
@@ -168,7 +177,7 @@ export function handshakeStep(state: HandshakeState, msg: WireMessage, id: Hands
     }
     if (!verifyTranscript('client', t, msg.signature)) return authFail(true, 'handshake signature does not verify')
     if (!checkTokenProof(auth.token, 'client', t, msg.tokenProof)) return authFail(true, 'wrong shared token')
-    return admit(id, msg.publicKey, t, [buildOk(t, { keys, token: auth.token })])
+    return admit(id, msg.publicKey, msg.chain, t, () => [buildOk(t, { keys, token: auth.token, chain: present(auth) })])
   }
   if (state.step === 'await-ok' && msg.t === 'ok') {
     const t = state.transcript
@@ -176,7 +185,7 @@ export function handshakeStep(state: HandshakeState, msg: WireMessage, id: Hands
       return authFail(false, 'server handshake signature does not verify')
     if (!checkTokenProof(auth.token, 'server', t, msg.tokenProof))
       return authFail(false, 'server does not know the shared token')
-    return admit(id, t.serverKey, t, [])
+    return admit(id, t.serverKey, msg.chain, t, () => [])
   }
   // The state stays: the session's violation budget decides whether the link survives.
   return stay({ kind: 'violation', message: `unexpected ${msg.t} during the handshake` })
@@ -207,19 +216,45 @@ function authFail(tellPeer: boolean, reason: string): HandshakeStep {
   return refuse(tellPeer ? [encodeDenied(reason)] : [], CLOSE.AUTH_FAILED, reason, 'PEER_AUTH_FAILED')
 }
 
-/** The peer proved `peerKey`: refuse itself and sleds off the allow-list, else ready. */
-function admit(id: HandshakeIdentity, peerKey: Uint8Array, t: Transcript, send: Uint8Array[]): HandshakeStep {
+/** The succession records this side presents (none unless its key is a signed successor). */
+function present(auth: AuthConfig): readonly string[] {
+  return auth.succession?.present() ?? []
+}
+
+/**
+ * The peer proved `peerKey`: refuse itself; a sled off the allow-list is admitted only as a
+ * signed successor of a listed sled, by the chain it presented (PROTOCOL.md §8.2); else ready.
+ */
+function admit(
+  id: HandshakeIdentity,
+  peerKey: Uint8Array,
+  chain: readonly string[],
+  t: Transcript,
+  send: () => Uint8Array[],
+): HandshakeStep {
   const peer = sledIdFromPublicKey(peerKey)
   if (peer === id.keys.sled) return refuse([], CLOSE.SELF, 'connected to itself (same sled id)', undefined, peer)
   const refused = allowListVerdict(id.auth, peerKey)
+  let via: SledId | undefined
   if (refused !== undefined) {
-    return refuse(
-      [encodeDenied(`sled ${refused} is not on the allow-list`)],
-      CLOSE.NOT_ALLOWED,
-      `sled ${refused.slice(0, 16)}… is not on the allow-list`,
-      'PEER_NOT_ALLOWED',
-      peer,
-    )
+    const allow = id.auth.allow ?? new Set<SledId>()
+    const verdict =
+      chain.length === 0
+        ? undefined
+        : // A verifier of its own: at most 8 records, each key seen once or twice.
+          admitByChain(peer, chain, createVerifier(16), (s) => allow.has(s), id.auth.succession?.refuse)
+    if (verdict?.ok !== true) {
+      const why = verdict === undefined ? '' : ` (${verdict.reason})`
+      return refuse(
+        [encodeDenied(`sled ${refused} is not on the allow-list${why}`)],
+        CLOSE.NOT_ALLOWED,
+        `sled ${refused.slice(0, 16)}… is not on the allow-list${why}`,
+        'PEER_NOT_ALLOWED',
+        peer,
+      )
+    }
+    via = verdict.via
   }
-  return { state: { step: 'done', peer, transcript: t }, send, outcome: { kind: 'ready', peer, transcript: t } }
+  const outcome = { kind: 'ready', peer, transcript: t, ...(via === undefined ? {} : { via }) } as const
+  return { state: { step: 'done', peer, transcript: t }, send: send(), outcome }
 }

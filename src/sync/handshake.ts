@@ -8,6 +8,7 @@
  */
 import { createHmac, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto'
 import { sledIdFromPublicKey, type SledId } from '../core/ids.js'
+import type { ChainLink } from '../core/succession.js'
 import { isWeakPublicKey, privateKeyObject, publicKeyObject, type KeyPair } from '../core/signing.js'
 
 /** Domain separation prefix of handshake signatures (distinct from entry signatures). */
@@ -19,6 +20,22 @@ export interface AuthConfig {
   readonly allow?: ReadonlySet<SledId>
   /** When set, both sides must prove knowledge of this shared token. */
   readonly token?: string
+  /** Key succession (PROTOCOL.md §8.2): the chain this node presents, and vetoes on chains it is shown. */
+  readonly succession?: SuccessionAuth
+}
+
+/** What the handshake asks of the log about key succession. */
+export interface SuccessionAuth {
+  /**
+   * The succession records presenting this node as a signed successor: its own entry 0, its
+   * predecessor's, … (empty when its key succeeds none). Asked at each handshake.
+   */
+  present(): readonly string[]
+  /**
+   * A reason to refuse a link of a chain a peer presents (a predecessor whose key endorsed two
+   * successors, a successor retired from seq 0), or undefined.
+   */
+  refuse?(link: ChainLink): string | undefined
 }
 
 /** The values a handshake binds. */

@@ -33,6 +33,12 @@ const AUTH_OK = 2
 /** Handshake protocol version. */
 export const AUTH_VERSION = 1
 
+/** Most succession records a `prove` or `ok` may carry (PROTOCOL.md §8.2). */
+export const MAX_CHAIN_RECORDS = 8
+
+/** Largest succession record a `prove` or `ok` may carry, UTF-8 bytes (real ones are ~400). */
+export const MAX_CHAIN_RECORD_BYTES = 2048
+
 /** A decoded wire message. */
 export type WireMessage =
   | { readonly t: 'step1'; readonly stateVector: Uint8Array }
@@ -48,8 +54,15 @@ export type WireMessage =
       readonly nonce: Uint8Array
       readonly signature: Uint8Array
       readonly tokenProof: Uint8Array
+      /** Succession records presenting the sender as a signed successor (PROTOCOL.md §8.2); often none. */
+      readonly chain: readonly string[]
     }
-  | { readonly t: 'ok'; readonly signature: Uint8Array; readonly tokenProof: Uint8Array }
+  | {
+      readonly t: 'ok'
+      readonly signature: Uint8Array
+      readonly tokenProof: Uint8Array
+      readonly chain: readonly string[]
+    }
   | { readonly t: 'digest'; readonly digests: readonly SledDigest[] }
   | { readonly t: 'holds'; readonly length: number; readonly signature: Uint8Array }
 
@@ -68,6 +81,32 @@ function bytes(dec: decoding.Decoder, n: number): Uint8Array {
 function varBytes(dec: decoding.Decoder): Uint8Array {
   const n = decoding.readVarUint(dec)
   return bytes(dec, n)
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * The optional chain at the end of a prove or ok: absent when the body ends, else a count of 1
+ * to {@link MAX_CHAIN_RECORDS} and that many varuint-prefixed UTF-8 records of at most
+ * {@link MAX_CHAIN_RECORD_BYTES}. A count of 0 is refused: a sender without a chain omits it.
+ */
+function chainField(dec: decoding.Decoder): string[] {
+  if (dec.pos === dec.arr.length) return []
+  const n = decoding.readVarUint(dec)
+  if (n < 1 || n > MAX_CHAIN_RECORDS) throw new RangeError(`a chain of ${n} records (1..${MAX_CHAIN_RECORDS})`)
+  const out: string[] = []
+  for (let i = 0; i < n; i++) {
+    const len = decoding.readVarUint(dec)
+    if (len > MAX_CHAIN_RECORD_BYTES) throw new RangeError(`a chain record of ${len} bytes`)
+    out.push(strictUtf8.decode(bytes(dec, len)))
+  }
+  return out
+}
+
+function writeChain(e: encoding.Encoder, chain: readonly string[]): void {
+  if (chain.length === 0) return
+  encoding.writeVarUint(e, chain.length)
+  for (const r of chain) encoding.writeVarUint8Array(e, Buffer.from(r, 'utf8'))
 }
 
 /** Decodes one wire message; throws PEER_PROTOCOL for anything malformed or unknown. */
@@ -102,9 +141,11 @@ export function decodeMessage(buf: Uint8Array): WireMessage {
           nonce: bytes(dec, 32),
           signature: bytes(dec, 64),
           tokenProof: varBytes(dec),
+          chain: chainField(dec),
         }
-      } else if (sub === AUTH_OK) msg = { t: 'ok', signature: bytes(dec, 64), tokenProof: varBytes(dec) }
-      else throw new RangeError(`unknown handshake sub-type ${sub}`)
+      } else if (sub === AUTH_OK) {
+        msg = { t: 'ok', signature: bytes(dec, 64), tokenProof: varBytes(dec), chain: chainField(dec) }
+      } else throw new RangeError(`unknown handshake sub-type ${sub}`)
     } else if (type === MSG_SLED_DIGEST) {
       const n = decoding.readVarUint(dec)
       if (n * 34 > buf.length) throw new RangeError('digest count runs past the message')
@@ -187,12 +228,17 @@ export function encodeHello(publicKey: Uint8Array, nonce: Uint8Array): Uint8Arra
   })
 }
 
-/** Handshake step 2 (client → server): the client's key, challenge and proof. */
+/**
+ * Handshake step 2 (client → server): the client's key, challenge and proof, and the succession
+ * records that present it as a signed successor, when it is one (omitted when `chain` is empty,
+ * so the message is byte for byte what nodes before succession send and accept).
+ */
 export function encodeProve(
   publicKey: Uint8Array,
   nonce: Uint8Array,
   signature: Uint8Array,
   tokenProof: Uint8Array,
+  chain: readonly string[] = [],
 ): Uint8Array {
   return frame(MSG_SLED_AUTH, (e) => {
     encoding.writeVarUint(e, AUTH_PROVE)
@@ -200,15 +246,17 @@ export function encodeProve(
     encoding.writeUint8Array(e, nonce)
     encoding.writeUint8Array(e, signature)
     encoding.writeVarUint8Array(e, tokenProof)
+    writeChain(e, chain)
   })
 }
 
-/** Handshake step 3 (server → client): the server's proof. */
-export function encodeOk(signature: Uint8Array, tokenProof: Uint8Array): Uint8Array {
+/** Handshake step 3 (server → client): the server's proof, and its succession records (see {@link encodeProve}). */
+export function encodeOk(signature: Uint8Array, tokenProof: Uint8Array, chain: readonly string[] = []): Uint8Array {
   return frame(MSG_SLED_AUTH, (e) => {
     encoding.writeVarUint(e, AUTH_OK)
     encoding.writeUint8Array(e, signature)
     encoding.writeVarUint8Array(e, tokenProof)
+    writeChain(e, chain)
   })
 }
 

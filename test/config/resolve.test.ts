@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { peerUrlProblem, resolveDataDir, resolveNodeSettings, type ConfigSources } from '../../src/config/resolve.js'
+import {
+  peerUrlProblem,
+  resolveAdminKeys,
+  resolveDataDir,
+  resolveNodeSettings,
+  type ConfigSources,
+} from '../../src/config/resolve.js'
+import { testKeys } from '../helpers/keys.js'
 
 const SLED_A = 'a'.repeat(64)
 const SLED_B = 'b'.repeat(64)
@@ -319,5 +326,31 @@ describe('messages', () => {
     ])
     expect(p.join('\n')).not.toContain(secret)
     expect(p.join('\n')).not.toContain('12345678')
+  })
+})
+
+describe('admin keys (PROTOCOL.md §6.5)', () => {
+  const ADMIN = testKeys(701).sled
+  const IDENTITY = `01${'00'.repeat(31)}`
+
+  it('come from --admin-key, SLEDLOG_ADMIN_KEYS or adminKeys, deduplicated', () => {
+    expect(ok({ flags: { data: 'd', 'admin-key': [ADMIN, ADMIN] } }).settings.adminKeys).toEqual([ADMIN])
+    expect(ok({ flags: { data: 'd' }, env: { SLEDLOG_ADMIN_KEYS: `${ADMIN},` } }).settings.adminKeys).toEqual([ADMIN])
+    const file = { path: 'c.json', value: { data: 'd', adminKeys: [ADMIN] } }
+    expect(ok({ file }).settings.adminKeys).toEqual([ADMIN])
+    expect(ok({ flags: { data: 'd' }, env: { SLEDLOG_ADMIN_KEYS: ',' } }).settings.adminKeys).toBeUndefined()
+  })
+
+  it('refuses what is not a key, and a weak key anyone could sign for', () => {
+    expect(problems({ flags: { data: 'd', 'admin-key': ['zz', IDENTITY] } })).toEqual([
+      '--admin-key: "zz" is not a public key (64 lowercase hex characters)',
+      `--admin-key: "${IDENTITY}" is a weak key anyone could sign for; it is never an admin key`,
+    ])
+  })
+
+  it('resolveAdminKeys reads SLEDLOG_ADMIN_KEYS for the offline commands', () => {
+    expect(resolveAdminKeys({})).toEqual([])
+    expect(resolveAdminKeys({ SLEDLOG_ADMIN_KEYS: ` ${ADMIN} ,${ADMIN}` })).toEqual([ADMIN])
+    expect(() => resolveAdminKeys({ SLEDLOG_ADMIN_KEYS: 'nope' })).toThrow(/SLEDLOG_ADMIN_KEYS: "nope" is not/)
   })
 })

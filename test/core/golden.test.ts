@@ -41,6 +41,7 @@ import {
   handshakeOutcome,
   libraryVerdicts,
   recordOutcome,
+  retirementOutcome,
   stateVectorOutcome,
   updateOutcome,
   type HandshakeRejection,
@@ -76,6 +77,7 @@ interface Golden {
   readonly stateVector2Hex: string
   readonly store: { readonly macKeyHex: string; readonly key: string; readonly macHex: string }
   readonly handshake: GoldenHandshake
+  readonly succession: GoldenSuccession
   readonly conformance: {
     readonly secondSeedHex: string
     readonly secondSled: SledId
@@ -84,6 +86,33 @@ interface Golden {
     readonly updates: readonly UpdateVector[]
     readonly stateVectors: readonly StateVectorVector[]
   }
+}
+
+interface GoldenStatement {
+  readonly entry: Entry
+  readonly json: string
+  readonly record: string
+}
+
+interface GoldenSuccession {
+  readonly successorSeedHex: string
+  readonly adminSeedHex: string
+  readonly unendorsedSeedHex: string
+  readonly successor: SledId
+  readonly admin: SledId
+  readonly unendorsedSuccessor: SledId
+  readonly successionDomain: string
+  readonly revocationDomain: string
+  readonly endorsementMessageHex: string
+  readonly selfRevocationMessageHex: string
+  readonly adminRevocationMessageHex: string
+  readonly succession: GoldenStatement
+  readonly unendorsed: GoldenStatement
+  readonly selfRevocation: GoldenStatement
+  readonly adminRevocation: GoldenStatement
+  readonly retiredWithoutAdmin: Readonly<Record<string, number>>
+  readonly retiredWithAdmin: Readonly<Record<string, number>>
+  readonly proveChainHex: string
 }
 
 interface GoldenHandshake {
@@ -418,7 +447,7 @@ describe('conformance vectors: records (§3, §4)', () => {
   const { records } = golden.conformance
   it('cover every record rule: split, canonical form, fields, domain, signature, small-order keys', () => {
     const sections = new Set(records.map((v) => v.section))
-    for (const s of ['§3.1', '§3.3', '§4.1', '§4.2', '§4.3']) expect(sections.has(s)).toBe(true)
+    for (const s of ['§3.1', '§3.3', '§3.5', '§3.6', '§4.1', '§4.2', '§4.3', '§4.4']) expect(sections.has(s)).toBe(true)
     expect(records.filter((v) => v.name.startsWith('small-order-key-'))).toHaveLength(12)
     expect(new Set(records.map((v) => v.name)).size).toBe(records.length)
   })
@@ -464,6 +493,9 @@ describe('conformance vectors: updates (§5, §6)', () => {
       'UPDATE_BAD_SIGNATURE',
       'ENTRY_INVALID',
       'UPDATE_GAP',
+      'SUCCESSION_INVALID',
+      'SUCCESSION_BAD_ENDORSEMENT',
+      'REVOCATION_BAD_SIGNATURE',
     ]) {
       expect(codes.has(c as never), c).toBe(true)
     }
@@ -578,6 +610,7 @@ describe('golden vectors: handshake (§8.1, §8.2)', () => {
       t: 'ok',
       signature: bytes(h.serverSignatureHex),
       tokenProof: bytes(''),
+      chain: [],
     })
   })
 
@@ -594,4 +627,63 @@ describe('golden vectors: handshake (§8.1, §8.2)', () => {
       expect(verify(null, transcriptBytes(v.role, tr), key, bytes(v.signatureHex))).toBe(v.nodeCryptoRaw)
     })
   }
+})
+
+describe('golden vectors: key succession (§3.5, §3.6, §4.4, §6.5, §8.2)', () => {
+  const g = golden.succession
+  const S = keyPairFromSeed(bytes(golden.seedHex))
+  const B = keyPairFromSeed(bytes(g.successorSeedHex))
+  const C = keyPairFromSeed(bytes(g.adminSeedHex))
+  const D = keyPairFromSeed(bytes(g.unendorsedSeedHex))
+  const statements = [g.succession, g.unendorsed, g.selfRevocation, g.adminRevocation]
+
+  it('derives the successor, admin and unendorsed successor from their seeds', () => {
+    expect([B.sled, C.sled, D.sled]).toEqual([g.successor, g.admin, g.unendorsedSuccessor])
+  })
+
+  it('spells the statement messages as domain and lines of text', () => {
+    const text = (h: string): string => Buffer.from(h, 'hex').toString('utf8')
+    expect(text(g.endorsementMessageHex)).toBe(`sledlog/succession/v1\n${B.sled}\n${S.sled}\n3\nrotation\n`)
+    expect(text(g.selfRevocationMessageHex)).toBe(`sledlog/revocation/v1\n${S.sled}\n2\nself\n${S.sled}\n`)
+    expect(text(g.adminRevocationMessageHex)).toBe(`sledlog/revocation/v1\n${B.sled}\n5\nadmin\n${C.sled}\n`)
+  })
+
+  it('reproduces every statement record byte for byte, and each opens', () => {
+    for (const st of statements) {
+      expect(encodeEntryJson(st.entry)).toBe(st.json)
+      const by = st.entry.sled === B.sled ? B : D
+      expect(createSigner(by).signEntry(st.entry)).toBe(st.record)
+      expect(openRecord(st.record, createVerifier()).entry).toEqual(st.entry)
+    }
+    // The endorsement and revocation signatures verify over the spelled-out messages, by their keys.
+    const check = (signer: Uint8Array, msgHex: string, sig: string): boolean =>
+      verify(null, bytes(msgHex), publicKeyObject(signer), Buffer.from(sig, 'base64url'))
+    const e = g.succession.entry as { endorsement: string }
+    expect(check(S.publicKey, g.endorsementMessageHex, e.endorsement)).toBe(true)
+    expect(check(B.publicKey, g.endorsementMessageHex, e.endorsement)).toBe(false)
+    expect(
+      check(S.publicKey, g.selfRevocationMessageHex, (g.selfRevocation.entry as { signature: string }).signature),
+    ).toBe(true)
+    expect(
+      check(C.publicKey, g.adminRevocationMessageHex, (g.adminRevocation.entry as { signature: string }).signature),
+    ).toBe(true)
+  })
+
+  it('retires S from 2 (the least of 3 + 1 and 2), and B from 5 only with C as an admin key', () => {
+    const records = statements.map((st) => st.record)
+    expect(retirementOutcome(records, [])).toEqual(g.retiredWithoutAdmin)
+    expect(retirementOutcome([...records].reverse(), [C.sled])).toEqual(g.retiredWithAdmin)
+    expect(g.retiredWithoutAdmin).toEqual({ [S.sled]: 2 })
+  })
+
+  it('frames a prove presenting the succession after the token proof', () => {
+    const h = golden.handshake
+    expect(g.proveChainHex.startsWith(h.proveNoTokenHex)).toBe(true)
+    const record = Buffer.from(g.succession.record, 'utf8')
+    const tail = g.proveChainHex.slice(h.proveNoTokenHex.length)
+    expect(tail).toBe(
+      `01${Buffer.from([(record.length & 0x7f) | 0x80, record.length >> 7]).toString('hex')}${record.toString('hex')}`,
+    )
+    expect(decodeMessage(bytes(g.proveChainHex))).toMatchObject({ t: 'prove', chain: [g.succession.record] })
+  })
 })

@@ -75,7 +75,7 @@ describe('ingest kill -9', () => {
     const ids = new Set<string>()
     for (const e of entries) {
       if (e.kind === 'gap') spans.push([e.from, e.to])
-      else {
+      else if (e.kind === 'event') {
         if (e.id !== undefined) {
           expect(ids.has(e.id), `id ${e.id} stored twice`).toBe(false)
           ids.add(e.id)

@@ -20,7 +20,7 @@ function checkAccounting(entries: readonly StoredEntry[], upTo: number): { event
     if (e.kind === 'gap') {
       for (let l = e.from; l <= e.to; l++) claim(l, e.seq)
       dropped += e.to - e.from + 1
-    } else if (e.lid !== undefined) {
+    } else if (e.kind === 'event' && e.lid !== undefined) {
       claim(e.lid, e.seq)
       events++
     }
@@ -54,7 +54,9 @@ describe('IngestWriter', () => {
     expect(dropped).toBe(st.dropped)
     expect(events + dropped).toBe(published)
     // Entries preserve lid order: the log is in producer order.
-    const lids = ownEntries(log).flatMap((e) => (e.kind === 'gap' ? [e.from] : e.lid === undefined ? [] : [e.lid]))
+    const lids = ownEntries(log).flatMap((e) =>
+      e.kind === 'gap' ? [e.from] : e.kind !== 'event' || e.lid === undefined ? [] : [e.lid],
+    )
     expect(lids).toEqual([...lids].sort((a, b) => a - b))
   })
 
@@ -101,11 +103,9 @@ describe('IngestWriter', () => {
     writer.bus.publish({ type: 't', payload: 'ok-2' })
     await writer.stop()
     const entries = ownEntries(log)
-    expect(entries.map((e) => (e.kind === 'gap' ? `gap ${e.from}-${e.to}` : `lid ${e.lid}`))).toEqual([
-      'lid 0',
-      'gap 1-1',
-      'lid 2',
-    ])
+    expect(
+      entries.map((e) => (e.kind === 'gap' ? `gap ${e.from}-${e.to}` : e.kind === 'event' ? `lid ${e.lid}` : e.kind)),
+    ).toEqual(['lid 0', 'gap 1-1', 'lid 2'])
     expect(writer.stats().rejected).toBe(1)
   })
 
@@ -155,12 +155,11 @@ describe('IngestWriter', () => {
     // answers lid 1 with this entry, so lid 1's sentinel can only follow the batch.
     await log.append({ type: 'direct', payload: null, id: 'x' })
     await writer.stop()
-    expect(ownEntries(log).map((e) => (e.kind === 'gap' ? `gap ${e.from}-${e.to}` : `lid ${e.lid}`))).toEqual([
-      'lid undefined',
-      'lid 0',
-      'lid 2',
-      'gap 1-1',
-    ])
+    expect(
+      ownEntries(log).map((e) =>
+        e.kind === 'gap' ? `gap ${e.from}-${e.to}` : e.kind === 'event' ? `lid ${e.lid}` : e.kind,
+      ),
+    ).toEqual(['lid undefined', 'lid 0', 'lid 2', 'gap 1-1'])
     await log.close()
 
     log = await openLog(dir)

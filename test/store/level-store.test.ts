@@ -48,3 +48,41 @@ it('keeps one fork proof per sled under f:<sled>, replaced on change; reads, the
   ])
   await store.close()
 })
+
+it('remac re-seals what the old key sealed, leaves the rest, and can run twice', async () => {
+  const oldKeys = keyPairFromSeed(new Uint8Array(randomBytes(32)))
+  const newKeys = keyPairFromSeed(new Uint8Array(randomBytes(32)))
+  const db = new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' })
+  const before = new LevelStore({ db, macKey: deriveMacKey(oldKeys.seed) })
+  await before.open()
+  await before.commit({ updates: [new Uint8Array([0, 0]), new Uint8Array([0, 0])] })
+  await before.appendSnapshot([new Uint8Array([0, 0])])
+  await before.settleLoad(['u:0000000000000001'], []) // one update moved to quarantine
+  await db.put('u:00000000000000ff', new Uint8Array(20)) // damaged: verifies under neither key
+  await before.close()
+  const trusted = async (macKey: Uint8Array): Promise<Record<string, boolean>> => {
+    const s = new LevelStore({ db, macKey })
+    await s.open()
+    const out: Record<string, boolean> = {}
+    for await (const u of s.updates()) out[u.key.replace(/@.*/, '')] = u.trusted
+    await s.close()
+    return out
+  }
+  expect(await trusted(deriveMacKey(newKeys.seed))).toEqual({
+    's:00000000': false,
+    'u:0000000000000000': false,
+    'u:00000000000000ff': false,
+    'q:u:0000000000000001': false,
+  })
+  const after = new LevelStore({ db, macKey: deriveMacKey(newKeys.seed) })
+  await after.open()
+  expect(await after.remac(deriveMacKey(oldKeys.seed))).toBe(3)
+  expect(await after.remac(deriveMacKey(oldKeys.seed))).toBe(0)
+  await after.close()
+  expect(await trusted(deriveMacKey(newKeys.seed))).toEqual({
+    's:00000000': true,
+    'u:0000000000000000': true,
+    'u:00000000000000ff': false,
+    'q:u:0000000000000001': true,
+  })
+})

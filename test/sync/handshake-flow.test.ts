@@ -17,8 +17,15 @@ import {
   type HandshakeStep,
 } from '../../src/sync/handshake-flow.js'
 import { newNonce } from '../../src/sync/handshake.js'
-import { decodeMessage, encodeAwarenessKeepAlive, encodeStep1, type WireMessage } from '../../src/sync/messages.js'
+import {
+  decodeMessage,
+  encodeAwarenessKeepAlive,
+  encodeProve,
+  encodeStep1,
+  type WireMessage,
+} from '../../src/sync/messages.js'
 import { testKeys } from '../helpers/keys.js'
+import { successionRecord } from '../helpers/succession.js'
 
 const SERVER = testKeys(211)
 const CLIENT = testKeys(212)
@@ -139,5 +146,51 @@ describe('handshake steps', () => {
       const ok = buildOk(t, { keys: SERVER, ...bad })
       expect(handshakeStep(prove.state, decodeMessage(ok), id(CLIENT)).outcome.kind).toBe('refused')
     }
+  })
+})
+
+describe('handshake steps: signed successors (PROTOCOL.md §8.2)', () => {
+  const OLD = testKeys(214)
+  const NEW = testKeys(215)
+  const chainOf = (records: readonly string[]) => ({ present: () => records })
+  const succession = successionRecord(NEW, OLD, 9)
+
+  it('a server whose allow-list has the old sled admits its successor by the chain in prove', () => {
+    const r = run(id(SERVER, { allow: new Set([OLD.sled]) }), id(NEW, { succession: chainOf([succession]) }))
+    expect(one(r.prove)).toMatchObject({ t: 'prove', chain: [succession] })
+    expect(r.s.outcome).toMatchObject({ kind: 'ready', peer: NEW.sled, via: OLD.sled })
+    expect(r.c?.outcome).toMatchObject({ kind: 'ready', peer: SERVER.sled })
+  })
+
+  it('a client whose allow-list has the old sled admits a successor server by the chain in ok', () => {
+    const r = run(id(NEW, { succession: chainOf([succession]) }), id(CLIENT, { allow: new Set([OLD.sled]) }))
+    expect(one(r.s)).toMatchObject({ t: 'ok', chain: [succession] })
+    expect(r.c?.outcome).toMatchObject({ kind: 'ready', peer: NEW.sled, via: OLD.sled })
+  })
+
+  it('sends no chain field without a chain: prove and ok are byte for byte the earlier ones', () => {
+    const hello = serverStart(SERVER)
+    const prove = handshakeStep(clientStart(), one(hello), id(CLIENT, { succession: chainOf([]) }))
+    expect(one(prove)).toMatchObject({ chain: [] })
+    const p = one(prove) as Extract<WireMessage, { t: 'prove' }>
+    expect(prove.send[0]).toEqual(encodeProve(p.publicKey, p.nonce, p.signature, p.tokenProof))
+  })
+
+  it('refuses an unendorsed, foreign or contested chain with 4403, saying why', () => {
+    const allow = new Set([OLD.sled])
+    const unendorsed = run(
+      id(SERVER, { allow }),
+      id(NEW, { succession: chainOf([successionRecord(NEW, OLD.sled, 9)]) }),
+    )
+    expect(unendorsed.s.outcome).toMatchObject({ kind: 'refused', close: CLOSE.NOT_ALLOWED, error: 'PEER_NOT_ALLOWED' })
+    expect((one(unendorsed.s) as { reason: string }).reason).toMatch(/not on the allow-list \(.*not endorsed/)
+    // Another sled's succession presented as the client's own.
+    const foreign = run(id(SERVER, { allow }), id(CLIENT, { succession: chainOf([succession]) }))
+    expect(foreign.s.outcome).toMatchObject({ kind: 'refused', close: CLOSE.NOT_ALLOWED })
+    const vetoed = run(
+      id(SERVER, { allow, succession: { present: () => [], refuse: () => 'contested' } }),
+      id(NEW, { succession: chainOf([succession]) }),
+    )
+    expect(vetoed.s.outcome).toMatchObject({ kind: 'refused', reason: expect.stringContaining('(contested)') })
   })
 })

@@ -53,6 +53,7 @@ import {
   testKeys,
 } from '../helpers/keys.js'
 import { testLog } from '../helpers/logs.js'
+import { successionRecord } from '../helpers/succession.js'
 import { prng, testSeed } from '../helpers/seed.js'
 import {
   expectOnlyGrown,
@@ -812,6 +813,35 @@ describe('handshake attacks (inbound)', () => {
     // a listed sled gets in
     const ok = await connect(v, HONEST)
     expect((await ok.handshake()).serverProofValid).toBe(true)
+    await expectAlive(v, null)
+  })
+
+  it('a stranger off the allow-list gets in only with a succession an allowed key endorsed', async () => {
+    const v = await victim({ auth: { allow: new Set<SledId>([HONEST.sled]) } })
+    const refusals: Array<[string, readonly string[], RegExp]> = [
+      [
+        'endorsed by a key off the list',
+        [successionRecord(ATTACKER, OTHER, 5)],
+        /chain ends at .*not on the allow-list/,
+      ],
+      ['unendorsed', [successionRecord(ATTACKER, HONEST.sled, 5)], /not endorsed/],
+      ['garbage', ['x'.repeat(300)], /does not open/],
+      ['another sled’s', [successionRecord(OTHER, HONEST, 5)], /not .*'s/],
+    ]
+    for (const [name, chain, why] of refusals) {
+      const c = await connect(v)
+      await c.sendProve({ chain })
+      const closed = await c.waitClose()
+      expect([name, closed.code]).toEqual([name, CLOSE.NOT_ALLOWED])
+      const denied = c.messages.find((m) => m.t === 'denied') as { reason: string } | undefined
+      expect(denied?.reason, name).toMatch(why)
+    }
+    // Endorsed by HONEST: admitted, and replicates.
+    const c = await connect(v)
+    expect((await c.handshake({ chain: [successionRecord(ATTACKER, HONEST, 5)] })).serverProofValid).toBe(true)
+    await c.sendUpdate(encodeRuns([runOf(ATTACKER, 0, [successionRecord(ATTACKER, HONEST, 5)])]))
+    await until(() => v.log.held(ATTACKER.sled) === 1, 'the successor’s entry 0')
+    expect(v.log.retiredAt(HONEST.sled)).toBe(6)
     await expectAlive(v, null)
   })
 

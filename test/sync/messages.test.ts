@@ -99,18 +99,35 @@ const CASES: ReadonlyArray<{ name: string; bytes: Uint8Array; msg: WireMessage }
   {
     name: 'prove',
     bytes: encodeProve(KEY, NONCE, SIG, PROOF),
-    msg: { t: 'prove', publicKey: KEY, nonce: NONCE, signature: SIG, tokenProof: PROOF },
+    msg: { t: 'prove', publicKey: KEY, nonce: NONCE, signature: SIG, tokenProof: PROOF, chain: [] },
+  },
+  {
+    name: 'prove (with a succession chain)',
+    bytes: encodeProve(KEY, NONCE, SIG, PROOF, ['first record', 'zweiter Datensatz 🛷']),
+    msg: {
+      t: 'prove',
+      publicKey: KEY,
+      nonce: NONCE,
+      signature: SIG,
+      tokenProof: PROOF,
+      chain: ['first record', 'zweiter Datensatz 🛷'],
+    },
   },
   {
     name: 'prove (no token)',
     bytes: encodeProve(KEY, NONCE, SIG, new Uint8Array(0)),
-    msg: { t: 'prove', publicKey: KEY, nonce: NONCE, signature: SIG, tokenProof: new Uint8Array(0) },
+    msg: { t: 'prove', publicKey: KEY, nonce: NONCE, signature: SIG, tokenProof: new Uint8Array(0), chain: [] },
   },
-  { name: 'ok', bytes: encodeOk(SIG, PROOF), msg: { t: 'ok', signature: SIG, tokenProof: PROOF } },
+  { name: 'ok', bytes: encodeOk(SIG, PROOF), msg: { t: 'ok', signature: SIG, tokenProof: PROOF, chain: [] } },
   {
     name: 'ok (no token)',
     bytes: encodeOk(SIG, new Uint8Array(0)),
-    msg: { t: 'ok', signature: SIG, tokenProof: new Uint8Array(0) },
+    msg: { t: 'ok', signature: SIG, tokenProof: new Uint8Array(0), chain: [] },
+  },
+  {
+    name: 'ok (no token, a chain of one)',
+    bytes: encodeOk(SIG, new Uint8Array(0), ['r']),
+    msg: { t: 'ok', signature: SIG, tokenProof: new Uint8Array(0), chain: ['r'] },
   },
   { name: 'query-awareness', bytes: frame({ varuint: MSG_QUERY_AWARENESS }), msg: { t: 'query-awareness' } },
   { name: 'digest (none)', bytes: encodeDigest([]), msg: { t: 'digest', digests: [] } },
@@ -161,8 +178,10 @@ describe('round trips', () => {
       const big = new Uint8Array(b.length + 40).fill(0x41)
       big.set(b, 20)
       expect(decodeMessage(big.subarray(20, 20 + b.length)), name).toEqual(msg)
-      // and every truncated view (whose backing buffer continues) is still refused
-      if (msg.t !== 'awareness')
+      // and every truncated view (whose backing buffer continues) is still refused (but a cut
+      // right before an optional chain, which leaves a valid prove or ok without one)
+      const chained = (msg.t === 'prove' || msg.t === 'ok') && msg.chain.length > 0
+      if (msg.t !== 'awareness' && !chained)
         for (let n = 0; n < b.length; n += Math.max(1, b.length >> 6))
           expectProtocolError(big.subarray(20, 20 + n), `${name}/${n}`)
     }
@@ -192,8 +211,16 @@ describe('round trips', () => {
             nonce: key,
             signature: sig,
             tokenProof: payload,
+            chain: [],
           })
-          expect(decodeMessage(encodeOk(sig, payload))).toEqual({ t: 'ok', signature: sig, tokenProof: payload })
+          expect(decodeMessage(encodeOk(sig, payload))).toEqual({
+            t: 'ok',
+            signature: sig,
+            tokenProof: payload,
+            chain: [],
+          })
+          const wellFormedChain = [Buffer.from(reason, 'utf8').toString('utf8')]
+          expect(decodeMessage(encodeOk(sig, payload, wellFormedChain))).toMatchObject({ chain: wellFormedChain })
           // lone surrogates are not representable in UTF-8; everything else round-trips
           const wellFormed = Buffer.from(reason, 'utf8').toString('utf8')
           expect(decodeMessage(encodeDenied(wellFormed))).toEqual({ t: 'denied', reason: wellFormed })
@@ -217,8 +244,51 @@ describe('round trips', () => {
 })
 
 describe('decodeMessage refuses malformed messages with PEER_PROTOCOL', () => {
-  it.each(CASES.filter((c) => c.msg.t !== 'awareness'))('every truncation of $name', ({ bytes: b }) => {
-    for (let n = 0; n < b.length; n++) expectProtocolError(b.subarray(0, n), `truncated to ${n}`)
+  it.each(CASES.filter((c) => c.msg.t !== 'awareness'))('every truncation of $name', ({ bytes: b, msg }) => {
+    // A chain is an optional tail: cut right before it, a prove or ok is the same one without.
+    const chainless =
+      (msg.t === 'prove' || msg.t === 'ok') && msg.chain.length > 0
+        ? msg.t === 'prove'
+          ? encodeProve(msg.publicKey, msg.nonce, msg.signature, msg.tokenProof).length
+          : encodeOk(msg.signature, msg.tokenProof).length
+        : -1
+    for (let n = 0; n < b.length; n++) {
+      if (n === chainless) expect(decodeMessage(b.subarray(0, n))).toMatchObject({ t: msg.t, chain: [] })
+      else expectProtocolError(b.subarray(0, n), `truncated to ${n}`)
+    }
+  })
+
+  it('a chain of 0 or more than 8 records, a record over 2048 bytes or of invalid UTF-8', () => {
+    const prove = encodeProve(KEY, NONCE, SIG, PROOF)
+    const withTail = (...tail: number[]): Uint8Array => new Uint8Array([...prove, ...tail])
+    expectProtocolError(withTail(0), 'a chain of 0')
+    const nine = encodeProve(
+      KEY,
+      NONCE,
+      SIG,
+      PROOF,
+      Array.from({ length: 9 }, () => 'r'),
+    )
+    expectProtocolError(nine, 'a chain of 9')
+    expect(
+      decodeMessage(
+        encodeProve(
+          KEY,
+          NONCE,
+          SIG,
+          PROOF,
+          Array.from({ length: 8 }, () => 'r'),
+        ),
+      ),
+    ).toMatchObject({
+      chain: Array.from({ length: 8 }, () => 'r'),
+    })
+    expectProtocolError(encodeProve(KEY, NONCE, SIG, PROOF, ['x'.repeat(2049)]), 'a record of 2049 bytes')
+    expect(decodeMessage(encodeProve(KEY, NONCE, SIG, PROOF, ['x'.repeat(2048)]))).toMatchObject({
+      chain: ['x'.repeat(2048)],
+    })
+    expectProtocolError(withTail(1, 2, 0xc3, 0x28), 'invalid UTF-8')
+    expectProtocolError(encodeOk(SIG, PROOF, ['a', 'b']).subarray(0, -1), 'a truncated record')
   })
 
   it('every truncation of an awareness message whose payload is not empty', () => {

@@ -31,6 +31,7 @@ export const NODE_FLAGS = {
   peer: { type: 'string', multiple: true },
   token: { type: 'string' },
   allow: { type: 'string', multiple: true },
+  'admin-key': { type: 'string', multiple: true },
   sync: { type: 'boolean' },
   'recovery-timeout': { type: 'string' },
   'ingest-capacity': { type: 'string' },
@@ -69,6 +70,10 @@ Options (environment variable and config file key in brackets):
                            (prefer the variable: flags show in the process list)
   --allow SLED             sled id allowed to connect; repeatable (default: any peer that
                            authenticates)            [SLEDLOG_ALLOW comma-separated, allow]
+                           A sled also admits the signed successors of allowed sleds.
+  --admin-key KEY          admin public key (64 hex) whose revocations retire a sled's key;
+                           repeatable; every node of a cluster must list the same ones
+                                                   [SLEDLOG_ADMIN_KEYS comma-separated, adminKeys]
   --sync                   fsync every commit (survives power loss) [SLEDLOG_SYNC, sync]
   --recovery-timeout MS    how long a node with no entries of its own waits for its peers
                            before appending (10000)  [SLEDLOG_RECOVERY_TIMEOUT, recoveryTimeoutMs]
@@ -222,6 +227,7 @@ export function nodeConfigOf(s: NodeSettings): NodeConfig {
     port: s.port,
     peers: s.peers,
     ...(s.allow === undefined ? {} : { allow: s.allow }),
+    ...(s.adminKeys === undefined ? {} : { adminKeys: s.adminKeys }),
     ...(s.token === undefined ? {} : { token: s.token }),
     sync: s.sync,
     ...(s.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: s.recoveryTimeoutMs }),
@@ -261,6 +267,14 @@ function logStart(logger: Logger, n: SledNode, s: NodeSettings, origins: Readonl
     'node started',
   )
   for (const warning of settingsWarnings(s, origins)) logger.warn(warning)
+  const succession = n.log.status().succession
+  if (succession.own !== null) {
+    logger.warn(
+      { sled: n.log.sled, retiredFrom: succession.own },
+      "this node's key is retired (a succession or revocation it holds): appends from that seq are refused " +
+        '(SLED_RETIRED); stop the node and run sledlog rotate-key --data DIR',
+    )
+  }
   if (n.log.appendsHeld) {
     logger.info(
       { peers: s.peers.length, timeoutMs: s.recoveryTimeoutMs ?? 10_000 },

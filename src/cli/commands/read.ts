@@ -2,6 +2,8 @@
  * `sledlog read`: entries in (sled, seq) order as NDJSON or a table, from a running node or a
  * stopped node's data directory, with the query filters of GET /v1/events and paging.
  */
+import { ENTRY_KINDS, type EntryKind } from '../../core/entry.js'
+import { resolveAdminKeys } from '../../config/resolve.js'
 import { isSledId, type SledId } from '../../core/ids.js'
 import { MAX_LIMIT, type Position, type Query, type QueryResult, type StoredEntry } from '../../core/query.js'
 import type { SledLog } from '../../log/sled-log.js'
@@ -42,7 +44,8 @@ export const read: Command = {
 
 Prints entries in (sled, seq) order, one JSON object per line (NDJSON), or as a table.
 --url reads from a running node; --data from a stopped node's data directory, never modified
-(one that cannot be opened in place, e.g. on a read-only disk, is read from a temporary copy).
+(one that cannot be opened in place, e.g. on a read-only disk, is read from a temporary copy;
+the admin keys of its node, which decide its "retired" flags, come from SLEDLOG_ADMIN_KEYS).
 Control characters in entries are escaped on output: never sent raw to the terminal.
 
 Filters:
@@ -51,7 +54,7 @@ Filters:
   --since TIME         only entries with ts >= TIME (ms since the epoch, or an ISO date)
   --until TIME         only entries with ts < TIME
   --type TYPE          only events of this type; repeatable (leaves gap sentinels out)
-  --kind KIND          event or gap; repeatable
+  --kind KIND          event, gap, succession or revocation; repeatable
 
 Output:
   --limit N            at most N entries (default ${DEFAULT_LIMIT}; at most ${MAX_LIMIT} without --all)
@@ -83,7 +86,10 @@ Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
       target.kind === 'url'
         ? (after: Position | undefined, n: number) => fetchPage(target.client, filters, after, n)
         : async (after: Position | undefined, n: number) => {
-            log ??= await (await import('../data-dir.js')).openDataDir(target.dir, { onNotice: notice(io, 'read') })
+            log ??= await (await import('../data-dir.js')).openDataDir(target.dir, {
+              onNotice: notice(io, 'read'),
+              adminKeys: resolveAdminKeys(io.env),
+            })
             return log.query({ ...filters, ...(after === undefined ? {} : { after }), limit: n })
           }
     try {
@@ -140,8 +146,9 @@ function parseFilters(v: {
   if (v.type !== undefined) q.types = v.type
   if (v.kind !== undefined) {
     for (const k of v.kind)
-      if (k !== 'event' && k !== 'gap') throw new UsageError(`--kind must be event or gap, not ${JSON.stringify(k)}`)
-    q.kinds = v.kind as ('event' | 'gap')[]
+      if (!(ENTRY_KINDS as readonly string[]).includes(k))
+        throw new UsageError(`--kind must be one of ${ENTRY_KINDS.join(', ')}, not ${JSON.stringify(k)}`)
+    q.kinds = v.kind as EntryKind[]
   }
   return q
 }
@@ -178,7 +185,12 @@ async function fetchPage(
   for (const t of f.types ?? []) p.append('type', t)
   for (const k of f.kinds ?? []) p.append('kind', k)
   p.set('limit', String(limit))
-  const body = (await client.get('/v1/events', p)) as { entries?: unknown; next?: unknown; forked?: unknown }
+  const body = (await client.get('/v1/events', p)) as {
+    entries?: unknown
+    next?: unknown
+    forked?: unknown
+    retired?: unknown
+  }
   if (!Array.isArray(body.entries) || !(body.next === null || typeof body.next === 'string')) {
     throw new CliError(`GET ${client.base}/v1/events: unexpected answer (is this a sledlog node?)`)
   }
@@ -186,5 +198,6 @@ async function fetchPage(
     entries: body.entries as StoredEntry[],
     next: body.next === null ? null : parsePosition(body.next, 'after'),
     forked: typeof body.forked === 'object' && body.forked !== null ? (body.forked as Record<string, number>) : {},
+    retired: typeof body.retired === 'object' && body.retired !== null ? (body.retired as Record<string, number>) : {},
   }
 }

@@ -11,6 +11,7 @@ import { notice, write } from '../io.js'
 import { targetOf } from '../target.js'
 import { jsonLine, visible } from '../visible.js'
 import { redactUrls } from '../../config/redact.js'
+import { resolveAdminKeys } from '../../config/resolve.js'
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -47,7 +48,8 @@ export const status: Command = {
   help: `Usage: sledlog status (--url URL | --data DIR) [--json]
 
 Shows a node's status: entries and heads per sled, peers (running node only), rejected updates,
-equivocations, missing ranges, and whether appends are open. --url asks a running node;
+equivocations, this node's key chain and retired sleds, missing ranges, and whether appends are
+open. --url asks a running node;
 --data opens a stopped node's data directory and never modifies it (one that cannot be opened
 in place, e.g. on a read-only disk, is read from a temporary copy).
 
@@ -69,7 +71,10 @@ Exit codes: 0 ok; 1 the node or directory could not be read; 2 bad usage.`,
         target.client.close()
       }
     } else {
-      const log = await (await import('../data-dir.js')).openDataDir(target.dir, { onNotice: notice(io, 'status') })
+      const log = await (await import('../data-dir.js')).openDataDir(target.dir, {
+        onNotice: notice(io, 'status'),
+        adminKeys: resolveAdminKeys(io.env),
+      })
       try {
         st = log.status()
       } finally {
@@ -121,6 +126,30 @@ export function describe(st: NodeStatus): string {
     'forks',
     f.sleds === 0 ? 'none' : `${f.sleds} sled(s) read only below their fork seq: ${listed}${more}${own}`,
   ])
+  // A node from before key succession has no such section.
+  const sc = st.succession as LogStatus['succession'] | undefined
+  if (sc !== undefined) {
+    if (sc.chain.length === 0) rows.push(['key', 'an original key (succeeds none)'])
+    for (const [i, l] of sc.chain.entries()) {
+      const endorsed = l.endorsed ? 'endorsed' : 'NOT endorsed'
+      const who = i === 0 ? 'this key succeeds' : `  which succeeds`
+      rows.push([
+        i === 0 ? 'key' : '',
+        `${who} ${short(l.predecessor)} after seq ${l.lastSeq} (${l.reason}, ${endorsed})`,
+      ])
+    }
+    const listed = sc.first.map((x) => `${short(x.sled)}@${x.seq}`).join(', ')
+    const moreRetired = sc.retired > sc.first.length ? `, … ${sc.retired - sc.first.length} more` : ''
+    const ownRetired =
+      sc.own === null ? '' : `; THIS NODE's key is retired from ${sc.own}: appends refused (SLED_RETIRED)`
+    rows.push([
+      'retired',
+      sc.retired === 0
+        ? `none (${sc.successions} successions, ${sc.revocations} revocations held)`
+        : `${sc.retired} sled(s) flagged from their retirement seq: ${listed}${moreRetired}${ownRetired}` +
+          ` (${sc.successions} successions, ${sc.revocations} revocations held)`,
+    ])
+  }
   const missing = Object.entries(st.missing).flatMap(([sled, ranges]) =>
     ranges.map(([a, b]) => `${short(sled)} ${a}..${b}`),
   )

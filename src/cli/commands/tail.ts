@@ -37,7 +37,8 @@ export const tail: Command = {
 
 Follows a running node's log over GET /v1/stream and prints every entry as one JSON line on
 stdout. Notices go to stderr: "live" once the stored backlog has been sent, "lagged" when this
-client fell behind and is being resynced, "hole" when peers hold entries the node still lacks.
+client fell behind and is being resynced, "hole" when peers hold entries the node still lacks,
+"forked" when a sled signed two versions of a seq, "retired" when a sled's key is retired.
 On a dropped connection it reconnects (with backoff) and resumes right after the last entry it
 printed, using the stream's event id (Last-Event-ID). Stops on SIGINT/SIGTERM.
 
@@ -207,6 +208,12 @@ async function handle(io: CliIo, ev: SseEvent, notice: (t: string) => Promise<vo
     case 'hole-filled':
       await notice(`hole filled: ${ev.data}`)
       return 'hole-filled'
+    case 'forked':
+      await notice(`forked: a sled signed two versions of a seq; its entries stop below it: ${ev.data}`)
+      return 'forked'
+    case 'retired':
+      await notice(`retired: a sled's key is retired; its entries from this seq carry "retired": true: ${ev.data}`)
+      return 'retired'
     default:
       return ev.event
   }
