@@ -126,7 +126,8 @@ export class AckedAppends {
     }
     const idempotent = inputs.every((i) => i.id !== undefined)
     const seqs = first === last ? `seq ${first}` : `seqs ${first}..${last}`
-    const stored = `${entries.length} ${entries.length === 1 ? 'entry is' : 'entries are'} stored on this node (${seqs})`
+    const count = entries.length === 1 ? '1 entry is' : `${entries.length} entries are`
+    const stored = `${count} stored on this node (${seqs})`
     const retry = idempotent
       ? 'retrying with the same idempotency ids is safe: it appends nothing again and waits anew'
       : 'a retry would append the events without an idempotency id again: give each event an id to retry safely'
