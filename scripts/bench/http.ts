@@ -30,15 +30,15 @@ const sizes = (quick: boolean): Sizes =>
 
 const CLIENTS = 16
 
-/** POSTs a pre-serialized body and resolves once the whole 201 answer has been read. */
-function post(agent: Agent, url: URL, body: string): Promise<void> {
+/** POSTs a pre-serialized body to `path` and resolves once the whole 201 answer has been read. */
+export function post(agent: Agent, url: URL, body: string, path = '/v1/events'): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         agent,
         host: url.hostname,
         port: url.port,
-        path: '/v1/events',
+        path,
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       },

@@ -151,7 +151,8 @@ export function ackParams(params: URLSearchParams, configuredPeers: number): Ack
   } catch {
     throw sledlogError(
       'HTTP_BAD_REQUEST',
-      `acks must be an integer in 0..${configuredPeers}: this node has ${configuredPeers} configured peers ` +
+      `acks must be an integer in 0..${configuredPeers}: this node has ${configuredPeers} configured ` +
+        `peer${configuredPeers === 1 ? '' : 's'} ` +
         '(allow-listed sleds, or --peer URLs without an allow-list)',
       { param: 'acks' },
     )

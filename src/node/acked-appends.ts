@@ -104,8 +104,8 @@ export class AckedAppends {
       this.#refused++
       throw sledlogError(
         'NOT_ENOUGH_PEERS',
-        `acks=${n} needs ${n} configured peers connected; ${connected.length} of ${this.configuredPeers} ` +
-          `are: nothing was appended`,
+        `acks=${n} needs ${peers(n)} connected; ${connected.length} of ${this.configuredPeers} ` +
+          `${connected.length === 1 ? 'is' : 'are'}: nothing was appended`,
         { required: n, connected: connected.length, configured: this.configuredPeers, peers: connected },
       )
     }
@@ -142,7 +142,7 @@ export class AckedAppends {
     if (out.kind === 'stopped') {
       throw sledlogError(
         'NODE_STOPPING',
-        `${stored} and held by ${out.heldBy.length} of the ${n} peers asked for when the node began ` +
+        `${stored} and held by ${out.heldBy.length} of the ${peers(n)} asked for when the node began ` +
           `shutting down; ${retry}`,
         details,
       )
@@ -150,8 +150,7 @@ export class AckedAppends {
     this.#timeouts++
     throw sledlogError(
       'ACKS_TIMEOUT',
-      `${stored} but held by ${out.heldBy.length} of the ${n} configured peers asked for after ${timeoutMs} ms; ` +
-        retry,
+      `${stored} but held by ${out.heldBy.length} of the ${peers(n)} asked for after ${timeoutMs} ms; ` + retry,
       { ...details, timeoutMs },
     )
   }
@@ -186,6 +185,11 @@ export class AckedAppends {
 export function ackSettingsProblem(minAcks: number, ackTimeoutMs: number, configured: number): string | undefined {
   const acks = ackProblem(minAcks, configured)
   return acks === undefined ? timeoutProblem(ackTimeoutMs) : `minAcks: ${acks.replace(/^acks /, '')}`
+}
+
+/** "1 configured peer", "2 configured peers". */
+function peers(n: number): string {
+  return `${n} configured peer${n === 1 ? '' : 's'}`
 }
 
 /** Why `n` acknowledgements cannot be asked of `configured` peers, or undefined. */
