@@ -19,8 +19,8 @@ import { Agent } from 'node:http'
 import { createInterface } from 'node:readline'
 import { freePort, nodeCommand } from '../../src/harness/cluster.js'
 import { fmt, latencySummary, now, type BenchContext, type BenchGroup, type BenchScenario } from './harness.js'
-import { post } from './http.js'
-import { eventsBody, NODE_EXTRA_ARGS, waitReady } from './multi.js'
+import { sequential } from './http.js'
+import { NODE_EXTRA_ARGS, waitReady } from './multi.js'
 
 /** The acknowledgement levels compared, as query strings of POST /v1/events. */
 const LEVELS = [
@@ -126,14 +126,7 @@ async function withMesh(ctx: BenchContext, fn: (url: URL, agent: Agent) => Promi
 
 /** `n` awaited POSTs of `batch` events each to `url` + `query`; the latency of each, ms. */
 async function requests(agent: Agent, url: URL, query: string, n: number, batch: number): Promise<number[]> {
-  const bodies = Array.from({ length: n }, () => eventsBody(batch))
-  const lat: number[] = []
-  for (const body of bodies) {
-    const t = now()
-    await post(agent, url, body, `/v1/events${query}`)
-    lat.push(now() - t)
-  }
-  return lat
+  return [...(await sequential(agent, url, n, batch, `/v1/events${query}`))]
 }
 
 /** Latencies and wall time per level, gathered over the rounds. */
