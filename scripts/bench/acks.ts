@@ -116,7 +116,7 @@ async function withMesh(ctx: BenchContext, fn: (url: URL, agent: Agent) => Promi
     )
     const url = new URL((nodes[0] as BenchNode).url)
     const warm = sizes(ctx.quick).warmup
-    for (const level of LEVELS) await requests(agent, url, level.query, warm / LEVELS.length, 1)
+    for (const level of LEVELS) await requests(agent, url, level.query, Math.round(warm / LEVELS.length), 1)
     await fn(url, agent)
   } finally {
     agent.destroy()
