@@ -9,12 +9,15 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import type { SledId } from '../../src/core/ids.js'
 import { isSledlogError, type SledlogError } from '../../src/errors.js'
 import { FaultProxy } from '../../src/harness/proxy.js'
+import { readdir } from 'node:fs/promises'
 import { AckedAppends } from '../../src/node/acked-appends.js'
+import { SledNode } from '../../src/node/node.js'
 import { receiptLink, signReceipt } from '../../src/sync/holds.js'
 import { encodeHolds } from '../../src/sync/messages.js'
 import { HostileClient } from '../helpers/hostile-peer.js'
 import { testKeys } from '../helpers/keys.js'
 import { expectOnlyGrown, linksOf, snapshotLog, syncNode, until, type SyncNode } from '../helpers/sync-node.js'
+import { tempDir } from '../helpers/tmp.js'
 
 const MALLORY = testKeys(830)
 
@@ -228,5 +231,27 @@ describe('acks=N between in-process nodes', () => {
     const appends = appendsOf(a)
     expect((await failure(appends.append(events('x', 1), { acks: 1 }))).code).toBe('ENTRY_INVALID')
     expect((await failure(appends.append(events('x', 1), { ackTimeoutMs: -1 }))).code).toBe('ENTRY_INVALID')
+  })
+
+  it('SledNode.append is the same path, with --min-acks as its default; impossible settings refuse to start', async () => {
+    const start = async (peers: string[], extra: { minAcks?: number } = {}): Promise<SledNode> => {
+      const n = new SledNode({ dataDir: await tempDir(), host: '127.0.0.1', port: 0, peers, ...extra })
+      onTestFinished(() => n.stop())
+      await n.start()
+      return n
+    }
+    const b = await start([])
+    const a = await start([b.url.replace('http', 'ws')], { minAcks: 1 })
+    await until(() => a.replicator.holds.connected().length === 1, 'b linked')
+    const done = await a.append(events('lib', 2))
+    expect(done.acks).toBe(1)
+    expect(b.log.held(a.log.sled)).toBe(2)
+    expect((await a.append(events('lib0', 1), { acks: 0 })).acks).toBe(0)
+
+    // More acknowledgements by default than peers: refused before the data directory is touched.
+    const dir = await tempDir()
+    const bad = new SledNode({ dataDir: dir, host: '127.0.0.1', port: 0, peers: [b.url.replace('http', 'ws')], minAcks: 2 })
+    await expect(bad.start()).rejects.toMatchObject({ code: 'CONFIG_INVALID' })
+    expect(await readdir(dir)).toEqual([])
   })
 })
