@@ -233,7 +233,7 @@ describe('acks=N between in-process nodes', () => {
     expect((await failure(appends.append(events('x', 1), { ackTimeoutMs: -1 }))).code).toBe('ENTRY_INVALID')
   })
 
-  it('SledNode.append is the same path, with --min-acks as its default; impossible settings refuse to start', async () => {
+  it('SledNode.append takes --min-acks as its default; an impossible one refuses to start', async () => {
     const start = async (peers: string[], extra: { minAcks?: number } = {}): Promise<SledNode> => {
       const n = new SledNode({ dataDir: await tempDir(), host: '127.0.0.1', port: 0, peers, ...extra })
       onTestFinished(() => n.stop())
@@ -250,7 +250,13 @@ describe('acks=N between in-process nodes', () => {
 
     // More acknowledgements by default than peers: refused before the data directory is touched.
     const dir = await tempDir()
-    const bad = new SledNode({ dataDir: dir, host: '127.0.0.1', port: 0, peers: [b.url.replace('http', 'ws')], minAcks: 2 })
+    const bad = new SledNode({
+      dataDir: dir,
+      host: '127.0.0.1',
+      port: 0,
+      peers: [b.url.replace('http', 'ws')],
+      minAcks: 2,
+    })
     await expect(bad.start()).rejects.toMatchObject({ code: 'CONFIG_INVALID' })
     expect(await readdir(dir)).toEqual([])
   })
