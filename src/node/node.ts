@@ -10,10 +10,11 @@ import { join } from 'node:path'
 import { TokenStore } from '../auth/token-store.js'
 import { readTokensFile, tokensPath } from '../auth/tokens.js'
 import type { SledId } from '../core/ids.js'
+import { ackMetrics, ackSection } from '../http/acks.js'
 import { createApi, type Api, type ApiLogger } from '../http/api.js'
 import { createApiServer, readTls, type ServerLimits } from '../http/server.js'
 import type { StreamLimits } from '../http/sse.js'
-import { SledLog, type LogLimits } from '../log/sled-log.js'
+import { SledLog, type AppendInput, type LogLimits } from '../log/sled-log.js'
 import { loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
@@ -28,8 +29,6 @@ import {
   type AckedAppend,
   type AckOptions,
 } from './acked-appends.js'
-import { ackMetrics, ackSection } from '../http/acks.js'
-import type { AppendInput } from '../log/sled-log.js'
 import type { SessionLimits } from '../sync/peer-session.js'
 import { checkSecurity, securityStatus, type SecurityFacts } from './security.js'
 

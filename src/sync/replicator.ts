@@ -1,7 +1,8 @@
 /**
  * Replication of a node's log: the inbound sync endpoint, one dialer per configured peer, relay
- * of every commit to every other link, and the recovery gate that holds local appends until a
- * node that may have lost its disk has its own entries back from peers.
+ * of every commit to every other link, the recovery gate that holds local appends until a
+ * node that may have lost its disk has its own entries back from peers, and what configured
+ * peers proved they hold of this node's sled (peer-holds.ts: what `acks=N` waits on).
  */
 import type { Server } from 'node:http'
 import type { SledId } from '../core/ids.js'
