@@ -12,6 +12,7 @@
  */
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
+import { acksGroup } from './bench/acks.js'
 import { cryptoGroup } from './bench/crypto.js'
 import { ingestGroup } from './bench/ingest.js'
 import {
@@ -42,6 +43,7 @@ const GROUPS: readonly BenchGroup[] = [
   ingestGroup,
   httpGroup,
   replicationGroup,
+  acksGroup,
   compareGroup,
   scalingGroup,
   successionGroup,

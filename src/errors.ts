@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   HTTP_REQUEST_TIMEOUT: 'the client did not send the whole request in time',
   CONSUMER_NOT_FOUND: 'no durable consumer of that name exists (create it first)',
   APPENDS_HELD: 'appends wait while this node recovers its own entries from peers',
+  NOT_ENOUGH_PEERS: 'fewer configured peers are connected than the write asked to acknowledge it; nothing was appended',
+  ACKS_TIMEOUT: 'the entries are stored on this node but not enough peers proved they hold them in time',
   // configuration
   CONFIG_INVALID: 'a configuration value is missing or invalid',
   // store and lifecycle

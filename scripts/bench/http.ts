@@ -30,15 +30,15 @@ const sizes = (quick: boolean): Sizes =>
 
 const CLIENTS = 16
 
-/** POSTs a pre-serialized body and resolves once the whole 201 answer has been read. */
-function post(agent: Agent, url: URL, body: string): Promise<void> {
+/** POSTs a pre-serialized body to `path` and resolves once the whole 201 answer has been read. */
+function post(agent: Agent, url: URL, body: string, path = '/v1/events'): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         agent,
         host: url.hostname,
         port: url.port,
-        path: '/v1/events',
+        path,
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       },
@@ -59,13 +59,19 @@ function post(agent: Agent, url: URL, body: string): Promise<void> {
   })
 }
 
-/** Runs `n` awaited POSTs of `batch` events each on one connection; returns per-request ms. */
-async function sequential(agent: Agent, url: URL, n: number, batch: number): Promise<Float64Array> {
+/** Runs `n` awaited POSTs of `batch` events each to `path` on one connection; returns per-request ms. */
+export async function sequential(
+  agent: Agent,
+  url: URL,
+  n: number,
+  batch: number,
+  path = '/v1/events',
+): Promise<Float64Array> {
   const bodies = Array.from({ length: n }, () => eventsBody(batch))
   const lat = new Float64Array(n)
   for (let i = 0; i < n; i++) {
     const t = now()
-    await post(agent, url, bodies[i] as string)
+    await post(agent, url, bodies[i] as string, path)
     lat[i] = now() - t
   }
   return lat

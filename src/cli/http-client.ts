@@ -85,9 +85,12 @@ export class NodeClient {
     return this.#request({ method: 'GET', path: path + qs })
   }
 
-  /** POST `body` as JSON to `path`; resolves with the JSON body. */
-  post(path: string, body: unknown): Promise<unknown> {
-    return this.#request({ method: 'POST', path }, JSON.stringify(body))
+  /**
+   * POST `body` as JSON to `path`; resolves with the JSON body. `timeoutMs`: how long to wait
+   * for the answer (default 30 s; longer for a write that waits for its peers' acknowledgements).
+   */
+  post(path: string, body: unknown, timeoutMs = TIMEOUT_MS): Promise<unknown> {
+    return this.#request({ method: 'POST', path }, JSON.stringify(body), timeoutMs)
   }
 
   /**
@@ -112,17 +115,17 @@ export class NodeClient {
     this.#agent.destroy()
   }
 
-  async #request(call: Call, body?: string): Promise<unknown> {
-    const signal = AbortSignal.timeout(TIMEOUT_MS)
+  async #request(call: Call, body?: string, timeoutMs = TIMEOUT_MS): Promise<unknown> {
+    const signal = AbortSignal.timeout(timeoutMs)
     const headers: Record<string, string> = { accept: 'application/json' }
     if (body !== undefined) headers['content-type'] = 'application/json'
-    const res = await this.#send(call, headers, body, signal)
+    const res = await this.#send(call, headers, body, signal, timeoutMs)
     let text: string
     try {
       text = await readBody(res, this.#maxAnswerBytes)
     } catch (err) {
       if (err instanceof CliError) throw new CliError(`${call.method} ${this.base}${call.path}: ${err.message}`)
-      throw unreachable(this.base, err, this.#https)
+      throw unreachable(this.base, err, this.#https, timeoutMs)
     }
     const json = parseJson(text)
     const status = res.statusCode ?? 0
@@ -140,6 +143,7 @@ export class NodeClient {
     headers: Readonly<Record<string, string>>,
     body: string | undefined,
     signal: AbortSignal,
+    timeoutMs = TIMEOUT_MS,
   ): Promise<IncomingMessage> {
     const url = new URL(this.#base + call.path)
     const all: Record<string, string> = { ...headers }
@@ -148,7 +152,7 @@ export class NodeClient {
     return new Promise((resolve, reject) => {
       const req = request(url, { method: call.method, headers: all, agent: this.#agent, signal }, resolve)
       req.on('error', (err) =>
-        reject(signal.aborted && !isTimeout(signal) ? err : unreachable(this.base, err, this.#https)),
+        reject(signal.aborted && !isTimeout(signal) ? err : unreachable(this.base, err, this.#https, timeoutMs)),
       )
       req.end(body)
     })
@@ -202,13 +206,19 @@ const TLS_ADVICE: ReadonlyArray<[RegExp, string]> = [
 ]
 
 /**
- * The error for a node that could not be reached; `https` says which scheme was tried. A
- * {@link NodeUnreachable} unless the node's certificate failed verification.
+ * The error for a node that could not be reached; `https` says which scheme was tried and
+ * `timeoutMs` how long the request waited. A {@link NodeUnreachable} unless the node's
+ * certificate failed verification.
  */
-export function unreachable(base: string, err: unknown, https = base.startsWith('https:')): CliError {
+export function unreachable(
+  base: string,
+  err: unknown,
+  https = base.startsWith('https:'),
+  timeoutMs = TIMEOUT_MS,
+): CliError {
   const e = err as NodeJS.ErrnoException & { cause?: { code?: string; message?: string; name?: string } }
   if (e.name === 'TimeoutError' || e.cause?.name === 'TimeoutError')
-    return new NodeUnreachable(`cannot reach the node at ${base}: no answer within ${TIMEOUT_MS / 1000} s`)
+    return new NodeUnreachable(`cannot reach the node at ${base}: no answer within ${timeoutMs / 1000} s`)
   const code = e.code ?? e.cause?.code
   // Not a NodeUnreachable: retrying cannot make a certificate trusted.
   for (const [pattern, advice] of TLS_ADVICE)

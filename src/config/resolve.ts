@@ -10,6 +10,8 @@ import { dirname, isAbsolute, join } from 'node:path'
 import { isSledId, publicKeyOf, type SledId } from '../core/ids.js'
 import { isWeakPublicKey } from '../core/signing.js'
 import { sledlogError } from '../errors.js'
+import { MAX_ACK_TIMEOUT_MS } from '../http/acks.js'
+import { configuredPeerCount } from '../sync/peer-holds.js'
 import { hasUrlCredentials, redactUrls } from './redact.js'
 import {
   DEFAULTS,
@@ -211,6 +213,26 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
 
   const sync = take('sync', flag)
 
+  const minAcks = take('minAcks', (raw) => {
+    const n = integer(raw.value)
+    if (n === undefined) return fail(`${raw.label}: ${show(raw, raw.value)} is not a number of peers (an integer >= 0)`)
+    // Every write would wait for more peers than can ever hold it: refused at start, not per write.
+    const configured = configuredPeerCount({ peers: peers ?? [], ...(allow ? { allow: new Set(allow) } : {}) })
+    if (n > configured)
+      return fail(
+        `${raw.label}: ${n} is more than the ${configured} configured peers ` +
+          '(allow-listed sleds, or --peer URLs without an allow-list): no write could be acknowledged',
+      )
+    return n
+  })
+
+  const ackTimeoutMs = take('ackTimeoutMs', (raw) => {
+    const n = integer(raw.value)
+    if (n === undefined || n < 1 || n > MAX_ACK_TIMEOUT_MS)
+      return fail(`${raw.label}: ${show(raw, raw.value)} is not a duration in ms (an integer 1..${MAX_ACK_TIMEOUT_MS})`)
+    return n
+  })
+
   const recoveryTimeoutMs = take('recoveryTimeoutMs', (raw) => {
     const n = integer(raw.value)
     if (n === undefined || n < 0)
@@ -261,6 +283,8 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     ...(allow === undefined || allow.length === 0 ? {} : { allow }),
     ...(adminKeys === undefined || adminKeys.length === 0 ? {} : { adminKeys }),
     sync: sync ?? DEFAULTS.sync,
+    minAcks: minAcks ?? DEFAULTS.minAcks,
+    ...(ackTimeoutMs === undefined ? {} : { ackTimeoutMs }),
     ...(recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs }),
     ...(ingestCapacity === undefined ? {} : { ingestCapacity }),
     logLevel: logLevel ?? DEFAULTS.logLevel,

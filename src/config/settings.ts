@@ -31,6 +31,10 @@ export interface NodeSettings {
   readonly adminKeys?: readonly SledId[]
   /** fsync every commit. */
   readonly sync: boolean
+  /** Configured peers that must hold a write before it is answered, unless it says (0: local). */
+  readonly minAcks: number
+  /** How long a write waits for its acknowledgements unless it says, ms. */
+  readonly ackTimeoutMs?: number
   /** How long a node with no entries of its own waits for its peers before appending. */
   readonly recoveryTimeoutMs?: number
   /** Capacity of the ingest bus in events; producers' events past it are dropped (and recorded). */
@@ -86,6 +90,8 @@ export const SETTING_SOURCES: Readonly<Record<SettingName, SettingSource>> = {
   allow: { flag: 'allow', env: 'SLEDLOG_ALLOW', file: 'allow' },
   adminKeys: { flag: 'admin-key', env: 'SLEDLOG_ADMIN_KEYS', file: 'adminKeys' },
   sync: { flag: 'sync', env: 'SLEDLOG_SYNC', file: 'sync' },
+  minAcks: { flag: 'min-acks', env: 'SLEDLOG_MIN_ACKS', file: 'minAcks' },
+  ackTimeoutMs: { flag: 'ack-timeout', env: 'SLEDLOG_ACK_TIMEOUT', file: 'ackTimeoutMs' },
   recoveryTimeoutMs: { flag: 'recovery-timeout', env: 'SLEDLOG_RECOVERY_TIMEOUT', file: 'recoveryTimeoutMs' },
   ingestCapacity: { flag: 'ingest-capacity', env: 'SLEDLOG_INGEST_CAPACITY', file: 'ingestCapacity' },
   logLevel: { flag: 'log-level', env: 'SLEDLOG_LOG_LEVEL', file: 'logLevel' },
@@ -110,6 +116,7 @@ export const DEFAULTS = {
   port: 7400,
   peers: [] as readonly string[],
   sync: false,
+  minAcks: 0,
   logLevel: 'info' as LogLevel,
   insecure: false,
 } as const

@@ -8,7 +8,7 @@ import { ConsumerRegistry } from './consumer-registry.js'
 import { ackConsumer, deleteConsumer, getConsumer, listConsumers, putConsumer } from './consumers.js'
 import type { ApiContext, ApiLogger, ApiOptions } from './context.js'
 import { EVIDENCE_PARAMS, getEvidence, listEvidence } from './evidence.js'
-import { getEvents, postEvents, postIngest, QUERY_PARAMS } from './events.js'
+import { APPEND_PARAMS, getEvents, postEvents, postIngest, QUERY_PARAMS } from './events.js'
 import { getHealth, getStatus } from './health.js'
 import { getMetrics } from './metrics.js'
 import { NodeMetrics } from './node-metrics.js'
@@ -20,7 +20,7 @@ import { getStream, STREAM_PARAMS, streamScope } from './stream.js'
 import { getChain, postRevocation } from './succession.js'
 import { SubscriberRegistry } from './subscribers.js'
 
-export type { ApiContext, ApiLogger, ApiOptions, MetricsSource, StatusSection } from './context.js'
+export type { ApiContext, ApiLogger, ApiOptions, AppendPath, MetricsSource, StatusSection } from './context.js'
 
 /** Every route of the API, with the token scope each method needs (docs/API.md "Authentication"). */
 export const ROUTES: readonly Route[] = [
@@ -31,7 +31,7 @@ export const ROUTES: readonly Route[] = [
     path: '/v1/events',
     methods: {
       GET: { handler: getEvents, params: QUERY_PARAMS, scope: 'read' },
-      POST: { handler: postEvents, scope: 'append' },
+      POST: { handler: postEvents, params: APPEND_PARAMS, scope: 'append' },
     },
   },
   { path: '/v1/ingest', methods: { POST: { handler: postIngest, scope: 'append' } } },
@@ -91,6 +91,10 @@ export function createApi(opts: ApiOptions): Api {
   const context: ApiContext = {
     log: opts.log,
     ingest: opts.ingest,
+    appends: opts.appends ?? {
+      configuredPeers: 0,
+      append: async (inputs) => ({ entries: await opts.log.appendBatch(inputs), acks: 0 }),
+    },
     peers: opts.peers,
     maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024,
     heartbeatMs: opts.heartbeatMs ?? 15_000,

@@ -5,7 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TokenStore } from '../auth/token-store.js'
 import { sledlogError } from '../errors.js'
 import type { IngestWriter } from '../ingest/writer.js'
-import type { SledLog } from '../log/sled-log.js'
+import type { AppendInput, SledLog } from '../log/sled-log.js'
+import type { AckedAppend, AckOptions } from '../node/acked-appends.js'
 import type { PeerStatus } from '../sync/replicator.js'
 import type { AccessOptions, Principal } from './access.js'
 import type { ConsumerRegistry } from './consumer-registry.js'
@@ -36,6 +37,16 @@ export interface StatusSection {
   read(): unknown
 }
 
+/**
+ * The node's append path behind POST /v1/events (src/node/acked-appends.ts): a durable append,
+ * answered once the configured peers the write asks for hold it.
+ */
+export interface AppendPath {
+  /** Configured peers: the largest `acks` a write may ask for. */
+  readonly configuredPeers: number
+  append(inputs: readonly AppendInput[], opts: AckOptions): Promise<AckedAppend>
+}
+
 /** Adds metric families to each /metrics scrape (another part's counters). */
 export type MetricsSource = (x: Exposition) => void
 
@@ -44,6 +55,8 @@ export interface ApiOptions {
   readonly log: SledLog
   /** The ingest writer behind POST /v1/ingest. */
   readonly ingest: IngestWriter
+  /** The append path of POST /v1/events; default: the log's, local acknowledgements only. */
+  readonly appends?: AppendPath
   /** Peer states for /v1/status and /metrics. */
   readonly peers: () => PeerStatus[]
   /** Largest request body, in bytes (default 1 MiB). */
@@ -68,6 +81,7 @@ export interface ApiOptions {
 export interface ApiContext {
   readonly log: SledLog
   readonly ingest: IngestWriter
+  readonly appends: AppendPath
   readonly peers: () => PeerStatus[]
   readonly maxBodyBytes: number
   readonly heartbeatMs: number

@@ -7,11 +7,16 @@ import { isSledId, type SledId } from '../core/ids.js'
 import { checkQuery, MAX_LIMIT, type Query } from '../core/query.js'
 import { isSledlogError, sledlogError } from '../errors.js'
 import type { AppendInput } from '../log/sled-log.js'
+import type { AckOptions } from '../node/acked-appends.js'
+import { MAX_ACK_TIMEOUT_MS } from './acks.js'
 import { readJson, strictObject } from './body.js'
 import { assertAcceptingWrites, type Handler } from './context.js'
 import { intParam, sledParams, type ParamSpec } from './params.js'
 import { sendJson } from './respond.js'
 import { assertIngestOpen } from './writes.js'
+
+/** Query parameters of POST /v1/events: acknowledgements asked of peers, and how long to wait. */
+export const APPEND_PARAMS: ParamSpec = { single: ['acks', 'ackTimeoutMs'] }
 
 /** Query parameters of GET /v1/events. */
 export const QUERY_PARAMS: ParamSpec = {
@@ -140,12 +145,36 @@ export const getEvents: Handler = (ctx, { res, url }) => {
   })
 }
 
-/** POST /v1/events: appends atomically; answers once the entries are durable. */
-export const postEvents: Handler = async (ctx, { req, res }) => {
+/** The `acks` and `ackTimeoutMs` parameters of POST /v1/events; absent ones take the node's defaults. */
+export function ackParams(params: URLSearchParams, configuredPeers: number): AckOptions {
+  let acks: number | undefined
+  try {
+    acks = intParam(params, 'acks', 0, configuredPeers)
+  } catch {
+    throw sledlogError(
+      'HTTP_BAD_REQUEST',
+      `acks must be an integer in 0..${configuredPeers}: this node has ${configuredPeers} configured ` +
+        `peer${configuredPeers === 1 ? '' : 's'} ` +
+        '(allow-listed sleds, or --peer URLs without an allow-list)',
+      { param: 'acks' },
+    )
+  }
+  const ackTimeoutMs = intParam(params, 'ackTimeoutMs', 1, MAX_ACK_TIMEOUT_MS)
+  return { ...(acks === undefined ? {} : { acks }), ...(ackTimeoutMs === undefined ? {} : { ackTimeoutMs }) }
+}
+
+/**
+ * POST /v1/events: appends atomically; answers once the entries are durable here and, with
+ * `acks=N` (or the node's `--min-acks`), held by N configured peers: then with their count too.
+ */
+export const postEvents: Handler = async (ctx, { req, res, url }) => {
+  const opts = ackParams(url.searchParams, ctx.appends.configuredPeers)
   const { inputs, single } = appendInputs(await readJson(req, res, ctx.maxBodyBytes))
   assertAcceptingWrites(ctx) // shutdown may have begun while the body was read
-  const entries = await ctx.log.appendBatch(inputs)
-  sendJson(res, 201, single ? entries[0] : { entries })
+  const { entries, acks } = await ctx.appends.append(inputs, opts)
+  // A local ack answers as before acks existed; a replicated one adds how many peers hold it.
+  const held = acks > 0 ? { acks } : {}
+  sendJson(res, 201, single ? { ...entries[0], ...held } : { entries, ...held })
 }
 
 /**

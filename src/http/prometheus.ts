@@ -1,7 +1,8 @@
 /**
  * The Prometheus text exposition format (version 0.0.4), written by hand: a few families of
- * counters and gauges do not justify a client library.
+ * counters, gauges and histograms do not justify a client library.
  */
+import type { HistogramSnapshot } from './histogram.js'
 
 /** Content type of the exposition. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -60,6 +61,26 @@ export class Exposition {
       series.add(labels)
       this.#lines.push(`${name}${labels === '' ? '' : `{${labels}}`} ${formatValue(s.value)}`)
     }
+    return this
+  }
+
+  /**
+   * Adds a histogram family: a `_bucket` series per upper bound and `+Inf`, then `_sum` and
+   * `_count` (the names Prometheus' histogram functions expect).
+   */
+  histogram(name: string, help: string, h: HistogramSnapshot): this {
+    if (!METRIC_NAME.test(name)) throw new Error(`bad metric name ${name}`)
+    if (this.#families.has(name)) throw new Error(`metric family ${name} added twice`)
+    this.#families.add(name)
+    this.#lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} histogram`)
+    h.bounds.forEach((le, i) => {
+      this.#lines.push(`${name}_bucket{le="${formatValue(le)}"} ${h.cumulative[i] ?? 0}`)
+    })
+    this.#lines.push(
+      `${name}_bucket{le="+Inf"} ${h.count}`,
+      `${name}_sum ${formatValue(h.sum)}`,
+      `${name}_count ${h.count}`,
+    )
     return this
   }
 

@@ -10,15 +10,25 @@ import { join } from 'node:path'
 import { TokenStore } from '../auth/token-store.js'
 import { readTokensFile, tokensPath } from '../auth/tokens.js'
 import type { SledId } from '../core/ids.js'
+import { ackMetrics, ackSection } from '../http/acks.js'
 import { createApi, type Api, type ApiLogger } from '../http/api.js'
 import { createApiServer, readTls, type ServerLimits } from '../http/server.js'
 import type { StreamLimits } from '../http/sse.js'
-import { SledLog, type LogLimits } from '../log/sled-log.js'
+import { SledLog, type AppendInput, type LogLimits } from '../log/sled-log.js'
 import { assertNoPendingRotation, loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
+import { sledlogError } from '../errors.js'
 import { replicationMetrics, replicationSection } from '../http/replication.js'
+import { configuredPeerCount } from '../sync/peer-holds.js'
 import { Replicator } from '../sync/replicator.js'
+import {
+  AckedAppends,
+  ackSettingsProblem,
+  DEFAULT_ACK_TIMEOUT_MS,
+  type AckedAppend,
+  type AckOptions,
+} from './acked-appends.js'
 import type { SessionLimits } from '../sync/peer-session.js'
 import { checkSecurity, securityStatus, type SecurityFacts } from './security.js'
 
@@ -44,6 +54,13 @@ export interface NodeConfig {
   readonly token?: string
   /** fsync every commit. */
   readonly sync?: boolean
+  /**
+   * Configured peers that must prove they durably hold a write before it is answered, when the
+   * write does not say (`acks`); 0 (default): durable on this node. At most the configured peers.
+   */
+  readonly minAcks?: number
+  /** How long a write waits for its acknowledgements when it does not say, ms (default 10 s). */
+  readonly ackTimeoutMs?: number
   readonly recoveryTimeoutMs?: number
   readonly maxBodyBytes?: number
   readonly limits?: Partial<LogLimits>
@@ -105,6 +122,7 @@ export class SledNode {
   #ingest: IngestWriter | null = null
   #api: Api | null = null
   #tokens: TokenStore | null = null
+  #appends: AckedAppends | null = null
 
   constructor(config: NodeConfig) {
     this.#config = config
@@ -126,6 +144,17 @@ export class SledNode {
   get ingest(): IngestWriter {
     if (this.#ingest === null) throw new Error('node not started')
     return this.#ingest
+  }
+
+  /**
+   * Appends events atomically (the append path of POST /v1/events) and resolves once they are
+   * durable here and, with `acks` N ≥ 1 (default the node's `minAcks`), once N configured peers
+   * proved they durably hold them. NOT_ENOUGH_PEERS: fewer connected, nothing appended;
+   * ACKS_TIMEOUT: stored here, not held by N in time (`details` say what is known).
+   */
+  append(inputs: readonly AppendInput[], opts: AckOptions = {}): Promise<AckedAppend> {
+    if (this.#appends === null) return Promise.reject(new Error('node not started'))
+    return this.#appends.append(inputs, opts)
   }
 
   /** The base URL the node listens on (after start). */
@@ -153,6 +182,10 @@ export class SledNode {
       corsOrigins: c.corsOrigins ?? [],
     }
     const warnings = checkSecurity(facts)
+    const ackTimeoutMs = c.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS
+    const peerCount = configuredPeerCount({ peers: c.peers, ...(c.allow ? { allow: new Set(c.allow) } : {}) })
+    const ackProblem = ackSettingsProblem(c.minAcks ?? 0, ackTimeoutMs, peerCount)
+    if (ackProblem !== undefined) throw sledlogError('CONFIG_INVALID', ackProblem)
     const tls = c.tls === undefined ? undefined : await readTls(c.tls)
     for (const w of warnings) c.logger?.warn({ host: c.host }, w)
     // A half-done rotation must be finished first: the key in sled.key may already be retired.
@@ -195,6 +228,8 @@ export class SledNode {
       ...(c.logger === undefined ? {} : { logger: c.logger }),
     })
     this.#replicator = replicator
+    const appends = new AckedAppends({ log, replication: replicator, minAcks: c.minAcks ?? 0, ackTimeoutMs })
+    this.#appends = appends
     const ingest = new IngestWriter({ log, ...c.ingest })
     this.#ingest = ingest
     const tokens = new TokenStore(tokensFile, c.logger)
@@ -203,6 +238,7 @@ export class SledNode {
     const api = createApi({
       log,
       ingest,
+      appends,
       peers: () => replicator.status(),
       ...(c.maxBodyBytes === undefined ? {} : { maxBodyBytes: c.maxBodyBytes }),
       ...(c.logger === undefined ? {} : { logger: c.logger }),
@@ -215,8 +251,15 @@ export class SledNode {
           read: () => securityStatus(facts, warnings, { enabled: tokens.required, tokens: tokens.size }),
         },
         replicationSection(() => replicator.stats()),
+        ackSection(() => appends.stats()),
       ],
-      metricsSources: [replicationMetrics(() => replicator.stats())],
+      metricsSources: [
+        replicationMetrics(() => replicator.stats()),
+        ackMetrics(
+          () => appends.stats(),
+          () => appends.waits(),
+        ),
+      ],
     })
     this.#api = api
     const http = createApiServer(api.handle, {

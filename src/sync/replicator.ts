@@ -1,7 +1,8 @@
 /**
  * Replication of a node's log: the inbound sync endpoint, one dialer per configured peer, relay
- * of every commit to every other link, and the recovery gate that holds local appends until a
- * node that may have lost its disk has its own entries back from peers.
+ * of every commit to every other link, the recovery gate that holds local appends until a
+ * node that may have lost its disk has its own entries back from peers, and what configured
+ * peers proved they hold of this node's sled (peer-holds.ts: what `acks=N` waits on).
  */
 import type { Server } from 'node:http'
 import type { SledId } from '../core/ids.js'
@@ -14,6 +15,7 @@ import { PeerDialer, type DialError, type Refusal } from './dialer.js'
 import type { AuthConfig } from './handshake.js'
 import { SyncLedger, type LedgerSnapshot, type SyncLogger } from './ledger.js'
 import { DEFAULT_SESSION_LIMITS, type PeerSession, type SessionLimits, type SessionStats } from './peer-session.js'
+import { configuredPeerCount, countsForAcks, PeerHolds, type AckPeer, type AckPeersConfig } from './peer-holds.js'
 import { loadPeerTrust, type PeerTlsConfig } from './peer-tls.js'
 import { relayLog } from './relay.js'
 import { SyncServer } from './server.js'
@@ -98,8 +100,11 @@ export class Replicator {
   readonly #syncedPeers = new Set<string>()
   readonly #ledger: SyncLedger
   readonly #answers: AnswerScheduler
-  /** Sleds this node reached by dialing: preferred at the inbound link cap. */
+  /** Sleds this node reached by dialing: preferred at the inbound link cap, counted for acks. */
   readonly #dialedSleds = new Set<SledId>()
+  /** Who counts for acknowledgements, and what each counted peer proved it holds of our sled. */
+  readonly #ackPeers: AckPeersConfig
+  readonly #holds: PeerHolds
   #unsubscribe: (() => void) | null = null
   #recovered: Promise<RecoveryOutcome> = Promise.resolve('not-needed')
   #recoveryTimer: NodeJS.Timeout | null = null
@@ -123,6 +128,7 @@ export class Replicator {
       else {
         this.#sessions.delete(s)
         this.#deferredAsks.delete(s)
+        this.#holds.linkClosed(s)
         if (!this.#awaitingOtherThan(null)) this.#releaseAsks()
       }
     }
@@ -132,6 +138,8 @@ export class Replicator {
       ...(opts.ledgerPeers === undefined ? {} : { maxPeers: opts.ledgerPeers }),
     })
     this.#answers = new AnswerScheduler(opts.answers)
+    this.#ackPeers = { self: opts.keys.sled, peers: opts.peers, ...(opts.auth.allow ? { allow: opts.auth.allow } : {}) }
+    this.#holds = new PeerHolds((sled) => countsForAcks(this.#ackPeers, this.#dialedSleds, sled))
     const rewinds = new RewindAllowance()
     const trust = loadPeerTrust(opts.peerTls)
     const session = {
@@ -142,7 +150,12 @@ export class Replicator {
       answers: this.#answers,
       mayRewind: (sled: SledId, client: number) => rewinds.take(sled, client),
       onReady: (s: PeerSession) => {
-        if (s.remoteSled !== null && this.#dialers.some((d) => d.session === s)) this.#dialedSleds.add(s.remoteSled)
+        if (s.remoteSled === null) return
+        if (this.#dialers.some((d) => d.session === s)) this.#dialedSleds.add(s.remoteSled)
+        this.#holds.linkReady(s, s.remoteSled)
+      },
+      onHolds: (s: PeerSession, length: number) => {
+        if (s.remoteSled !== null) this.#holds.linkHolds(s, s.remoteSled, length)
       },
       onSynced: (s: PeerSession) => this.#onSynced(s),
       mayAsk: (s: PeerSession) => this.#mayAsk(s),
@@ -213,10 +226,29 @@ export class Replicator {
     this.#askTimer = null
     this.#unsubscribe?.()
     this.#endRecovery('stopped')
+    this.#holds.stop()
     for (const d of this.#dialers) d.stop()
     await this.#server.stop()
     this.#answers.stop()
     await this.#ledger.close()
+  }
+
+  /**
+   * What configured peers proved (holds receipts) they durably hold of this node's sled, and the
+   * writes waiting for it: what `acks=N` waits on. Only configured peers count (peer-holds.ts).
+   */
+  get holds(): PeerHolds {
+    return this.#holds
+  }
+
+  /** How many peers are configured: the most acknowledgements a write may ask for. */
+  get configuredPeers(): number {
+    return configuredPeerCount(this.#ackPeers)
+  }
+
+  /** Every configured peer known by sled (allow-listed, or reached by dialing) and what it holds of us. */
+  ackPeers(): AckPeer[] {
+    return this.#holds.peers(this.#ackPeers.allow ?? this.#dialedSleds)
   }
 
   /** Counters that outlive links: the ledger of rejections and kicks, answers, handshakes. */

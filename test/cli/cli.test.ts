@@ -68,6 +68,8 @@ describe('sledlog usage errors', () => {
       [['read', '--url', 'http://x', '--data', dir], /either --url .* or --data/],
       [['read', '--url', 'http://x', '--limit', '0'], /--limit "0" must be an integer in 1\.\.10000/],
       [['append', '--data', dir, '--type', 't', '--payload', '{oops'], /--payload is not valid JSON/],
+      [['append', '--data', dir, '--type', 't', '--acks', '1'], /--acks and --ack-timeout only apply with --url/],
+      [['append', '--url', 'http://x', '--type', 't', '--acks', 'all'], /--acks "all" must be an integer/],
       [['tail', '--url', 'ftp://x'], /--url must be an http/],
       [['verify'], /verify needs --data DIR/],
       [
@@ -86,7 +88,7 @@ describe('sledlog usage errors', () => {
     ]
     // Two through the real executable (exit codes end to end), the rest in-process.
     const results = await Promise.all(
-      cases.map(([args, , env], i) => (i === 0 || i === 8 ? runCli : runMain)(args, { env: env ?? {} })),
+      cases.map(([args, , env], i) => (i === 0 || i === 10 ? runCli : runMain)(args, { env: env ?? {} })),
     )
     results.forEach((r, i) => {
       const [args, pattern] = cases[i] as [string[], RegExp]

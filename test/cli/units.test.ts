@@ -96,6 +96,7 @@ describe('nodeConfigOf', () => {
       port: 7400,
       peers: [],
       sync: false,
+      minAcks: 0,
       insecure: true,
       apiTokensFile: 't.json',
       tls: { certFile: 'c.pem', keyFile: 'k.pem' },
@@ -111,8 +112,15 @@ describe('nodeConfigOf', () => {
       port: 7400,
       peers: [],
       sync: false,
+      minAcks: 0,
       insecure: false,
     })
+    const acked = resolveNodeSettings({
+      flags: { data: 'd', peer: ['ws://b:1'], 'min-acks': '1', 'ack-timeout': '2000' },
+      env: {},
+    })
+    if (!acked.ok) throw new Error(acked.problems.join('\n'))
+    expect(nodeConfigOf(acked.settings)).toMatchObject({ peers: ['ws://b:1'], minAcks: 1, ackTimeoutMs: 2000 })
   })
 })
 

@@ -32,6 +32,7 @@ describe('resolveNodeSettings', () => {
       port: 7400,
       peers: [],
       sync: false,
+      minAcks: 0,
       logLevel: 'info',
       insecure: false,
     })
@@ -111,6 +112,28 @@ describe('resolveNodeSettings', () => {
     expect(ok({ flags: { data: 'd' } }).settings.ingestCapacity).toBeUndefined()
     expect(problems({ flags: { data: 'd', 'ingest-capacity': '0' } })).toEqual([
       '--ingest-capacity: "0" is not an ingest bus capacity (an integer >= 1)',
+    ])
+  })
+
+  it('takes --min-acks up to the configured peers, and --ack-timeout in range', () => {
+    const two = { peer: ['ws://b:1', 'ws://c:1'] }
+    expect(ok({ flags: { data: 'd', ...two, 'min-acks': '2' } }).settings.minAcks).toBe(2)
+    expect(ok({ flags: { data: 'd', ...two }, env: { SLEDLOG_MIN_ACKS: '1' } }).settings.minAcks).toBe(1)
+    // With an allow-list, its sleds are the configured peers (a node may only be dialed by them).
+    const allowed = ok({
+      flags: { data: 'd', allow: [SLED_A, SLED_B] },
+      file: { path: 'c.json', value: { minAcks: 2 } },
+    })
+    expect(allowed.settings.minAcks).toBe(2)
+    expect(ok({ flags: { data: 'd', 'ack-timeout': '2500' } }).settings.ackTimeoutMs).toBe(2500)
+    expect(ok({ flags: { data: 'd' } }).settings.ackTimeoutMs).toBeUndefined()
+    expect(problems({ flags: { data: 'd', ...two, 'min-acks': '3', 'ack-timeout': '0' } })).toEqual([
+      '--min-acks: 3 is more than the 2 configured peers (allow-listed sleds, or --peer URLs without an ' +
+        'allow-list): no write could be acknowledged',
+      '--ack-timeout: "0" is not a duration in ms (an integer 1..600000)',
+    ])
+    expect(problems({ flags: { data: 'd', 'min-acks': 'one' } })).toEqual([
+      '--min-acks: "one" is not a number of peers (an integer >= 0)',
     ])
   })
 

@@ -22,6 +22,23 @@ function unescapeLabel(v: string): string {
   return v.replace(/\\(\\|"|n)/g, (_, c: string) => (c === 'n' ? '\n' : c))
 }
 
+/**
+ * The series of a histogram (`_bucket`, `_sum`, `_count`) or summary (`_sum`, `_count`) family:
+ * kept as a family of their own under the sample's name, so tests read them like any other.
+ */
+function partOf(
+  families: Map<string, Family & { helpSeen: boolean; typeSeen: boolean }>,
+  name: string,
+): (Family & { helpSeen: boolean; typeSeen: boolean }) | undefined {
+  const m = /^(.*)_(bucket|sum|count)$/.exec(name)
+  const base = m === null ? undefined : families.get(m[1] as string)
+  if (base === undefined || m === null) return undefined
+  if (!(base.type === 'histogram' || (base.type === 'summary' && m[2] !== 'bucket'))) return undefined
+  const part = { type: `${base.type}:${m[2]}`, help: base.help, samples: [], helpSeen: true, typeSeen: true }
+  families.set(name, part)
+  return part
+}
+
 /** Parses an exposition; throws on the first malformed line. */
 export function parseExposition(text: string): Map<string, Family> {
   if (!text.endsWith('\n')) throw new Error('exposition must end with a line feed')
@@ -55,7 +72,7 @@ export function parseExposition(text: string): Map<string, Family> {
     m = SAMPLE_RE.exec(line)
     if (m === null) throw new Error(`malformed sample at ${where}`)
     const name = m[1] as string
-    const f = families.get(name)
+    const f = families.get(name) ?? partOf(families, name)
     if (f === undefined || !f.typeSeen) throw new Error(`sample of undeclared family at ${where}`)
     const rawValue = m[m.length - 2] as string
     if (!VALUE_RE.test(rawValue)) throw new Error(`bad value at ${where}`)

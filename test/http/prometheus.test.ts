@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { Histogram } from '../../src/http/histogram.js'
 import { escapeHelp, escapeLabelValue, Exposition, formatValue } from '../../src/http/prometheus.js'
 
 describe('Prometheus exposition', () => {
@@ -31,6 +32,33 @@ describe('Prometheus exposition', () => {
         '',
       ].join('\n'),
     )
+  })
+
+  it('writes a histogram as cumulative buckets, +Inf, sum and count, which the strict parser reads', async () => {
+    const h = new Histogram([0.25, 0.5, 1])
+    for (const v of [0.125, 0.25, 0.375, 0.75, 8]) h.observe(v)
+    const text = new Exposition().histogram('w_seconds', 'Waits.', h.snapshot()).text()
+    expect(text).toBe(
+      [
+        '# HELP w_seconds Waits.',
+        '# TYPE w_seconds histogram',
+        'w_seconds_bucket{le="0.25"} 2',
+        'w_seconds_bucket{le="0.5"} 3',
+        'w_seconds_bucket{le="1"} 4',
+        'w_seconds_bucket{le="+Inf"} 5',
+        'w_seconds_sum 9.5',
+        'w_seconds_count 5',
+        '',
+      ].join('\n'),
+    )
+    const { parseExposition, sampleValue } = await import('./exposition-parser.js')
+    const fams = parseExposition(text)
+    expect(fams.get('w_seconds')?.type).toBe('histogram')
+    expect(sampleValue(fams, 'w_seconds_bucket', { le: '0.5' })).toBe(3)
+    expect(sampleValue(fams, 'w_seconds_count')).toBe(5)
+    expect(() => new Histogram([1, 1])).toThrow(/ascend/)
+    // A `_bucket` series of a family that is not a histogram is still refused.
+    expect(() => parseExposition('# HELP g h\n# TYPE g gauge\ng_bucket{le="1"} 1\n')).toThrow(/undeclared/)
   })
 
   it('refuses what would make a scrape invalid', () => {

@@ -16,6 +16,7 @@ import { readLines } from '../lines.js'
 import { progressBar } from '../progress.js'
 import { targetOf, type Target } from '../target.js'
 import { jsonLine } from '../visible.js'
+import { MAX_ACK_TIMEOUT_MS } from '../../http/acks.js'
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -25,6 +26,8 @@ const OPTIONS = {
   id: { type: 'string' },
   batch: { type: 'string' },
   sync: { type: 'boolean' },
+  acks: { type: 'string' },
+  'ack-timeout': { type: 'string' },
   ...CLIENT_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -48,12 +51,21 @@ re-running an import that stopped half-way appends only what is missing.
 --url appends through a running node (each batch is durable when acknowledged). --data appends
 to a stopped node's data directory, signed with its key; never do that while the node runs.
 
+--acks N (with --url) waits until N of the node's configured peers prove they durably hold each
+batch (the node's --min-acks when not given): the entry is then on N+1 disks. Fewer peers
+connected: NOT_ENOUGH_PEERS, nothing appended. Not held in time: ACKS_TIMEOUT, the batch stays
+stored on the node; re-running appends events with an "id" only once and waits again.
+
 Options:
   --type TYPE          event type (one event)
   --payload JSON       event payload as JSON text (default null)
   --id ID              idempotency id
   --batch N            events per batch for stdin (default 1000, at most 10000)
   --sync               with --data: fsync each batch
+  --acks N             with --url: configured peers that must hold each batch (0 = durable on
+                       the node; default the node's --min-acks)
+  --ack-timeout MS     with --url: how long the node waits for them (default the node's
+                       --ack-timeout); the request waits 10 s longer
 
 ${CLIENT_HELP}
 
@@ -65,17 +77,20 @@ from that line on is appended; stderr names the line), or the node is unreachabl
     const target = await targetOf(v, 'append', io)
     const batch = intFlag(v.batch, 'batch', 1, 10_000) ?? 1000
     if (v.sync === true && target.kind !== 'data') throw new UsageError('--sync only applies with --data')
+    const acks = ackFlags(v.acks, v['ack-timeout'])
+    if (acks.query !== '' && target.kind !== 'url')
+      throw new UsageError('--acks and --ack-timeout only apply with --url (a stopped node has no peers to ask)')
     // Flags are checked before the target is touched: a usage error must change nothing.
     const single = v.type === undefined ? undefined : singleEvent(v.type, v.payload, v.id)
     if (single === undefined && (v.payload !== undefined || v.id !== undefined))
       throw new UsageError('--payload and --id need --type')
     if (single === undefined && io.stdin.isTTY === true)
       throw new UsageError('give --type for one event, or pipe NDJSON events into stdin')
-    const sink = await openSink(target, v.sync === true)
+    const sink = await openSink(target, v.sync === true, acks)
     try {
       if (single !== undefined) {
-        const [entry] = await sink.append([single])
-        await write(io.stdout, `${jsonLine(entry)}\n`)
+        const { entries, acks: held } = await sink.append([single])
+        await write(io.stdout, `${jsonLine(held === undefined ? entries[0] : { ...entries[0], acks: held })}\n`)
         return EXIT.OK
       }
       await bulk(io, sink, batch)
@@ -86,26 +101,55 @@ from that line on is appended; stderr names the line), or the node is unreachabl
   },
 }
 
+/** What a sink stored, and how many peers acknowledged it (when the node waited for any). */
+interface Stored {
+  readonly entries: StoredEntry[]
+  readonly acks?: number
+}
+
 /** Where events go. */
 interface Sink {
-  append(inputs: AppendInput[]): Promise<StoredEntry[]>
+  append(inputs: AppendInput[]): Promise<Stored>
   close(): Promise<void>
 }
 
-async function openSink(target: Target, sync: boolean): Promise<Sink> {
+/** The acknowledgement flags as a query string for POST /v1/events, and how long a request may take. */
+interface AckFlags {
+  readonly query: string
+  readonly timeoutMs: number
+}
+
+/** How much longer than the node's wait for acknowledgements a request waits for its answer. */
+const ACK_ANSWER_SLACK_MS = 10_000
+
+function ackFlags(acks: string | undefined, timeout: string | undefined): AckFlags {
+  const params = new URLSearchParams()
+  const n = intFlag(acks, 'acks', 0, 10_000)
+  if (n !== undefined) params.set('acks', String(n))
+  const ms = intFlag(timeout, 'ack-timeout', 1, MAX_ACK_TIMEOUT_MS)
+  if (ms !== undefined) params.set('ackTimeoutMs', String(ms))
+  const query = params.size === 0 ? '' : `?${params.toString()}`
+  // The client's usual 30 s, or the wait asked for and some slack: never cut a wait short.
+  return { query, timeoutMs: Math.max(30_000, (ms ?? 0) + ACK_ANSWER_SLACK_MS) }
+}
+
+async function openSink(target: Target, sync: boolean, acks: AckFlags): Promise<Sink> {
   if (target.kind === 'url') {
     const client = target.client
     return {
       async append(inputs) {
-        const body = (await client.post('/v1/events', { events: inputs })) as { entries?: StoredEntry[] }
+        const body = (await client.post(`/v1/events${acks.query}`, { events: inputs }, acks.timeoutMs)) as {
+          entries?: StoredEntry[]
+          acks?: number
+        }
         if (!Array.isArray(body.entries)) throw new CliError(`POST ${client.base}/v1/events: unexpected answer`)
-        return body.entries
+        return { entries: body.entries, ...(typeof body.acks === 'number' ? { acks: body.acks } : {}) }
       },
       close: async () => client.close(),
     }
   }
   const log: SledLog = await (await import('../data-dir.js')).openDataDir(target.dir, { create: true, sync })
-  return { append: (inputs) => log.appendBatch(inputs), close: () => log.close() }
+  return { append: async (inputs) => ({ entries: await log.appendBatch(inputs) }), close: () => log.close() }
 }
 
 function singleEvent(type: string, payloadText: string | undefined, id: string | undefined): AppendInput {
@@ -180,20 +224,28 @@ async function bulk(io: CliIo, sink: Sink, batchSize: number): Promise<void> {
   let events = 0
   let last: StoredEntry | undefined
   let firstLine = 1
+  /** The fewest peers that acknowledged a batch, when the node waited for any. */
+  let acks: number | undefined
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return
-    let entries: StoredEntry[]
+    let stored: Stored
     try {
-      entries = await sink.append(pending)
+      stored = await sink.append(pending)
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err)
       const code = (err as { code?: unknown }).code
       const prefix = typeof code === 'string' && !msg.includes(code) ? `${code}: ` : ''
+      // Stored but not acknowledged in time: not a refusal, and a re-run must know it.
+      const what = code === 'ACKS_TIMEOUT' ? 'was stored on the node but not acknowledged' : 'was refused'
       throw new CliError(
-        `the batch of stdin lines ${firstLine}.. was refused (${prefix}${msg}); ` +
+        `the batch of stdin lines ${firstLine}.. ${what} (${prefix}${msg}); ` +
           `${events} events before it were appended`,
+        EXIT.FAILURE,
+        typeof code === 'string' ? code : undefined,
       )
     }
+    const entries = stored.entries
+    if (stored.acks !== undefined) acks = Math.min(acks ?? stored.acks, stored.acks)
     events += entries.length
     last = entries.at(-1) ?? last
     pending = []
@@ -222,5 +274,6 @@ async function bulk(io: CliIo, sink: Sink, batchSize: number): Promise<void> {
   } finally {
     bar.finish()
   }
-  await write(io.stdout, `${jsonLine({ events, sled: last?.sled ?? null, lastSeq: last?.seq ?? null })}\n`)
+  const summary = { events, sled: last?.sled ?? null, lastSeq: last?.seq ?? null }
+  await write(io.stdout, `${jsonLine(acks === undefined ? summary : { ...summary, acks })}\n`)
 }

@@ -33,6 +33,8 @@ export const NODE_FLAGS = {
   allow: { type: 'string', multiple: true },
   'admin-key': { type: 'string', multiple: true },
   sync: { type: 'boolean' },
+  'min-acks': { type: 'string' },
+  'ack-timeout': { type: 'string' },
   'recovery-timeout': { type: 'string' },
   'ingest-capacity': { type: 'string' },
   'log-level': { type: 'string' },
@@ -75,6 +77,11 @@ Options (environment variable and config file key in brackets):
                            repeatable; every node of a cluster must list the same ones
                                                    [SLEDLOG_ADMIN_KEYS comma-separated, adminKeys]
   --sync                   fsync every commit (survives power loss) [SLEDLOG_SYNC, sync]
+  --min-acks N             answer a write only once N configured peers prove they durably
+                           hold it, unless it asks otherwise (acks=N); 0 = durable here (0)
+                                                   [SLEDLOG_MIN_ACKS, minAcks]
+  --ack-timeout MS         how long a write waits for its acknowledgements (10000)
+                                                   [SLEDLOG_ACK_TIMEOUT, ackTimeoutMs]
   --recovery-timeout MS    how long a node with no entries of its own waits for its peers
                            before appending (10000)  [SLEDLOG_RECOVERY_TIMEOUT, recoveryTimeoutMs]
   --ingest-capacity N      ingest bus size in events; a burst past it is dropped and recorded
@@ -230,6 +237,8 @@ export function nodeConfigOf(s: NodeSettings): NodeConfig {
     ...(s.adminKeys === undefined ? {} : { adminKeys: s.adminKeys }),
     ...(s.token === undefined ? {} : { token: s.token }),
     sync: s.sync,
+    minAcks: s.minAcks,
+    ...(s.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: s.ackTimeoutMs }),
     ...(s.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: s.recoveryTimeoutMs }),
     ...(s.ingestCapacity === undefined ? {} : { ingest: { capacity: s.ingestCapacity } }),
     insecure: s.insecure,
@@ -259,6 +268,7 @@ function logStart(logger: Logger, n: SledNode, s: NodeSettings, origins: Readonl
       allow: s.allow?.length ?? 'any',
       token: s.token !== undefined,
       sync: s.sync,
+      minAcks: s.minAcks,
       tls: s.tlsCert !== undefined,
       insecure: s.insecure,
       entries: n.log.status().entries,
