@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   HTTP_REQUEST_TIMEOUT: 'the client did not send the whole request in time',
   CONSUMER_NOT_FOUND: 'no durable consumer of that name exists (create it first)',
   APPENDS_HELD: 'appends wait while this node recovers its own entries from peers',
+  RECOVERING: 'writes are refused until this node has proven its own head after a lost store (recovery)',
+  RECOVERY_NOT_ACCEPTED: 'a recovery decision was refused: the node is not recovering, or its head moved since',
   // configuration
   CONFIG_INVALID: 'a configuration value is missing or invalid',
   // store and lifecycle

@@ -11,6 +11,7 @@ import { readJson, strictObject } from './body.js'
 import { assertAcceptingWrites, type Handler } from './context.js'
 import { intParam, sledParams, type ParamSpec } from './params.js'
 import { sendJson } from './respond.js'
+import { assertNotRecovering } from './recovery.js'
 import { assertIngestOpen } from './writes.js'
 
 /** Query parameters of GET /v1/events. */
@@ -140,6 +141,7 @@ export const getEvents: Handler = (ctx, { res, url }) => {
 
 /** POST /v1/events: appends atomically; answers once the entries are durable. */
 export const postEvents: Handler = async (ctx, { req, res }) => {
+  assertNotRecovering(ctx.recovery)
   const { inputs, single } = appendInputs(await readJson(req, res, ctx.maxBodyBytes))
   assertAcceptingWrites(ctx) // shutdown may have begun while the body was read
   const entries = await ctx.log.appendBatch(inputs)
@@ -151,8 +153,10 @@ export const postEvents: Handler = async (ctx, { req, res }) => {
  * durable); events dropped for lack of room are recorded as gap sentinels.
  */
 export const postIngest: Handler = async (ctx, { req, res }) => {
+  assertNotRecovering(ctx.recovery)
   const { inputs } = appendInputs(await readJson(req, res, ctx.maxBodyBytes))
   assertAcceptingWrites(ctx) // shutdown may have begun while the body was read
+  assertNotRecovering(ctx.recovery)
   if (!ctx.ingest.started)
     throw sledlogError('APPENDS_HELD', 'ingest starts once this node has recovered from its peers')
   assertIngestOpen(ctx)
