@@ -228,7 +228,7 @@ export function scopeOf(method: string, path: string): string {
   const p = path.split('?')[0] ?? path
   if (p.startsWith('/v1/consumers')) return 'consume'
   if (method !== 'GET' && (p === '/v1/events' || p === '/v1/ingest')) return 'append'
-  if (p.startsWith('/v1/tokens')) return 'admin'
+  if (p.startsWith('/v1/tokens') || p.startsWith('/v1/recovery')) return 'admin'
   return 'read'
 }
 

@@ -17,6 +17,8 @@ import type { StoredEntry } from '../core/query.js'
 import type { LogStatus } from '../log/sled-log.js'
 import { initDataDir } from '../node/init-data-dir.js'
 import { KEY_FILE } from '../store/identity.js'
+import type { NoRecoveryStatus } from '../http/recovery.js'
+import type { RecoveryStatus } from '../sync/recovery.js'
 import type { PeerStatus } from '../sync/replicator.js'
 import { checkInvariants, type AckedAppend, type NodeLog } from './invariants.js'
 import { FaultProxy } from './proxy.js'
@@ -128,7 +130,11 @@ export interface AppendEvent {
 }
 
 /** GET /v1/status of a node. */
-export type NodeStatus = LogStatus & { readonly appendsHeld: boolean; readonly peers: PeerStatus[] }
+export type NodeStatus = LogStatus & {
+  readonly appendsHeld: boolean
+  readonly peers: PeerStatus[]
+  readonly recovery: RecoveryStatus | NoRecoveryStatus
+}
 
 /** How a node process ended. */
 export interface ExitInfo {
@@ -290,6 +296,17 @@ export class ClusterNode {
   /** GET /v1/status. */
   async status(): Promise<NodeStatus> {
     return (await this.#request('GET', '/v1/status')) as NodeStatus
+  }
+
+  /**
+   * The operator's decision on a recovering node (POST /v1/recovery/accept-head-risking-fork):
+   * append from the `head` own entries it holds now, without proof.
+   */
+  async acceptHead(head: number): Promise<RecoveryStatus> {
+    const body = (await this.#request('POST', '/v1/recovery/accept-head-risking-fork', { head })) as {
+      recovery: RecoveryStatus
+    }
+    return body.recovery
   }
 
   /** GET /healthz; true when the node answers for the expected sled. */
