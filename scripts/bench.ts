@@ -28,6 +28,7 @@ import {
 import { compareGroup } from './bench/compare.js'
 import { httpGroup } from './bench/http.js'
 import { computeRatios, formatMachine, formatResults, machineInfo, writeJson } from './bench/report.js'
+import { recoveryGroup } from './bench/recovery.js'
 import { replicationGroup } from './bench/replication.js'
 import { scalingGroup } from './bench/scaling.js'
 import { singleNodeGroup } from './bench/single-node.js'
@@ -41,6 +42,7 @@ const GROUPS: readonly BenchGroup[] = [
   ingestGroup,
   httpGroup,
   replicationGroup,
+  recoveryGroup,
   compareGroup,
   scalingGroup,
 ]
