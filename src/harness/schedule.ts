@@ -349,7 +349,10 @@ export function describeAction(a: FaultAction): string {
     case 'recover':
       return `restart wiped node ${a.node}`
     case 'wipe-peers-down':
-      return `SIGKILL every peer of node ${a.node}, then node ${a.node}; wipe its database (key kept) and restart it alone`
+      return (
+        `SIGKILL every peer of node ${a.node}, then node ${a.node}; ` +
+        'wipe its database (key kept) and restart it alone'
+      )
     case 'peers-return':
       return `restart the peers of node ${a.node}`
     case 'shape':
