@@ -7,6 +7,7 @@
  * the wait but an operator's explicit decision, which is recorded. Time never proves anything:
  * the recovery timeout only warns, more and more rarely.
  */
+import { redactUrls } from '../config/redact.js'
 import type { SledId } from '../core/ids.js'
 import { sledlogError, type SledlogError } from '../errors.js'
 import type { SledLog } from '../log/sled-log.js'
@@ -266,12 +267,13 @@ export class RecoveryGate {
   refusal(): SledlogError | null {
     if (this.#state !== 'waiting') return null
     const s = this.status()
+    // Writers see this, not only readers of the status: no peer URL's credentials.
     return sledlogError(
       'RECOVERING',
       "this node's store is new but its key is not (a lost disk?): writes are refused until it has proven " +
-        `its own head, so that it never signs a seq twice. Waiting for ${s.waitingFor}. ` +
+        `its own head, so that it never signs a seq twice. Waiting for ${redactUrls(s.waitingFor ?? '')}. ` +
         'GET /v1/status "recovery" shows the peers and what an operator can do.',
-      { holding: s.holding, need: s.need, quorum: s.quorum, missing: s.missing },
+      { holding: s.holding, need: s.need, quorum: s.quorum, missing: s.missing.map(redactUrls) },
     )
   }
 
@@ -433,7 +435,10 @@ export class RecoveryGate {
     this.#warnTimer.unref?.()
   }
 
+  /** Logs at warn, with the credentials of peer URLs masked (logs outlive the configuration). */
   #warn(obj: Readonly<Record<string, unknown>>, msg: string): void {
-    this.#o.logger?.warn(obj, msg)
+    const logger = this.#o.logger
+    if (logger === undefined) return
+    logger.warn(JSON.parse(redactUrls(JSON.stringify(obj))) as Record<string, unknown>, redactUrls(msg))
   }
 }
