@@ -24,6 +24,17 @@ async function fill(node: ClusterNode, n: number, phase: string): Promise<void> 
     await node.append(Array.from({ length: Math.min(10, n - i) }, (_, k) => ({ type: phase, payload: i + k })))
 }
 
+/** A 2-node cluster whose node 0 wrote `n` entries, node 1 holds them; both killed, node 0 wiped. */
+async function lostWithPeerDown(n: number): Promise<Cluster> {
+  const c = await testCluster({ size: 2, topology: 'mesh' })
+  await fill(c.node(0), n, 'before')
+  await holds(c, 1, c.node(0).sled, n)
+  await c.kill(1, 'SIGKILL')
+  await c.kill(0, 'SIGKILL')
+  await c.wipe(0)
+  return c
+}
+
 /** Waits until node `i` holds `n` entries of `sled`. */
 async function holds(c: Cluster, i: number, sled: string, n: number): Promise<void> {
   await eventually(async () => ((await c.node(i).status()).heads[sled] ?? -1) === n - 1, CONVERGE_MS, {
@@ -96,13 +107,8 @@ async function checkLogs(c: Cluster, converged: boolean): Promise<void> {
 
 describe('disk loss (real node processes)', () => {
   it('lost while its only peer is down: refused for as long, then its history back and seq 50', async () => {
-    const c = await testCluster({ size: 2, topology: 'mesh' })
+    const c = await lostWithPeerDown(50)
     const a = c.node(0)
-    await fill(a, 50, 'before')
-    await holds(c, 1, a.sled, 50)
-    await c.kill(1, 'SIGKILL')
-    await c.kill(0, 'SIGKILL')
-    await c.wipe(0)
     // Warnings after 1 s, 2 s more, 4 s more: the old timeout released it after about one.
     await c.restart(0, { recoveryTimeoutMs: 1000 })
     const t0 = Date.now()
@@ -190,13 +196,8 @@ describe('disk loss with entries one peer holds and another does not (3 nodes)',
 
 describe('disk loss: a lying peer, and the operator', () => {
   it('a receipt longer than what exists keeps it waiting; `sledlog recover` decides, recorded', async () => {
-    const c = await testCluster({ size: 2, topology: 'mesh' })
+    const c = await lostWithPeerDown(30)
     const a = c.node(0)
-    await fill(a, 30, 'before')
-    await holds(c, 1, a.sled, 30)
-    await c.kill(1, 'SIGKILL')
-    await c.kill(0, 'SIGKILL')
-    await c.wipe(0)
     await c.restart(0)
     // An authenticated stranger (no allow-list) signs that it holds 1,000 of a's entries.
     const mallory = testKeys(860)

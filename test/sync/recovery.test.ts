@@ -47,6 +47,15 @@ async function wipe(node: SyncNode): Promise<void> {
   await rm(join(node.dir, 'db'), { recursive: true, force: true })
 }
 
+/** A node `a` that wrote `n` entries and its peer `b` that holds them all. */
+async function pairHolding(n: number, type = 'before'): Promise<{ a: SyncNode; b: SyncNode }> {
+  const b = await syncNode()
+  const a = await syncNode({ peers: [b.url] })
+  await a.log.appendBatch(Array.from({ length: n }, (_, i) => ({ type, payload: { i } })))
+  await until(() => b.log.length(a.log.sled) === n, `b holds a's ${n}`)
+  return { a, b }
+}
+
 /** The error an append gets now (it must be refused at once, not wait). */
 async function refusal(log: SledLog): Promise<unknown> {
   return log.append({ type: 'probe', payload: null }).then(
@@ -65,10 +74,7 @@ const MALLORY = testKeys(840)
 
 describe('disk loss', () => {
   it('refuses writes until its peer signed what it holds and returned it; continues at seq 50', async () => {
-    const b = await syncNode()
-    const a = await syncNode({ peers: [b.url] })
-    await a.log.appendBatch(Array.from({ length: 50 }, (_, i) => ({ type: 'before-loss', payload: { i } })))
-    await until(() => b.log.length(a.log.sled) === 50, "b holds a's 50 entries")
+    const { a, b } = await pairHolding(50)
     const sled = a.log.sled
     const original = recordsOf(a.log, sled)
     await wipe(a)
@@ -115,11 +121,8 @@ describe('disk loss', () => {
   })
 
   it('a peer that returns ends it: the node proves its head then, not before', async () => {
-    const b = await syncNode()
+    const { a, b } = await pairHolding(30)
     const port = b.port
-    const a = await syncNode({ peers: [b.url] })
-    await a.log.appendBatch(Array.from({ length: 30 }, (_, i) => ({ type: 'before', payload: i })))
-    await until(() => b.log.length(a.log.sled) === 30, 'b holds 30')
     await b.stop()
     await wipe(a)
     const a2 = await syncNode({ dir: a.dir, peers: [b.url], recovery: 'hold', gate: { warnAfterMs: 50 } })
@@ -245,11 +248,8 @@ describe('disk loss: which peers count', () => {
 describe('disk loss: receipts that lie or do not verify', () => {
   /** `a` with 30 entries held by `b`, wiped, and recovering from `b` with Mallory allow-listed. */
   async function recovering(quorum?: number): Promise<{ a2: SyncNode; b: SyncNode; client: HostileClient }> {
-    const b = await syncNode()
+    const { a, b } = await pairHolding(30)
     const port = b.port
-    const a = await syncNode({ peers: [b.url] })
-    await a.log.appendBatch(Array.from({ length: 30 }, (_, i) => ({ type: 'x', payload: i })))
-    await until(() => b.log.length(a.log.sled) === 30, 'b holds 30')
     await b.stop()
     await wipe(a)
     const allow = new Set([b.keys.sled, MALLORY.sled])
@@ -303,11 +303,8 @@ describe('disk loss: receipts that lie or do not verify', () => {
 
 describe('disk loss: a restart during recovery', () => {
   it('stays in recovery (the RECOVERING marker) and remembers what a peer proved', async () => {
-    const b = await syncNode()
+    const { a, b } = await pairHolding(30)
     const port = b.port
-    const a = await syncNode({ peers: [b.url] })
-    await a.log.appendBatch(Array.from({ length: 30 }, (_, i) => ({ type: 'before', payload: i })))
-    await until(() => b.log.length(a.log.sled) === 30, 'b holds 30')
     await b.stop()
     await a.stop()
     await rm(join(a.dir, 'db'), { recursive: true, force: true })
@@ -346,10 +343,7 @@ describe('disk loss: a restart during recovery', () => {
   })
 
   it('a marker it cannot parse (an older, empty one) still means recovering; the end is recorded', async () => {
-    const b = await syncNode()
-    const a = await syncNode({ peers: [b.url] })
-    await a.log.appendBatch(Array.from({ length: 5 }, (_, i) => ({ type: 'x', payload: i })))
-    await until(() => b.log.length(a.log.sled) === 5, 'b holds 5')
+    const { a, b } = await pairHolding(5)
     await a.stop()
     await writeFile(join(a.dir, RECOVERING_FILE), '')
     const node = new SledNode({ dataDir: a.dir, host: '127.0.0.1', port: 0, peers: [b.url] })
