@@ -29,6 +29,7 @@ import {
 import { compareGroup } from './bench/compare.js'
 import { httpGroup } from './bench/http.js'
 import { computeRatios, formatMachine, formatResults, machineInfo, writeJson } from './bench/report.js'
+import { recoveryGroup } from './bench/recovery.js'
 import { replicationGroup } from './bench/replication.js'
 import { scalingGroup } from './bench/scaling.js'
 import { singleNodeGroup } from './bench/single-node.js'
@@ -44,6 +45,7 @@ const GROUPS: readonly BenchGroup[] = [
   httpGroup,
   replicationGroup,
   acksGroup,
+  recoveryGroup,
   compareGroup,
   scalingGroup,
   successionGroup,

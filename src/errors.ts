@@ -50,6 +50,8 @@ export const ERROR_CODES = {
   APPENDS_HELD: 'appends wait while this node recovers its own entries from peers',
   NOT_ENOUGH_PEERS: 'fewer configured peers are connected than the write asked to acknowledge it; nothing was appended',
   ACKS_TIMEOUT: 'the entries are stored on this node but not enough peers proved they hold them in time',
+  RECOVERING: 'writes are refused until this node has proven its own head after a lost store (recovery)',
+  RECOVERY_NOT_ACCEPTED: 'a recovery decision was refused: the node is not recovering, or its head moved since',
   // configuration
   CONFIG_INVALID: 'a configuration value is missing or invalid',
   // store and lifecycle

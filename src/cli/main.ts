@@ -74,6 +74,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/status.js')).status,
   },
   {
+    name: 'recover',
+    summary: 'decide for a node recovering a lost disk that cannot prove its head',
+    load: async () => (await import('./commands/recover.js')).recover,
+  },
+  {
     name: 'verify',
     summary: "check a stopped node's data directory (every signature)",
     load: async () => (await import('./commands/verify.js')).verify,

@@ -240,6 +240,20 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     return n
   })
 
+  const recoveryQuorum = take('recoveryQuorum', (raw) => {
+    const n = integer(raw.value)
+    if (n === undefined || n < 1)
+      return fail(`${raw.label}: ${show(raw, raw.value)} is not a number of peers (an integer >= 1)`)
+    // Dialed URLs and allow-listed sleds may name the same peers: this is the most there can be.
+    const most = (peers?.length ?? 0) + (allow?.length ?? 0)
+    if (n > most)
+      return fail(
+        `${raw.label}: ${n} peers can never answer: only ${most} are configured (--peer, --allow), ` +
+          'so a recovery would wait for an operator every time',
+      )
+    return n
+  })
+
   const ingestCapacity = take('ingestCapacity', (raw) => {
     const n = integer(raw.value)
     if (n === undefined || n < 1)
@@ -286,6 +300,7 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     minAcks: minAcks ?? DEFAULTS.minAcks,
     ...(ackTimeoutMs === undefined ? {} : { ackTimeoutMs }),
     ...(recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs }),
+    ...(recoveryQuorum === undefined ? {} : { recoveryQuorum }),
     ...(ingestCapacity === undefined ? {} : { ingestCapacity }),
     logLevel: logLevel ?? DEFAULTS.logLevel,
     insecure: insecure ?? DEFAULTS.insecure,

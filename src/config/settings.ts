@@ -35,8 +35,10 @@ export interface NodeSettings {
   readonly minAcks: number
   /** How long a write waits for its acknowledgements unless it says, ms. */
   readonly ackTimeoutMs?: number
-  /** How long a node with no entries of its own waits for its peers before appending. */
+  /** When a recovering node warns that it still waits (it never stops waiting on a timeout). */
   readonly recoveryTimeoutMs?: number
+  /** Configured peers whose receipts prove a recovering node's head (default: every dialed one). */
+  readonly recoveryQuorum?: number
   /** Capacity of the ingest bus in events; producers' events past it are dropped (and recorded). */
   readonly ingestCapacity?: number
   readonly logLevel: LogLevel
@@ -93,6 +95,7 @@ export const SETTING_SOURCES: Readonly<Record<SettingName, SettingSource>> = {
   minAcks: { flag: 'min-acks', env: 'SLEDLOG_MIN_ACKS', file: 'minAcks' },
   ackTimeoutMs: { flag: 'ack-timeout', env: 'SLEDLOG_ACK_TIMEOUT', file: 'ackTimeoutMs' },
   recoveryTimeoutMs: { flag: 'recovery-timeout', env: 'SLEDLOG_RECOVERY_TIMEOUT', file: 'recoveryTimeoutMs' },
+  recoveryQuorum: { flag: 'recovery-quorum', env: 'SLEDLOG_RECOVERY_QUORUM', file: 'recoveryQuorum' },
   ingestCapacity: { flag: 'ingest-capacity', env: 'SLEDLOG_INGEST_CAPACITY', file: 'ingestCapacity' },
   logLevel: { flag: 'log-level', env: 'SLEDLOG_LOG_LEVEL', file: 'logLevel' },
   insecure: { flag: 'insecure', env: 'SLEDLOG_INSECURE', file: 'insecure' },

@@ -15,7 +15,10 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { StoredEntry } from '../core/query.js'
 import type { LogStatus } from '../log/sled-log.js'
-import { KEY_FILE, loadOrCreateIdentity } from '../store/identity.js'
+import { initDataDir } from '../node/init-data-dir.js'
+import { KEY_FILE } from '../store/identity.js'
+import type { NoRecoveryStatus } from '../http/recovery.js'
+import type { RecoveryStatus } from '../sync/recovery.js'
 import type { PeerStatus } from '../sync/replicator.js'
 import { checkInvariants, type AckedAppend, type NodeLog } from './invariants.js'
 import { FaultProxy } from './proxy.js'
@@ -75,8 +78,10 @@ export function edgesOf(topology: Topology, size: number): Array<[number, number
 export interface NodeSettings {
   /** Shared token (`--token`); null: none even if the cluster has one. */
   readonly token?: string | null
-  /** `--recovery-timeout` in ms. */
+  /** `--recovery-timeout` in ms: when a recovering node warns (it never ends a recovery). */
   readonly recoveryTimeoutMs?: number
+  /** `--recovery-quorum`. */
+  readonly recoveryQuorum?: number
   /** More CLI arguments. */
   readonly extraArgs?: readonly string[]
 }
@@ -93,11 +98,10 @@ export interface ClusterOptions {
   readonly token?: string
   /** Give each node an allow-list (`--allow`) of the sleds it is linked with. */
   readonly allowList?: boolean
-  /**
-   * `--recovery-timeout` for every node. Default 1500 ms: at cluster start nodes come up
-   * together, so a node must not wait its default 10 s for peers that are still starting.
-   */
+  /** `--recovery-timeout` for every node (default: the node's). */
   readonly recoveryTimeoutMs?: number
+  /** `--recovery-quorum` for every node (default: the node's, every dialed peer). */
+  readonly recoveryQuorum?: number
   /** Per-node overrides. */
   readonly nodeSettings?: (index: number) => NodeSettings
   /** How a node process is launched; default {@link nodeCommand}. */
@@ -126,7 +130,11 @@ export interface AppendEvent {
 }
 
 /** GET /v1/status of a node. */
-export type NodeStatus = LogStatus & { readonly appendsHeld: boolean; readonly peers: PeerStatus[] }
+export type NodeStatus = LogStatus & {
+  readonly appendsHeld: boolean
+  readonly peers: PeerStatus[]
+  readonly recovery: RecoveryStatus | NoRecoveryStatus
+}
 
 /** How a node process ended. */
 export interface ExitInfo {
@@ -290,6 +298,17 @@ export class ClusterNode {
     return (await this.#request('GET', '/v1/status')) as NodeStatus
   }
 
+  /**
+   * The operator's decision on a recovering node (POST /v1/recovery/accept-head-risking-fork):
+   * append from the `head` own entries it holds now, without proof.
+   */
+  async acceptHead(head: number): Promise<RecoveryStatus> {
+    const body = (await this.#request('POST', '/v1/recovery/accept-head-risking-fork', { head })) as {
+      recovery: RecoveryStatus
+    }
+    return body.recovery
+  }
+
   /** GET /healthz; true when the node answers for the expected sled. */
   async healthy(): Promise<boolean> {
     try {
@@ -321,8 +340,9 @@ export class ClusterNode {
   /** @internal */
   async prepare(keySeed?: Uint8Array): Promise<void> {
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
-    // Create the key up front so the sled id is known for allow-lists and checks.
-    this.#sled = (await loadOrCreateIdentity(this.dataDir, keySeed)).sled
+    // Create the key up front so the sled id is known for allow-lists and checks (with its
+    // store, as `sledlog keygen` does: a new node, not one recovering a lost disk).
+    this.#sled = (await initDataDir(this.dataDir, keySeed)).keys.sled
   }
 
   /** @internal */
@@ -732,7 +752,10 @@ export class Cluster {
       }
       for (const j of [...linked].sort((x, y) => x - y)) args.push('--allow', this.node(j).sled)
     }
-    args.push('--recovery-timeout', String(s.recoveryTimeoutMs ?? this.#o.recoveryTimeoutMs ?? 1500))
+    const warnAfter = s.recoveryTimeoutMs ?? this.#o.recoveryTimeoutMs
+    if (warnAfter !== undefined) args.push('--recovery-timeout', String(warnAfter))
+    const quorum = s.recoveryQuorum ?? this.#o.recoveryQuorum
+    if (quorum !== undefined) args.push('--recovery-quorum', String(quorum))
     if (s.extraArgs !== undefined) args.push(...s.extraArgs)
     return args
   }

@@ -164,7 +164,7 @@ export function checkAcked(
     if (prior !== undefined && prior.sig !== a.sig) {
       reportTwice(
         `${short(a.sled)}:${a.seq} was acknowledged twice with different entries ` +
-          `(${prior.node ?? '?'} and ${a.node ?? '?'}): a reused seq`,
+          `(${prior.node ?? '?'} and ${a.node ?? '?'}): a re-signed seq`,
       )
     }
     ackedAt.set(key(a), a)
@@ -507,6 +507,11 @@ export interface LogFigures {
   readonly gaps: number
   /** Nodes whose sorted log differs from the first node's. */
   readonly diverged: number
+  /**
+   * Acknowledged (sled, seq) signed twice by their sled: acknowledged again with another
+   * signature, or held by a node with another one.
+   */
+  readonly resigned: number
 }
 
 /** The figures of {@link LogFigures}. */
@@ -525,8 +530,20 @@ export function logFigures(logs: readonly NodeLog[], acked: readonly AckedAppend
     return m
   })
   const lost = new Set<string>()
-  for (const a of acked) for (const m of held) if (m.get(key(a)) !== a.sig) lost.add(key(a))
-  return { lost: lost.size, duplicates, gaps, diverged: divergence(logs) }
+  const resigned = new Set<string>()
+  const ackedSig = new Map<string, string>()
+  for (const a of acked) {
+    const k = key(a)
+    const prior = ackedSig.get(k)
+    if (prior !== undefined && prior !== a.sig) resigned.add(k)
+    ackedSig.set(k, a.sig)
+    for (const m of held) {
+      const sig = m.get(k)
+      if (sig !== a.sig) lost.add(k)
+      if (sig !== undefined && sig !== a.sig) resigned.add(k)
+    }
+  }
+  return { lost: lost.size, duplicates, gaps, diverged: divergence(logs), resigned: resigned.size }
 }
 
 /** The p-th percentile (0..100, nearest rank) of `values`; null when there are none. */

@@ -90,7 +90,8 @@ export function formatReport(r: HarnessResult): string {
   rows.push([
     'appends',
     `${num(w.appended)} acknowledged in ${num(w.appendBatches)} batches · ` +
-      `${num(w.appendFailures)} requests failed (node down or frozen)`,
+      `${num(w.appendFailures)} requests failed (node down or frozen), ` +
+      `${num(w.appendsRecovering)} refused while recovering a lost disk (503 RECOVERING)`,
   ])
   if (o.ingestRate > 0) {
     const acc = f.ingest.nodes
@@ -101,7 +102,7 @@ export function formatReport(r: HarnessResult): string {
         `in the logs: ${num(sum((a) => a.events))} events, ` +
         `${num(sum((a) => a.sentinels))} gap sentinels covering ${num(sum((a) => a.lidsInSentinels))} lids, ` +
         `${num(sum((a) => a.queuedButLost))} queued events lost in crashes · ` +
-        `${num(w.ingestHeld)} requests held (recovering), ${num(w.ingestUnknown)} unanswered`,
+        `${num(w.ingestHeld)} requests refused (recovering), ${num(w.ingestUnknown)} unanswered`,
     ])
   }
   if (f.subscribers.count > 0) {
@@ -148,7 +149,7 @@ export function formatReport(r: HarnessResult): string {
   rows.push([
     'final',
     `${num(x.entries)} entries of ${x.sleds} sleds on every node · lost ${x.lost} · duplicates ${x.duplicates} · ` +
-      `gaps ${x.gaps} · diverged ${x.diverged} · ` +
+      `gaps ${x.gaps} · diverged ${x.diverged} · re-signed ${x.resigned} · ` +
       `forged accepted ${x.forgedAccepted} · crashes ${x.crashes}`,
   ])
   const cv = f.convergence

@@ -182,8 +182,8 @@ interface LinkState {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 
-/** A wiped node waits this long for its peers before appending (generous: it must recover, not give up). */
-const WIPE_RECOVERY_TIMEOUT_MS = 30_000
+/** A recovering node warns after this long (`--recovery-timeout`): a warning, never a release. */
+const RECOVERY_WARN_MS = 1000
 /** Longest wait for a node's entries to reach its peers before its disk is wiped. */
 const REPLICATE_BEFORE_WIPE_MS = 15_000
 /** A heal whose convergence takes longer than this is counted unfinished. */
@@ -270,6 +270,7 @@ class HarnessRun {
       topology: 'mesh',
       random: streamOf(o.seed, 'link jitter'),
       keySeed: (i) => keySeedOf(o.seed, `node ${i}`),
+      recoveryTimeoutMs: RECOVERY_WARN_MS,
       ...(this.#ingestBus > 0 ? { env: { SLEDLOG_INGEST_CAPACITY: String(this.#ingestBus) } } : {}),
     })
     this.#cluster = cluster
@@ -443,8 +444,14 @@ class HarnessRun {
         return
       case 'recover':
         this.#state[a.node] = 'restarting'
-        await c.restart(a.node, { recoveryTimeoutMs: WIPE_RECOVERY_TIMEOUT_MS })
+        await c.restart(a.node)
         this.#state[a.node] = 'up'
+        return
+      case 'wipe-peers-down':
+        await this.#wipeAlone(a.node)
+        return
+      case 'peers-return':
+        await this.#peersReturn(a.node)
         return
       case 'hostile':
         this.#startHostile(a.targets)
@@ -483,6 +490,50 @@ class HarnessRun {
    * replicas), then SIGKILL it and delete its database, keeping its key.
    */
   async #wipe(i: number): Promise<void> {
+    await this.#quiesceReplicated(i)
+    await this.#loseDisk(i)
+  }
+
+  /**
+   * Disk loss with every peer down: as {@link #wipe}, but every other node is SIGKILLed first,
+   * and the node restarts alone. It must refuse writes (503 RECOVERING) until they are back:
+   * with no peer to prove its head, appending would re-sign what they hold.
+   */
+  async #wipeAlone(i: number): Promise<void> {
+    const c = this.#cl
+    await this.#quiesceReplicated(i)
+    for (const n of c.nodes) {
+      if (n.index === i || !n.running) continue
+      this.#state[n.index] = 'down'
+      await c.kill(n.index, 'SIGKILL')
+    }
+    await this.#loseDisk(i)
+    this.#state[i] = 'restarting'
+    await c.restart(i)
+    this.#state[i] = 'up'
+    const r = (await c.node(i).status()).recovery
+    if (r.state !== 'waiting') this.#violation(`node ${i} lost its disk with every peer down but is not recovering`)
+  }
+
+  /** Heals {@link #wipeAlone}: the node must still be waiting, then every peer restarts. */
+  async #peersReturn(i: number): Promise<void> {
+    const c = this.#cl
+    try {
+      const r = (await c.node(i).status()).recovery
+      if (r.state !== 'waiting') this.#violation(`node ${i} ended its recovery (${r.state}) while every peer was down`)
+    } catch (err) {
+      this.#violation(`node ${i} did not answer while recovering: ${(err as Error).message}`)
+    }
+    for (const n of c.nodes) {
+      if (n.index === i || n.running) continue
+      this.#state[n.index] = 'restarting'
+      await c.revive(n.index)
+      this.#state[n.index] = 'up'
+    }
+  }
+
+  /** Stops writing to node `i` and waits until its peers that are up hold everything it wrote. */
+  async #quiesceReplicated(i: number): Promise<void> {
     const c = this.#cl
     this.#state[i] = 'quiescing'
     await this.#wl.idle(i)
@@ -514,6 +565,11 @@ class HarnessRun {
       }
       await sleep(200)
     }
+  }
+
+  /** SIGKILLs node `i` and deletes its database, keeping its key; its readers start over. */
+  async #loseDisk(i: number): Promise<void> {
+    const c = this.#cl
     this.#state[i] = 'down'
     await c.kill(i, 'SIGKILL')
     await c.wipe(i)

@@ -5,20 +5,24 @@
  *
  * Faults come in episodes: a fault action, then the action that heals it, then a settling time
  * in which the cluster must converge. Faults that take nodes or links away (partition, kill,
- * stop, wipe) run one at a time on the `fault` lane: overlapping them would let the schedule
- * cut a wiped node off from every peer that holds its entries, and a node that gives up waiting
- * may then re-sign seqs (the documented trade-off of `--recovery-timeout`), which is not a bug
- * the harness should report. Link shaping (`latency`) and the hostile peer have lanes of their
- * own and overlap everything. Every episode heals within the run, and the run ends with a
- * `heal-all` after a quiet period in which nothing is broken.
+ * stop, wipe, wipe-peers-down) run one at a time on the `fault` lane, so each heal's
+ * convergence is measured on its own; cutting a wiped node off from every peer that holds its
+ * entries is a fault of its own (`wipe-peers-down`: the node must refuse writes until they are
+ * back, never re-sign). Link shaping (`latency`) and the hostile peer have lanes of their own and
+ * overlap everything. Every episode heals within the run, and the run ends with a `heal-all`
+ * after a quiet period in which nothing is broken.
  */
 import { intIn, pick, shuffled, streamOf, type Random } from './random.js'
 
 /** Every fault kind, in the order the report lists them. */
-export const FAULT_KINDS = ['partition', 'kill', 'stop', 'wipe', 'latency', 'hostile'] as const
+export const FAULT_KINDS = ['partition', 'kill', 'stop', 'wipe', 'wipe-peers-down', 'latency', 'hostile'] as const
 
 /** A kind of fault the schedule can inject. */
 export type FaultKind = (typeof FAULT_KINDS)[number]
+
+/** The kinds that take nodes or links away: one episode at a time, on the `fault` lane. */
+const LANE_FAULTS = ['partition', 'kill', 'stop', 'wipe', 'wipe-peers-down'] as const
+type LaneFault = (typeof LANE_FAULTS)[number]
 
 /** How a partition divides the nodes. */
 export type PartitionShape = 'halves' | 'bridge' | 'ring'
@@ -49,6 +53,9 @@ export type FaultAction =
   | { readonly op: 'cont'; readonly node: number }
   | { readonly op: 'wipe'; readonly node: number }
   | { readonly op: 'recover'; readonly node: number }
+  /** Disk loss while every other node is down: the node restarts alone and must wait for them. */
+  | { readonly op: 'wipe-peers-down'; readonly node: number }
+  | { readonly op: 'peers-return'; readonly node: number }
   | {
       readonly op: 'shape'
       readonly pairs: readonly NodePair[]
@@ -111,7 +118,8 @@ export function applicable(kind: FaultKind, nodes: number): boolean {
     case 'latency':
       return nodes >= 2
     case 'wipe':
-      // A lone node that lost its disk has no peer to recover its entries from: it must re-sign.
+    case 'wipe-peers-down':
+      // A lone node that lost its disk has no peer to prove its head: it waits for an operator.
       return nodes >= 2
     case 'kill':
     case 'stop':
@@ -224,17 +232,14 @@ export function makeSchedule(opts: ScheduleOptions): Schedule {
   }
 
   // Fault lane: one episode at a time.
-  const laneKinds = enabled.filter(
-    (k): k is 'partition' | 'kill' | 'stop' | 'wipe' =>
-      k === 'partition' || k === 'kill' || k === 'stop' || k === 'wipe',
-  )
+  const laneKinds = enabled.filter((k): k is LaneFault => (LANE_FAULTS as readonly string[]).includes(k))
   if (laneKinds.length > 0) {
     const rand = streamOf(seed, 'schedule fault lane')
-    let cycle: Array<'partition' | 'kill' | 'stop' | 'wipe'> = []
+    let cycle: LaneFault[] = []
     let t = warmupMs
     for (;;) {
       if (cycle.length === 0) cycle = shuffled(rand, laneKinds)
-      const kind = cycle[0] as 'partition' | 'kill' | 'stop' | 'wipe'
+      const kind = cycle[0] as LaneFault
       const node = intIn(rand, 0, n - 1)
       let hold: number
       let fault: FaultAction
@@ -252,10 +257,16 @@ export function makeSchedule(opts: ScheduleOptions): Schedule {
         hold = span(rand, 1_500, 14_000, d, 0.08)
         fault = { op: 'stop', node }
         heal = { op: 'cont', node }
-      } else {
+      } else if (kind === 'wipe') {
         hold = span(rand, 500, 3_000, d, 0.05)
         fault = { op: 'wipe', node }
         heal = { op: 'recover', node }
+      } else {
+        // Long enough for several recovery timeout warnings (the harness's nodes warn after 1 s):
+        // time must never end the wait.
+        hold = span(rand, 3_000, 20_000, d, 0.06)
+        fault = { op: 'wipe-peers-down', node }
+        heal = { op: 'peers-return', node }
       }
       const settle = span(rand, 2_500, 8_000, d, 0.08)
       if (t + hold + settle > finalHealAt) break
@@ -337,6 +348,13 @@ export function describeAction(a: FaultAction): string {
       return `SIGKILL node ${a.node} and wipe its database (key kept)`
     case 'recover':
       return `restart wiped node ${a.node}`
+    case 'wipe-peers-down':
+      return (
+        `SIGKILL every peer of node ${a.node}, then node ${a.node}; ` +
+        'wipe its database (key kept) and restart it alone'
+      )
+    case 'peers-return':
+      return `restart the peers of node ${a.node}`
     case 'shape':
       return (
         `slow links ${pairs(a.pairs)}: ${a.latencyMs} ms ± ${a.jitterMs} ms` +

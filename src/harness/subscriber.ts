@@ -6,6 +6,7 @@
  * come exactly once and in seq order with no gap, despite lag and reconnects.
  */
 import type { Heads } from '../core/query.js'
+import { PREFIX_CHARS, parseEventId } from '../http/stream-cursor.js'
 import { nap } from './nap.js'
 import { intIn, type Random } from './random.js'
 import { openSse, StreamRefused, type SseEvent, type SseStream } from './sse-stream.js'
@@ -100,8 +101,11 @@ export class SlowSubscriber {
    * The node lost its disk. When the subscriber resumes there, the node may not hold some
    * sleds of its cursor yet, and per the API delivers such sleds from their first entry when
    * they arrive: a sled received again from seq 0, in order and with the same signatures, up to
-   * what was already received, is counted, not reported. Any other repeat, a gap or a different
-   * signature still is.
+   * what was already received, is counted, not reported; so is a replay resumed from the cursor
+   * of one the disk was lost in the middle of. Any other repeat, a gap or a different signature
+   * still is. Each stream checks against the replay state of the disk it was opened on: what a
+   * stream to the lost disk still had buffered (a paused reader's socket) belongs to the earlier
+   * replay, not to the one the new disk starts.
    */
   noteDiskLost(): void {
     this.#replay = new Map()
@@ -143,12 +147,13 @@ export class SlowSubscriber {
         continue
       }
       let stream: SseStream
+      const replay = this.#replay === null ? null : { from: this.#replay, resumed: cursorOf(this.#lastId) }
       try {
         const q = new URLSearchParams({ from: 'start', buffer: String(this.#o.buffer) })
         stream = await openSse(
           `${this.#o.url()}/v1/stream?${q.toString()}`,
           this.#lastId === undefined ? {} : { 'last-event-id': this.#lastId },
-          (ev) => this.#onEvent(ev),
+          (ev) => this.#onEvent(ev, replay),
         )
       } catch (err) {
         if (err instanceof StreamRefused) {
@@ -183,7 +188,7 @@ export class SlowSubscriber {
     }
   }
 
-  #onEvent(ev: SseEvent): void {
+  #onEvent(ev: SseEvent, replay: Replay | null): void {
     switch (ev.event) {
       case 'entry': {
         let e: { sled?: unknown; seq?: unknown; sig?: unknown }
@@ -197,7 +202,7 @@ export class SlowSubscriber {
           this.#violation(`an entry event lacks sled/seq/sig: ${ev.data.slice(0, 80)}`)
           return
         }
-        this.#entry(e.sled, e.seq, e.sig)
+        this.#entry(e.sled, e.seq, e.sig, replay)
         if (ev.id !== undefined) this.#lastId = ev.id
         else this.#violation(`entry ${e.sled.slice(0, 12)}:${e.seq} came without an event id`)
         return
@@ -215,7 +220,7 @@ export class SlowSubscriber {
     }
   }
 
-  #entry(sled: string, seq: number, sig: string): void {
+  #entry(sled: string, seq: number, sig: string, replay: Replay | null): void {
     let list = this.#sigs.get(sled)
     if (list === undefined) this.#sigs.set(sled, (list = []))
     const short = sled.slice(0, 12)
@@ -224,10 +229,15 @@ export class SlowSubscriber {
       this.stats.delivered++
     } else if (seq < list.length) {
       const same = list[seq] === sig || this.#o.equivocators?.has(sled) === true
-      const replaying = this.#replay !== null && (this.#replay.get(sled) ?? 0) === seq
+      // A replay goes on where it was, or starts from the sled's first entry or (a disk lost
+      // again mid-replay, the new one holding more) after the cursor the stream resumed from.
+      const resumed = replay?.resumed.get(sled.slice(0, PREFIX_CHARS))
+      const replaying =
+        replay !== null &&
+        (seq === 0 || seq === (replay.from.get(sled) ?? 0) || (resumed !== undefined && seq === resumed + 1))
       if (same && replaying) {
         this.stats.redelivered++
-        this.#replay?.set(sled, seq + 1)
+        replay?.from.set(sled, seq + 1)
       } else if (same) this.#violation(`received ${short}:${seq} twice (exactly once expected)`)
       else this.#violation(`received ${short}:${seq} again with a different signature`)
     } else {
@@ -239,5 +249,22 @@ export class SlowSubscriber {
       list.push(sig)
       this.stats.delivered++
     }
+  }
+}
+
+/** A stream's view of a replay after a disk loss: where each sled's replay is, and its resume cursor. */
+interface Replay {
+  readonly from: Map<string, number>
+  /** The stream's `Last-Event-ID` cursor, by sled prefix. */
+  readonly resumed: ReadonlyMap<string, number>
+}
+
+/** The (prefix → seq) pairs of an event id; empty when there is none or it cannot be read. */
+function cursorOf(id: string | undefined): ReadonlyMap<string, number> {
+  if (id === undefined) return new Map()
+  try {
+    return new Map(parseEventId(id))
+  } catch {
+    return new Map()
   }
 }

@@ -12,7 +12,7 @@
  * Writers only send to nodes the runner marks writable, so a frozen or dead node gets no new
  * requests (requests in flight when a fault hits fail or wait, as they would for any client).
  */
-import type { Cluster } from './cluster.js'
+import { type Cluster, HttpError } from './cluster.js'
 import { ConsumerClient } from './consumer.js'
 import type { IngestSent } from './invariants.js'
 import { intIn, type Random } from './random.js'
@@ -51,15 +51,17 @@ export interface WriterStats {
   /** Append requests answered 201 and the events in them. */
   appendBatches: number
   appended: number
-  /** Append requests that failed (node down, timeout): not acknowledged. */
+  /** Append requests that failed (node down, timeout, refused): not acknowledged. */
   appendFailures: number
+  /** Of those, refused because the node was recovering a lost disk (503 RECOVERING). */
+  appendsRecovering: number
   /** Ingest requests answered 202. */
   ingestRequests: number
   /** Events published (answered), queued or dropped. */
   ingested: number
   queued: number
   dropped: number
-  /** Ingest requests refused while the node was still recovering (503 APPENDS_HELD). */
+  /** Ingest requests refused while the node was recovering (503 RECOVERING, or APPENDS_HELD just after). */
   ingestHeld: number
   /** Ingest requests whose answer was lost (node went down): their lids are unknown. */
   ingestUnknown: number
@@ -71,6 +73,7 @@ export function emptyWriterStats(): WriterStats {
     appendBatches: 0,
     appended: 0,
     appendFailures: 0,
+    appendsRecovering: 0,
     ingestRequests: 0,
     ingested: 0,
     queued: 0,
@@ -218,8 +221,9 @@ export class Workload {
           await node.append(events)
           this.stats.appendBatches++
           this.stats.appended += size
-        } catch {
+        } catch (err) {
           this.stats.appendFailures++
+          if (err instanceof HttpError && err.code === 'RECOVERING') this.stats.appendsRecovering++
         }
       })
     }

@@ -11,6 +11,7 @@ import { EVIDENCE_PARAMS, getEvidence, listEvidence } from './evidence.js'
 import { APPEND_PARAMS, getEvents, postEvents, postIngest, QUERY_PARAMS } from './events.js'
 import { getHealth, getStatus } from './health.js'
 import { getMetrics } from './metrics.js'
+import { postAcceptHead } from './recovery.js'
 import { NodeMetrics } from './node-metrics.js'
 import { Pacer } from './pacer.js'
 import { RuntimeMetrics } from './runtime-metrics.js'
@@ -50,6 +51,10 @@ export const ROUTES: readonly Route[] = [
     },
   },
   { path: '/v1/consumers/:name/ack', methods: { POST: { handler: ackConsumer, scope: 'consume' } } },
+  {
+    path: '/v1/recovery/accept-head-risking-fork',
+    methods: { POST: { handler: postAcceptHead, scope: 'admin' } },
+  },
   {
     // The websocket endpoint (sync/server.ts) takes upgrades only; say so to a plain request.
     path: '/v1/sync',
@@ -115,6 +120,7 @@ export function createApi(opts: ApiOptions): Api {
     pacer: new Pacer(),
     statusSections: opts.statusSections ?? [],
     metricsSources: opts.metricsSources ?? [],
+    recovery: opts.recovery ?? null,
   }
   const route = createRouter(context, ROUTES)
   let closing: Promise<void> | null = null

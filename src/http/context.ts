@@ -8,6 +8,7 @@ import type { IngestWriter } from '../ingest/writer.js'
 import type { AppendInput, SledLog } from '../log/sled-log.js'
 import type { AckedAppend, AckOptions } from '../node/acked-appends.js'
 import type { PeerStatus } from '../sync/replicator.js'
+import type { RecoveryControl } from './recovery.js'
 import type { AccessOptions, Principal } from './access.js'
 import type { ConsumerRegistry } from './consumer-registry.js'
 import type { NodeMetrics } from './node-metrics.js'
@@ -75,6 +76,8 @@ export interface ApiOptions {
   readonly statusSections?: readonly StatusSection[]
   /** More metric families of GET /metrics. */
   readonly metricsSources?: readonly MetricsSource[]
+  /** The node's recovery (writes refused while it runs, the operator's decision route). */
+  readonly recovery?: RecoveryControl
 }
 
 /** The handlers' shared state. */
@@ -100,6 +103,8 @@ export interface ApiContext {
   readonly pacer: Pacer
   readonly statusSections: readonly StatusSection[]
   readonly metricsSources: readonly MetricsSource[]
+  /** Null for a node that has none to control (tests, tools). */
+  readonly recovery: RecoveryControl | null
 }
 
 /** Throws NODE_STOPPING once the node is shutting down (writes would race its shutdown). */

@@ -13,6 +13,7 @@ import { readJson, strictObject } from './body.js'
 import { assertAcceptingWrites, type Handler } from './context.js'
 import { intParam, sledParams, type ParamSpec } from './params.js'
 import { sendJson } from './respond.js'
+import { assertNotRecovering } from './recovery.js'
 import { assertIngestOpen } from './writes.js'
 
 /** Query parameters of POST /v1/events: acknowledgements asked of peers, and how long to wait. */
@@ -168,6 +169,7 @@ export function ackParams(params: URLSearchParams, configuredPeers: number): Ack
  * `acks=N` (or the node's `--min-acks`), held by N configured peers: then with their count too.
  */
 export const postEvents: Handler = async (ctx, { req, res, url }) => {
+  assertNotRecovering(ctx.recovery)
   const opts = ackParams(url.searchParams, ctx.appends.configuredPeers)
   const { inputs, single } = appendInputs(await readJson(req, res, ctx.maxBodyBytes))
   assertAcceptingWrites(ctx) // shutdown may have begun while the body was read
@@ -182,8 +184,10 @@ export const postEvents: Handler = async (ctx, { req, res, url }) => {
  * durable); events dropped for lack of room are recorded as gap sentinels.
  */
 export const postIngest: Handler = async (ctx, { req, res }) => {
+  assertNotRecovering(ctx.recovery)
   const { inputs } = appendInputs(await readJson(req, res, ctx.maxBodyBytes))
   assertAcceptingWrites(ctx) // shutdown may have begun while the body was read
+  assertNotRecovering(ctx.recovery)
   if (!ctx.ingest.started)
     throw sledlogError('APPENDS_HELD', 'ingest starts once this node has recovered from its peers')
   assertIngestOpen(ctx)

@@ -309,6 +309,8 @@ export class SledLog {
   #writeFailure: SledlogError | null = null
   #compactionFailure: string | null = null
   #gate: Promise<void> | null = null
+  /** While the gate is closed: the error appends are refused with at once (none: they wait). */
+  #gateRefusal: (() => Error | null) | null = null
   /** Idempotency ids of this sled's entries → seq. */
   readonly #ids = new Map<string, number>()
   readonly #remoteHeadListeners = new Set<(sled: SledId, seq: number) => void>()
@@ -745,18 +747,23 @@ export class SledLog {
   }
 
   /**
-   * Holds local appends until `until` settles: appends made meanwhile wait, then run in order.
-   * Used while a node that may have lost its disk recovers its own head from peers, so it
-   * cannot reuse a seq.
+   * Holds local appends until `until` settles. Used while a node that may have lost its disk
+   * proves its own head, so it cannot reuse a seq. With `refuse`, appends made meanwhile are
+   * refused at once with the error it builds (a recovery may last until an operator acts: a
+   * caller must hear why now, not wait unboundedly), or wait when it builds none (the hold is
+   * just ending); without it they all wait, then run in order.
    */
-  holdAppends(until: Promise<unknown>): void {
+  holdAppends(until: Promise<unknown>, refuse?: () => Error | null): void {
     const gate = until.then(
       () => undefined,
       () => undefined,
     )
     this.#gate = gate
+    this.#gateRefusal = refuse ?? null
     void gate.then(() => {
-      if (this.#gate === gate) this.#gate = null
+      if (this.#gate !== gate) return
+      this.#gate = null
+      this.#gateRefusal = null
     })
   }
 
@@ -1001,7 +1008,11 @@ export class SledLog {
   }
 
   #enqueueLocal(bodies: EntryBody[], returnExisting: boolean): Promise<StoredEntry[]> {
-    if (this.#gate !== null) return this.#gate.then(() => this.#enqueueLocal(bodies, returnExisting))
+    if (this.#gate !== null) {
+      const refusal = this.#gateRefusal?.() ?? null
+      if (refusal !== null) return Promise.reject(refusal)
+      return this.#gate.then(() => this.#enqueueLocal(bodies, returnExisting))
+    }
     if (this.#state !== 'open')
       return Promise.reject(
         sledlogError(this.#state === 'new' ? 'LOG_NOT_OPEN' : 'LOG_CLOSED', `log is ${this.#state}`),

@@ -2,8 +2,6 @@
  * A running sledlog node: its log, one HTTP server carrying both the API and the websocket sync
  * endpoint, and replication with its peers.
  */
-import { existsSync } from 'node:fs'
-import { open, rm } from 'node:fs/promises'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -20,8 +18,10 @@ import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
 import { sledlogError } from '../errors.js'
 import { replicationMetrics, replicationSection } from '../http/replication.js'
+import { recoveryMetrics, recoverySection, type RecoveryControl } from '../http/recovery.js'
 import { configuredPeerCount } from '../sync/peer-holds.js'
 import { Replicator } from '../sync/replicator.js'
+import { RecoveryGate, type RecoveryStatus } from '../sync/recovery.js'
 import {
   AckedAppends,
   ackSettingsProblem,
@@ -29,6 +29,8 @@ import {
   type AckedAppend,
   type AckOptions,
 } from './acked-appends.js'
+import { DB_DIR } from './init-data-dir.js'
+import { RecoveryMarker } from './recovery-marker.js'
 import type { SessionLimits } from '../sync/peer-session.js'
 import { checkSecurity, securityStatus, type SecurityFacts } from './security.js'
 
@@ -61,7 +63,16 @@ export interface NodeConfig {
   readonly minAcks?: number
   /** How long a write waits for its acknowledgements when it does not say, ms (default 10 s). */
   readonly ackTimeoutMs?: number
+  /**
+   * A recovering node warns after this long (default 10 s), then ever more rarely; it never
+   * ends a recovery (docs/ARCHITECTURE.md "Recovery").
+   */
   readonly recoveryTimeoutMs?: number
+  /**
+   * Configured peers whose holds receipts prove a recovering node's head; default every dialed
+   * peer (every allow-listed one when it dials none).
+   */
+  readonly recoveryQuorum?: number
   readonly maxBodyBytes?: number
   readonly limits?: Partial<LogLimits>
   readonly sessionLimits?: Partial<SessionLimits>
@@ -107,11 +118,10 @@ export interface NodeConfig {
   readonly serverLimits?: Partial<ServerLimits>
 }
 
-/**
- * Marker file in the data dir while a node recovers its own entries from peers: a restart
- * before recovery finished (the store then exists, partly refilled) must hold appends again.
- */
-export const RECOVERING_FILE = 'RECOVERING'
+export { RECOVERING_FILE } from './recovery-marker.js'
+
+/** Metadata key of the last recovery's outcome (its final status), shown in status later. */
+export const RECOVERY_META_KEY = 'recovery'
 
 /** A node. Lifecycle: `start()` → `stop()`. */
 export class SledNode {
@@ -123,6 +133,7 @@ export class SledNode {
   #api: Api | null = null
   #tokens: TokenStore | null = null
   #appends: AckedAppends | null = null
+  #recovery: RecoveryGate | null = null
 
   constructor(config: NodeConfig) {
     this.#config = config
@@ -138,6 +149,11 @@ export class SledNode {
   get replicator(): Replicator {
     if (this.#replicator === null) throw new Error('node not started')
     return this.#replicator
+  }
+
+  /** The recovery gate of this run, if the node started recovering its own head (after start). */
+  get recovery(): RecoveryGate | null {
+    return this.#recovery
   }
 
   /** The ingest writer, whose bus producers publish onto (after start). */
@@ -194,7 +210,7 @@ export class SledNode {
     const existingKey = await loadIdentity(c.dataDir)
     const keys = existingKey ?? (await loadOrCreateIdentity(c.dataDir))
     const store = new LevelStore({
-      path: join(c.dataDir, 'db'),
+      path: join(c.dataDir, DB_DIR),
       macKey: deriveMacKey(keys.seed),
       sync: c.sync ?? false,
     })
@@ -206,14 +222,34 @@ export class SledNode {
     })
     await log.open()
     this.#log = log
-    const marker = join(c.dataDir, RECOVERING_FILE)
-    const hold = (existingKey !== undefined && log.storeCreated) || existsSync(marker)
-    if (hold) await writeDurably(marker)
+    // A key that predates the store, or a recovery an earlier run did not finish: prove the head.
+    const marker = new RecoveryMarker(c.dataDir)
+    const resumed = await marker.read()
+    const lastRecovery = parseLastRecovery(await log.readMeta(RECOVERY_META_KEY))
+    let gate: RecoveryGate | null = null
+    if ((existingKey !== undefined && log.storeCreated) || resumed !== null) {
+      const resume = resumed ?? { since: Date.now(), need: 0 }
+      await marker.write(resume)
+      gate = new RecoveryGate({
+        log,
+        peers: c.peers,
+        ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }),
+        ...(c.recoveryQuorum === undefined ? {} : { quorum: c.recoveryQuorum }),
+        ...(c.recoveryTimeoutMs === undefined ? {} : { warnAfterMs: c.recoveryTimeoutMs }),
+        ...(c.logger === undefined ? {} : { logger: c.logger }),
+        resume,
+        persist: (r) => {
+          marker.write(r).catch((err: unknown) => c.logger?.error({ err }, 'recovery: could not update RECOVERING'))
+        },
+      })
+    }
+    this.#recovery = gate
+    const recovery = recoveryControl(gate, lastRecovery)
     const replicator = new Replicator({
       log,
       keys,
       peers: c.peers,
-      recovery: hold ? 'hold' : 'skip',
+      ...(gate === null ? {} : { recovery: gate }),
       auth: {
         ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }),
         ...(c.token === undefined ? {} : { token: c.token }),
@@ -221,7 +257,6 @@ export class SledNode {
         succession: { present: () => log.successionRecords(), refuse: (link) => log.chainVeto(link) },
       },
       ...(c.sessionLimits === undefined ? {} : { limits: c.sessionLimits }),
-      ...(c.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: c.recoveryTimeoutMs }),
       ...(c.maxBackoffMs === undefined ? {} : { maxBackoffMs: c.maxBackoffMs }),
       ...(c.refusedRetryMs === undefined ? {} : { refusedRetryMs: c.refusedRetryMs }),
       ...(c.peerTls === undefined ? {} : { peerTls: c.peerTls }),
@@ -252,6 +287,7 @@ export class SledNode {
         },
         replicationSection(() => replicator.stats()),
         ackSection(() => appends.stats()),
+        recoverySection(recovery),
       ],
       metricsSources: [
         replicationMetrics(() => replicator.stats()),
@@ -259,7 +295,9 @@ export class SledNode {
           () => appends.stats(),
           () => appends.waits(),
         ),
+        recoveryMetrics(recovery),
       ],
+      recovery,
     })
     this.#api = api
     const http = createApiServer(api.handle, {
@@ -267,15 +305,21 @@ export class SledNode {
       ...(c.serverLimits === undefined ? {} : { limits: c.serverLimits }),
     })
     this.#http = http
+    gate?.start()
     replicator.start(http)
     // Started after replication: a node recovering its own entries must know its last lid.
     void replicator.recovered
       .then(async (outcome) => {
         if (outcome === 'stopped') return // still recovering at the next start
-        if (hold) await rm(marker, { force: true })
+        if (gate !== null) {
+          // Recorded before the marker goes, so a crash in between recovers again rather than
+          // forgetting how this one ended.
+          await log.writeMeta({ [RECOVERY_META_KEY]: JSON.stringify(gate.status()) })
+          await marker.remove()
+        }
         await ingest.start()
       })
-      .catch(() => undefined)
+      .catch((err: unknown) => c.logger?.error({ err }, 'recovery: could not record its end or start ingest'))
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject)
       http.listen(c.port, c.host, () => {
@@ -290,6 +334,7 @@ export class SledNode {
     // Writes are refused first, so none races the ingest drain or the log's close.
     this.#api?.refuseWrites()
     await this.#ingest?.stop()
+    this.#recovery?.stop()
     await this.#replicator?.stop()
     // Streams end and consumer cursors are written before the log they read closes.
     await this.#api?.close()
@@ -303,12 +348,26 @@ export class SledNode {
   }
 }
 
-/** Creates `path` (empty) and fsyncs it, so the marker survives a crash right after. */
-async function writeDurably(path: string): Promise<void> {
-  const f = await open(path, 'w')
+/** The last recovery's status as stored, or null (none, or unreadable: it is only shown). */
+function parseLastRecovery(text: string | undefined): RecoveryStatus | null {
+  if (text === undefined) return null
   try {
-    await f.sync()
-  } finally {
-    await f.close()
+    const v = JSON.parse(text) as unknown
+    return typeof v === 'object' && v !== null ? (v as RecoveryStatus) : null
+  } catch {
+    return null
+  }
+}
+
+/** What the API may do with this run's recovery gate (none: the last recovery, for status). */
+function recoveryControl(gate: RecoveryGate | null, last: RecoveryStatus | null): RecoveryControl {
+  return {
+    status: () => gate?.status() ?? { state: 'not-needed', last },
+    refusal: () => gate?.refusal() ?? null,
+    acceptHead(head, by) {
+      if (gate === null)
+        throw sledlogError('RECOVERY_NOT_ACCEPTED', 'this node is not recovering (no recovery this run)')
+      return gate.acceptHead(head, by)
+    },
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Replication of a node's log: the inbound sync endpoint, one dialer per configured peer, relay
- * of every commit to every other link, the recovery gate that holds local appends until a
- * node that may have lost its disk has its own entries back from peers, and what configured
- * peers proved they hold of this node's sled (peer-holds.ts: what `acks=N` waits on).
+ * of every commit to every other link, what a recovering node's gate (recovery.ts) learns from
+ * its links (which sled each dialed peer is, each peer's holds receipt), and what configured peers
+ * proved they hold of this node's sled (peer-holds.ts: what `acks=N` waits on).
  */
 import type { Server } from 'node:http'
 import type { SledId } from '../core/ids.js'
@@ -17,6 +17,7 @@ import { SyncLedger, type LedgerSnapshot, type SyncLogger } from './ledger.js'
 import { DEFAULT_SESSION_LIMITS, type PeerSession, type SessionLimits, type SessionStats } from './peer-session.js'
 import { configuredPeerCount, countsForAcks, PeerHolds, type AckPeer, type AckPeersConfig } from './peer-holds.js'
 import { loadPeerTrust, type PeerTlsConfig } from './peer-tls.js'
+import type { RecoveryGate, RecoveryOutcome } from './recovery.js'
 import { relayLog } from './relay.js'
 import { SyncServer } from './server.js'
 
@@ -35,17 +36,10 @@ export interface ReplicatorOptions {
   /** Ping interval of inbound links. */
   readonly pingMs?: number
   /**
-   * Whether to hold local appends until peers have returned this node's own entries: 'hold'
-   * when the node may have lost entries it wrote (its key existed but its store was just
-   * created), 'skip' for a brand-new node, 'auto' (default) holds when the store was just
-   * created and holds no own entries.
+   * The recovery gate of a node that may have lost entries it signed (its owner starts and
+   * stops it): told which sled each dialed peer is and every verified holds receipt.
    */
-  readonly recovery?: 'auto' | 'hold' | 'skip'
-  /**
-   * How long a recovering node waits for its peers before it appends anyway; extended, one
-   * period at a time, while peers are still sending entries.
-   */
-  readonly recoveryTimeoutMs?: number
+  readonly recovery?: RecoveryGate
   /** Trust for `wss://` peers (CA bundle, certificate pins). */
   readonly peerTls?: PeerTlsConfig
   /** Most authenticated inbound links (default 256; see admission.ts for who gets evicted). */
@@ -65,8 +59,7 @@ const ASK_CHECK_MS = 1000
 /** Fewer new entries than this in {@link ASK_CHECK_MS} count as a stalled answer. */
 const ASK_STALL_ENTRIES = 100
 
-/** How the recovery hold ended (see {@link Replicator.recovered}). */
-export type RecoveryOutcome = 'synced' | 'timeout' | 'not-needed' | 'stopped'
+export type { RecoveryOutcome } from './recovery.js'
 
 /** State of one configured or inbound link, for status. */
 export interface PeerStatus extends Partial<SessionStats> {
@@ -97,7 +90,6 @@ export class Replicator {
   readonly #server: SyncServer
   readonly #dialers: PeerDialer[]
   readonly #sessions = new Set<PeerSession>()
-  readonly #syncedPeers = new Set<string>()
   readonly #ledger: SyncLedger
   readonly #answers: AnswerScheduler
   /** Sleds this node reached by dialing: preferred at the inbound link cap, counted for acks. */
@@ -106,13 +98,6 @@ export class Replicator {
   readonly #ackPeers: AckPeersConfig
   readonly #holds: PeerHolds
   #unsubscribe: (() => void) | null = null
-  #recovered: Promise<RecoveryOutcome> = Promise.resolve('not-needed')
-  #recoveryTimer: NodeJS.Timeout | null = null
-  #resolveRecovery: ((v: RecoveryOutcome) => void) | null = null
-  /** Entries received over all links at the last recovery timeout check. */
-  #receivedAtCheck = 0
-  /** Links that were authenticated at the last recovery timeout check. */
-  #readyAtCheck = new Set<PeerSession>()
   /** Links whose first step 1 waits for the answer another link is streaming to us. */
   readonly #deferredAsks = new Set<PeerSession>()
   #askTimer: NodeJS.Timeout | null = null
@@ -151,13 +136,19 @@ export class Replicator {
       mayRewind: (sled: SledId, client: number) => rewinds.take(sled, client),
       onReady: (s: PeerSession) => {
         if (s.remoteSled === null) return
-        if (this.#dialers.some((d) => d.session === s)) this.#dialedSleds.add(s.remoteSled)
+        const dialer = this.#dialers.find((d) => d.session === s)
+        if (dialer !== undefined) {
+          this.#dialedSleds.add(s.remoteSled)
+          opts.recovery?.noteSled(dialer.url, s.remoteSled)
+        }
         this.#holds.linkReady(s, s.remoteSled)
       },
+      onSynced: () => this.#releaseAsks(),
       onHolds: (s: PeerSession, length: number) => {
-        if (s.remoteSled !== null) this.#holds.linkHolds(s, s.remoteSled, length)
+        if (s.remoteSled === null) return
+        this.#holds.linkHolds(s, s.remoteSled, length)
+        opts.recovery?.noteReceipt(s.remoteSled, length)
       },
-      onSynced: (s: PeerSession) => this.#onSynced(s),
       mayAsk: (s: PeerSession) => this.#mayAsk(s),
     }
     this.#server = new SyncServer({
@@ -188,33 +179,17 @@ export class Replicator {
   }
 
   /**
-   * Resolves when appends may proceed: at once for a node that holds its own entries. A node
-   * that may have lost some ('hold') waits until every configured peer has synced with it and
-   * it lacks none of its own entries it knows of ('synced': own entries it wrote, or a peer's
-   * signed record past its head; never a peer's unsigned state vector);
-   * a node that dials no one cannot know which peers will dial it, so it waits out the timeout.
-   * The timeout ('timeout') ends the wait only once no peer sent entries and no new peer
-   * authenticated during the last timeout period. 'stopped' if the replicator stopped first.
+   * Resolves when appends may proceed: at once ('not-needed') without a recovery gate, else when
+   * the gate ends ('proven', 'accepted', or 'stopped' when its owner stopped it first).
    */
   get recovered(): Promise<RecoveryOutcome> {
-    return this.#recovered
+    return this.#o.recovery?.done ?? Promise.resolve('not-needed')
   }
 
   /** Starts serving on `http` and dialing peers. */
   start(http: Server): void {
     const log = this.#o.log
     this.#unsubscribe = relayLog(log, this.#sessions)
-    const recovery = this.#o.recovery ?? 'auto'
-    if (recovery === 'hold' || (recovery === 'auto' && log.storeCreated && log.held(log.sled) === 0)) {
-      // This node may have lost entries it wrote (its disk is new but its key is not):
-      // appending now could re-sign seqs that peers still hold, so wait until peers that know
-      // us (dialed or dialing in) have sent us what they have.
-      this.#recovered = new Promise((resolve) => {
-        this.#resolveRecovery = resolve
-      })
-      this.#armRecoveryTimer()
-      log.holdAppends(this.#recovered)
-    }
     void this.#ledger.open()
     this.#server.attach(http)
     for (const d of this.#dialers) d.start()
@@ -225,7 +200,6 @@ export class Replicator {
     if (this.#askTimer !== null) clearInterval(this.#askTimer)
     this.#askTimer = null
     this.#unsubscribe?.()
-    this.#endRecovery('stopped')
     this.#holds.stop()
     for (const d of this.#dialers) d.stop()
     await this.#server.stop()
@@ -314,56 +288,5 @@ export class Replicator {
     const waiting = [...this.#deferredAsks]
     this.#deferredAsks.clear()
     for (const s of waiting) s.ask()
-  }
-
-  #onSynced(s: PeerSession): void {
-    this.#releaseAsks()
-    const dialer = this.#dialers.find((d) => d.session === s)
-    this.#syncedPeers.add(dialer?.url ?? 'inbound')
-    // Done once every configured peer has synced with us (an unreachable one might hold entries
-    // the others lack, so it is waited for until the timeout) and no signed record proved more of our
-    // entries than we hold. With no configured peer there is no such set to complete.
-    const allDialed = this.#dialers.length > 0 && this.#dialers.every((d) => this.#syncedPeers.has(d.url))
-    if (allDialed && !this.#ownEntriesMissing()) this.#endRecovery('synced')
-  }
-
-  /**
-   * True while this node knows of own entries it lacks: ones it wrote itself (its store's own
-   * count) or ones a peer proved exist (a signed record past our head: the guard's gap proof).
-   * A peer's state vector is an unsigned claim and neither holds nor releases the recovery.
-   */
-  #ownEntriesMissing(): boolean {
-    const log = this.#o.log
-    return log.missingRange(log.sled) !== null
-  }
-
-  #armRecoveryTimer(): void {
-    this.#recoveryTimer = setTimeout(() => {
-      this.#recoveryTimer = null
-      // A transfer in progress outlasts the timeout: appending mid-transfer would re-sign a seq
-      // a peer is still sending. A link that authenticated since the last check gets one period
-      // to send; after that only progress counts, not announced heads (a state vector is
-      // unsigned: a peer could claim any head), so a stalled or lying peer holds us one period.
-      const received = this.#received()
-      const ready = new Set([...this.#sessions].filter((s) => s.ready && !s.stats().synced))
-      const busy = received > this.#receivedAtCheck || [...ready].some((s) => !this.#readyAtCheck.has(s))
-      this.#receivedAtCheck = received
-      this.#readyAtCheck = ready
-      if (busy) this.#armRecoveryTimer()
-      else this.#endRecovery('timeout')
-    }, this.#o.recoveryTimeoutMs ?? 10_000)
-  }
-
-  #received(): number {
-    let n = 0
-    for (const s of this.#sessions) n += s.stats().entriesReceived
-    return n
-  }
-
-  #endRecovery(outcome: RecoveryOutcome): void {
-    if (this.#recoveryTimer !== null) clearTimeout(this.#recoveryTimer)
-    this.#recoveryTimer = null
-    this.#resolveRecovery?.(outcome)
-    this.#resolveRecovery = null
   }
 }

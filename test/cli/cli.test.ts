@@ -3,6 +3,7 @@
  * a user takes, exit codes included; in-process runs of `main` (`runMain`) for the many smaller
  * checks, to keep the suite fast.
  */
+import { existsSync } from 'node:fs'
 import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
@@ -38,6 +39,8 @@ describe('sledlog keygen / id', () => {
     expect(gen.code).toBe(0)
     const sled = gen.stdout.trim()
     expect(sled).toMatch(/^[0-9a-f]{64}$/)
+    // With its empty database: the key has signed nothing, so the first start does not recover.
+    expect(existsSync(join(dir, 'db'))).toBe(true)
     expect(await runCli(['id', '--data', dir])).toMatchObject({ code: 0, stdout: `${sled}\n` })
     const again = await runMain(['keygen'], { env: { SLEDLOG_DATA: dir } })
     expect(again).toMatchObject({ code: 0, stdout: `${sled}\n` })

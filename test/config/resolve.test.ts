@@ -137,6 +137,27 @@ describe('resolveNodeSettings', () => {
     ])
   })
 
+  it('takes the recovery quorum from any source; refuses 0 and more peers than are configured', () => {
+    const peers = ['ws://a:1', 'ws://b:1']
+    expect(ok({ flags: { data: 'd', peer: peers, 'recovery-quorum': '2' } }).settings.recoveryQuorum).toBe(2)
+    expect(
+      ok({ flags: { data: 'd', peer: peers }, env: { SLEDLOG_RECOVERY_QUORUM: '1' } }).settings.recoveryQuorum,
+    ).toBe(1)
+    const allow = ['a'.repeat(64)]
+    expect(
+      ok({ flags: { data: 'd', allow }, file: { path: 'c.json', value: { recoveryQuorum: 1 } } }).settings
+        .recoveryQuorum,
+    ).toBe(1)
+    expect(ok({ flags: { data: 'd' } }).settings.recoveryQuorum).toBeUndefined()
+    expect(problems({ flags: { data: 'd', peer: peers, 'recovery-quorum': '0' } })).toEqual([
+      '--recovery-quorum: "0" is not a number of peers (an integer >= 1)',
+    ])
+    expect(problems({ flags: { data: 'd', peer: peers, 'recovery-quorum': '3' } })).toEqual([
+      '--recovery-quorum: 3 peers can never answer: only 2 are configured (--peer, --allow), ' +
+        'so a recovery would wait for an operator every time',
+    ])
+  })
+
   it('reports every problem at once, each naming where the value came from', () => {
     const p = problems({
       flags: { port: 'abc', peer: ['http://x:1', 'ws://ok:1', 'ws://ok:1'], allow: ['zz'] },

@@ -67,7 +67,7 @@ describe('the checker catches injected violations', () => {
     const logs = healthy()
     expect(checkInvariants({ logs, acked, converged: true, equivocators: new Set([EVIL]) })).toEqual([])
     expect(checkHostileData(logs, SPEC)).toEqual({ violations: [], accepted: 0 })
-    expect(logFigures(logs, acked)).toEqual({ lost: 0, duplicates: 0, gaps: 0, diverged: 0 })
+    expect(logFigures(logs, acked)).toEqual({ lost: 0, duplicates: 0, gaps: 0, diverged: 0, resigned: 0 })
   })
 
   it('a node reporting a different signature for an acknowledged append: replaced, diverged', () => {
@@ -78,7 +78,7 @@ describe('the checker catches injected violations', () => {
     expect(v).toMatch(
       /n2 diverges from n0: 10 vs 10 entries, 0 only on n0, 0 only on n2, 1 with different sigs \(aaaaaaaaaaaa:3\)/,
     )
-    expect(logFigures(logs, acked)).toEqual({ lost: 1, duplicates: 0, gaps: 0, diverged: 1 })
+    expect(logFigures(logs, acked)).toEqual({ lost: 1, duplicates: 0, gaps: 0, diverged: 1, resigned: 1 })
   })
 
   it('a node missing an acknowledged append (deleted): lost, gap', () => {
@@ -87,7 +87,16 @@ describe('the checker catches injected violations', () => {
     expect(checkInvariants({ logs, acked, converged: true }).join('\n')).toMatch(
       /n1: lacks acknowledged aaaaaaaaaaaa:3 \(acknowledged by n0\)/,
     )
-    expect(logFigures(logs, acked)).toEqual({ lost: 1, duplicates: 0, gaps: 1, diverged: 1 })
+    expect(logFigures(logs, acked)).toEqual({ lost: 1, duplicates: 0, gaps: 1, diverged: 1, resigned: 0 })
+  })
+
+  it('a seq acknowledged twice with different entries is a re-signed seq, even on no node yet', () => {
+    const logs = healthy()
+    const twice = [...acked, { sled: A, seq: 3, sig: 'resigned', node: 'n1' }]
+    expect(checkInvariants({ logs: [], acked: twice }).join('\n')).toMatch(
+      /aaaaaaaaaaaa:3 was acknowledged twice with different entries \(n0 and n1\): a re-signed seq/,
+    )
+    expect(logFigures(logs, twice).resigned).toBe(1)
   })
 
   it('a duplicated entry, and acknowledged appends missing on their own node mid-run unless it is recovering', () => {

@@ -18,6 +18,7 @@ const HEAL_OF: Record<string, string> = {
   kill: 'restart',
   stop: 'cont',
   wipe: 'recover',
+  'wipe-peers-down': 'peers-return',
   shape: 'unshape',
   hostile: 'calm',
 }
@@ -91,7 +92,7 @@ describe('fault schedule', () => {
 
   it('skips kinds a cluster cannot have (a one-node partition or disk loss with no peer)', () => {
     const s = makeSchedule({ seed: 7, durationMs: 60_000, nodes: 1, faults: [...FAULT_KINDS] })
-    expect(s.skipped).toEqual(['partition', 'wipe', 'latency'])
+    expect(s.skipped).toEqual(['partition', 'wipe', 'wipe-peers-down', 'latency'])
     expect(new Set(s.actions.map((a) => a.kind))).toEqual(new Set(['kill', 'stop', 'hostile', 'final']))
   })
 

@@ -21,6 +21,7 @@ import type { AuthConfig } from '../../src/sync/handshake.js'
 import type { SyncLogger } from '../../src/sync/ledger.js'
 import type { PeerTlsConfig } from '../../src/sync/peer-tls.js'
 import type { SessionLimits } from '../../src/sync/peer-session.js'
+import { RecoveryGate, type RecoveryGateOptions } from '../../src/sync/recovery.js'
 import { Replicator, type PeerStatus } from '../../src/sync/replicator.js'
 import { SYNC_PATH } from '../../src/sync/server.js'
 import { testLog } from './logs.js'
@@ -33,9 +34,13 @@ export interface SyncNodeOptions {
   readonly peers?: readonly string[] | ((selfUrl: string) => readonly string[])
   readonly auth?: AuthConfig
   readonly limits?: Partial<SessionLimits>
-  readonly recoveryTimeoutMs?: number
-  /** Recovery hold mode (default: the replicator's default). */
-  readonly recovery?: 'auto' | 'hold' | 'skip'
+  /**
+   * 'hold': recover the node's own head through a {@link RecoveryGate} (as a node whose key
+   * predates its store does); default 'skip'.
+   */
+  readonly recovery?: 'hold' | 'skip'
+  /** Options of the gate besides its log and peers (allow comes from `auth.allow`). */
+  readonly gate?: Partial<Omit<RecoveryGateOptions, 'log' | 'peers'>>
   readonly maxBackoffMs?: number
   readonly refusedRetryMs?: number
   readonly pingMs?: number
@@ -67,6 +72,8 @@ export interface SyncNode {
   readonly port: number
   readonly http: Server
   readonly rep: Replicator
+  /** The recovery gate (with `recovery: 'hold'`), started with the replicator. */
+  readonly gate: RecoveryGate | null
   /** The raw sockets of inbound upgrade requests, in arrival order (to watch write queues). */
   readonly upgrades: Socket[]
   /** Starts the replicator (when created with `start: false`). */
@@ -94,17 +101,21 @@ export async function syncNode(opts: SyncNodeOptions = {}): Promise<SyncNode> {
   const port = (http.address() as AddressInfo).port
   const url = `${opts.tls === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}`
   const peers = typeof opts.peers === 'function' ? opts.peers(url) : (opts.peers ?? [])
+  const allow = opts.auth?.allow
+  const gate =
+    opts.recovery === 'hold'
+      ? new RecoveryGate({ log, peers, ...(allow === undefined ? {} : { allow }), ...opts.gate })
+      : null
   const rep = new Replicator({
     log,
     keys,
     peers,
     auth: opts.auth ?? {},
     maxBackoffMs: opts.maxBackoffMs ?? 500,
-    recoveryTimeoutMs: opts.recoveryTimeoutMs ?? 2000,
+    ...(gate === null ? {} : { recovery: gate }),
     ...(opts.limits === undefined ? {} : { limits: opts.limits }),
     ...(opts.pingMs === undefined ? {} : { pingMs: opts.pingMs }),
     ...(opts.refusedRetryMs === undefined ? {} : { refusedRetryMs: opts.refusedRetryMs }),
-    ...(opts.recovery === undefined ? {} : { recovery: opts.recovery }),
     ...(opts.peerTls === undefined ? {} : { peerTls: opts.peerTls }),
     ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
     ...(opts.maxHandshaking === undefined ? {} : { maxHandshaking: opts.maxHandshaking }),
@@ -121,14 +132,17 @@ export async function syncNode(opts: SyncNodeOptions = {}): Promise<SyncNode> {
     port,
     http,
     rep,
+    gate,
     upgrades,
     start() {
       if (started) return
       started = true
+      gate?.start()
       rep.start(http)
     },
     stop() {
       stopping ??= (async () => {
+        gate?.stop()
         if (started) await rep.stop()
         http.closeAllConnections()
         await new Promise((r) => http.close(r))

@@ -66,6 +66,17 @@ describe('API tokens (node process)', () => {
     expect((await call(u, 'PUT', '/v1/consumers/c', undefined, bearer(t.reader as string))).status).toBe(403)
     const noConsume = await SseClient.open(`${u}/v1/stream?consumer=c`, bearer(t.reader as string))
     expect(noConsume.status).toBe(403)
+    // The operator's recovery decision needs admin; on a node that is not recovering it is refused.
+    const accept = '/v1/recovery/accept-head-risking-fork'
+    for (const who of [t.writer, t.worker] as string[])
+      expect(await call(u, 'POST', accept, { head: 0 }, bearer(who))).toMatchObject({
+        status: 403,
+        body: { error: { code: 'HTTP_FORBIDDEN', details: { scope: 'admin' } } },
+      })
+    expect(await call(u, 'POST', accept, { head: 0 }, bearer(t.root as string))).toMatchObject({
+      status: 409,
+      body: { error: { code: 'RECOVERY_NOT_ACCEPTED' } },
+    })
 
     const before = await call(u, 'GET', '/v1/events', undefined, bearer(t.reader as string))
     expect(before.body.entries).toEqual([])

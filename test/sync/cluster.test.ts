@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Cluster, ClusterNode, Topology } from '../../src/harness/cluster.js'
 import { HttpError } from '../../src/harness/cluster.js'
+import type { RecoveryStatus } from '../../src/sync/recovery.js'
 import { checkInvariants, divergence, type LogEntry, type NodeLog } from '../../src/harness/invariants.js'
 import { assertNoViolations, eventually, testCluster } from '../helpers/cluster.js'
 import { prng, testSeed } from '../helpers/seed.js'
@@ -24,6 +25,22 @@ function streamFor(seed: number, node: number, phase: string): () => number {
   let h = (seed ^ Math.imul(node + 1, 0x9e3779b1)) >>> 0
   for (let i = 0; i < phase.length; i++) h = Math.imul(h ^ phase.charCodeAt(i), 0x01000193) >>> 0
   return prng(h)
+}
+
+/** Waits until `node`'s recovery ended; returns its recovery status. */
+async function recovered(node: ClusterNode): Promise<RecoveryStatus> {
+  let r: RecoveryStatus | null = null
+  await eventually(
+    async () => {
+      const s = (await node.status()).recovery
+      if (s.state === 'waiting' || s.state === 'not-needed') return [`recovery ${s.state}`]
+      r = s
+      return true
+    },
+    CONVERGE_MS,
+    { what: `${node.name} to recover` },
+  )
+  return r as unknown as RecoveryStatus
 }
 
 /** Appends `rounds` batches of 1-4 random events to `node`; returns how many were acknowledged. */
@@ -217,9 +234,9 @@ describe('cluster of node processes', () => {
     await c.kill(2, 'SIGKILL')
     await c.wipe(2)
     await checkNow(c, 'disk loss')
-    // A generous recovery timeout: the peers are up, so it must recover by syncing, not by
-    // giving up; appends sent meanwhile are held, not refused.
-    await c.restart(2, { recoveryTimeoutMs: 20_000 })
+    // The peers are up: it proves its head from their receipts; writes meanwhile are refused.
+    await c.restart(2)
+    await recovered(victim)
     const appended = await victim.append([
       { type: 'after-wipe', payload: 1 },
       { type: 'after-wipe', payload: 2 },
@@ -234,18 +251,20 @@ describe('cluster of node processes', () => {
     expect(st.forks.sleds).toBe(0)
   })
 
-  it('a wiped star hub (dials no one) waits for the leaves that dial it and never reuses a seq', async () => {
+  it('a wiped star hub (dials no one) waits for every allow-listed leaf and never reuses a seq', async () => {
     const seed = testSeed('cluster hub wipe')
-    const c = await testCluster({ size: 3, topology: 'star' })
+    const c = await testCluster({ size: 3, topology: 'star', allowList: true })
     await appendEverywhere(c, [0, 1, 2], seed, 2, 'before')
     await c.converge(CONVERGE_MS)
     const hub = c.node(0)
     const oldHead = Math.max(...c.acked.filter((a) => a.sled === hub.sled).map((a) => a.seq))
     await c.kill(0, 'SIGKILL')
     await c.wipe(0)
-    // A hub cannot know which leaves will dial it, so it waits out the whole timeout (extended
-    // while leaves still send): short enough for the append request below to wait it out.
-    await c.restart(0, { recoveryTimeoutMs: 4000 })
+    // The hub cannot know which leaves will dial it but its allow-list names them: it waits
+    // for both (the default quorum when a node dials no one).
+    await c.restart(0)
+    const st = await recovered(hub)
+    expect(st).toMatchObject({ state: 'proven', quorum: { rule: 'every allow-listed peer', needed: 2, answered: 2 } })
     const [first] = await hub.append([{ type: 'after-wipe', payload: 1 }])
     expect(first?.seq).toBe(oldHead + 1)
     await checkNow(c, 'hub append after disk loss')

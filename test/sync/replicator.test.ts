@@ -24,7 +24,7 @@ async function node(
   const http = createServer((_req, res) => res.end())
   await new Promise<void>((r) => http.listen(port, '127.0.0.1', r))
   const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}`
-  const rep = new Replicator({ log, keys, peers, auth, maxBackoffMs: 500, recoveryTimeoutMs: 2000 })
+  const rep = new Replicator({ log, keys, peers, auth, maxBackoffMs: 500 })
   rep.start(http)
   onTestFinished(async () => {
     await rep.stop()

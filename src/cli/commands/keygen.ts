@@ -2,7 +2,8 @@
  * `sledlog keygen` and `sledlog id`: create a node's key, print its sled id.
  */
 import { resolveDataDir } from '../../config/resolve.js'
-import { keyPath, loadIdentity, loadOrCreateIdentity } from '../../store/identity.js'
+import { initDataDir } from '../../node/init-data-dir.js'
+import { keyPath, loadIdentity } from '../../store/identity.js'
 import { parseFlags } from '../args.js'
 import { CliError, EXIT, UsageError } from '../cli-error.js'
 import { help, type Command } from '../command.js'
@@ -24,9 +25,10 @@ export const keygen: Command = {
   name: 'keygen',
   help: `Usage: sledlog keygen --data DIR
 
-Creates the node key DIR/sled.key (mode 0600) unless one exists, and prints the sled id
-(64 hex characters) on stdout. Run it before starting a node when you need the id in advance,
-e.g. for the peers' --allow lists.
+Creates the node key DIR/sled.key (mode 0600) and its empty database DIR/db unless a key
+exists, and prints the sled id (64 hex characters) on stdout. Run it before starting a node
+when you need the id in advance, e.g. for the peers' --allow lists. (A node that finds a key
+but no database recovers its head from its peers first: it may have lost a disk.)
 
 Options:
   --data DIR   data directory (default: $SLEDLOG_DATA)
@@ -43,7 +45,7 @@ Exit codes: 0 ok; 1 the existing key cannot be used (KEY_FILE_PERMISSIONS, KEY_F
       await write(io.stdout, `${existing.sled}\n`)
       return EXIT.OK
     }
-    const keys = await loadOrCreateIdentity(dir)
+    const { keys } = await initDataDir(dir)
     await write(io.stdout, `${keys.sled}\n`)
     return EXIT.OK
   },

@@ -36,6 +36,7 @@ export const NODE_FLAGS = {
   'min-acks': { type: 'string' },
   'ack-timeout': { type: 'string' },
   'recovery-timeout': { type: 'string' },
+  'recovery-quorum': { type: 'string' },
   'ingest-capacity': { type: 'string' },
   'log-level': { type: 'string' },
   insecure: { type: 'boolean' },
@@ -82,8 +83,15 @@ Options (environment variable and config file key in brackets):
                                                    [SLEDLOG_MIN_ACKS, minAcks]
   --ack-timeout MS         how long a write waits for its acknowledgements (10000)
                                                    [SLEDLOG_ACK_TIMEOUT, ackTimeoutMs]
-  --recovery-timeout MS    how long a node with no entries of its own waits for its peers
-                           before appending (10000)  [SLEDLOG_RECOVERY_TIMEOUT, recoveryTimeoutMs]
+  --recovery-quorum N      a node whose store is new but whose key is not (a lost disk)
+                           refuses writes until N configured peers (--peer, --allow) signed
+                           how many of its entries they hold and it holds as many; default
+                           every --peer (every --allow when none). Lower is faster to
+                           recover but can re-sign entries only the others hold (README)
+                                                   [SLEDLOG_RECOVERY_QUORUM, recoveryQuorum]
+  --recovery-timeout MS    warn (log, status, metrics) when a recovery has waited this long,
+                           then ever more rarely; it never ends one (10000)
+                                                   [SLEDLOG_RECOVERY_TIMEOUT, recoveryTimeoutMs]
   --ingest-capacity N      ingest bus size in events; a burst past it is dropped and recorded
                            as a gap sentinel (10000) [SLEDLOG_INGEST_CAPACITY, ingestCapacity]
   --log-level LEVEL        fatal, error, warn, info, debug, trace or silent (info)
@@ -194,15 +202,8 @@ export async function runNode(
     )
     if (signalled === null) {
       await write(io.stdout, JSON.stringify({ event: 'listening', url: sledNode.url, sled: sledNode.log.sled }) + '\n')
+      // A recovery logs its own decisions (start, each peer's answer, end, warnings) at warn.
       logStart(logger, sledNode, settings, origins)
-      if (sledNode.log.appendsHeld) {
-        void sledNode.replicator.recovered.then((result) => {
-          // Stopping also ends the wait; that is no recovery worth reporting.
-          if (signalled !== null) return
-          if (result === 'synced') logger.info('synced with every peer; appends open')
-          else if (result === 'timeout') logger.info('recovery timeout passed; appends open')
-        })
-      }
       watch.start()
     }
     const signal = await firstSignal
@@ -240,6 +241,7 @@ export function nodeConfigOf(s: NodeSettings): NodeConfig {
     minAcks: s.minAcks,
     ...(s.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: s.ackTimeoutMs }),
     ...(s.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: s.recoveryTimeoutMs }),
+    ...(s.recoveryQuorum === undefined ? {} : { recoveryQuorum: s.recoveryQuorum }),
     ...(s.ingestCapacity === undefined ? {} : { ingest: { capacity: s.ingestCapacity } }),
     insecure: s.insecure,
     ...(s.apiTokensFile === undefined ? {} : { apiTokensFile: s.apiTokensFile }),
@@ -283,12 +285,6 @@ function logStart(logger: Logger, n: SledNode, s: NodeSettings, origins: Readonl
       { sled: n.log.sled, retiredFrom: succession.own },
       "this node's key is retired (a succession or revocation it holds): appends from that seq are refused " +
         '(SLED_RETIRED); stop the node and run sledlog rotate-key --data DIR',
-    )
-  }
-  if (n.log.appendsHeld) {
-    logger.info(
-      { peers: s.peers.length, timeoutMs: s.recoveryTimeoutMs ?? 10_000 },
-      'no entries of our own yet: appends wait until every peer has synced with us or the recovery timeout passes',
     )
   }
 }

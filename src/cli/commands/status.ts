@@ -2,7 +2,9 @@
  * `sledlog status`: a node's status, from a running node (`--url`, GET /v1/status) or a stopped
  * node's data directory, as a summary for people or as JSON.
  */
+import type { NoRecoveryStatus } from '../../http/recovery.js'
 import type { LogStatus } from '../../log/sled-log.js'
+import type { RecoveryStatus } from '../../sync/recovery.js'
 import { parseFlags } from '../args.js'
 import { EXIT } from '../cli-error.js'
 import { CLIENT_FLAGS, CLIENT_HELP } from '../client-options.js'
@@ -33,6 +35,7 @@ interface PeerLine {
 }
 type NodeStatus = LogStatus & {
   readonly appendsHeld?: boolean
+  readonly recovery?: RecoveryStatus | NoRecoveryStatus
   readonly peers?: readonly PeerLine[]
   readonly ingest?: {
     readonly published: number
@@ -48,8 +51,9 @@ export const status: Command = {
   help: `Usage: sledlog status (--url URL | --data DIR) [--json]
 
 Shows a node's status: entries and heads per sled, peers (running node only), rejected updates,
-equivocations, this node's key chain and retired sleds, missing ranges, and whether appends are
-open. --url asks a running node;
+equivocations, this node's key chain and retired sleds, missing ranges, whether appends are open,
+and a recovery after a lost disk (running node only): what it waits for, which peers answered,
+and what an operator can do. --url asks a running node;
 --data opens a stopped node's data directory and never modifies it (one that cannot be opened
 in place, e.g. on a read-only disk, is read from a temporary copy).
 
@@ -101,8 +105,10 @@ export function describe(st: NodeStatus): string {
   else if (st.ownHeadBehind !== null) {
     const { have, written } = st.ownHeadBehind
     appends = `refused: holds ${have} of the ${written} entries it wrote (OWN_HEAD_BEHIND)`
-  } else if (st.appendsHeld === true) appends = 'held: waiting to sync with peers'
+  } else if (st.recovery?.state === 'waiting') appends = 'refused: recovering its own head (RECOVERING)'
+  else if (st.appendsHeld === true) appends = 'held: waiting to sync with peers'
   rows.push(['appends', appends])
+  if (st.recovery !== undefined) rows.push(...recoveryRows(st.recovery))
   if (st.peers !== undefined) {
     const up = st.peers.filter((p) => p.connected).length
     rows.push(['peers', `${up} of ${st.peers.length} connected`])
@@ -161,4 +167,32 @@ export function describe(st: NodeStatus): string {
   const width = Math.max(...rows.map(([k]) => k.length))
   // Every value but the row names came from the node (peers' URLs, reasons, codes): escaped.
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${visible(v)}`).join('\n') + '\n'
+}
+
+const when = (ms: number): string => new Date(ms).toISOString()
+
+/** The recovery rows: a recovery in progress in full, an ended one (this run's or the last) in one line. */
+function recoveryRows(r: RecoveryStatus | NoRecoveryStatus): Array<[string, string]> {
+  const ended = r.state === 'not-needed' ? r.last : r
+  if (ended === null) return []
+  if (ended.state !== 'waiting') {
+    const d = ended.decision
+    const how =
+      d === null
+        ? `proven by ${ended.quorum.answered} peer(s) (${ended.quorum.rule})`
+        : `ACCEPTED WITHOUT PROOF by ${d.by} at head ${d.head}` +
+          (d.missing.length > 0 ? ` (not heard from: ${d.missing.join(', ')})` : '')
+    const at = ended.endedAt === null ? '' : ` at ${when(ended.endedAt)}`
+    return [['recovery', `${r.state === 'not-needed' ? 'last ' : ''}${ended.state}${at}: ${how}`]]
+  }
+  const rows: Array<[string, string]> = [
+    ['recovery', `waiting since ${when(ended.since)} for ${ended.waitingFor ?? ''}`],
+    ['', `holds ${ended.holding} of its entries; ${ended.need} known to exist`],
+    ['', `quorum: ${ended.quorum.rule}, ${ended.quorum.answered} of ${ended.quorum.needed ?? 'none'} answered`],
+  ]
+  for (const p of ended.peers)
+    rows.push(['', `${redactUrls(p.peer)}  ${p.holds === null ? 'no answer' : `holds ${p.holds}`}`])
+  if (ended.warnings > 0) rows.push(['', `${ended.warnings} timeout warning(s)`])
+  for (const o of ended.options) rows.push(['option', o])
+  return rows
 }
