@@ -128,7 +128,13 @@ export class Replicator {
       mayRewind: (sled: SledId, client: number) => rewinds.take(sled, client),
       onReady: (s: PeerSession) => {
         const dialer = this.#dialers.find((d) => d.session === s)
-        if (s.remoteSled === null || dialer === undefined) return
+        if (s.remoteSled === null) return
+        if (dialer === undefined) {
+          // A peer that dialed in is back; a recovering node counts a dialed peer's receipt
+          // only once its own link to that URL says which sled it is: do not wait out backoffs.
+          if (opts.recovery?.waiting === true) for (const d of this.#dialers) if (d.session === null) d.redialNow()
+          return
+        }
         this.#dialedSleds.add(s.remoteSled)
         opts.recovery?.noteSled(dialer.url, s.remoteSled)
       },
