@@ -69,8 +69,18 @@ export class LogMirror {
       while (list.length <= head) {
         const q = new URLSearchParams({ sled, limit: String(PAGE) })
         if (list.length > 0) q.set('afterSeq', String(list.length - 1))
-        const page = (await get(`/v1/events?${q.toString()}`)) as { entries: StoredEntry[] }
+        const page = (await get(`/v1/events?${q.toString()}`)) as {
+          entries: StoredEntry[]
+          forked?: Readonly<Record<string, number>>
+        }
         if (generation !== this.#generation) return { added: [], problems: [] }
+        const fork = page.forked?.[sled]
+        if (page.entries.length === 0 && fork !== undefined && forkable.has(sled) && fork <= head) {
+          // The node learnt of the fork between its status and this read: it serves only what
+          // lies below the fork seq now.
+          if (list.length > fork) list.length = fork
+          break
+        }
         if (page.entries.length === 0) {
           problems.push(
             `${this.#node}: status says ${sled.slice(0, 12)} head ${head}, ` +

@@ -128,6 +128,7 @@ export class Workload {
             random: opts.random(`consumer ${i}`),
             buffer: 64,
             ackEveryMs: 300,
+            equivocators: opts.equivocators,
           }),
         )
       }

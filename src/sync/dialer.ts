@@ -205,6 +205,17 @@ export class PeerDialer {
     provider.connect()
   }
 
+  /**
+   * Dials at once when waiting out a reconnect backoff (the peer is known to be back, e.g. it
+   * just dialed this node); no-op while linked, connecting, refused (44xx) or stopped.
+   */
+  redialNow(): void {
+    const p = this.#provider
+    if (p === null || p.ws !== null || !p.shouldConnect) return
+    p.wsUnsuccessfulReconnects = 0
+    p.connect()
+  }
+
   /** Stops dialing and closes the link. */
   stop(): void {
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)

@@ -137,7 +137,11 @@ export class Replicator {
       onReady: (s: PeerSession) => {
         if (s.remoteSled === null) return
         const dialer = this.#dialers.find((d) => d.session === s)
-        if (dialer !== undefined) {
+        if (dialer === undefined) {
+          // A peer that dialed in is back; a recovering node counts a dialed peer's receipt
+          // only once its own link to that URL says which sled it is: do not wait out backoffs.
+          if (opts.recovery?.waiting === true) for (const d of this.#dialers) if (d.session === null) d.redialNow()
+        } else {
           this.#dialedSleds.add(s.remoteSled)
           opts.recovery?.noteSled(dialer.url, s.remoteSled)
         }

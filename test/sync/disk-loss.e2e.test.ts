@@ -117,6 +117,14 @@ describe('disk loss (real node processes)', () => {
     expect(st).toMatchObject({ state: 'waiting', holding: 0, missing: [c.link(0, 1).wsUrl] })
     expect(st.waitingFor).toContain(c.link(0, 1).wsUrl)
     expect(a.stderr).toContain('recovery: still refusing writes')
+    const metrics = await (await fetch(`${a.url}/metrics`)).text()
+    expect(metrics).toMatch(/^sledlog_recovery_waiting 1$/m)
+    expect(metrics).toMatch(/^sledlog_recovery_quorum_needed 1$/m)
+    expect(metrics).toMatch(/^sledlog_recovery_peers_answered 0$/m)
+    expect(Number(/^sledlog_recovery_timeout_warnings_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2)
+    const text = (await runCli(['status', '--url', a.url])).stdout
+    expect(text).toMatch(/appends +refused: recovering its own head \(RECOVERING\)/)
+    expect(text).toContain(`${c.link(0, 1).wsUrl}  no answer`)
     console.log(`[disk loss, peer down] ${refused} writes refused with 503 RECOVERING over ${Date.now() - t0} ms`)
 
     await c.revive(1)

@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
+import { createServer as createNetServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -132,6 +133,30 @@ describe('disk loss', () => {
     expect(await a2.rep.recovered).toBe('proven')
     expect((await a2.log.append({ type: 'after', payload: 0 })).seq).toBe(30)
   })
+
+  it('a peer that dials in again makes it redial at once, not after its dialer backed off', async () => {
+    const { a, b } = await pairHolding(10)
+    const port = b.port
+    await b.stop()
+    await wipe(a)
+    // Something on b's port that refuses every dial and counts it, while the backoff grows.
+    const attempts: number[] = []
+    const refuser = createNetServer((sock) => {
+      attempts.push(Date.now())
+      sock.destroy()
+    })
+    await new Promise<void>((r) => refuser.listen(port, '127.0.0.1', r))
+    const a2 = await syncNode({ dir: a.dir, peers: [b.url], recovery: 'hold', maxBackoffMs: 60_000 })
+    // 7 failed dials take ~13 s; the dialer then waits 12.8 s before the next.
+    await until(() => attempts.length >= 7, 'seven refused dials', 30_000)
+    await new Promise<void>((r) => refuser.close(() => r()))
+    const back = Date.now()
+    await syncNode({ dir: b.dir, port, peers: [a2.url] })
+    expect(await a2.rep.recovered).toBe('proven')
+    // b dialed in, a redialed b at once (its URL must map to b's sled before b's receipt counts).
+    expect(Date.now() - back).toBeLessThan(10_000)
+    expect(attempts.length).toBe(7)
+  }, 60_000)
 
   it('a node that kept its db does not recover', async () => {
     const b = await syncNode()
