@@ -39,11 +39,6 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/rotate-key.js')).rotateKeyCommand,
   },
   {
-    name: 'recover',
-    summary: 'after a lost disk: move a stopped node to a new key (--new-key)',
-    load: async () => (await import('./commands/rotate-key.js')).recoverCommand,
-  },
-  {
     name: 'revoke-key',
     summary: "retire a sled's key from a seq on (signed by the key itself or an admin key)",
     load: async () => (await import('./commands/revoke-key.js')).revokeKey,
@@ -75,7 +70,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'recover',
-    summary: 'decide for a node recovering a lost disk that cannot prove its head',
+    summary: 'after a lost disk: accept the head a node holds, or move it to a new key (--new-key)',
     load: async () => (await import('./commands/recover.js')).recover,
   },
   {

@@ -10,6 +10,7 @@ import { CliError, EXIT, UsageError } from '../cli-error.js'
 import { CLIENT_FLAGS, CLIENT_HELP, connect } from '../client-options.js'
 import { help, type Command } from '../command.js'
 import { notice, write } from '../io.js'
+import { recoverCommand } from './rotate-key.js'
 import { jsonLine, visible } from '../visible.js'
 
 const OPTIONS = {
@@ -21,8 +22,29 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const
 
-/** `sledlog recover`. */
+/**
+ * `sledlog recover`: the two ways out of a lost disk. `--new-key` (a stopped node moves to a
+ * successor key: rotate-key.ts) and `--accept-head-risking-fork` (a running node appends from
+ * the head it holds) are one command because an operator looks for one.
+ */
 export const recover: Command = {
+  name: 'recover',
+  get help(): string {
+    return `${acceptHead.help}\n\nOr, instead (the old key's history stays as it is):\n\n${recoverCommand.help}`
+  },
+  async run(argv, io) {
+    if (argv.includes('--help') || argv.includes('-h')) return help(io, recover)
+    if (argv.includes('--new-key')) return recoverCommand.run(argv, io)
+    if (argv.some((a) => a === '--data' || a.startsWith('--data=')))
+      throw new UsageError(
+        'recover --data moves a stopped node to a new key: give --new-key too ' +
+          '(or --accept-head-risking-fork --url URL to decide for a running node)',
+      )
+    return acceptHead.run(argv, io)
+  },
+}
+
+const acceptHead: Command = {
   name: 'recover',
   help: `Usage: sledlog recover --accept-head-risking-fork --url URL [--head N] [--json]
 
@@ -50,7 +72,7 @@ Exit codes: 0 the node accepted; 1 it refused (not recovering, head moved, no ad
 is unreachable; 2 bad usage.`,
   async run(argv, io) {
     const v = parseFlags(argv, OPTIONS)
-    if (v.help === true) return help(io, recover)
+    if (v.help === true) return help(io, acceptHead)
     if (v['accept-head-risking-fork'] !== true)
       throw new UsageError('give --accept-head-risking-fork (see sledlog recover --help for what it risks)')
     if (v.url === undefined) throw new UsageError('recover needs --url URL (the running, recovering node)')
