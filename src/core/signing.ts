@@ -127,6 +127,24 @@ export function isWeakPublicKey(pub: Uint8Array): boolean {
   }
 }
 
+/** Signs `message` (already domain-separated by the caller) with `keys`: a raw 64-byte signature. */
+export function signDetached(keys: KeyPair, message: Uint8Array): Uint8Array {
+  return new Uint8Array(sign(null, message, privateKeyObject(keys.seed)))
+}
+
+/**
+ * True when `signature` is `publicKey`'s over `message`. A weak key ({@link isWeakPublicKey})
+ * would let anyone sign, so it verifies nothing; a malformed key or signature is false, not thrown.
+ */
+export function verifyDetached(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (isWeakPublicKey(publicKey)) return false
+  try {
+    return verify(null, message, publicKeyObject(publicKey), signature)
+  } catch {
+    return false
+  }
+}
+
 /**
  * Creates a node:crypto verifier with a bounded cache of public KeyObjects. Weak keys
  * ({@link isWeakPublicKey}) never verify.

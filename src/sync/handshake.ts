@@ -6,10 +6,10 @@
  * Both transcripts bind both keys and both nonces, so a proof cannot be replayed on another
  * link or reflected back; the role tag keeps a client proof from passing as a server proof.
  */
-import { createHmac, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { sledIdFromPublicKey, type SledId } from '../core/ids.js'
 import type { ChainLink } from '../core/succession.js'
-import { isWeakPublicKey, privateKeyObject, publicKeyObject, type KeyPair } from '../core/signing.js'
+import { signDetached, verifyDetached, type KeyPair } from '../core/signing.js'
 
 /** Domain separation prefix of handshake signatures (distinct from entry signatures). */
 export const AUTH_DOMAIN = 'sledlog/auth/v1\n'
@@ -58,19 +58,14 @@ export function transcriptBytes(role: 'client' | 'server', t: Transcript): Buffe
 
 /** Signs the transcript for `role` with this node's key. */
 export function signTranscript(keys: KeyPair, role: 'client' | 'server', t: Transcript): Uint8Array {
-  return new Uint8Array(sign(null, transcriptBytes(role, t), privateKeyObject(keys.seed)))
+  return signDetached(keys, transcriptBytes(role, t))
 }
 
 /** Verifies the other side's transcript signature. */
 export function verifyTranscript(role: 'client' | 'server', t: Transcript, signature: Uint8Array): boolean {
   const key = role === 'client' ? t.clientKey : t.serverKey
-  // A weak key would let anyone prove it, so it proves nothing.
-  if (isWeakPublicKey(key)) return false
-  try {
-    return verify(null, transcriptBytes(role, t), publicKeyObject(key), signature)
-  } catch {
-    return false
-  }
+  // A weak key would let anyone prove it, so it proves nothing (verifyDetached refuses it).
+  return verifyDetached(key, transcriptBytes(role, t), signature)
 }
 
 /** Proof of the shared token for `role` (empty when no token is configured). */
