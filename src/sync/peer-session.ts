@@ -213,13 +213,13 @@ export class PeerSession {
   /** The length of the peer's sled our last receipt stated; -1 before the first. */
   #ourReceipt = -1
   #ourReceiptAt = Number.NEGATIVE_INFINITY
-  #ourReceiptTimer: NodeJS.Timeout | null = null
+  /** A receipt is due once the period allows (its timer is pending). */
+  #ourReceiptDue = false
   /** The longest verified receipt of the peer (entries of our sled it holds); null: none yet. */
   #theirReceipt: number | null = null
-  /** The peer's latest receipt not verified yet (only the latest is). */
+  /** The peer's latest receipt waiting for its check's timer (only the latest is verified). */
   #receiptPending: { length: number; signature: Uint8Array } | null = null
   #receiptCheckedAt = Number.NEGATIVE_INFINITY
-  #receiptTimer: NodeJS.Timeout | null = null
   /** The sled a refused peer proved (itself, or one off the allow-list), for the ledger. */
   #proven: SledId | null = null
   #synced = false
@@ -231,9 +231,8 @@ export class PeerSession {
   #dropped = 0
   #coalesced = 0
   #asksMerged = 0
-  /** Step 1s waiting for their turn (see `step1EveryMs`), merged; null when none waits. */
+  /** Step 1s waiting for their turn's timer (see `step1EveryMs`), merged; null when none waits. */
   #askPending: Map<number, number> | null = null
-  #askTimer: NodeJS.Timeout | null = null
   /** When the last step 1 was planned. */
   #askPlannedAt = Number.NEGATIVE_INFINITY
   #inflight = 0
@@ -327,12 +326,7 @@ export class PeerSession {
     this.#closeReason ??= reason
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
-    if (this.#askTimer !== null) clearTimeout(this.#askTimer)
-    this.#askTimer = null
     this.#askPending = null
-    for (const t of [this.#ourReceiptTimer, this.#receiptTimer]) if (t !== null) clearTimeout(t)
-    this.#ourReceiptTimer = null
-    this.#receiptTimer = null
     this.#receiptPending = null
     this.#answers.cancel(this.#job)
     if (this.#ownsAnswers) this.#answers.stop()
@@ -470,10 +464,10 @@ export class PeerSession {
    * (SledLog commits, then applies), so `held` is what the store holds.
    */
   #sendReceipt(): void {
-    if (this.#ourReceiptTimer !== null) return
+    if (this.#ourReceiptDue) return
     const wait = this.#ourReceiptAt + RECEIPT_EVERY_MS - Date.now()
     const send = (): void => {
-      this.#ourReceiptTimer = null
+      this.#ourReceiptDue = false
       const link = this.#link
       if (this.#state !== 'ready' || link === null || this.#remote === null) return
       const length = this.#o.log.held(this.#remote)
@@ -483,20 +477,23 @@ export class PeerSession {
       this.#send(encodeHolds(length, signReceipt(this.#o.keys, publicKeyOf(this.#remote), link, length)))
     }
     if (wait <= 0) send()
-    else this.#ourReceiptTimer = setTimeout(send, wait)
+    else {
+      this.#ourReceiptDue = true
+      this.#later(send, wait)
+    }
   }
 
   /** Keeps the peer's latest receipt and verifies it once the period allows. */
   #receiveReceipt(length: number, signature: Uint8Array): void {
+    const checkPending = this.#receiptPending !== null
     this.#receiptPending = { length, signature }
-    if (this.#receiptTimer !== null) return
+    if (checkPending) return
     const wait = this.#receiptCheckedAt + RECEIPT_EVERY_MS - Date.now()
     if (wait <= 0) this.#checkReceipt()
-    else this.#receiptTimer = setTimeout(() => this.#checkReceipt(), wait)
+    else this.#later(() => this.#checkReceipt(), wait)
   }
 
   #checkReceipt(): void {
-    this.#receiptTimer = null
     const r = this.#receiptPending
     this.#receiptPending = null
     const link = this.#link
@@ -723,10 +720,13 @@ export class PeerSession {
     if (wait > 0 || this.#askPending !== null) {
       // Merging costs what the step 1 carried; the plan it waits for costs what the node holds.
       this.#asksMerged++
-      this.#askPending = this.#askPending === null ? claim : leastClaim(this.#askPending, claim)
-      this.#askTimer ??= setTimeout(
+      if (this.#askPending !== null) {
+        this.#askPending = leastClaim(this.#askPending, claim)
+        return
+      }
+      this.#askPending = claim
+      this.#later(
         () => {
-          this.#askTimer = null
           const merged = this.#askPending
           this.#askPending = null
           if (merged !== null && this.#state === 'ready') this.#planStep1(merged)
