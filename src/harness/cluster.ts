@@ -16,8 +16,9 @@ import { fileURLToPath } from 'node:url'
 import type { StoredEntry } from '../core/query.js'
 import type { LogStatus } from '../log/sled-log.js'
 import { initDataDir } from '../node/init-data-dir.js'
-import { KEY_FILE } from '../store/identity.js'
+import { KEY_FILE, loadIdentity } from '../store/identity.js'
 import type { NoRecoveryStatus } from '../http/recovery.js'
+import type { AckStats } from '../http/acks.js'
 import type { RecoveryStatus } from '../sync/recovery.js'
 import type { PeerStatus } from '../sync/replicator.js'
 import { checkInvariants, type AckedAppend, type NodeLog } from './invariants.js'
@@ -134,6 +135,7 @@ export type NodeStatus = LogStatus & {
   readonly appendsHeld: boolean
   readonly peers: PeerStatus[]
   readonly recovery: RecoveryStatus | NoRecoveryStatus
+  readonly acks: AckStats
 }
 
 /** How a node process ended. */
@@ -222,6 +224,7 @@ export class ClusterNode {
   readonly dataDir: string
   #port: number
   #sled = ''
+  readonly #sleds: string[] = []
   #child: ChildProcess | null = null
   #exited: Promise<ExitInfo> | null = null
   #stopped = false
@@ -242,14 +245,29 @@ export class ClusterNode {
     this.#httpTimeoutMs = httpTimeoutMs
   }
 
+  /** The node moved to a successor key: it appends (and restarts) as that sled from now on. */
+  #follow(sled: string, line: string): void {
+    this.#note(`[stdout] ${line}\n`)
+    this.#sled = sled
+    if (!this.#sleds.includes(sled)) this.#sleds.push(sled)
+  }
+
   /** The node's real port (proxies forward here). */
   get port(): number {
     return this.#port
   }
 
-  /** The node's sled id (known from its key file before it first starts). */
+  /**
+   * The node's sled id (known from its key file before it first starts; the successor's once the
+   * node said it moved to one, after a proven recovery).
+   */
   get sled(): string {
     return this.#sled
+  }
+
+  /** Every sled this node has appended as, oldest first (more than one after a succession). */
+  get sleds(): readonly string[] {
+    return this.#sleds
   }
 
   /** Base URL of its HTTP API. */
@@ -284,12 +302,22 @@ export class ClusterNode {
 
   /**
    * Appends events over POST /v1/events (always as an array, atomically) and returns the stored
-   * entries. Each is recorded in {@link Cluster.acked}: the node acknowledged it.
+   * entries. Each is recorded in {@link Cluster.acked}: the node acknowledged it (with `acks`:
+   * once that many peers proved they hold it).
    */
-  async append(events: AppendEvent | readonly AppendEvent[]): Promise<StoredEntry[]> {
+  async append(
+    events: AppendEvent | readonly AppendEvent[],
+    opts: { readonly acks?: number; readonly ackTimeoutMs?: number } = {},
+  ): Promise<StoredEntry[]> {
     const list = Array.isArray(events) ? events : [events as AppendEvent]
-    const body = (await this.#request('POST', '/v1/events', list)) as { entries: StoredEntry[] }
-    for (const e of body.entries) this.#cluster.acked.push({ sled: e.sled, seq: e.seq, sig: e.sig, node: this.name })
+    const q = new URLSearchParams()
+    if (opts.acks !== undefined) q.set('acks', String(opts.acks))
+    if (opts.ackTimeoutMs !== undefined) q.set('ackTimeoutMs', String(opts.ackTimeoutMs))
+    const path = q.size === 0 ? '/v1/events' : `/v1/events?${q}`
+    const body = (await this.#request('POST', path, list)) as { entries: StoredEntry[] }
+    const acks = opts.acks ?? 0
+    for (const e of body.entries)
+      this.#cluster.acked.push({ sled: e.sled, seq: e.seq, sig: e.sig, node: this.name, ...(acks > 0 ? { acks } : {}) })
     return body.entries
   }
 
@@ -343,6 +371,7 @@ export class ClusterNode {
     // Create the key up front so the sled id is known for allow-lists and checks (with its
     // store, as `sledlog keygen` does: a new node, not one recovering a lost disk).
     this.#sled = (await initDataDir(this.dataDir, keySeed)).keys.sled
+    this.#sleds.push(this.#sled)
   }
 
   /** @internal */
@@ -392,6 +421,7 @@ export class ClusterNode {
           try {
             const msg = JSON.parse(line) as { event?: string; sled?: string }
             if (msg.event === 'listening' && typeof msg.sled === 'string') res({ sled: msg.sled })
+            else if (msg.event === 'succession' && typeof msg.sled === 'string') this.#follow(msg.sled, line)
             else this.#note(`[stdout] ${line}\n`)
           } catch {
             this.#note(`[stdout] ${line}\n`)
@@ -408,6 +438,8 @@ export class ClusterNode {
     })
     try {
       const { sled } = await Promise.race([listening, timeout])
+      // A node killed right after it moved to a successor key never said so: its key file does.
+      if (sled !== this.#sled && (await loadIdentity(this.dataDir))?.sled === sled) this.#follow(sled, '(key file)')
       if (sled !== this.#sled) throw new Error(`${this.name} runs as sled ${sled}, its key file says ${this.#sled}`)
       await eventually(() => this.healthy(), timeoutMs, { what: `${this.name} /healthz`, intervalMs: 50 })
     } catch (err) {

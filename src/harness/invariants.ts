@@ -20,6 +20,8 @@ export interface LogEntry {
   /** Lids `[from, to]` of a gap sentinel. */
   readonly from?: number
   readonly to?: number
+  /** True when its sled was retired at or below its seq (PROTOCOL.md §6.5). */
+  readonly retired?: boolean
 }
 
 /** One node's full log, as read in (sled, seq) order. */
@@ -36,6 +38,8 @@ export interface AckedAppend {
   readonly sig: string
   /** Name of the node that acknowledged it. */
   readonly node?: string
+  /** Peers that proved they held it before it was acknowledged (`acks=N`); absent: 0, this node's disk. */
+  readonly acks?: number
 }
 
 /** The parts of a node's /v1/status the invariants look at. */
@@ -341,6 +345,8 @@ export interface IngestSent {
   readonly n: number
   /** When its request was sent (ms since the epoch): the event can only be lost by a crash after. */
   readonly at: number
+  /** The sled the node appended as when it answered (lids count per sled: a successor starts at 0). */
+  readonly sled?: string
 }
 
 /** Input of {@link checkIngest}: one node's ingest as its producer saw it, and its sled's log. */

@@ -802,14 +802,17 @@ class HarnessRun {
       for (const n of c.nodes) {
         const log = logs[n.index]
         if (log === undefined) continue
-        const { violations, account } = checkIngest({
-          node: n.name,
-          entries: log.entries.filter((e) => e.sled === n.sled),
-          sent: this.#wl.ingestSent(n.index),
-          exits: n.exits.map((x) => ({ at: x.at, crash: x.signal === 'SIGKILL' })),
-        })
-        for (const v of violations) this.#violation(v, true)
-        accounts.push(account)
+        // Lids are counted per sled: a node that moved to a successor key starts again at 0.
+        for (const sled of n.sleds) {
+          const { violations, account } = checkIngest({
+            node: n.sleds.length === 1 ? n.name : `${n.name} (sled ${sled.slice(0, 12)})`,
+            entries: log.entries.filter((e) => e.sled === sled),
+            sent: this.#wl.ingestSent(n.index).filter((s) => (s.sled ?? n.sleds[0]) === sled),
+            exits: n.exits.map((x) => ({ at: x.at, crash: x.signal === 'SIGKILL' })),
+          })
+          for (const v of violations) this.#violation(v, true)
+          accounts.push(account)
+        }
       }
     }
     this.#wl.subscribers.forEach((s, i) => {

@@ -275,7 +275,7 @@ export class Workload {
             this.stats.ingestHeld++
             return
           }
-          sent.push({ lid: r.lid, queued: r.queued, n: first + k, at })
+          sent.push({ lid: r.lid, queued: r.queued, n: first + k, at, sled: node.sled })
           this.stats.ingested++
           if (r.queued) this.stats.queued++
           else this.stats.dropped++
