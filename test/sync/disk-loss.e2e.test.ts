@@ -199,7 +199,7 @@ describe('disk loss (real node processes)', () => {
     expect(await verifyAll(c)).toEqual([0, 0])
   })
 
-  it('holding acked entries no peer had: acks=1 ones survive, acks=0 ones go with the disk, never re-signed', async () => {
+  it('holding acked entries no peer had: acks=1 survive, acks=0 go with the disk, none re-signed', async () => {
     const c = await testCluster({ size: 2, topology: 'mesh' })
     const a = c.node(0)
     const old = a.sled
