@@ -17,7 +17,7 @@ import { AnswerScheduler, type AnswerJob, type PumpResult } from './answer-sched
 import { CLOSE } from './close-codes.js'
 import { clientStart, handshakeStep, serverStart, type HandshakeState } from './handshake-flow.js'
 import type { AuthConfig } from './handshake.js'
-import { receiptLink, signReceipt, verifyReceipt, type ReceiptLink } from './holds.js'
+import { linkReceipts, receiptLink, type LinkReceipts } from './holds.js'
 import type { LedgerPeer, SyncLedger } from './ledger.js'
 import {
   decodeMessage,
@@ -208,8 +208,11 @@ export class PeerSession {
   #state: 'handshake' | 'ready' | 'closed' = 'handshake'
   #hs: HandshakeState
   #remote: SledId | null = null
-  /** The finished handshake: what receipts on this link are bound to. */
-  #link: ReceiptLink | null = null
+  /**
+   * Receipts on this link, bound to its finished handshake; keys checked and imported once per
+   * link, not once per receipt.
+   */
+  #receipts: LinkReceipts | null = null
   /** The length of the peer's sled our last receipt stated; -1 before the first. */
   #ourReceipt = -1
   #ourReceiptAt = Number.NEGATIVE_INFINITY
@@ -468,13 +471,13 @@ export class PeerSession {
     const wait = this.#ourReceiptAt + RECEIPT_EVERY_MS - Date.now()
     const send = (): void => {
       this.#ourReceiptDue = false
-      const link = this.#link
-      if (this.#state !== 'ready' || link === null || this.#remote === null) return
+      const receipts = this.#receipts
+      if (this.#state !== 'ready' || receipts === null || this.#remote === null) return
       const length = this.#o.log.held(this.#remote)
       if (length <= this.#ourReceipt) return
       this.#ourReceipt = length
       this.#ourReceiptAt = Date.now()
-      this.#send(encodeHolds(length, signReceipt(this.#o.keys, publicKeyOf(this.#remote), link, length)))
+      this.#send(encodeHolds(length, receipts.sign(length)))
     }
     if (wait <= 0) send()
     else {
@@ -496,10 +499,10 @@ export class PeerSession {
   #checkReceipt(): void {
     const r = this.#receiptPending
     this.#receiptPending = null
-    const link = this.#link
-    if (r === null || link === null || this.#remote === null || this.#state !== 'ready') return
+    const receipts = this.#receipts
+    if (r === null || receipts === null || this.#state !== 'ready') return
     this.#receiptCheckedAt = Date.now()
-    if (!verifyReceipt(publicKeyOf(this.#remote), this.#o.keys.publicKey, link, r.length, r.signature)) {
+    if (!receipts.verify(r.length, r.signature)) {
       this.#violation('PEER_PROTOCOL', `holds receipt for ${r.length} entries does not verify`)
       return
     }
@@ -582,7 +585,7 @@ export class PeerSession {
         return
       case 'ready': {
         this.#remote = out.peer
-        this.#link = receiptLink(out.transcript)
+        this.#receipts = linkReceipts(this.#o.keys, publicKeyOf(out.peer), receiptLink(out.transcript))
         const refusal = this.#o.admit?.(this, out.peer) ?? null
         if (refusal !== null) {
           this.#o.link.send(encodeDenied(refusal.reason))
