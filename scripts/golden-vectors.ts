@@ -1,7 +1,8 @@
 /**
  * The golden test vectors of docs/PROTOCOL.md, built from fixed seeds: the worked example of §9
- * (keys, entries, records, updates, storage, a handshake, a holds receipt) and the conformance vectors (every
- * MUST-reject rule with its code and section, and the accepted neighbour of each boundary).
+ * (keys, entries, records, updates, storage, a handshake, a holds receipt) and the conformance
+ * vectors (every MUST-reject rule with its code and section, and the accepted neighbour of each
+ * boundary).
  *
  * Every vector's expected outcome is written down here from the spec, not computed from the
  * reference code; {@link buildGolden} then runs the reference on each vector and refuses to

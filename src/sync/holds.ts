@@ -74,8 +74,9 @@ export interface LinkReceipts {
 /**
  * The receipts of a link between `own` (this node) and `peer`, bound to `link`. What is the same
  * for every receipt of the link is done once: the peer key's weak-key check and KeyObject, this
- * node's private KeyObject, the signed bytes but the length. A session makes one when its handshake ends; verdicts are those of
- * {@link verifyReceipt} (a weak peer key verifies nothing, a length out of range is false).
+ * node's private KeyObject, the signed bytes but the length. A session makes one when its
+ * handshake ends; verdicts are those of {@link verifyReceipt} (a weak peer key verifies nothing,
+ * a length out of range is false).
  */
 export function linkReceipts(own: KeyPair, peer: Uint8Array, link: ReceiptLink): LinkReceipts {
   const theirs = receiptPrefix(own.publicKey, peer, link)
