@@ -102,6 +102,14 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   step1EveryMs: 250,
 }
 
+/** The succession chain a peer presented in its handshake (PROTOCOL.md §8.2). */
+export interface PresentedSuccession {
+  /** The records, nearest first (empty: none). */
+  readonly chain: readonly string[]
+  /** The allow-listed sled the chain admitted the peer as a signed successor of. */
+  readonly via?: SledId
+}
+
 /** A refusal of an authenticated peer by the server's link policy. */
 export interface LinkRefusal {
   readonly code: number
@@ -138,9 +146,10 @@ export interface PeerSessionOptions {
   readonly mayAsk?: (s: PeerSession) => boolean
   /**
    * Server side: whether an authenticated peer gets its link (the link cap); a refusal closes
-   * it before the handshake's ok. Default: every peer.
+   * it before the handshake's ok. Default: every peer. `succession` is the chain the peer
+   * presented and, when the allow-list admitted it by that chain, the listed sled it succeeds.
    */
-  readonly admit?: (s: PeerSession, sled: SledId) => LinkRefusal | null
+  readonly admit?: (s: PeerSession, sled: SledId, succession: PresentedSuccession) => LinkRefusal | null
   /** Takes turns among the node's answers; default: one of the session's own. */
   readonly answers?: AnswerScheduler
   /**
@@ -586,7 +595,8 @@ export class PeerSession {
       case 'ready': {
         this.#remote = out.peer
         this.#receipts = linkReceipts(this.#o.keys, publicKeyOf(out.peer), receiptLink(out.transcript))
-        const refusal = this.#o.admit?.(this, out.peer) ?? null
+        const succession = { chain: out.chain, ...(out.via === undefined ? {} : { via: out.via }) }
+        const refusal = this.#o.admit?.(this, out.peer, succession) ?? null
         if (refusal !== null) {
           this.#o.link.send(encodeDenied(refusal.reason))
           this.#close(refusal.code, refusal.reason)
