@@ -81,6 +81,19 @@ function answerBytes(c: HostileClient, from: number): { bytes: number; step2s: n
   return { bytes, step2s }
 }
 
+/**
+ * A node v that dials p (so p's sled is preferred at v's inbound cap of 3 links) and whose cap
+ * throwaway keys fill (no allow-list: any key that proves itself gets a link).
+ */
+async function capFullOfStrangers(): Promise<{ p: SyncNode; v: SyncNode; s: HostileClient[] }> {
+  const p = await syncNode()
+  const v = await syncNode({ peers: [p.url], maxConnections: 3 })
+  await until(() => dialed(v, p.url)?.connected === true, 'v linked to p')
+  const s: HostileClient[] = []
+  for (let i = 0; i < 3; i++) s.push(await authed(v, STRANGERS[i] as KeyPair))
+  return { p, v, s }
+}
+
 describe('handshake slots and the link cap', () => {
   it('full table: the busiest address loses its oldest pending handshake (4513); 429 past an address cap', async () => {
     const v = await syncNode({ maxHandshaking: { perAddress: 2, total: 4 } })
@@ -109,12 +122,7 @@ describe('handshake slots and the link cap', () => {
   })
 
   it('link cap: strangers refused (4512); a sled replaces its own link; preferred peers evict a stranger', async () => {
-    const p = await syncNode()
-    const v = await syncNode({ peers: [p.url], maxConnections: 3 })
-    // v dialed p: p's sled is preferred at v's inbound cap.
-    await until(() => dialed(v, p.url)?.connected === true, 'v linked to p')
-    const s = [] as HostileClient[]
-    for (let i = 0; i < 3; i++) s.push(await authed(v, STRANGERS[i] as KeyPair))
+    const { p, v, s } = await capFullOfStrangers()
     const late = await client(v, STRANGERS[3] as KeyPair)
     await expect(late.handshake()).rejects.toThrow(`${CLOSE.LINK_LIMIT} link limit reached; retry later`)
     expect(late.messages.some((m) => m.t === 'ok')).toBe(false) // refused before the ok
@@ -133,12 +141,7 @@ describe('handshake slots and the link cap', () => {
   })
 
   it('a signed successor of a peer this node dials is preferred like it; one whose chain fails is not', async () => {
-    const p = await syncNode()
-    const v = await syncNode({ peers: [p.url], maxConnections: 3 })
-    await until(() => dialed(v, p.url)?.connected === true, 'v linked to p')
-    // Throwaway keys fill the cap (no allow-list: any key that proves itself gets a link).
-    const s = [] as HostileClient[]
-    for (let i = 0; i < 3; i++) s.push(await authed(v, STRANGERS[i] as KeyPair))
+    const { p, v, s } = await capFullOfStrangers()
     // Chains that prove nothing about p: NEXT's succession of p unendorsed, one endorsed by a
     // throwaway key, one naming p whose endorsement is the throwaway's, and another sled's.
     const forged = successionBody(NEXT.sled, STRANGERS[4] as KeyPair, 5)
