@@ -217,6 +217,8 @@ export class PeerSession {
   #state: 'handshake' | 'ready' | 'closed' = 'handshake'
   #hs: HandshakeState
   #remote: SledId | null = null
+  /** The allow-listed sled the peer was admitted as a successor of (its chain), if any. */
+  #via: SledId | null = null
   /**
    * Receipts on this link, bound to its finished handshake; keys checked and imported once per
    * link, not once per receipt.
@@ -295,6 +297,15 @@ export class PeerSession {
   /** The authenticated peer's sled id, once known. */
   get remoteSled(): SledId | null {
     return this.#remote
+  }
+
+  /**
+   * Whom the peer counts as for this node's policies (acknowledgements, recovery quorum): the
+   * allow-listed sled it proved, by its succession chain, that it succeeds; else itself. A node
+   * that moved to a successor key stays the configured peer it was. Null before the handshake.
+   */
+  get standsFor(): SledId | null {
+    return this.#via ?? this.#remote
   }
 
   /** True once the handshake succeeded and until the session stops. */
@@ -594,6 +605,7 @@ export class PeerSession {
         return
       case 'ready': {
         this.#remote = out.peer
+        this.#via = out.via ?? null
         this.#receipts = linkReceipts(this.#o.keys, publicKeyOf(out.peer), receiptLink(out.transcript))
         const succession = { chain: out.chain, ...(out.via === undefined ? {} : { via: out.via }) }
         const refusal = this.#o.admit?.(this, out.peer, succession) ?? null
