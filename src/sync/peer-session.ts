@@ -192,7 +192,7 @@ export interface SessionStats {
  * signature (~50 µs) each way, and only the latest matters, so at most one per period is signed
  * and a flood of them costs one verification per period.
  */
-const RECEIPT_EVERY_MS = 5
+const RECEIPT_EVERY_MS = 2
 
 /** Least time between two digest comparisons on a link, ms (at most half the resync period). */
 const DIGEST_EVERY_MS = 1000

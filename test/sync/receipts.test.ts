@@ -61,7 +61,7 @@ describe('holds receipts (in-process nodes)', () => {
     await node.log.appendBatch(Array.from({ length: 10 }, (_, i) => ({ type: 't', payload: i })))
     const c = await authed(node.url)
     const link = receiptLink(c.transcript as NonNullable<typeof c.transcript>)
-    // Only the latest receipt waiting is verified (one per 5 ms): the others are overtaken.
+    // Only the latest receipt waiting is verified (one per 2 ms): the others are overtaken.
     const frames = Array.from({ length: 5_000 }, (_, i) =>
       encodeHolds(i, signReceipt(MALLORY, node.keys.publicKey, link, i)),
     )
