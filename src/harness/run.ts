@@ -31,6 +31,8 @@ import {
   percentile,
   type HostileSpec,
   type IngestAccount,
+  type IngestSent,
+  type LogEntry,
   type LogFigures,
   type NodeLog,
 } from './invariants.js'
@@ -1148,11 +1150,12 @@ class HarnessRun {
         const log = logs[n.index]
         if (log === undefined) continue
         // Each sled the node ran as has lids of its own (a new key starts them from 0).
+        const sent = attributeIngest(this.#wl.ingestSent(n.index), n.sleds, log.entries)
         for (const sled of n.sleds) {
           const { violations, account } = checkIngest({
             node: n.sleds.length === 1 ? n.name : `${n.name} as ${sled.slice(0, 12)}`,
             entries: log.entries.filter((e) => e.sled === sled),
-            sent: this.#wl.ingestSent(n.index).filter((x) => (x.sled ?? n.sleds[0]) === sled),
+            sent: sent.filter((x) => x.sled === sled),
             exits: n.exits.map((x) => ({ at: x.at, crash: x.signal === 'SIGKILL' })),
           })
           for (const v of violations) this.#violation(v, true)
@@ -1292,6 +1295,28 @@ class HarnessRun {
       },
     }
   }
+}
+
+/**
+ * The sled each ingest answer belongs to. The workload records the sled the harness knew the
+ * node ran as when the answer came, but a node that moves itself to a successor may answer as
+ * the new sled before its stdout line says so: an answer whose event is not in the recorded
+ * sled but is (same lid, same event) in a later sled of the node's chain belongs to that one.
+ */
+function attributeIngest(
+  sent: readonly IngestSent[],
+  chain: readonly string[],
+  entries: readonly LogEntry[],
+): Array<IngestSent & { readonly sled: string }> {
+  const held = new Map<string, unknown>()
+  for (const e of entries)
+    if (e.kind === 'event' && typeof e.lid === 'number')
+      held.set(`${e.sled}:${e.lid}`, (e.payload as { n?: unknown } | null | undefined)?.n)
+  return sent.map((x) => {
+    const from = Math.max(0, chain.indexOf(x.sled ?? (chain[0] as string)))
+    const sled = chain.slice(from).find((s) => held.get(`${s}:${x.lid}`) === x.n) ?? chain[from] ?? ''
+    return { ...x, sled }
+  })
 }
 
 function sortedHeads(heads: Readonly<Record<string, number>>): Array<[string, number]> {
