@@ -517,10 +517,7 @@ class HarnessRun {
         await this.#wipe(a.node)
         return
       case 'recover':
-        this.#state[a.node] = 'restarting'
-        await c.restart(a.node)
-        this.#state[a.node] = 'up'
-        this.#expectSuccessor(a.node)
+        await this.#restartWiped(a.node)
         return
       case 'wipe-peers-down':
         await this.#wipeAlone(a.node)
@@ -541,10 +538,7 @@ class HarnessRun {
         return
       case 'recover-holding-acks':
         this.#cutPairs(a.pairs, null)
-        this.#state[a.node] = 'restarting'
-        await c.restart(a.node)
-        this.#state[a.node] = 'up'
-        this.#expectSuccessor(a.node)
+        await this.#restartWiped(a.node)
         return
       case 'hostile':
         this.#startHostile(a.targets)
@@ -556,6 +550,14 @@ class HarnessRun {
         await this.#healAll()
         return
     }
+  }
+
+  /** Restarts a node that lost its disk; it must go on under a successor. */
+  async #restartWiped(i: number): Promise<void> {
+    this.#state[i] = 'restarting'
+    await this.#cl.restart(i)
+    this.#state[i] = 'up'
+    this.#expectSuccessor(i)
   }
 
   /** Cuts (or with `null` restores) the links between each pair, both ways. */

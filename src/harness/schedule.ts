@@ -17,23 +17,6 @@
  */
 import { intIn, pick, shuffled, streamOf, type Random } from './random.js'
 
-/** Every fault kind, in the order the report lists them. */
-export const FAULT_KINDS = [
-  'partition',
-  'kill',
-  'stop',
-  'wipe',
-  'wipe-peers-down',
-  'rotate-partitioned',
-  'revoke-partitioned',
-  'wipe-holding-acks',
-  'latency',
-  'hostile',
-] as const
-
-/** A kind of fault the schedule can inject. */
-export type FaultKind = (typeof FAULT_KINDS)[number]
-
 /** The kinds that take nodes or links away: one episode at a time, on the `fault` lane. */
 const LANE_FAULTS = [
   'partition',
@@ -45,6 +28,13 @@ const LANE_FAULTS = [
   'revoke-partitioned',
   'wipe-holding-acks',
 ] as const
+
+/** Every fault kind, in the order the report lists them. */
+export const FAULT_KINDS = [...LANE_FAULTS, 'latency', 'hostile'] as const
+
+/** A kind of fault the schedule can inject. */
+export type FaultKind = (typeof FAULT_KINDS)[number]
+
 type LaneFault = (typeof LANE_FAULTS)[number]
 
 /** How a partition divides the nodes. */

@@ -16,22 +16,27 @@ import { testSeed } from '../helpers/seed.js'
 const SUCCESSION_KINDS: FaultKind[] = ['rotate-partitioned', 'revoke-partitioned', 'wipe-holding-acks']
 const OLDER_KINDS = FAULT_KINDS.filter((k) => !SUCCESSION_KINDS.includes(k))
 
+/** A 3-node run of `durationMs` with `faults`; prints the report, and the progress when it failed. */
+async function smallRun(seed: number, durationMs: number, faults: readonly FaultKind[]) {
+  const progress: string[] = []
+  const result = await runHarness({
+    nodes: 3,
+    durationMs,
+    seed,
+    faults,
+    rate: 8,
+    convergeTimeoutMs: 60_000,
+    progress: (line) => progress.push(line),
+  })
+  console.log(formatReport(result))
+  if (!result.ok) console.log(`progress:\n${progress.join('\n')}\n\n${result.nodeLogs ?? ''}`)
+  return { result, progress }
+}
+
 describe('sledlog harness', () => {
   it('3 nodes, 45 s, every fault kind but the key succession ones: every invariant holds', async () => {
     const seed = testSeed('harness run')
-    const progress: string[] = []
-    const result = await runHarness({
-      nodes: 3,
-      durationMs: 45_000,
-      seed,
-      faults: OLDER_KINDS,
-      rate: 8,
-      convergeTimeoutMs: 60_000,
-      progress: (line) => progress.push(line),
-    })
-    const report = formatReport(result)
-    console.log(report)
-    if (!result.ok) console.log(`progress:\n${progress.join('\n')}\n\n${result.nodeLogs ?? ''}`)
+    const { result, progress } = await smallRun(seed, 45_000, OLDER_KINDS)
     expect(result.violations).toEqual([])
     expect(result.ok).toBe(true)
     // The run exercised what it claims to.
@@ -62,18 +67,7 @@ describe('sledlog harness', () => {
 
   it('3 nodes, 25 s, the key succession faults with slow links and the hostile peer: every invariant holds', async () => {
     const seed = testSeed('harness succession run')
-    const progress: string[] = []
-    const result = await runHarness({
-      nodes: 3,
-      durationMs: 25_000,
-      seed,
-      faults: [...SUCCESSION_KINDS, 'latency', 'hostile'],
-      rate: 8,
-      convergeTimeoutMs: 60_000,
-      progress: (line) => progress.push(line),
-    })
-    console.log(formatReport(result))
-    if (!result.ok) console.log(`progress:\n${progress.join('\n')}\n\n${result.nodeLogs ?? ''}`)
+    const { result } = await smallRun(seed, 25_000, [...SUCCESSION_KINDS, 'latency', 'hostile'])
     expect(result.violations).toEqual([])
     for (const kind of SUCCESSION_KINDS) expect(result.figures.faults[kind] ?? 0, `${kind} episodes`).toBeGreaterThan(0)
     const f = result.figures
