@@ -12,6 +12,7 @@ import { isWeakPublicKey } from '../core/signing.js'
 import { sledlogError } from '../errors.js'
 import { MAX_ACK_TIMEOUT_MS } from '../http/acks.js'
 import { configuredPeerCount } from '../sync/peer-holds.js'
+import { RECOVERY_MODES, type RecoveryMode } from '../sync/recovery.js'
 import { hasUrlCredentials, redactUrls } from './redact.js'
 import {
   DEFAULTS,
@@ -254,6 +255,12 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     return n
   })
 
+  const recoveryMode = take('recoveryMode', (raw) => {
+    if (!RECOVERY_MODES.includes(raw.value as RecoveryMode))
+      return fail(`${raw.label}: ${show(raw, raw.value)} is not a recovery mode (${RECOVERY_MODES.join(', ')})`)
+    return raw.value as RecoveryMode
+  })
+
   const ingestCapacity = take('ingestCapacity', (raw) => {
     const n = integer(raw.value)
     if (n === undefined || n < 1)
@@ -301,6 +308,7 @@ export function resolveNodeSettings(sources: ConfigSources): ResolveResult {
     ...(ackTimeoutMs === undefined ? {} : { ackTimeoutMs }),
     ...(recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs }),
     ...(recoveryQuorum === undefined ? {} : { recoveryQuorum }),
+    recoveryMode: recoveryMode ?? DEFAULTS.recoveryMode,
     ...(ingestCapacity === undefined ? {} : { ingestCapacity }),
     logLevel: logLevel ?? DEFAULTS.logLevel,
     insecure: insecure ?? DEFAULTS.insecure,

@@ -3,6 +3,7 @@
  * (flag, environment variable, config file key) and its default.
  */
 import type { SledId } from '../core/ids.js'
+import type { RecoveryMode } from '../sync/recovery.js'
 
 /** Log levels, most to least severe; `silent` turns logging off. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -39,6 +40,8 @@ export interface NodeSettings {
   readonly recoveryTimeoutMs?: number
   /** Configured peers whose receipts prove a recovering node's head (default: every dialed one). */
   readonly recoveryQuorum?: number
+  /** What a proven recovery leads to: a successor key (default) or appending on under the old key. */
+  readonly recoveryMode: RecoveryMode
   /** Capacity of the ingest bus in events; producers' events past it are dropped (and recorded). */
   readonly ingestCapacity?: number
   readonly logLevel: LogLevel
@@ -96,6 +99,7 @@ export const SETTING_SOURCES: Readonly<Record<SettingName, SettingSource>> = {
   ackTimeoutMs: { flag: 'ack-timeout', env: 'SLEDLOG_ACK_TIMEOUT', file: 'ackTimeoutMs' },
   recoveryTimeoutMs: { flag: 'recovery-timeout', env: 'SLEDLOG_RECOVERY_TIMEOUT', file: 'recoveryTimeoutMs' },
   recoveryQuorum: { flag: 'recovery-quorum', env: 'SLEDLOG_RECOVERY_QUORUM', file: 'recoveryQuorum' },
+  recoveryMode: { flag: 'recovery-mode', env: 'SLEDLOG_RECOVERY_MODE', file: 'recoveryMode' },
   ingestCapacity: { flag: 'ingest-capacity', env: 'SLEDLOG_INGEST_CAPACITY', file: 'ingestCapacity' },
   logLevel: { flag: 'log-level', env: 'SLEDLOG_LOG_LEVEL', file: 'logLevel' },
   insecure: { flag: 'insecure', env: 'SLEDLOG_INSECURE', file: 'insecure' },
@@ -121,5 +125,6 @@ export const DEFAULTS = {
   sync: false,
   minAcks: 0,
   logLevel: 'info' as LogLevel,
+  recoveryMode: 'succession' as RecoveryMode,
   insecure: false,
 } as const

@@ -18,6 +18,7 @@ import type { LogStatus } from '../log/sled-log.js'
 import { initDataDir } from '../node/init-data-dir.js'
 import { KEY_FILE, loadIdentity } from '../store/identity.js'
 import type { NoRecoveryStatus } from '../http/recovery.js'
+import type { AckStats } from '../http/acks.js'
 import type { RecoveryStatus } from '../sync/recovery.js'
 import type { PeerStatus } from '../sync/replicator.js'
 import { canonicalChain, checkInvariants, type AckedAppend, type NodeLog, type ReadFlags } from './invariants.js'
@@ -146,6 +147,7 @@ export type NodeStatus = LogStatus & {
   readonly appendsHeld: boolean
   readonly peers: PeerStatus[]
   readonly recovery: RecoveryStatus | NoRecoveryStatus
+  readonly acks: AckStats
 }
 
 /** How a node process ended. */
@@ -313,7 +315,8 @@ export class ClusterNode {
 
   /**
    * Appends events over POST /v1/events (always as an array, atomically) and returns the stored
-   * entries. Each is recorded in {@link Cluster.acked}: the node acknowledged it.
+   * entries. Each is recorded in {@link Cluster.acked}: the node acknowledged it (with `acks`:
+   * once that many peers proved they hold it).
    */
   async append(events: AppendEvent | readonly AppendEvent[], opts: AppendOptions = {}): Promise<StoredEntry[]> {
     const list = Array.isArray(events) ? events : [events as AppendEvent]

@@ -156,7 +156,8 @@ export class SlowSubscriber {
           (ev) => this.#onEvent(ev, replay),
         )
       } catch (err) {
-        if (err instanceof StreamRefused) {
+        // 503: the node cannot serve yet (between two keys after a recovery): retried like a network error.
+        if (err instanceof StreamRefused && err.status !== 503) {
           // A node must resume any id it sent: a refusal is a bug, and retrying would repeat it.
           this.#violation(`the node refused to resume after ${JSON.stringify(this.#lastId)}: ${err.message}`)
           return

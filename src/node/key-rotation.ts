@@ -38,7 +38,7 @@ import {
   saveKeyFile,
 } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
-import { RECOVERING_FILE } from './node.js'
+import { RECOVERING_FILE } from './recovery-marker.js'
 
 /** What to rotate to. */
 export interface RotateOptions {
@@ -52,6 +52,11 @@ export interface RotateOptions {
   readonly adminKeys?: readonly SledId[]
   /** A seed for the new key (tests); default: 32 random bytes. */
   readonly seed?: Uint8Array
+  /**
+   * The node itself rotates (after proving its head, docs/ARCHITECTURE.md "Recovery"): recorded in
+   * the journal, so a node that crashed half-way finishes the rotation at its next start.
+   */
+  readonly byNode?: boolean
 }
 
 /** What a rotation did. */
@@ -72,6 +77,8 @@ interface Journal {
   readonly predecessor: SledId
   readonly lastSeq: number
   readonly reason: SuccessionReason
+  /** True when the node decided the rotation (it may finish it by itself). */
+  readonly byNode?: boolean
 }
 
 /** Rotates the key of the stopped node in `dir` (see the module comment). */
@@ -101,7 +108,7 @@ export async function rotateKey(dir: string, opts: RotateOptions): Promise<Rotat
   let decided = journal
   if (decided === undefined) {
     const lastSeq = opts.lastSeq ?? (await heldHead(dir, old, predecessor, opts))
-    decided = { predecessor, lastSeq, reason: opts.reason }
+    decided = { predecessor, lastSeq, reason: opts.reason, ...(opts.byNode === true ? { byNode: true } : {}) }
   }
   const next = pending?.keys ?? keyPairFromSeed(opts.seed ?? randomBytes(32))
   if (pending === undefined) await saveKeyFile(pendingKeyPath(dir), next, { rotation: decided })
@@ -115,7 +122,28 @@ export async function rotateKey(dir: string, opts: RotateOptions): Promise<Rotat
   // The new key is new: nothing it signed can be lost, so no recovery hold applies to it.
   await rm(join(dir, RECOVERING_FILE), { force: true })
   await promotePendingKey(dir)
-  return { ...decided, successor: next.sled, endorsed, retiredKeyFile, resumed: pending !== undefined }
+  return {
+    predecessor: decided.predecessor,
+    lastSeq: decided.lastSeq,
+    reason: decided.reason,
+    successor: next.sled,
+    endorsed,
+    retiredKeyFile,
+    resumed: pending !== undefined,
+  }
+}
+
+/**
+ * Finishes a rotation the node itself began and a crash interrupted (its journal says so);
+ * null when there is none. An operator's interrupted rotation is left to the operator
+ * (`assertNoPendingRotation` refuses the start and says which command to run again).
+ */
+export async function finishNodeRotation(dir: string, adminKeys?: readonly SledId[]): Promise<RotateResult | null> {
+  const pending = await loadKeyFile(pendingKeyPath(dir))
+  if (pending === undefined) return null
+  const journal = readJournal(pending.extra, pendingKeyPath(dir))
+  if (journal.byNode !== true) return null
+  return rotateKey(dir, { reason: journal.reason, ...(adminKeys === undefined ? {} : { adminKeys }) })
 }
 
 function readJournal(extra: Readonly<Record<string, unknown>>, path: string): Journal {

@@ -2,7 +2,7 @@
  * A running sledlog node: its log, one HTTP server carrying both the API and the websocket sync
  * endpoint, and replication with its peers.
  */
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { TokenStore } from '../auth/token-store.js'
@@ -10,6 +10,7 @@ import { readTokensFile, tokensPath } from '../auth/tokens.js'
 import type { SledId } from '../core/ids.js'
 import { ackMetrics, ackSection } from '../http/acks.js'
 import { createApi, type Api, type ApiLogger } from '../http/api.js'
+import { sendError } from '../http/respond.js'
 import { createApiServer, readTls, type ServerLimits } from '../http/server.js'
 import type { StreamLimits } from '../http/sse.js'
 import { SledLog, type AppendInput, type LogLimits } from '../log/sled-log.js'
@@ -21,7 +22,7 @@ import { replicationMetrics, replicationSection } from '../http/replication.js'
 import { recoveryMetrics, recoverySection, type RecoveryControl } from '../http/recovery.js'
 import { configuredPeerCount } from '../sync/peer-holds.js'
 import { Replicator } from '../sync/replicator.js'
-import { RecoveryGate, type RecoveryStatus } from '../sync/recovery.js'
+import { RecoveryGate, type RecoveryMode, type RecoveryStatus } from '../sync/recovery.js'
 import {
   AckedAppends,
   ackSettingsProblem,
@@ -30,6 +31,7 @@ import {
   type AckOptions,
 } from './acked-appends.js'
 import { DB_DIR } from './init-data-dir.js'
+import { finishNodeRotation, rotateKey, type RotateResult } from './key-rotation.js'
 import { RecoveryMarker } from './recovery-marker.js'
 import type { SessionLimits } from '../sync/peer-session.js'
 import { checkSecurity, securityStatus, type SecurityFacts } from './security.js'
@@ -73,6 +75,14 @@ export interface NodeConfig {
    * peer (every allow-listed one when it dials none).
    */
   readonly recoveryQuorum?: number
+  /**
+   * What a proven recovery leads to (docs/ARCHITECTURE.md "Recovery"): `succession` (default), the
+   * node moves to a successor key and no seq is ever signed twice; `resume`, it appends on under
+   * its key, signing again the seqs of entries no peer held (acks=0 writes lost with the disk).
+   */
+  readonly recoveryMode?: RecoveryMode
+  /** Told when the node moved to a successor key by itself (the CLI prints it for supervisors). */
+  readonly onSuccession?: (r: RotateResult) => void
   readonly maxBodyBytes?: number
   readonly limits?: Partial<LogLimits>
   readonly sessionLimits?: Partial<SessionLimits>
@@ -134,12 +144,20 @@ export class SledNode {
   #tokens: TokenStore | null = null
   #appends: AckedAppends | null = null
   #recovery: RecoveryGate | null = null
+  #facts: SecurityFacts | null = null
+  #warnings: readonly string[] = []
+  /** What this run does once replication says appends may proceed (its recovery ended). */
+  #settling: Promise<void> = Promise.resolve()
+  /** A move to a successor key under way (after a proven recovery), and its failure if it failed. */
+  #switching: Promise<void> | null = null
+  #switchFailed: unknown = null
+  #stopping = false
 
   constructor(config: NodeConfig) {
     this.#config = config
   }
 
-  /** The node's log (after start). */
+  /** The node's log (after start; the successor's after a move to a successor key). */
   get log(): SledLog {
     if (this.#log === null) throw new Error('node not started')
     return this.#log
@@ -154,6 +172,14 @@ export class SledNode {
   /** The recovery gate of this run, if the node started recovering its own head (after start). */
   get recovery(): RecoveryGate | null {
     return this.#recovery
+  }
+
+  /**
+   * Resolves once this run's recovery (if any) has ended and, when it led to a move to a
+   * successor key, the move has finished (then `log` is the successor's); rejects if it failed.
+   */
+  get succession(): Promise<void> {
+    return this.#settled()
   }
 
   /** The ingest writer, whose bus producers publish onto (after start). */
@@ -204,8 +230,86 @@ export class SledNode {
     if (ackProblem !== undefined) throw sledlogError('CONFIG_INVALID', ackProblem)
     const tls = c.tls === undefined ? undefined : await readTls(c.tls)
     for (const w of warnings) c.logger?.warn({ host: c.host }, w)
-    // A half-done rotation must be finished first: the key in sled.key may already be retired.
+    this.#facts = facts
+    this.#warnings = warnings
+    // A move to a successor key this node began and a crash cut short is finished first; an
+    // operator's half-done rotation must be finished by the operator: sled.key may be retired.
+    const finished = await finishNodeRotation(c.dataDir, c.adminKeys)
+    if (finished !== null) this.#announce(finished, 'finished at start')
     await assertNoPendingRotation(c.dataDir)
+    const tokens = new TokenStore(tokensFile, c.logger)
+    await tokens.start()
+    this.#tokens = tokens
+    // One server for every key this run uses: a move to a successor key keeps the port.
+    const http = createApiServer((req, res) => this.#handle(req, res), {
+      ...(tls === undefined ? {} : { tls }),
+      ...(c.serverLimits === undefined ? {} : { limits: c.serverLimits }),
+    })
+    this.#http = http
+    await this.#open(http, finished === null ? undefined : { successor: finished, status: null })
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject)
+      http.listen(c.port, c.host, () => {
+        http.off('error', reject)
+        resolve()
+      })
+    })
+  }
+
+  /** Stops replication and the server, then flushes and closes the log. */
+  async stop(): Promise<void> {
+    this.#stopping = true
+    // A move to a successor key is journaled: let it end rather than cut it short.
+    await this.#switching?.catch(() => undefined)
+    await this.#close()
+    this.#tokens?.stop()
+    const http = this.#http
+    if (http !== null) {
+      http.closeAllConnections()
+      await new Promise<void>((resolve) => http.close(() => resolve()))
+    }
+    await this.#log?.close()
+  }
+
+  async #settled(): Promise<void> {
+    // A move opens a new run with its own settling: wait until no newer one replaced it.
+    for (;;) {
+      const s = this.#settling
+      await s
+      await this.#switching
+      if (this.#settling === s) return
+    }
+  }
+
+  /** Routes a request to the API of the key in use; between two keys, a clear 503. */
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const api = this.#api
+    if (api !== null) {
+      api.handle(req, res)
+      return
+    }
+    const failed = this.#switchFailed
+    sendError(
+      res,
+      sledlogError(
+        'RECOVERING',
+        failed === null
+          ? 'this node proved its head after a lost store and is moving to a successor key: retry in a moment'
+          : `this node could not move to a successor key (${String(failed)}): restart it; it finishes the move`,
+      ),
+    )
+  }
+
+  /**
+   * Opens the log under the data directory's key and starts everything that uses it. `after`:
+   * this run follows a move to a successor key (its outcome is stored with the recovery's status).
+   */
+  async #open(http: Server, after?: { successor: RotateResult; status: RecoveryStatus | null }): Promise<void> {
+    const c = this.#config
+    const facts = this.#facts as SecurityFacts
+    const warnings = this.#warnings
+    const tokens = this.#tokens as TokenStore
+    const ackTimeoutMs = c.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS
     // A key that existed before this start, over a store that did not, means a lost disk.
     const existingKey = await loadIdentity(c.dataDir)
     const keys = existingKey ?? (await loadOrCreateIdentity(c.dataDir))
@@ -222,6 +326,13 @@ export class SledNode {
     })
     await log.open()
     this.#log = log
+    if (after !== undefined) {
+      const base = after.status ?? parseLastRecovery(await log.readMeta(RECOVERY_META_KEY))
+      if (base !== null) {
+        const successor = { sled: after.successor.successor, lastSeq: after.successor.lastSeq }
+        await log.writeMeta({ [RECOVERY_META_KEY]: JSON.stringify({ ...base, successor }) })
+      }
+    }
     // A key that predates the store, or a recovery an earlier run did not finish: prove the head.
     const marker = new RecoveryMarker(c.dataDir)
     const resumed = await marker.read()
@@ -233,6 +344,7 @@ export class SledNode {
       gate = new RecoveryGate({
         log,
         peers: c.peers,
+        mode: c.recoveryMode ?? 'succession',
         ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }),
         ...(c.recoveryQuorum === undefined ? {} : { quorum: c.recoveryQuorum }),
         ...(c.recoveryTimeoutMs === undefined ? {} : { warnAfterMs: c.recoveryTimeoutMs }),
@@ -267,9 +379,6 @@ export class SledNode {
     this.#appends = appends
     const ingest = new IngestWriter({ log, ...c.ingest })
     this.#ingest = ingest
-    const tokens = new TokenStore(tokensFile, c.logger)
-    await tokens.start()
-    this.#tokens = tokens
     const api = createApi({
       log,
       ingest,
@@ -300,51 +409,73 @@ export class SledNode {
       recovery,
     })
     this.#api = api
-    const http = createApiServer(api.handle, {
-      ...(tls === undefined ? {} : { tls }),
-      ...(c.serverLimits === undefined ? {} : { limits: c.serverLimits }),
-    })
-    this.#http = http
     gate?.start()
     replicator.start(http)
     // Started after replication: a node recovering its own entries must know its last lid.
-    void replicator.recovered
+    this.#settling = replicator.recovered
       .then(async (outcome) => {
         if (outcome === 'stopped') return // still recovering at the next start
         if (gate !== null) {
           // Recorded before the marker goes, so a crash in between recovers again rather than
           // forgetting how this one ended.
-          await log.writeMeta({ [RECOVERY_META_KEY]: JSON.stringify(gate.status()) })
+          const status = gate.status()
+          await log.writeMeta({ [RECOVERY_META_KEY]: JSON.stringify(status) })
+          if (outcome === 'proven' && status.mode === 'succession') return this.#moveToSuccessor(http, status)
           await marker.remove()
         }
         await ingest.start()
       })
       .catch((err: unknown) => c.logger?.error({ err }, 'recovery: could not record its end or start ingest'))
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject)
-      http.listen(c.port, c.host, () => {
-        http.off('error', reject)
-        resolve()
+  }
+
+  /**
+   * After a proven recovery the old key never appends again: everything using it stops, the
+   * data directory moves to a successor key (endorsed by the old one, vouching for the seqs held:
+   * key-rotation.ts, journaled) and everything starts again under it, on the same server.
+   */
+  #moveToSuccessor(http: Server, status: RecoveryStatus): Promise<void> {
+    const c = this.#config
+    const move = (async () => {
+      await this.#close()
+      await this.#log?.close()
+      const r = await rotateKey(c.dataDir, {
+        reason: 'recovery',
+        byNode: true,
+        ...(c.adminKeys === undefined ? {} : { adminKeys: c.adminKeys }),
       })
+      this.#announce(r, 'after a proven recovery')
+      if (this.#stopping) return
+      await this.#open(http, { successor: r, status })
+    })()
+    this.#switching = move
+    return move.catch((err: unknown) => {
+      this.#switchFailed = err
+      c.logger?.error({ err }, 'recovery: could not move to a successor key; restart the node to finish it')
+      throw err
     })
   }
 
-  /** Stops replication and the server, then flushes and closes the log. */
-  async stop(): Promise<void> {
+  #announce(r: RotateResult, when: string): void {
+    this.#config.logger?.warn(
+      { predecessor: r.predecessor, successor: r.successor, lastSeq: r.lastSeq, endorsed: r.endorsed },
+      `recovery: moved to successor key ${r.successor.slice(0, 12)} (${when}); the old sled ` +
+        `${r.predecessor.slice(0, 12)} vouches for seqs 0..${r.lastSeq} and signs nothing more`,
+    )
+    this.#config.onSuccession?.(r)
+  }
+
+  /** Stops everything that uses the current key but its log (the server stays). */
+  async #close(): Promise<void> {
+    const api = this.#api
+    // Between two keys requests get a clear 503 rather than a closed log.
+    if (!this.#stopping) this.#api = null
     // Writes are refused first, so none races the ingest drain or the log's close.
-    this.#api?.refuseWrites()
+    api?.refuseWrites()
     await this.#ingest?.stop()
     this.#recovery?.stop()
     await this.#replicator?.stop()
     // Streams end and consumer cursors are written before the log they read closes.
-    await this.#api?.close()
-    this.#tokens?.stop()
-    const http = this.#http
-    if (http !== null) {
-      http.closeAllConnections()
-      await new Promise<void>((resolve) => http.close(() => resolve()))
-    }
-    await this.#log?.close()
+    await api?.close()
   }
 }
 

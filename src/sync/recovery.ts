@@ -50,6 +50,27 @@ export interface RecoveryGateOptions {
   readonly logger?: RecoveryLogger
   /** Called when what must be kept across a restart changes (the node rewrites its marker). */
   readonly persist?: (r: RecoveryResume) => void
+  /**
+   * What a proof leads to: `succession` (default), the node moves to a successor key and appends
+   * stay refused here until it has (the owner does it when `done` resolves 'proven'); `resume`,
+   * appends continue under this key at the proven head. Only `succession` never signs a seq twice:
+   * an entry no peer held (written with acks=0, or in flight) is lost with the disk, and `resume`
+   * signs its seq again. An operator's {@link RecoveryGate.acceptHead} always resumes.
+   */
+  readonly mode?: RecoveryMode
+}
+
+/** What a proven recovery may lead to (see {@link RecoveryGateOptions.mode}). */
+export const RECOVERY_MODES = ['succession', 'resume'] as const
+
+/** What a proven recovery leads to (see {@link RecoveryGateOptions.mode}). */
+export type RecoveryMode = (typeof RECOVERY_MODES)[number]
+
+/** The successor key an automatic succession moved the node to (in the stored status). */
+export interface RecoverySuccessor {
+  readonly sled: SledId
+  /** The old sled's last seq the succession vouches for: later ones read `retired`. */
+  readonly lastSeq: number
 }
 
 /** One configured peer and its answer. */
@@ -80,6 +101,10 @@ export interface RecoveryDecision {
 /** `recovery` in GET /v1/status. */
 export interface RecoveryStatus {
   readonly state: RecoveryState
+  /** What a proof leads to. */
+  readonly mode: RecoveryMode
+  /** Once a `succession` recovery moved the node to its successor key (its stored status): which. */
+  readonly successor: RecoverySuccessor | null
   /** When the recovery began and ended (ms since the epoch). */
   readonly since: number
   readonly endedAt: number | null
@@ -132,6 +157,7 @@ export class RecoveryGate {
   #warnings = 0
   #lastWarningAt: number | null = null
   #warnEvery: number
+  readonly #mode: RecoveryMode
   #warnTimer: NodeJS.Timeout | null = null
   #unsubscribe: Array<() => void> = []
   #resolveDone: ((o: RecoveryOutcome) => void) | null = null
@@ -144,6 +170,7 @@ export class RecoveryGate {
     this.#since = opts.resume?.since ?? Date.now()
     this.#need = opts.resume?.need ?? 0
     this.#warnEvery = opts.warnAfterMs ?? 10_000
+    this.#mode = opts.mode ?? 'succession'
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve
     })
@@ -265,6 +292,13 @@ export class RecoveryGate {
 
   /** The error writes are refused with while waiting; null once ended. */
   refusal(): SledlogError | null {
+    if (this.#state === 'proven' && this.#mode === 'succession')
+      return sledlogError(
+        'RECOVERING',
+        'this node proved its head after a lost store and is moving to a successor key (so that no seq of ' +
+          'its old key is ever signed twice): retry in a moment',
+        { holding: this.#o.log.held(this.#o.log.sled), successorPending: true },
+      )
     if (this.#state !== 'waiting') return null
     const s = this.status()
     // Writers see this, not only readers of the status: no peer URL's credentials.
@@ -289,6 +323,8 @@ export class RecoveryGate {
     const waiting = this.#state === 'waiting'
     return {
       state: this.#state,
+      mode: this.#mode,
+      successor: null,
       since: this.#since,
       endedAt: this.#endedAt,
       quorum: { rule: q.rule, needed: q.needed, answered: q.answered },
@@ -375,7 +411,13 @@ export class RecoveryGate {
       `${ACCEPT_HEAD_COMMAND}: append from seq ${holding} now, without proof; any entry at seq ${holding} ` +
         'or later that another node holds becomes a fork of this sled (readers everywhere stop below it)',
     )
-    out.push('move this node to a new key (key succession): no fork, its new entries go to a new sled')
+    out.push(
+      this.#mode === 'succession'
+        ? 'once proven this node moves to a successor key by itself; to move now, without the missing answers: ' +
+            'stop it and run sledlog recover --new-key --data DIR [--last-seq N] (later seqs of this sled read retired)'
+        : 'move this node to a new key (sledlog recover --new-key, node stopped): no fork, new entries go ' +
+            'to a new sled',
+    )
     return out
   }
 
@@ -394,9 +436,13 @@ export class RecoveryGate {
     if (log.missingRange(log.sled) !== null) return
     const s = this.status()
     this.#warn(
-      { head: s.holding, quorum: s.quorum, peers: s.peers },
+      { head: s.holding, quorum: s.quorum, peers: s.peers, mode: this.#mode },
       `recovery: own head proven by ${s.quorum.answered} configured peer(s) (${s.quorum.rule}): ` +
-        `this node holds ${s.holding} of its entries; appends resume at seq ${s.holding}`,
+        `this node holds ${s.holding} of its entries; ` +
+        (this.#mode === 'succession'
+          ? `it moves to a successor key vouching for seqs 0..${s.holding - 1} (an entry past them that no ` +
+            'peer held is lost with the disk, never signed again)'
+          : `appends resume at seq ${s.holding} (an entry there that no peer held is signed again)`),
     )
     this.#end('proven')
   }
@@ -405,7 +451,8 @@ export class RecoveryGate {
     this.#state = outcome
     this.#endedAt = Date.now()
     this.#cleanup()
-    this.#resolveOpen?.()
+    // A proof in succession mode opens nothing under this key: the successor's log appends.
+    if (outcome === 'accepted' || this.#mode === 'resume') this.#resolveOpen?.()
     this.#resolveDone?.(outcome)
   }
 

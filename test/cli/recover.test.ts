@@ -26,6 +26,8 @@ const BASE = {
 
 const WAITING: RecoveryStatus = {
   state: 'waiting',
+  mode: 'succession',
+  successor: null,
   since: Date.UTC(2026, 11, 7, 12, 0, 0),
   endedAt: null,
   quorum: { rule: 'every dialed peer', needed: 2, answered: 1 },

@@ -34,6 +34,7 @@ describe('resolveNodeSettings', () => {
       sync: false,
       minAcks: 0,
       logLevel: 'info',
+      recoveryMode: 'succession',
       insecure: false,
     })
     expect(r.origins.data).toBe('flag')
@@ -155,6 +156,18 @@ describe('resolveNodeSettings', () => {
     expect(problems({ flags: { data: 'd', peer: peers, 'recovery-quorum': '3' } })).toEqual([
       '--recovery-quorum: 3 peers can never answer: only 2 are configured (--peer, --allow), ' +
         'so a recovery would wait for an operator every time',
+    ])
+  })
+
+  it('--recovery-mode: succession (default) or resume, from flag, env or file', () => {
+    expect(ok({ flags: { data: 'd' } }).settings.recoveryMode).toBe('succession')
+    expect(ok({ flags: { data: 'd', 'recovery-mode': 'resume' } }).settings.recoveryMode).toBe('resume')
+    expect(ok({ flags: { data: 'd' }, env: { SLEDLOG_RECOVERY_MODE: 'resume' } }).settings.recoveryMode).toBe('resume')
+    expect(
+      ok({ flags: { data: 'd' }, file: { path: 'c.json', value: { recoveryMode: 'resume' } } }).settings.recoveryMode,
+    ).toBe('resume')
+    expect(problems({ flags: { data: 'd', 'recovery-mode': 'yolo' } })).toEqual([
+      '--recovery-mode: "yolo" is not a recovery mode (succession, resume)',
     ])
   })
 

@@ -39,7 +39,11 @@ export interface SyncNodeOptions {
    * predates its store does); default 'skip'.
    */
   readonly recovery?: 'hold' | 'skip'
-  /** Options of the gate besides its log and peers (allow comes from `auth.allow`). */
+  /**
+   * Options of the gate besides its log and peers (allow comes from `auth.allow`). Its mode is
+   * `resume` unless given: an in-process node has no owner to move it to a successor key
+   * (SledNode does that: test/node/succession-recovery.test.ts).
+   */
   readonly gate?: Partial<Omit<RecoveryGateOptions, 'log' | 'peers'>>
   readonly maxBackoffMs?: number
   readonly refusedRetryMs?: number
@@ -104,7 +108,7 @@ export async function syncNode(opts: SyncNodeOptions = {}): Promise<SyncNode> {
   const allow = opts.auth?.allow
   const gate =
     opts.recovery === 'hold'
-      ? new RecoveryGate({ log, peers, ...(allow === undefined ? {} : { allow }), ...opts.gate })
+      ? new RecoveryGate({ log, peers, mode: 'resume', ...(allow === undefined ? {} : { allow }), ...opts.gate })
       : null
   const rep = new Replicator({
     log,

@@ -2,11 +2,13 @@
  * Disk loss against real `sledlog node` processes (issue 16): a node whose database is lost but
  * whose key is kept must never sign a seq twice. It refuses writes (503 RECOVERING) until a quorum
  * of its configured peers signed how many of its entries they hold and it holds that many again;
- * no timeout ends that. Each scenario ends with the logs read on every node and, where no fork is
- * expected, `sledlog verify` on every stopped node.
+ * no timeout ends that. Then (default `--recovery-mode succession`) it moves to a successor key
+ * vouching for the seqs it got back: an entry no peer held (acks=0) is lost with the disk, and its
+ * seq is never signed again. Each scenario ends with the logs read on every node and, where no
+ * fork is expected, `sledlog verify` on every stopped node.
  */
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { type Cluster, type ClusterNode, HttpError } from '../../src/harness/cluster.js'
+import { type Cluster, type ClusterNode, HttpError, type NodeStatus } from '../../src/harness/cluster.js'
 import { checkInvariants } from '../../src/harness/invariants.js'
 import type { RecoveryStatus } from '../../src/sync/recovery.js'
 import { receiptLink, signReceipt } from '../../src/sync/holds.js'
@@ -17,6 +19,8 @@ import { HostileClient } from '../helpers/hostile-peer.js'
 import { testKeys } from '../helpers/keys.js'
 
 const CONVERGE_MS = 30_000
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
 
 /** Appends `n` events to `node` in batches of 10. */
 async function fill(node: ClusterNode, n: number, phase: string): Promise<void> {
@@ -56,6 +60,36 @@ async function recoveryWhen(node: ClusterNode, pred: (r: RecoveryStatus) => bool
     { what: `${node.name}'s recovery` },
   )
   return out as unknown as RecoveryStatus
+}
+
+/**
+ * Waits until `node` moved to a successor key after its recovery; returns its status then. The
+ * harness follows the node's `succession` line, so `node.sled` is the successor's too.
+ */
+async function succeeded(node: ClusterNode, from: string): Promise<NodeStatus> {
+  let out: NodeStatus | null = null
+  await eventually(
+    async () => {
+      const st = await node.status().catch((err: unknown) => {
+        if (err instanceof HttpError && err.code === 'RECOVERING') return null
+        throw err
+      })
+      if (st === null || st.sled === from) return [`still ${from.slice(0, 8)}`]
+      out = st
+      return true
+    },
+    CONVERGE_MS,
+    { what: `${node.name} to move to a successor key` },
+  )
+  const st = out as unknown as NodeStatus
+  expect(node.sled).toBe(st.sled)
+  expect(node.sleds).toEqual([from, st.sled])
+  return st
+}
+
+/** The chain of `sled` as `node` reads it (GET /v1/sleds/:sled/chain). */
+async function chainOf(node: ClusterNode, sled: string): Promise<unknown> {
+  return (await fetch(`${node.url}/v1/sleds/${sled}/chain`)).json()
 }
 
 /** The HTTP status and code a write to `node` gets now (201 when it is taken). */
@@ -106,16 +140,16 @@ async function checkLogs(c: Cluster, converged: boolean): Promise<void> {
 }
 
 describe('disk loss (real node processes)', () => {
-  it('lost while its only peer is down: refused for as long, then its history back and seq 50', async () => {
+  it('lost while its only peer is down: refused for as long, then its history back under a successor key', async () => {
     const c = await lostWithPeerDown(50)
     const a = c.node(0)
     // Warnings after 1 s, 2 s more, 4 s more: the old timeout released it after about one.
     await c.restart(0, { recoveryTimeoutMs: 1000 })
     const t0 = Date.now()
     const refused = await refusedFor(a, 5000)
-    const st = await recoveryWhen(a, (r) => r.warnings >= 2)
-    expect(st).toMatchObject({ state: 'waiting', holding: 0, missing: [c.link(0, 1).wsUrl] })
-    expect(st.waitingFor).toContain(c.link(0, 1).wsUrl)
+    const waiting = await recoveryWhen(a, (r) => r.warnings >= 2)
+    expect(waiting).toMatchObject({ state: 'waiting', holding: 0, missing: [c.link(0, 1).wsUrl] })
+    expect(waiting.waitingFor).toContain(c.link(0, 1).wsUrl)
     expect(a.stderr).toContain('recovery: still refusing writes')
     const metrics = await (await fetch(`${a.url}/metrics`)).text()
     expect(metrics).toMatch(/^sledlog_recovery_waiting 1$/m)
@@ -127,15 +161,90 @@ describe('disk loss (real node processes)', () => {
     expect(text).toContain(`${c.link(0, 1).wsUrl}  no answer`)
     console.log(`[disk loss, peer down] ${refused} writes refused with 503 RECOVERING over ${Date.now() - t0} ms`)
 
+    const old = a.sled
     await c.revive(1)
-    const done = await recoveryWhen(a, (r) => r.state === 'proven')
-    expect(done).toMatchObject({ holding: 50, need: 50, quorum: { needed: 1, answered: 1 } })
+    // Proven by the peer, then the old key signs nothing but its successor's endorsement.
+    const st = await succeeded(a, old)
+    expect(st.recovery).toMatchObject({
+      state: 'not-needed',
+      last: {
+        state: 'proven',
+        mode: 'succession',
+        holding: 50,
+        need: 50,
+        quorum: { needed: 1, answered: 1 },
+        successor: { sled: st.sled, lastSeq: 49 },
+      },
+    })
+    expect(st.heads[old]).toBe(49)
+    expect(a.stderr).toContain('recovery: moved to successor key')
     const [next] = await a.append([{ type: 'after', payload: 0 }])
-    expect(next?.seq).toBe(50)
-    await holds(c, 1, a.sled, 51)
+    // Entry 0 of the successor is its succession record.
+    expect(next).toMatchObject({ sled: st.sled, seq: 1 })
+    await holds(c, 1, st.sled, 2)
+    // Every node reads the chain: the old sled retired after 49 by its own endorsement.
+    expect(await chainOf(c.node(1), old)).toMatchObject({
+      sled: old,
+      retiredFrom: 50,
+      successors: [{ sled: st.sled, predecessor: old, lastSeq: 49, reason: 'recovery', endorsed: true }],
+      contested: false,
+    })
     await c.converge(CONVERGE_MS)
     await checkLogs(c, true)
-    for (const i of [0, 1]) expect((await c.node(i).status()).forks.sleds).toBe(0)
+    for (const i of [0, 1]) {
+      const s = await c.node(i).status()
+      expect(s.forks.sleds).toBe(0)
+      expect(s.heads[old]).toBe(49)
+    }
+    expect(await verifyAll(c)).toEqual([0, 0])
+  })
+
+  it('holding acked entries no peer had: acks=1 survive, acks=0 go with the disk, none re-signed', async () => {
+    const c = await testCluster({ size: 2, topology: 'mesh' })
+    const a = c.node(0)
+    const old = a.sled
+    // acks count configured peers with a ready link (status `acks`), else NOT_ENOUGH_PEERS.
+    await eventually(async () => (await a.status()).acks.connectedPeers === 1, CONVERGE_MS, {
+      what: 'node 0 linked to the peer it dials',
+    })
+    for (let i = 0; i < 30; i += 10)
+      await a.append(
+        Array.from({ length: 10 }, (_, k) => ({ type: 'replicated', payload: i + k })),
+        { acks: 1 },
+      )
+    c.partition([0], [1])
+    await eventually(async () => (await a.status()).peers.every((p) => !p.connected), CONVERGE_MS, {
+      what: 'node 0 cut off',
+    })
+    // Acknowledged by node 0's disk only (acks=0, the default), then an acks=1 write it cannot keep.
+    await fill(a, 20, 'local-only')
+    const refused = await a.append([{ type: 'needs-a-peer', payload: 0 }], { acks: 1, ackTimeoutMs: 500 }).then(
+      () => 'acknowledged',
+      (err: unknown) => (err instanceof HttpError ? `${err.status} ${err.code}` : String(err)),
+    )
+    expect(['503 NOT_ENOUGH_PEERS', '504 ACKS_TIMEOUT']).toContain(refused)
+    const localOnly = c.acked.filter((x) => x.sled === old && x.seq >= 30)
+    expect(localOnly.length).toBe(20)
+    await c.kill(0, 'SIGKILL')
+    await c.wipe(0)
+    c.heal()
+    await c.revive(0)
+    const st = await succeeded(a, old)
+    expect(st.recovery).toMatchObject({ last: { holding: 30, successor: { sled: st.sled, lastSeq: 29 } } })
+    await eventually(async () => (await a.status()).acks.connectedPeers === 1, CONVERGE_MS, { what: 'linked again' })
+    const [next] = await a.append([{ type: 'after', payload: 0 }], { acks: 1 })
+    expect(next).toMatchObject({ sled: st.sled, seq: 1 })
+    // Every acks=1 entry is on both nodes; the acks=0 ones are gone, and their seqs never
+    // reappear with other content: the old sled ends at 29 everywhere.
+    const kept = c.acked.filter((x) => !(x.sled === old && x.seq >= 30))
+    await c.converge(CONVERGE_MS, { acked: kept })
+    for (const log of await c.logs()) {
+      const bySlot = new Map(log.entries.map((e) => [`${e.sled}:${e.seq}`, e.sig]))
+      for (const x of kept) expect(bySlot.get(`${x.sled}:${x.seq}`), `${log.node} ${x.seq}`).toBe(x.sig)
+      for (const x of localOnly) expect(bySlot.has(`${x.sled}:${x.seq}`)).toBe(false)
+    }
+    for (const n of c.nodes) expect((await n.status()).heads[old]).toBe(29)
+    console.log(`[disk loss holding acks] ${kept.length} acks=1 kept, ${localOnly.length} acks=0 lost, 0 re-signed`)
     expect(await verifyAll(c)).toEqual([0, 0])
   })
 })
@@ -157,7 +266,7 @@ describe('disk loss with entries one peer holds and another does not (3 nodes)',
     return c
   }
 
-  it('quorum of all (default): waits for the peer that holds more, across a restart, then seq 40', async () => {
+  it('quorum of all (default): waits for the peer that holds more, across a restart, then a successor', async () => {
     const c = await setup()
     const a = c.node(0)
     await c.restart(0)
@@ -169,19 +278,42 @@ describe('disk loss with entries one peer holds and another does not (3 nodes)',
     const again = await recoveryWhen(a, (r) => r.quorum.answered === 1)
     expect(again).toMatchObject({ state: 'waiting', holding: 20, missing: [c.link(0, 1).wsUrl] })
     expect(await write(a, '/v1/events')).toBe('503 RECOVERING')
+    const old = a.sled
     await c.revive(1)
-    await recoveryWhen(a, (r) => r.state === 'proven' && r.holding === 40)
+    const st = await succeeded(a, old)
+    expect(st.recovery).toMatchObject({ last: { holding: 40, successor: { lastSeq: 39 } } })
     const [next] = await a.append([{ type: 'after', payload: 0 }])
-    expect(next?.seq).toBe(40)
+    expect(next).toMatchObject({ sled: st.sled, seq: 1 })
     await c.converge(CONVERGE_MS)
     await checkLogs(c, true)
     expect(await verifyAll(c)).toEqual([0, 0, 0])
   })
 
-  it('--recovery-quorum 1: proven by the peer that holds less, its next seq forks the sled (detected)', async () => {
+  it('--recovery-quorum 1: proven by the peer that holds less; what only the other holds reads retired', async () => {
     const c = await setup()
     const a = c.node(0)
+    const old = a.sled
     await c.restart(0, { recoveryQuorum: 1 })
+    const st = await succeeded(a, old)
+    expect(st.recovery).toMatchObject({ last: { holding: 20, successor: { lastSeq: 19 } } })
+    await a.append([{ type: 'after', payload: 0 }])
+    await c.revive(1)
+    // Node 1's seqs 20..39 of the old sled are past what the succession vouches for: every node
+    // reads them, flagged retired alike; no seq was signed twice, so nothing forks.
+    await c.converge(CONVERGE_MS)
+    for (const log of await c.logs()) {
+      const olds = log.entries.filter((e) => e.sled === old)
+      expect(olds.length).toBe(40)
+      expect(olds.filter((e) => e.retired === true).map((e) => e.seq)).toEqual(range(20, 40))
+    }
+    for (const n of c.nodes) expect((await n.status()).forks.sleds).toBe(0)
+    expect(await verifyAll(c)).toEqual([0, 0, 0])
+  })
+
+  it('--recovery-mode resume, quorum 1: proven by the peer that holds less, its next seq forks the sled', async () => {
+    const c = await setup()
+    const a = c.node(0)
+    await c.restart(0, { recoveryQuorum: 1, extraArgs: ['--recovery-mode', 'resume'] })
     const st = await recoveryWhen(a, (r) => r.state === 'proven')
     expect(st).toMatchObject({ holding: 20, quorum: { rule: 'any 1 configured peer', answered: 1 } })
     // The trade-off, precisely: seq 20 is signed again, and node 1 holds the other seq 20.

@@ -64,7 +64,6 @@ describe('recovery gate: the quorum', () => {
     expect(g.waiting).toBe(true)
     g.noteSled(U1, S1)
     expect(await g.done).toBe('proven')
-    expect(await after.append({ type: 'x', payload: 0 })).toMatchObject({ seq: 0 })
   })
 
   it('two URLs of one sled are one peer; a node that dials none waits for every allow-listed one', async () => {
@@ -131,7 +130,21 @@ describe('recovery gate: the head it needs', () => {
     expect(persisted.map((r) => r.need)).toEqual([30])
     await syncInto(before, after)
     expect(await g.done).toBe('proven')
-    expect(g.status()).toMatchObject({ state: 'proven', holding: 30, need: 30 })
+    expect(g.status()).toMatchObject({ state: 'proven', mode: 'succession', holding: 30, need: 30 })
+    // Proven, but this key never appends again: its owner moves to a successor (SledNode).
+    expect(await refused(after)).toBe('RECOVERING')
+    expect(g.refusal()?.details).toMatchObject({ holding: 30, successorPending: true })
+  })
+
+  it('in resume mode a proof opens appends at the proven head', async () => {
+    const { before, after } = await lostDisk(30)
+    const g = gate(after, { peers: [U1], mode: 'resume' })
+    g.noteSled(U1, S1)
+    g.noteReceipt(S1, 30)
+    expect(await refused(after)).toBe('RECOVERING')
+    await syncInto(before, after)
+    expect(await g.done).toBe('proven')
+    expect(g.status()).toMatchObject({ state: 'proven', mode: 'resume' })
     expect((await after.append({ type: 'after', payload: 0 })).seq).toBe(30)
   })
 

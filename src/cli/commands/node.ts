@@ -37,6 +37,7 @@ export const NODE_FLAGS = {
   'ack-timeout': { type: 'string' },
   'recovery-timeout': { type: 'string' },
   'recovery-quorum': { type: 'string' },
+  'recovery-mode': { type: 'string' },
   'ingest-capacity': { type: 'string' },
   'log-level': { type: 'string' },
   insecure: { type: 'boolean' },
@@ -89,6 +90,10 @@ Options (environment variable and config file key in brackets):
                            every --peer (every --allow when none). Lower is faster to
                            recover but can re-sign entries only the others hold (README)
                                                    [SLEDLOG_RECOVERY_QUORUM, recoveryQuorum]
+  --recovery-mode MODE     what a proven recovery leads to: succession (default) moves the node
+                           to a successor key, so no seq is signed twice; resume appends on
+                           under the old key, signing again the seqs of entries no peer held
+                                                   [SLEDLOG_RECOVERY_MODE, recoveryMode]
   --recovery-timeout MS    warn (log, status, metrics) when a recovery has waited this long,
                            then ever more rarely; it never ends one (10000)
                                                    [SLEDLOG_RECOVERY_TIMEOUT, recoveryTimeoutMs]
@@ -142,7 +147,15 @@ export async function runNode(
   io: CliIo,
 ): Promise<number> {
   // The API logs unexpected handler failures (500 INTERNAL) through the logger.
-  const sledNode = new SledNode({ ...nodeConfigOf(settings), logger })
+  const sledNode = new SledNode({
+    ...nodeConfigOf(settings),
+    logger,
+    // For supervisors (the harness, scripts): the sled this node appends as has changed.
+    onSuccession: (r) => {
+      const line = { event: 'succession', sled: r.successor, predecessor: r.predecessor, lastSeq: r.lastSeq }
+      void write(io.stdout, JSON.stringify(line) + '\n').catch(() => undefined)
+    },
+  })
 
   // Handlers go in before start: a signal during start must still end in a clean stop.
   let signalled: NodeJS.Signals | null = null
@@ -242,6 +255,7 @@ export function nodeConfigOf(s: NodeSettings): NodeConfig {
     ...(s.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: s.ackTimeoutMs }),
     ...(s.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: s.recoveryTimeoutMs }),
     ...(s.recoveryQuorum === undefined ? {} : { recoveryQuorum: s.recoveryQuorum }),
+    recoveryMode: s.recoveryMode,
     ...(s.ingestCapacity === undefined ? {} : { ingest: { capacity: s.ingestCapacity } }),
     insecure: s.insecure,
     ...(s.apiTokensFile === undefined ? {} : { apiTokensFile: s.apiTokensFile }),

@@ -1,0 +1,139 @@
+/**
+ * A node that lost its store moves to a successor key once it proved its head (SledNode, real
+ * LevelDB, real websockets, in process): the old key signs nothing after the proof but the
+ * successor's endorsement, so no seq of it is ever signed twice. A crash in the middle of the
+ * move is finished at the next start; an operator's interrupted rotation is not.
+ */
+import { existsSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import type { SledId } from '../../src/core/ids.js'
+import { keyPairFromSeed } from '../../src/core/signing.js'
+import { isSledlogError } from '../../src/errors.js'
+import type { RotateResult } from '../../src/node/key-rotation.js'
+import { RECOVERING_FILE, RECOVERY_META_KEY, SledNode, type NodeConfig } from '../../src/node/node.js'
+import { loadIdentity, pendingKeyPath, retiredKeyPath, saveKeyFile } from '../../src/store/identity.js'
+import { testKeys } from '../helpers/keys.js'
+import { until } from '../helpers/sync-node.js'
+import { tempDir } from '../helpers/tmp.js'
+
+/** Starts a node on loopback (port 0), stopped when the test finishes. */
+async function node(config: Partial<NodeConfig> & { dataDir: string }): Promise<SledNode> {
+  const n = new SledNode({ host: '127.0.0.1', port: 0, peers: [], ...config })
+  await n.start()
+  onTestFinished(() => n.stop())
+  return n
+}
+
+/** Node `a` (peer of `b`) wrote `count` entries that `b` holds; `a` is stopped and its store wiped. */
+async function lostStore(count: number): Promise<{ aDir: string; b: SledNode; old: SledId }> {
+  const b = await node({ dataDir: await tempDir() })
+  const aDir = await tempDir()
+  const a = await node({ dataDir: aDir, peers: [b.url.replace('http:', 'ws:')] })
+  const old = a.log.sled
+  await a.append(Array.from({ length: count }, (_, i) => ({ type: 'before', payload: i })))
+  await until(() => b.log.held(old) === count, `b holds ${count}`)
+  await a.stop()
+  await rm(join(aDir, 'db'), { recursive: true, force: true })
+  return { aDir, b, old }
+}
+
+/** What the node's API answers for a write now: `201` or `<status> <code>`. */
+async function post(n: SledNode): Promise<string> {
+  const res = await fetch(`${n.url}/v1/events`, {
+    method: 'POST',
+    body: '[{"type":"probe","payload":null}]',
+    headers: { 'content-type': 'application/json' },
+  })
+  const body = (await res.json()) as { error?: { code?: string } }
+  return res.status === 201 ? '201' : `${res.status} ${body.error?.code}`
+}
+
+describe('a proven recovery moves the node to a successor key', () => {
+  it('endorsed by the old key, vouching for what peers held; the old key is kept retired', async () => {
+    const { aDir, b, old } = await lostStore(12)
+    const moves: RotateResult[] = []
+    const a = await node({ dataDir: aDir, peers: [b.url.replace('http:', 'ws:')], onSuccession: (r) => moves.push(r) })
+    expect(a.recovery?.waiting ?? false).toBe(true)
+    await until(() => moves.length === 1, 'the move')
+    await a.succession
+    const successor = a.log.sled
+    expect(successor).not.toBe(old)
+    expect(moves[0]).toMatchObject({ predecessor: old, successor, lastSeq: 11, reason: 'recovery', endorsed: true })
+    expect((await loadIdentity(aDir))?.sled).toBe(successor)
+    expect(existsSync(retiredKeyPath(aDir, old))).toBe(true)
+    expect(existsSync(join(aDir, RECOVERING_FILE))).toBe(false)
+    expect(existsSync(pendingKeyPath(aDir))).toBe(false)
+    // The new run needs no recovery: its key is new. The stored outcome names the successor.
+    expect(a.recovery).toBeNull()
+    const stored = JSON.parse((await a.log.readMeta(RECOVERY_META_KEY)) ?? 'null') as Record<string, unknown>
+    expect(stored).toMatchObject({ state: 'proven', mode: 'succession', holding: 12, successor: { sled: successor } })
+    // Appends go to the successor (entry 0 is the succession record); the old sled stays at 12.
+    expect(await post(a)).toBe('201')
+    const [e] = (await a.append([{ type: 'after', payload: 0 }])).entries
+    expect(e).toMatchObject({ sled: successor, seq: 2 })
+    expect(a.log.held(old)).toBe(12)
+    await until(() => b.log.held(successor) === 3, 'b holds the successor')
+    expect(b.log.retiredAt(old)).toBe(12)
+    expect(b.log.held(old)).toBe(12)
+    expect(b.log.status().forks.sleds).toBe(0)
+  })
+
+  it('--recovery-mode resume appends on under the old key at the proven head', async () => {
+    const { aDir, b, old } = await lostStore(5)
+    const a = await node({ dataDir: aDir, peers: [b.url.replace('http:', 'ws:')], recoveryMode: 'resume' })
+    expect(await a.replicator.recovered).toBe('proven')
+    await until(() => !a.log.appendsHeld, 'the hold to end')
+    const [e] = (await a.append([{ type: 'after', payload: 0 }])).entries
+    expect(e).toMatchObject({ sled: old, seq: 5 })
+    expect((await loadIdentity(aDir))?.sled).toBe(old)
+  })
+
+  it('while proven but not yet moved, appends under the old key are refused, never taken', async () => {
+    const { aDir, b } = await lostStore(3)
+    const a = new SledNode({ host: '127.0.0.1', port: 0, peers: [b.url.replace('http:', 'ws:')], dataDir: aDir })
+    onTestFinished(() => a.stop())
+    await a.start()
+    const oldLog = a.log
+    expect(await a.replicator.recovered).toBe('proven')
+    // The old log may already be closing: what matters is that it never takes an append.
+    const err = await oldLog.append({ type: 'late', payload: 0 }).then(
+      () => null,
+      (e: unknown) => e,
+    )
+    expect(err).not.toBeNull()
+    if (isSledlogError(err)) expect(['RECOVERING', 'LOG_CLOSED']).toContain(err.code)
+    await a.succession
+    expect(a.log.held(oldLog.sled)).toBe(3)
+    // Stopped here: the temp dir's cleanup runs before hooks registered after it.
+    await a.stop()
+  })
+})
+
+describe('a move cut short by a crash', () => {
+  it('is finished at the next start when the node began it; an operator rotation is left to the operator', async () => {
+    const dir = await tempDir()
+    const first = await node({ dataDir: dir })
+    const old = first.log.sled
+    await first.append([{ type: 'e', payload: 0 }])
+    await first.stop()
+    const next = keyPairFromSeed(testKeys(905).seed)
+    // An operator's `rotate-key` that crashed after writing its journal: the node refuses.
+    await saveKeyFile(pendingKeyPath(dir), next, { rotation: { predecessor: old, lastSeq: 0, reason: 'rotation' } })
+    await expect(new SledNode({ host: '127.0.0.1', port: 0, peers: [], dataDir: dir }).start()).rejects.toMatchObject({
+      code: 'KEY_ROTATION_PENDING',
+    })
+    // The same journal written by the node itself: finished, announced, then started as the successor.
+    await rm(pendingKeyPath(dir))
+    await saveKeyFile(pendingKeyPath(dir), next, {
+      rotation: { predecessor: old, lastSeq: 0, reason: 'recovery', byNode: true },
+    })
+    const moves: RotateResult[] = []
+    const n = await node({ dataDir: dir, onSuccession: (r) => moves.push(r) })
+    expect(moves).toMatchObject([{ predecessor: old, successor: next.sled, lastSeq: 0, resumed: true }])
+    expect(n.log.sled).toBe(next.sled)
+    expect(n.log.retiredAt(old)).toBe(1)
+    expect(await post(n)).toBe('201')
+  })
+})
