@@ -248,6 +248,8 @@ const READERS_CATCH_UP_MS = 60_000
 const SUCCESSION_WITHIN_MS = 45_000
 /** How long an acks=N write to a node cut off from every peer waits before ACKS_TIMEOUT. */
 const CUT_OFF_ACK_TIMEOUT_MS = 1500
+/** Longest wait for a linked node to have the peers its acks=N writes ask for. */
+const LINK_WITHIN_MS = 20_000
 /** Batches of each kind (acks=0, acks=N) written to a node before it loses its disk. */
 const HOLDING_BATCHES = 3
 
@@ -726,11 +728,28 @@ class HarnessRun {
     const i = a.node
     await this.#quiesceReplicated(i)
     if (a.cutOff) this.#cutPairs(a.pairs, 'cut')
+    else await this.#linkedTo(i, a.acks)
     for (let k = 0; k < HOLDING_BATCHES; k++) {
       await this.#holdingWrite(i, 0, a.cutOff)
       await this.#holdingWrite(i, a.acks, a.cutOff)
     }
     await this.#loseDisk(i, true)
+  }
+
+  /**
+   * Waits until node `i` has `n` configured peers linked, so acks=n writes can be acknowledged: a
+   * node that just moved to a successor key links to its peers again. Not a violation when it
+   * does not (the writes are then refused and counted): liveness is measured by convergence.
+   */
+  async #linkedTo(i: number, n: number): Promise<void> {
+    const node = this.#cl.node(i)
+    try {
+      await eventually(async () => (await node.status()).acks.connectedPeers >= n, LINK_WITHIN_MS, { intervalMs: 200 })
+    } catch {
+      this.#say(
+        `node ${i} did not have ${n} peers linked within ${LINK_WITHIN_MS / 1000} s: acks=${n} writes will wait`,
+      )
+    }
   }
 
   /** One batch to node `i` with `acks`, its answer counted; an acknowledged acks>=1 write while cut off is a violation. */
