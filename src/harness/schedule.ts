@@ -306,6 +306,8 @@ export function makeSchedule(opts: ScheduleOptions): Schedule {
     const rand = streamOf(seed, 'schedule fault lane')
     let cycle: LaneFault[] = []
     let t = warmupMs
+    let holdingAcks = 0
+    let lastCutOff = false
     for (;;) {
       if (cycle.length === 0) cycle = shuffled(rand, laneKinds)
       const kind = cycle[0] as LaneFault
@@ -352,7 +354,10 @@ export function makeSchedule(opts: ScheduleOptions): Schedule {
         heal = { op: 'unpartition', pairs }
       } else {
         hold = span(rand, 2_000, 8_000, d, 0.08)
-        const cutOff = rand() < 0.5
+        // Variants alternate (the first of each pair at random), so two episodes have both.
+        const first = rand() < 0.5
+        const cutOff: boolean = holdingAcks++ % 2 === 0 ? first : !lastCutOff
+        lastCutOff = cutOff
         // N = 1 up to every peer: an acknowledged write survives the loss whatever N was.
         const acks = intIn(rand, 1, n - 1)
         fault = { op: 'wipe-holding-acks', node, cutOff, acks, pairs: cutOff ? isolate(node, n) : [] }
