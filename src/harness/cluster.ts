@@ -367,7 +367,7 @@ export class ClusterNode {
   /**
    * Reads the whole log with what the reads say beside the entries: the `forked` and `retired`
    * maps of every page and the succession chain (GET /v1/sleds/SLED/chain) of every sled the
-   * log, those maps or a chain names.
+   * log or those maps name.
    */
   async read(pageSize = 10_000): Promise<{ entries: StoredEntry[]; flags: ReadFlags }> {
     const { entries, forked, retired } = await this.#readPages(pageSize)
