@@ -1,7 +1,8 @@
 /**
  * The golden test vectors of docs/PROTOCOL.md, built from fixed seeds: the worked example of §9
- * (keys, entries, records, updates, storage, a handshake) and the conformance vectors (every
- * MUST-reject rule with its code and section, and the accepted neighbour of each boundary).
+ * (keys, entries, records, updates, storage, a handshake, a holds receipt) and the conformance
+ * vectors (every MUST-reject rule with its code and section, and the accepted neighbour of each
+ * boundary).
  *
  * Every vector's expected outcome is written down here from the spec, not computed from the
  * reference code; {@link buildGolden} then runs the reference on each vector and refuses to
@@ -43,7 +44,8 @@ import {
   verifyTranscript,
 } from '../src/sync/handshake.js'
 import type { Transcript } from '../src/sync/handshake.js'
-import { encodeHello, encodeOk, encodeProve } from '../src/sync/messages.js'
+import { HOLDS_DOMAIN, MAX_HOLDS_LENGTH, receiptBytes, signReceipt, verifyReceipt } from '../src/sync/holds.js'
+import { decodeMessage, encodeHello, encodeHolds, encodeOk, encodeProve } from '../src/sync/messages.js'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'))
@@ -146,6 +148,37 @@ export interface HandshakeRejection {
   readonly expect: false
   /** node:crypto alone on the signature (no weak-key check). */
   readonly nodeCryptoRaw: boolean
+}
+
+/** A holds receipt as its receiver checks it: `holderKeyHex`'s about its own sled `subjectKeyHex`, on a link. */
+export interface HoldsReceiptCheck {
+  readonly holderKeyHex: string
+  readonly subjectKeyHex: string
+  readonly serverNonceHex: string
+  readonly clientNonceHex: string
+  /** The length the message states. */
+  readonly length: number
+  readonly signatureHex: string
+}
+
+/** A holds receipt that must not count (§8.6): it does not verify on its link. */
+export interface HoldsRejection extends HoldsReceiptCheck {
+  readonly name: string
+  readonly section: string
+  readonly rule: string
+  /** Always false: the receipt is a `PEER_PROTOCOL` violation and counts for nothing. */
+  readonly expect: false
+  /** node:crypto alone on the signature over the bytes of §8.6 (no weak-key check). */
+  readonly nodeCryptoRaw: boolean
+}
+
+/** A type-102 message that must not decode (§8.1): `PEER_PROTOCOL`. */
+export interface HoldsMessageRejection {
+  readonly name: string
+  readonly section: string
+  readonly rule: string
+  readonly hex: string
+  readonly expect: 'PEER_PROTOCOL'
 }
 
 // ---- keys ----
@@ -1527,6 +1560,150 @@ async function handshakeVectors(): Promise<Record<string, unknown>> {
   }
 }
 
+// ---- holds receipts (§8.6, §9.10) ----
+
+/** What the reference makes of a receipt on its link (signature, weak-key and length checks). */
+export function holdsOutcome(v: HoldsReceiptCheck): boolean {
+  const link = { serverNonce: fromHex(v.serverNonceHex), clientNonce: fromHex(v.clientNonceHex) }
+  return verifyReceipt(fromHex(v.holderKeyHex), fromHex(v.subjectKeyHex), link, v.length, fromHex(v.signatureHex))
+}
+
+/** What the reference's decoder makes of a type-102 message: its length, or the error code. */
+export function holdsMessageOutcome(h: string): { length: number } | string {
+  try {
+    const m = decodeMessage(fromHex(h))
+    return m.t === 'holds' ? { length: m.length } : `decoded as ${m.t}`
+  } catch (err) {
+    if (isSledlogError(err)) return err.code
+    throw err
+  }
+}
+
+function holdsVectors(): Record<string, unknown> {
+  // The link of §9.7: S (the golden key) is the server, B (seed 20..3f) the client.
+  const link = { serverNonce, clientNonce }
+  const receipt = (name: string, holder: KeyPair, subject: KeyPair, length: number) => {
+    const signature = signReceipt(holder, subject.publicKey, link, length)
+    return {
+      name,
+      holderKeyHex: hex(holder.publicKey),
+      subjectKeyHex: hex(subject.publicKey),
+      length,
+      signedHex: hex(receiptBytes(subject.publicKey, holder.publicKey, link, length)),
+      signatureHex: hex(signature),
+      messageHex: hex(encodeHolds(length, signature)),
+    }
+  }
+  const raw = (holder: Uint8Array, signed: Uint8Array, signature: Uint8Array): boolean => {
+    try {
+      return verify(null, signed, publicKeyObject(holder), signature)
+    } catch {
+      return false
+    }
+  }
+  const rejection = (
+    name: string,
+    rule: string,
+    length: number,
+    signature: Uint8Array,
+    holder: Uint8Array = keysB.publicKey,
+  ): HoldsRejection => ({
+    name,
+    section: '§8.6',
+    rule,
+    holderKeyHex: hex(holder),
+    subjectKeyHex: hex(keys.publicKey),
+    serverNonceHex: hex(serverNonce),
+    clientNonceHex: hex(clientNonce),
+    length,
+    signatureHex: hex(signature),
+    expect: false,
+    nodeCryptoRaw: raw(holder, receiptBytes(keys.publicKey, holder, link, length), signature),
+  })
+  const u64 = (n: number): Buffer => {
+    const b = Buffer.alloc(8)
+    b.writeBigUInt64BE(BigInt(n))
+    return b
+  }
+  const signB = (...parts: Uint8Array[]): Uint8Array =>
+    new Uint8Array(sign(null, Buffer.concat(parts), privateKeyObject(seedB)))
+  const domain = Buffer.from(HOLDS_DOMAIN)
+  const sig4 = signReceipt(keysB, keys.publicKey, link, 4)
+  // A holder claiming the identity point as its key: grind the length until k ≡ 0 mod 8.
+  const identity = fromHex('01' + '00'.repeat(31))
+  const R = ed.Point.BASE.multiply(rFixed).toBytes()
+  let weakLength = 0
+  while (challenge(R, identity, receiptBytes(keys.publicKey, identity, link, weakLength)) % 8n !== 0n) weakLength++
+  const msg = (name: string, rule: string, bytes: Uint8Array): HoldsMessageRejection => ({
+    name,
+    section: '§8.1',
+    rule,
+    hex: hex(bytes),
+    expect: 'PEER_PROTOCOL',
+  })
+  const m4 = encodeHolds(4, sig4)
+  return {
+    description:
+      'Holds receipts (PROTOCOL.md §8.6, §9.10) on the link of the §9.7 handshake: S = the golden key (server), ' +
+      'B = seed 20..3f (client), the §9.7 nonces. Signed bytes: domain ‖ subject key ‖ holder key ‖ server nonce ‖ ' +
+      'client nonce ‖ u64 big-endian length. Message: varuint 102, varuint length, 64 raw signature bytes.',
+    domain: HOLDS_DOMAIN,
+    serverNonceHex: hex(serverNonce),
+    clientNonceHex: hex(clientNonce),
+    receipts: [
+      receipt('client-holds-4', keysB, keys, 4),
+      receipt('server-holds-0', keys, keysB, 0),
+      receipt('client-holds-max', keysB, keys, MAX_HOLDS_LENGTH),
+    ],
+    rejections: [
+      rejection('wrong-length', 'B’s receipt for 4 entries presented as one for 5', 5, sig4),
+      rejection(
+        'nonce-order',
+        'signed with the client nonce before the server nonce',
+        4,
+        signB(domain, keys.publicKey, keysB.publicKey, clientNonce, serverNonce, u64(4)),
+      ),
+      rejection(
+        'keys-swapped',
+        'signed with the holder key before the subject key',
+        4,
+        signB(domain, keysB.publicKey, keys.publicKey, serverNonce, clientNonce, u64(4)),
+      ),
+      rejection(
+        'length-little-endian',
+        'the length signed as u64 little-endian',
+        4,
+        signB(domain, keys.publicKey, keysB.publicKey, serverNonce, clientNonce, u64(4).reverse()),
+      ),
+      rejection(
+        'no-domain',
+        'signed without the holds domain in front',
+        4,
+        signB(keys.publicKey, keysB.publicKey, serverNonce, clientNonce, u64(4)),
+      ),
+      rejection(
+        'reflected',
+        'S’s own receipt about B sent back to S as B’s',
+        0,
+        signReceipt(keys, keysB.publicKey, link, 0),
+      ),
+      rejection(
+        'weak-holder-key',
+        'holder key = the identity point; R = [r]B, S = r, length ground until k ≡ 0 mod 8',
+        weakLength,
+        cat(R, le32(rFixed)),
+        identity,
+      ),
+    ],
+    messages: [
+      msg('truncated', 'the message of client-holds-4 without its last signature byte', m4.subarray(0, m4.length - 1)),
+      msg('no-signature', 'type and length only', m4.subarray(0, 2)),
+      msg('trailing-byte', 'the message of client-holds-4 with one byte more', cat(m4, [0])),
+      msg('length-past-max', 'length 2^53 (not a safe integer)', cat(0x66, varuint(2 ** 53), sig4)),
+    ],
+  }
+}
+
 // ---- key succession: worked example (§9.9) ----
 
 /** The retirement seqs the reference computes from `records` with `adminKeys` configured (§6.5). */
@@ -1675,6 +1852,7 @@ export async function buildGolden(): Promise<Record<string, unknown>> {
   const svV = stateVectorVectors()
   const handshake = await handshakeVectors()
   const succession = successionVectors()
+  const holds = holdsVectors()
   // Written from §6.5: S retired at min(lastSeq 3 + 1, fromSeq 2) = 2; B at 5 only with C as admin.
   const wantRetired = { [sled]: 2 }
   const wantWithAdmin = Object.fromEntries(
@@ -1701,6 +1879,19 @@ export async function buildGolden(): Promise<Record<string, unknown>> {
   for (const v of handshake.rejections as HandshakeRejection[]) {
     if (handshakeOutcome(v) !== v.expect) throw mismatch('handshake', v.name, v.expect, true)
   }
+  const nonces = { serverNonceHex: hex(serverNonce), clientNonceHex: hex(clientNonce) }
+  for (const v of holds.receipts as Array<HoldsReceiptCheck & { name: string; messageHex: string }>) {
+    if (!holdsOutcome({ ...v, ...nonces })) throw mismatch('holds', v.name, true, false)
+    const got = holdsMessageOutcome(v.messageHex)
+    if (typeof got === 'string' || got.length !== v.length) throw mismatch('holds message', v.name, v.length, got)
+  }
+  for (const v of holds.rejections as HoldsRejection[]) {
+    if (holdsOutcome(v) !== v.expect) throw mismatch('holds', v.name, v.expect, true)
+  }
+  for (const v of holds.messages as HoldsMessageRejection[]) {
+    const got = holdsMessageOutcome(v.hex)
+    if (got !== v.expect) throw mismatch('holds message', v.name, v.expect, got)
+  }
 
   return {
     description:
@@ -1726,6 +1917,7 @@ export async function buildGolden(): Promise<Record<string, unknown>> {
     store: { macKeyHex: hex(macKey), key: storeKey, macHex: hex(mac) },
     handshake,
     succession,
+    holds,
     conformance: {
       description:
         'Every MUST-reject rule of docs/PROTOCOL.md with the code a verifier gives and the section that says so, ' +

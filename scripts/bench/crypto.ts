@@ -16,6 +16,7 @@ import {
   signedMessage,
   splitRecord,
 } from '../../src/core/signing.js'
+import { linkReceipts, signReceipt, verifyReceipt } from '../../src/sync/holds.js'
 import {
   makePayload,
   measureRate,
@@ -105,6 +106,41 @@ export const cryptoGroup: BenchGroup = {
       },
     },
     {
+      name: 'receipts',
+      async run(ctx) {
+        // Holds receipts (PROTOCOL.md §8.6) on one link: one-off calls redo the peer key's
+        // weak-key check and KeyObject (and the signer's private KeyObject) per receipt; a
+        // session's linkReceipts does them once per link.
+        const ms = measureMs(ctx.quick)
+        const peer = keyPairFromSeed(randomBytes(32))
+        const link = { serverNonce: randomBytes(32), clientNonce: randomBytes(32) }
+        const sigs = Array.from({ length: SAMPLES }, (_, i) => signReceipt(peer, keys.publicKey, link, i))
+        const session = linkReceipts(keys, peer.publicKey, link)
+        let j = 0
+        const check = (ok: boolean): void => {
+          if (!ok) throw new Error('receipt does not verify')
+        }
+        const oneOff = medianRateOf(ms, (k) => {
+          for (let i = 0; i < k; i++, j++) {
+            check(verifyReceipt(peer.publicKey, keys.publicKey, link, j % SAMPLES, sigs[j % SAMPLES] as Uint8Array))
+          }
+        })
+        record(ctx, 'crypto/receipts', 'verify one-off', oneOff, 'verifyReceipt: weak-key check + KeyObject each')
+        const cached = medianRateOf(ms, (k) => {
+          for (let i = 0; i < k; i++, j++) check(session.verify(j % SAMPLES, sigs[j % SAMPLES] as Uint8Array))
+        })
+        record(ctx, 'crypto/receipts', 'verify per link', cached, 'linkReceipts.verify: key checked once per link')
+        const signOneOff = medianRateOf(ms, (k) => {
+          for (let i = 0; i < k; i++) signReceipt(keys, peer.publicKey, link, j++)
+        })
+        record(ctx, 'crypto/receipts', 'sign one-off', signOneOff, 'signReceipt: private KeyObject each')
+        const signCached = medianRateOf(ms, (k) => {
+          for (let i = 0; i < k; i++) session.sign(j++)
+        })
+        record(ctx, 'crypto/receipts', 'sign per link', signCached, 'linkReceipts.sign: KeyObject once per link')
+      },
+    },
+    {
       name: 'noble',
       async run(ctx) {
         const ms = measureMs(ctx.quick)
@@ -136,6 +172,12 @@ export const cryptoGroup: BenchGroup = {
     },
   ],
   ratios: [
+    {
+      name: 'receipt verify per link / one-off',
+      numerator: { scenario: 'crypto/receipts', metric: 'verify per link' },
+      denominator: { scenario: 'crypto/receipts', metric: 'verify one-off' },
+      note: 'what a session saves per holds receipt by checking the peer key once',
+    },
     {
       name: 'node:crypto sign / noble sign',
       numerator: { scenario: 'crypto/node', metric: 'sign' },

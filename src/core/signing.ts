@@ -127,9 +127,49 @@ export function isWeakPublicKey(pub: Uint8Array): boolean {
   }
 }
 
+/** Signs messages (already domain-separated by the caller) with one key: raw 64-byte signatures. */
+export type DetachedSigner = (message: Uint8Array) => Uint8Array
+
+/** True when `signature` is the key's over `message` (its domain already in it). */
+export type DetachedVerifier = (message: Uint8Array, signature: Uint8Array) => boolean
+
+/**
+ * A signer for `keys` that builds the private KeyObject once: a link signing many messages with
+ * the node's key (holds receipts) pays the DER import (~0.4 ms, ten signatures) once, not per signature.
+ */
+export function detachedSigner(keys: KeyPair): DetachedSigner {
+  const priv = privateKeyObject(keys.seed)
+  return (message) => new Uint8Array(sign(null, message, priv))
+}
+
 /** Signs `message` (already domain-separated by the caller) with `keys`: a raw 64-byte signature. */
 export function signDetached(keys: KeyPair, message: Uint8Array): Uint8Array {
-  return new Uint8Array(sign(null, message, privateKeyObject(keys.seed)))
+  return detachedSigner(keys)(message)
+}
+
+/**
+ * A verifier of `publicKey`'s signatures that checks the key and builds its KeyObject once (the
+ * weak-key check costs ~80 µs, about a verification; the import ~15 µs): for a peer whose key
+ * verifies many messages on one link. Same verdicts as {@link verifyDetached}: a weak key ({@link
+ * isWeakPublicKey}) verifies nothing; a malformed key or signature is false, not thrown.
+ */
+export function detachedVerifier(publicKey: Uint8Array): DetachedVerifier {
+  let key: KeyObject | null = null
+  if (!isWeakPublicKey(publicKey)) {
+    try {
+      key = publicKeyObject(publicKey)
+    } catch {
+      key = null
+    }
+  }
+  return (message, signature) => {
+    if (key === null) return false
+    try {
+      return verify(null, message, key, signature)
+    } catch {
+      return false
+    }
+  }
 }
 
 /**
@@ -137,12 +177,7 @@ export function signDetached(keys: KeyPair, message: Uint8Array): Uint8Array {
  * would let anyone sign, so it verifies nothing; a malformed key or signature is false, not thrown.
  */
 export function verifyDetached(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  if (isWeakPublicKey(publicKey)) return false
-  try {
-    return verify(null, message, publicKeyObject(publicKey), signature)
-  } catch {
-    return false
-  }
+  return detachedVerifier(publicKey)(message, signature)
 }
 
 /**

@@ -249,6 +249,34 @@ export function admitByChain(
 }
 
 /**
+ * The predecessors a presented chain proves `sled` succeeds, nearest first: those of its records up
+ * to the first that fails a check of {@link admitByChain} (every one before it opened, is `sled`'s
+ * or the previous predecessor's entry 0, is endorsed and passed `refuse`). Empty when the first
+ * fails. Whom a node trusts can then be asked of each (the link cap prefers the signed successor
+ * of a preferred peer, sync/server.ts) without checking the signatures again.
+ */
+export function verifiedPredecessors(
+  sled: SledId,
+  records: readonly string[],
+  verifier: EntryVerifier,
+  refuse?: (link: ChainLink) => string | undefined,
+): SledId[] {
+  const out: SledId[] = []
+  // admitByChain asks `allowed` of a predecessor only once its record passed every check.
+  admitByChain(
+    sled,
+    records,
+    verifier,
+    (s) => {
+      out.push(s)
+      return false
+    },
+    refuse,
+  )
+  return out
+}
+
+/**
  * True when a record the log holds (checked when it came in) is a succession or revocation, read
  * from its `kind` field without parsing: the JSON text starts at character 87 with `{"sled":"`,
  * 64 hex digits and `","seq":`, and the first `,"kind":"` after that is the kind field (seq and

@@ -171,7 +171,7 @@ export class ConsumerClient {
         const q = new URLSearchParams({ consumer: this.#o.consumer, buffer: String(this.#o.buffer) })
         stream = await openSse(`${this.#o.url()}/v1/stream?${q.toString()}`, {}, (ev) => this.#onEvent(ev))
       } catch (err) {
-        // 503: the node cannot serve yet (moving to a successor key after a recovery): retried.
+        // 503: the node cannot serve yet (between two keys after a recovery): retried like a network error.
         if (err instanceof StreamRefused && err.status !== 503)
           this.#violation(`the node refused the consumer stream: ${err.message}`)
         await this.#nap(intIn(this.#o.random, 200, 600))

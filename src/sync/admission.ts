@@ -11,8 +11,9 @@
  *
  * Links: past the link cap an authenticated newcomer is admitted only by evicting someone: a
  * link of the same sled (a restarting peer whose old link is not yet known dead), else, for a
- * preferred peer (on the allow-list, or one this node dials), the oldest link of a peer that is
- * not preferred. Everyone else is refused (4512) and retries with backoff.
+ * preferred peer (on the allow-list, or one this node dials, or a signed successor of one: see
+ * server.ts), the oldest link of a peer that is not preferred. Everyone else is refused (4512)
+ * and retries with backoff.
  */
 import type { SledId } from '../core/ids.js'
 

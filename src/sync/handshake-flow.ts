@@ -42,9 +42,16 @@ export type HandshakeOutcome =
   | { readonly kind: 'ignored' }
   /**
    * Authenticated: the peer proved `peer`'s key (the server sends its ok only once admitted).
-   * `via`: the allow-listed sled it was admitted as a signed successor of (PROTOCOL.md §8.2).
+   * `via`: the allow-listed sled it was admitted as a signed successor of (PROTOCOL.md §8.2);
+   * `chain`: the succession records it presented (checked only when it was admitted by them).
    */
-  | { readonly kind: 'ready'; readonly peer: SledId; readonly transcript: Transcript; readonly via?: SledId }
+  | {
+      readonly kind: 'ready'
+      readonly peer: SledId
+      readonly transcript: Transcript
+      readonly chain: readonly string[]
+      readonly via?: SledId
+    }
   /** Close the link with `close` after sending what the step says. */
   | {
       readonly kind: 'refused'
@@ -255,6 +262,6 @@ function admit(
     }
     via = verdict.via
   }
-  const outcome = { kind: 'ready', peer, transcript: t, ...(via === undefined ? {} : { via }) } as const
+  const outcome = { kind: 'ready', peer, transcript: t, chain, ...(via === undefined ? {} : { via }) } as const
   return { state: { step: 'done', peer, transcript: t }, send: send(), outcome }
 }

@@ -8,7 +8,7 @@
  * The signature binds both keys and both handshake nonces, so a receipt cannot be replayed on
  * another link (where it might be stale) or passed off as another holder's.
  */
-import { signDetached, verifyDetached, type KeyPair } from '../core/signing.js'
+import { detachedSigner, detachedVerifier, signDetached, verifyDetached, type KeyPair } from '../core/signing.js'
 import type { Transcript } from './handshake.js'
 
 /** Domain separation prefix of receipt signatures (distinct from entry and handshake ones). */
@@ -25,10 +25,20 @@ export interface ReceiptLink {
 
 /** The bytes a holder signs: domain, subject key, holder key, both nonces, length (u64 BE). */
 export function receiptBytes(subject: Uint8Array, holder: Uint8Array, link: ReceiptLink, length: number): Buffer {
+  return withLength(receiptPrefix(subject, holder, link), length)
+}
+
+/** Everything a receipt signs but its length: fixed for one holder, subject and link. */
+function receiptPrefix(subject: Uint8Array, holder: Uint8Array, link: ReceiptLink): Buffer {
+  return Buffer.concat([Buffer.from(HOLDS_DOMAIN), subject, holder, link.serverNonce, link.clientNonce])
+}
+
+function withLength(prefix: Buffer, length: number): Buffer {
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`receipt length ${length} out of range`)
-  const n = Buffer.alloc(8)
-  n.writeBigUInt64BE(BigInt(length))
-  return Buffer.concat([Buffer.from(HOLDS_DOMAIN), subject, holder, link.serverNonce, link.clientNonce, n])
+  const out = Buffer.alloc(prefix.length + 8)
+  prefix.copy(out)
+  out.writeBigUInt64BE(BigInt(length), prefix.length)
+  return out
 }
 
 /** The link of a finished handshake. */
@@ -51,4 +61,33 @@ export function verifyReceipt(
 ): boolean {
   if (!Number.isSafeInteger(length) || length < 0) return false
   return verifyDetached(holder, receiptBytes(subject, holder, link, length), signature)
+}
+
+/** The receipts of one link in both directions: what this node signs and what it verifies. */
+export interface LinkReceipts {
+  /** This node's receipt for `length` entries of the peer's sled. */
+  sign(length: number): Uint8Array
+  /** True when `signature` is the peer's receipt for `length` entries of this node's sled. */
+  verify(length: number, signature: Uint8Array): boolean
+}
+
+/**
+ * The receipts of a link between `own` (this node) and `peer`, bound to `link`. What is the same
+ * for every receipt of the link is done once: the peer key's weak-key check and KeyObject, this
+ * node's private KeyObject, the signed bytes but the length. A session makes one when its
+ * handshake ends; verdicts are those of {@link verifyReceipt} (a weak peer key verifies nothing,
+ * a length out of range is false).
+ */
+export function linkReceipts(own: KeyPair, peer: Uint8Array, link: ReceiptLink): LinkReceipts {
+  const theirs = receiptPrefix(own.publicKey, peer, link)
+  const ours = receiptPrefix(peer, own.publicKey, link)
+  const check = detachedVerifier(peer)
+  const signer = detachedSigner(own)
+  return {
+    sign: (length) => signer(withLength(ours, length)),
+    verify(length, signature) {
+      if (!Number.isSafeInteger(length) || length < 0) return false
+      return check(withLength(theirs, length), signature)
+    },
+  }
 }

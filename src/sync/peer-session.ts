@@ -17,7 +17,7 @@ import { AnswerScheduler, type AnswerJob, type PumpResult } from './answer-sched
 import { CLOSE } from './close-codes.js'
 import { clientStart, handshakeStep, serverStart, type HandshakeState } from './handshake-flow.js'
 import type { AuthConfig } from './handshake.js'
-import { receiptLink, signReceipt, verifyReceipt, type ReceiptLink } from './holds.js'
+import { linkReceipts, receiptLink, type LinkReceipts } from './holds.js'
 import type { LedgerPeer, SyncLedger } from './ledger.js'
 import {
   decodeMessage,
@@ -102,6 +102,14 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   step1EveryMs: 250,
 }
 
+/** The succession chain a peer presented in its handshake (PROTOCOL.md §8.2). */
+export interface PresentedSuccession {
+  /** The records, nearest first (empty: none). */
+  readonly chain: readonly string[]
+  /** The allow-listed sled the chain admitted the peer as a signed successor of. */
+  readonly via?: SledId
+}
+
 /** A refusal of an authenticated peer by the server's link policy. */
 export interface LinkRefusal {
   readonly code: number
@@ -138,9 +146,10 @@ export interface PeerSessionOptions {
   readonly mayAsk?: (s: PeerSession) => boolean
   /**
    * Server side: whether an authenticated peer gets its link (the link cap); a refusal closes
-   * it before the handshake's ok. Default: every peer.
+   * it before the handshake's ok. Default: every peer. `succession` is the chain the peer
+   * presented and, when the allow-list admitted it by that chain, the listed sled it succeeds.
    */
-  readonly admit?: (s: PeerSession, sled: SledId) => LinkRefusal | null
+  readonly admit?: (s: PeerSession, sled: SledId, succession: PresentedSuccession) => LinkRefusal | null
   /** Takes turns among the node's answers; default: one of the session's own. */
   readonly answers?: AnswerScheduler
   /**
@@ -208,8 +217,13 @@ export class PeerSession {
   #state: 'handshake' | 'ready' | 'closed' = 'handshake'
   #hs: HandshakeState
   #remote: SledId | null = null
-  /** The finished handshake: what receipts on this link are bound to. */
-  #link: ReceiptLink | null = null
+  /** The allow-listed sled the peer was admitted as a successor of (its chain), if any. */
+  #via: SledId | null = null
+  /**
+   * Receipts on this link, bound to its finished handshake; keys checked and imported once per
+   * link, not once per receipt.
+   */
+  #receipts: LinkReceipts | null = null
   /** The length of the peer's sled our last receipt stated; -1 before the first. */
   #ourReceipt = -1
   #ourReceiptAt = Number.NEGATIVE_INFINITY
@@ -283,6 +297,15 @@ export class PeerSession {
   /** The authenticated peer's sled id, once known. */
   get remoteSled(): SledId | null {
     return this.#remote
+  }
+
+  /**
+   * Whom the peer counts as for this node's policies (acknowledgements, recovery quorum): the
+   * allow-listed sled it proved, by its succession chain, that it succeeds; else itself. A node
+   * that moved to a successor key stays the configured peer it was. Null before the handshake.
+   */
+  get standsFor(): SledId | null {
+    return this.#via ?? this.#remote
   }
 
   /** True once the handshake succeeded and until the session stops. */
@@ -468,13 +491,13 @@ export class PeerSession {
     const wait = this.#ourReceiptAt + RECEIPT_EVERY_MS - Date.now()
     const send = (): void => {
       this.#ourReceiptDue = false
-      const link = this.#link
-      if (this.#state !== 'ready' || link === null || this.#remote === null) return
+      const receipts = this.#receipts
+      if (this.#state !== 'ready' || receipts === null || this.#remote === null) return
       const length = this.#o.log.held(this.#remote)
       if (length <= this.#ourReceipt) return
       this.#ourReceipt = length
       this.#ourReceiptAt = Date.now()
-      this.#send(encodeHolds(length, signReceipt(this.#o.keys, publicKeyOf(this.#remote), link, length)))
+      this.#send(encodeHolds(length, receipts.sign(length)))
     }
     if (wait <= 0) send()
     else {
@@ -496,10 +519,10 @@ export class PeerSession {
   #checkReceipt(): void {
     const r = this.#receiptPending
     this.#receiptPending = null
-    const link = this.#link
-    if (r === null || link === null || this.#remote === null || this.#state !== 'ready') return
+    const receipts = this.#receipts
+    if (r === null || receipts === null || this.#state !== 'ready') return
     this.#receiptCheckedAt = Date.now()
-    if (!verifyReceipt(publicKeyOf(this.#remote), this.#o.keys.publicKey, link, r.length, r.signature)) {
+    if (!receipts.verify(r.length, r.signature)) {
       this.#violation('PEER_PROTOCOL', `holds receipt for ${r.length} entries does not verify`)
       return
     }
@@ -582,8 +605,10 @@ export class PeerSession {
         return
       case 'ready': {
         this.#remote = out.peer
-        this.#link = receiptLink(out.transcript)
-        const refusal = this.#o.admit?.(this, out.peer) ?? null
+        this.#via = out.via ?? null
+        this.#receipts = linkReceipts(this.#o.keys, publicKeyOf(out.peer), receiptLink(out.transcript))
+        const succession = { chain: out.chain, ...(out.via === undefined ? {} : { via: out.via }) }
+        const refusal = this.#o.admit?.(this, out.peer, succession) ?? null
         if (refusal !== null) {
           this.#o.link.send(encodeDenied(refusal.reason))
           this.#close(refusal.code, refusal.reason)

@@ -145,13 +145,15 @@ export class Replicator {
           this.#dialedSleds.add(s.remoteSled)
           opts.recovery?.noteSled(dialer.url, s.remoteSled)
         }
-        this.#holds.linkReady(s, s.remoteSled)
+        // A successor admitted by its chain counts as the allow-listed sled it succeeds.
+        this.#holds.linkReady(s, s.standsFor ?? s.remoteSled)
       },
       onSynced: () => this.#releaseAsks(),
       onHolds: (s: PeerSession, length: number) => {
-        if (s.remoteSled === null) return
-        this.#holds.linkHolds(s, s.remoteSled, length)
-        opts.recovery?.noteReceipt(s.remoteSled, length)
+        const sled = s.standsFor
+        if (sled === null) return
+        this.#holds.linkHolds(s, sled, length)
+        opts.recovery?.noteReceipt(sled, length)
       },
       mayAsk: (s: PeerSession) => this.#mayAsk(s),
     }

@@ -10,11 +10,13 @@ import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { SledId } from '../core/ids.js'
+import { createVerifier } from '../core/signing.js'
+import { verifiedPredecessors } from '../core/succession.js'
 import { admitLink, HandshakeSlots, type HandshakeCaps } from './admission.js'
 import { CLOSE } from './close-codes.js'
 import type { SyncLedger } from './ledger.js'
 import { Liveness } from './liveness.js'
-import { PeerSession, type LinkRefusal, type PeerSessionOptions } from './peer-session.js'
+import { PeerSession, type LinkRefusal, type PeerSessionOptions, type PresentedSuccession } from './peer-session.js'
 import { isTooLarge, toBytes, wsLink } from './ws-link.js'
 
 /** Path of the sync endpoint (y-websocket: server URL `ws://host:port/v1`, room `sync`). */
@@ -39,7 +41,11 @@ export interface SyncServerOptions {
    * the address holding the most; an address at its own cap is refused (429).
    */
   readonly maxHandshaking?: HandshakeCaps
-  /** Peers that may evict strangers at the link cap (allow-listed, or dialed by this node). */
+  /**
+   * Peers that may evict strangers at the link cap (allow-listed, or dialed by this node). A
+   * peer that proves, by the succession chain of its handshake, that it succeeds one of them is
+   * preferred like it.
+   */
   readonly preferred?: (sled: SledId) => boolean
   /** Where refusals and kicks are counted. */
   readonly ledger?: SyncLedger
@@ -52,6 +58,11 @@ interface Live {
   readonly session: PeerSession
   /** Accepted order, for "oldest" in the link policy. */
   readonly seq: number
+  /**
+   * The sleds the peer proved it is a signed successor of (PROTOCOL.md §8.2), set when it
+   * authenticates: at the link cap it is preferred if any of them is.
+   */
+  successorOf: readonly SledId[]
 }
 
 /** How long a refused upgrade may take to read its answer before its socket is destroyed. */
@@ -184,14 +195,14 @@ export class SyncServer {
         this.#slots.release(socket)
         onReady?.(s)
       },
-      admit: (s, sled) => this.#admit(s, sled),
+      admit: (s, sled, succession) => this.#admit(s, sled, succession),
       role: 'server',
       label,
       address,
       link: wsLink(ws),
       ...(this.#o.ledger === undefined ? {} : { ledger: this.#o.ledger }),
     })
-    const live: Live = { liveness: new Liveness(), session, seq: this.#seq++ }
+    const live: Live = { liveness: new Liveness(), session, seq: this.#seq++, successorOf: [] }
     this.#live.set(ws, live)
     this.#wsOf.set(socket, ws)
     ws.on('pong', () => live.liveness.pong())
@@ -217,17 +228,21 @@ export class SyncServer {
   }
 
   /** The link policy for a peer that just authenticated (admission.ts). */
-  #admit(s: PeerSession, sled: SledId): LinkRefusal | null {
+  #admit(s: PeerSession, sled: SledId, succession: PresentedSuccession): LinkRefusal | null {
     const preferred = (x: SledId): boolean => this.#o.preferred?.(x) ?? false
+    const successorOf = this.#successorOf(sled, succession, preferred)
+    for (const l of this.#live.values()) if (l.session === s) l.successorOf = successorOf
+    const isPreferred = (x: SledId, of: readonly SledId[]): boolean => preferred(x) || of.some(preferred)
     const open = [...this.#live.values()]
       .filter((l) => l.session !== s && l.session.ready && l.session.remoteSled !== null)
       .map((l) => ({
         live: l,
         sled: l.session.remoteSled as SledId,
-        preferred: preferred(l.session.remoteSled as SledId),
+        preferred: isPreferred(l.session.remoteSled as SledId, l.successorOf),
         openedAt: l.seq,
       }))
-    const verdict = admitLink({ sled, preferred: preferred(sled) }, open, this.#o.maxConnections ?? 256)
+    const newcomer = { sled, preferred: isPreferred(sled, successorOf) }
+    const verdict = admitLink(newcomer, open, this.#o.maxConnections ?? 256)
     if (!verdict.admitted) return { code: CLOSE.LINK_LIMIT, reason: 'link limit reached; retry later' }
     if (verdict.evict !== null) {
       const why =
@@ -235,6 +250,20 @@ export class SyncServer {
       verdict.evict.live.session.close(CLOSE.LINK_LIMIT, why)
     }
     return null
+  }
+
+  /**
+   * Whom a peer proved it succeeds: the allow-listed sled its chain admitted it as a successor of
+   * (checked by the handshake), else, for a peer not preferred itself, every predecessor its chain
+   * proves (each record opened and endorsed; a record that does not proves nothing from there
+   * on). A chain costs at most 8 records' signatures once per link, what an allow-list already
+   * pays per handshake; whether a predecessor is preferred is asked anew at each decision (a peer
+   * this node dials is preferred once reached).
+   */
+  #successorOf(sled: SledId, s: PresentedSuccession, preferred: (x: SledId) => boolean): readonly SledId[] {
+    if (s.via !== undefined) return [s.via]
+    if (s.chain.length === 0 || preferred(sled)) return []
+    return verifiedPredecessors(sled, s.chain, createVerifier(16), this.#o.session.auth.succession?.refuse)
   }
 }
 

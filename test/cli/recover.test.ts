@@ -82,6 +82,17 @@ describe('sledlog status: recovery', () => {
     expect(
       describeStatus({ ...BASE, appendsHeld: false, recovery: { state: 'not-needed', last: null } } as never),
     ).not.toContain('recovery')
+    const moved: RecoveryStatus = {
+      ...WAITING,
+      state: 'proven',
+      endedAt: Date.UTC(2026, 11, 7, 13, 0, 0),
+      quorum: { rule: 'every dialed peer', needed: 2, answered: 2 },
+      successor: { sled: 'c'.repeat(64) as SledId, lastSeq: 39 },
+    }
+    expect(describeStatus({ ...BASE, recovery: { state: 'not-needed', last: moved } } as never)).toContain(
+      'recovery  last proven at 2026-12-07T13:00:00.000Z: proven by 2 peer(s) (every dialed peer); ' +
+        'moved to successor cccccccccccc (old sled ends at seq 39)',
+    )
   })
 })
 

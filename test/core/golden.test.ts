@@ -3,7 +3,8 @@
  * reproducing every byte of docs/PROTOCOL.md's worked example, and Yjs must agree with the
  * canonical update encoding byte for byte.
  */
-import { createHmac, verify } from 'node:crypto'
+import { createHmac, sign, verify } from 'node:crypto'
+import * as ed from '@noble/ed25519'
 import { readFileSync } from 'node:fs'
 import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
@@ -15,6 +16,7 @@ import {
   createVerifier,
   keyPairFromSeed,
   openRecord,
+  privateKeyObject,
   publicKeyObject,
   signedMessage,
   splitRecord,
@@ -31,7 +33,8 @@ import {
   verifyTranscript,
   type Transcript,
 } from '../../src/sync/handshake.js'
-import { decodeMessage, encodeHello, encodeOk, encodeProve } from '../../src/sync/messages.js'
+import { linkReceipts, receiptBytes, signReceipt, verifyReceipt } from '../../src/sync/holds.js'
+import { decodeMessage, encodeHello, encodeHolds, encodeOk, encodeProve } from '../../src/sync/messages.js'
 import { DEFAULT_SESSION_LIMITS } from '../../src/sync/peer-session.js'
 import { guardUpdate } from '../../src/core/guard.js'
 import {
@@ -39,12 +42,16 @@ import {
   goldenJson,
   goldenView,
   handshakeOutcome,
+  holdsMessageOutcome,
+  holdsOutcome,
   libraryVerdicts,
   recordOutcome,
   retirementOutcome,
   stateVectorOutcome,
   updateOutcome,
   type HandshakeRejection,
+  type HoldsMessageRejection,
+  type HoldsRejection,
   type RecordVector,
   type StateVectorVector,
   type UpdateVector,
@@ -78,6 +85,7 @@ interface Golden {
   readonly store: { readonly macKeyHex: string; readonly key: string; readonly macHex: string }
   readonly handshake: GoldenHandshake
   readonly succession: GoldenSuccession
+  readonly holds: GoldenHolds
   readonly conformance: {
     readonly secondSeedHex: string
     readonly secondSled: SledId
@@ -113,6 +121,25 @@ interface GoldenSuccession {
   readonly retiredWithoutAdmin: Readonly<Record<string, number>>
   readonly retiredWithAdmin: Readonly<Record<string, number>>
   readonly proveChainHex: string
+}
+
+interface GoldenReceipt {
+  readonly name: string
+  readonly holderKeyHex: string
+  readonly subjectKeyHex: string
+  readonly length: number
+  readonly signedHex: string
+  readonly signatureHex: string
+  readonly messageHex: string
+}
+
+interface GoldenHolds {
+  readonly domain: string
+  readonly serverNonceHex: string
+  readonly clientNonceHex: string
+  readonly receipts: readonly GoldenReceipt[]
+  readonly rejections: readonly HoldsRejection[]
+  readonly messages: readonly HoldsMessageRejection[]
 }
 
 interface GoldenHandshake {
@@ -685,5 +712,119 @@ describe('golden vectors: key succession (§3.5, §3.6, §4.4, §6.5, §8.2)', (
       `01${Buffer.from([(record.length & 0x7f) | 0x80, record.length >> 7]).toString('hex')}${record.toString('hex')}`,
     )
     expect(decodeMessage(bytes(g.proveChainHex))).toMatchObject({ t: 'prove', chain: [g.succession.record] })
+  })
+})
+
+describe('golden vectors: holds receipts (§8.6, §9.10)', () => {
+  const g = golden.holds
+  const protocol = readFileSync(new URL('../../docs/PROTOCOL.md', import.meta.url), 'utf8')
+  const S = keyPairFromSeed(bytes(golden.seedHex))
+  const B = keyPairFromSeed(bytes(golden.handshake.clientSeedHex))
+  const link = { serverNonce: bytes(g.serverNonceHex), clientNonce: bytes(g.clientNonceHex) }
+
+  /**
+   * The signed bytes as §8.6's code block spells them, read from the doc text itself: each
+   * `‖`-separated part is a string literal, a named 32-byte value or `u64be(length)`. If the doc
+   * and the code disagree on an order, a name or the width of the length, this differs.
+   */
+  function fromSpec(r: GoldenReceipt): Buffer {
+    const s86 = protocol.slice(protocol.indexOf('### 8.6'), protocol.indexOf('### 9.'))
+    const block = /```\n([^`]*)\n```/.exec(s86)?.[1] ?? ''
+    const values: Record<string, string> = {
+      'subjectKey[32]': r.subjectKeyHex,
+      'holderKey[32]': r.holderKeyHex,
+      'serverNonce[32]': g.serverNonceHex,
+      'clientNonce[32]': g.clientNonceHex,
+    }
+    const parts = block.split('‖').map((p) => p.trim())
+    expect(parts).toHaveLength(6)
+    return Buffer.concat(
+      parts.map((p) => {
+        if (p.startsWith('"')) return Buffer.from(JSON.parse(p) as string, 'utf8')
+        if (p === 'u64be(length)') {
+          const b = Buffer.alloc(8)
+          b.writeBigUInt64BE(BigInt(r.length))
+          return b
+        }
+        const v = values[p]
+        if (v === undefined) throw new Error(`§8.6 names a part this test does not know: ${p}`)
+        return Buffer.from(v, 'hex')
+      }),
+    )
+  }
+
+  it('the doc’s bytes are the fixture’s; each signature verifies under node:crypto and noble over them', async () => {
+    expect(g.receipts.map((r) => r.name)).toEqual(['client-holds-4', 'server-holds-0', 'client-holds-max'])
+    expect(g.domain).toBe('sledlog/holds/v1\n')
+    for (const r of g.receipts) {
+      const signed = fromSpec(r)
+      expect([r.name, signed.toString('hex')]).toEqual([r.name, r.signedHex])
+      expect(signed.length).toBe(153)
+      const sig = bytes(r.signatureHex)
+      expect(verify(null, signed, publicKeyObject(bytes(r.holderKeyHex)), sig)).toBe(true)
+      expect(await ed.verifyAsync(sig, signed, bytes(r.holderKeyHex))).toBe(true)
+      // Ed25519 is deterministic: the holder's seed signs exactly these bytes.
+      const seed = r.holderKeyHex === S.sled ? golden.seedHex : golden.handshake.clientSeedHex
+      expect(hex(sign(null, signed, privateKeyObject(bytes(seed))))).toBe(r.signatureHex)
+      // The message: varuint 102, varuint length (minimal), the 64 raw signature bytes.
+      let n = BigInt(r.length)
+      let varuint = ''
+      for (; n >= 0x80n; n >>= 7n) varuint += Number((n & 0x7fn) | 0x80n).toString(16)
+      varuint += Number(n).toString(16).padStart(2, '0')
+      expect(r.messageHex).toBe('66' + varuint + r.signatureHex)
+    }
+  })
+
+  it('the reference reproduces every receipt, and each side of the link accepts the other’s', () => {
+    for (const r of g.receipts) {
+      const [holder, subject] = r.holderKeyHex === S.sled ? [S, B] : [B, S]
+      expect(hex(receiptBytes(subject.publicKey, holder.publicKey, link, r.length))).toBe(r.signedHex)
+      const sig = signReceipt(holder, subject.publicKey, link, r.length)
+      expect(hex(sig)).toBe(r.signatureHex)
+      expect(hex(linkReceipts(holder, subject.publicKey, link).sign(r.length))).toBe(r.signatureHex)
+      expect(hex(encodeHolds(r.length, sig))).toBe(r.messageHex)
+      expect(decodeMessage(bytes(r.messageHex))).toEqual({ t: 'holds', length: r.length, signature: sig })
+      expect(verifyReceipt(holder.publicKey, subject.publicKey, link, r.length, sig)).toBe(true)
+      expect(linkReceipts(subject, holder.publicKey, link).verify(r.length, sig)).toBe(true)
+    }
+  })
+
+  for (const v of g.rejections) {
+    it(`refuses receipt ${v.name}: ${v.rule}`, () => {
+      expect(holdsOutcome(v)).toBe(false)
+      expect(v.subjectKeyHex).toBe(S.sled)
+      // S's session with the presented holder key refuses it too.
+      const l = { serverNonce: bytes(v.serverNonceHex), clientNonce: bytes(v.clientNonceHex) }
+      expect(linkReceipts(S, bytes(v.holderKeyHex), l).verify(v.length, bytes(v.signatureHex))).toBe(false)
+      const signed = receiptBytes(S.publicKey, bytes(v.holderKeyHex), l, v.length)
+      const raw = verify(null, signed, publicKeyObject(bytes(v.holderKeyHex)), bytes(v.signatureHex))
+      expect(raw).toBe(v.nodeCryptoRaw)
+    })
+  }
+
+  it('the weak-key vector is one node:crypto alone accepts; the others no library accepts', () => {
+    expect(g.rejections.filter((v) => v.nodeCryptoRaw).map((v) => v.name)).toEqual(['weak-holder-key'])
+  })
+
+  for (const v of g.messages) {
+    it(`refuses message ${v.name}: ${v.rule}`, () => {
+      expect(holdsMessageOutcome(v.hex)).toBe('PEER_PROTOCOL')
+      expect(outcome(() => decodeMessage(bytes(v.hex)))).toBe(v.expect)
+    })
+  }
+
+  it('PROTOCOL.md 9.10 spells out the signed bytes, the signature and the message of client-holds-4', () => {
+    const r = g.receipts[0] as GoldenReceipt
+    const s910 = protocol.slice(protocol.indexOf('### 9.10'), protocol.indexOf('## 10.'))
+    const blocks = [...s910.matchAll(/```\n([\s\S]*?)```/g)].map((m) =>
+      (m[1] as string)
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => l.split(/\s+/)[0])
+        .join(''),
+    )
+    expect(blocks).toEqual([r.signedHex, r.signatureHex, r.messageHex])
+    expect(protocol).toContain('### 9.10 A holds receipt')
+    for (const v of [...g.receipts, ...g.rejections, ...g.messages]) expect(s910).toContain('`' + v.name + '`')
   })
 })

@@ -4,7 +4,7 @@
  * over the records readers see, in any order), and admission of a signed successor by chain.
  */
 import { describe, expect, it } from 'vitest'
-import { encodeEntryJson, parseEntryJson, type Entry } from '../../src/core/entry.js'
+import { encodeEntryJson, parseEntryJson, type Entry, type EntryBody } from '../../src/core/entry.js'
 import type { SledId } from '../../src/core/ids.js'
 import { endorsementMessage, revocationMessage } from '../../src/core/statements.js'
 import {
@@ -15,6 +15,7 @@ import {
   isStatementRecord,
   MAX_CHAIN,
   retirements,
+  verifiedPredecessors,
   type StatementIndex,
 } from '../../src/core/succession.js'
 import { createVerifier, endorseSuccession, openRecord, signRevocation } from '../../src/core/signing.js'
@@ -282,6 +283,22 @@ describe('admitByChain', () => {
     expect(reason(admitByChain(B.sled, long, verifier, allow))).toMatch(/more than 8/)
     const veto = admitByChain(B.sled, [successionRecord(B, A, 4)], verifier, allow, () => 'contested')
     expect(reason(veto)).toBe('contested')
+  })
+})
+
+describe('verifiedPredecessors', () => {
+  it('lists the predecessors of the records that pass, up to the first that does not', () => {
+    const two = [successionRecord(C, B, 2), successionRecord(B, A, 4)]
+    expect(verifiedPredecessors(C.sled, two, verifier)).toEqual([B.sled, A.sled])
+    // A's endorsement forged in the second record (X's, naming A): C proves it succeeds B, not A.
+    const body = { ...successionBody(B.sled, X, 4), predecessor: A.sled } as EntryBody
+    const forged = signJsonText(B, encodeEntryJson(entryOf(B.sled, 0, body)))
+    expect(verifiedPredecessors(C.sled, [two[0] as string, forged], verifier)).toEqual([B.sled])
+    // Nothing from a first record that fails: unendorsed, another sled's, vetoed, none at all.
+    expect(verifiedPredecessors(B.sled, [successionRecord(B, A.sled, 4)], verifier)).toEqual([])
+    expect(verifiedPredecessors(C.sled, [successionRecord(B, A, 4)], verifier)).toEqual([])
+    expect(verifiedPredecessors(B.sled, [successionRecord(B, A, 4)], verifier, () => 'contested')).toEqual([])
+    expect(verifiedPredecessors(B.sled, [], verifier)).toEqual([])
   })
 })
 

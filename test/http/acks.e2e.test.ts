@@ -155,7 +155,7 @@ describe('acks=N with node processes', () => {
     expect((await entriesOf(b, a.sled)).map((e) => e.sig)).toEqual((await entriesOf(a, a.sled)).map((e) => e.sig))
   })
 
-  it('a node whose disk is lost after acks=1 writes gets every acknowledged entry back', async () => {
+  it('a node whose disk is lost after acks=1 writes gets every acknowledged entry back, then a successor', async () => {
     const b = await startNode(await tempDir())
     const dirA = await tempDir()
     const peer = ['--peer', b.url.replace('http', 'ws')]
@@ -176,17 +176,27 @@ describe('acks=N with node processes', () => {
 
     const a2 = await startNode(dirA, [...peer, '--min-acks', '1'])
     expect(a2.sled).toBe(a.sled)
-    // With --min-acks 1 a write needs b linked (else NOT_ENOUGH_PEERS); one made while the node
-    // still recovers waits, then continues after the recovered entries.
+    // It proves its head from b, then moves to a successor key (the old one signs nothing more).
+    let successor = a.sled
+    await waitFor(
+      async () => {
+        const st = await call(a2.url, 'GET', '/v1/status')
+        if (st.status === 200) successor = st.body.sled
+        return successor !== a.sled
+      },
+      30_000,
+      'a successor key',
+    )
     await linked(a2, 1)
     const next = await post(a2, '', { type: 'after-loss', payload: 0, id: 'after' })
-    expect(next).toMatchObject({ status: 201, body: { seq: 200, acks: 1 } })
+    expect(next).toMatchObject({ status: 201, body: { sled: successor, seq: 1, acks: 1 } })
     const back = await entriesOf(a2, a.sled)
-    expect(back.slice(0, 200).map((e) => ({ seq: e.seq, sig: e.sig }))).toEqual(acked)
+    expect(back.map((e) => ({ seq: e.seq, sig: e.sig }))).toEqual(acked)
     for (const node of [a2, b]) {
       const st = (await call(node.url, 'GET', '/v1/status')).body
       expect(st.forks.sleds, node.url).toBe(0)
     }
-    await waitFor(async () => (await entriesOf(b, a.sled)).length === 201, 20_000, 'b to hold the new entry')
+    await waitFor(async () => (await entriesOf(b, successor)).length === 2, 20_000, 'b to hold the new entry')
+    expect((await entriesOf(b, a.sled)).length).toBe(200)
   })
 })

@@ -11,7 +11,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import type { SledId } from '../../src/core/ids.js'
 import { keyPairFromSeed } from '../../src/core/signing.js'
 import { isSledlogError } from '../../src/errors.js'
-import type { RotateResult } from '../../src/node/key-rotation.js'
+import { rotateKey, type RotateResult } from '../../src/node/key-rotation.js'
 import { RECOVERING_FILE, RECOVERY_META_KEY, SledNode, type NodeConfig } from '../../src/node/node.js'
 import { loadIdentity, pendingKeyPath, retiredKeyPath, saveKeyFile } from '../../src/store/identity.js'
 import { testKeys } from '../helpers/keys.js'
@@ -135,5 +135,38 @@ describe('a move cut short by a crash', () => {
     expect(n.log.sled).toBe(next.sled)
     expect(n.log.retiredAt(old)).toBe(1)
     expect(await post(n)).toBe('201')
+  })
+})
+
+describe('a peer that moved to a successor key stays the configured peer it was', () => {
+  it('its receipts count for acks and for the recovery quorum of a node that allow-lists the old sled', async () => {
+    const bDir = await tempDir()
+    const aDir = await tempDir()
+    // b dials no one and allow-lists a; a dials b. Both keys exist before the allow-lists name them.
+    const b0 = await node({ dataDir: bDir })
+    const a0 = await node({ dataDir: aDir })
+    const [aOld, bSled] = [a0.log.sled, b0.log.sled]
+    await a0.stop()
+    await b0.stop()
+    const bConfig = { dataDir: bDir, allow: [aOld] }
+    const b = await node(bConfig)
+    const bUrl = b.url.replace('http:', 'ws:')
+    const r = await rotateKey(aDir, { reason: 'rotation' })
+    const a = await node({ dataDir: aDir, peers: [bUrl], allow: [bSled] })
+    expect(a.log.sled).toBe(r.successor)
+    // Admitted by its chain, and counted as the allow-listed sled it succeeds.
+    await until(() => b.replicator.status().some((p) => p.sled === r.successor && p.connected), 'a linked to b')
+    const acked = await b.append([{ type: 'needs-a', payload: 0 }], { acks: 1, ackTimeoutMs: 5000 })
+    expect(acked.acks).toBe(1)
+    // b loses its store: its quorum is every allow-listed peer, i.e. a, which answers as its successor.
+    const port = Number(new URL(b.url).port)
+    await b.stop()
+    await rm(join(bDir, 'db'), { recursive: true, force: true })
+    const b2 = await node({ ...bConfig, port })
+    expect(b2.recovery?.waiting).toBe(true)
+    await b2.succession
+    expect(b2.log.sled).not.toBe(bSled)
+    expect(b2.log.held(bSled)).toBe(1)
+    await b2.stop()
   })
 })

@@ -19,13 +19,17 @@ import type { SyncLogger } from '../../src/sync/ledger.js'
 import { encodeAwarenessKeepAlive, encodeStep1, type WireMessage } from '../../src/sync/messages.js'
 import { Replicator, type PeerStatus } from '../../src/sync/replicator.js'
 import { HostileClient, HostileServer, type HostileClientOptions } from '../helpers/hostile-peer.js'
-import { signedRun, testKeys } from '../helpers/keys.js'
+import { signedRun, signEntry, TEST_TS, testKeys } from '../helpers/keys.js'
+import { successionBody, successionRecord } from '../helpers/succession.js'
 import { testLog } from '../helpers/logs.js'
 import { sleep, syncNode, until, type SyncNode, type SyncNodeOptions } from '../helpers/sync-node.js'
 
 const STRANGERS = [401, 402, 403, 404, 405, 406].map(testKeys)
 const PEER = testKeys(410)
 const EVIL = testKeys(411)
+/** Successors (of a dialed or listed sled) and listed sleds of the link-cap tests. */
+const NEXT = testKeys(412)
+const LISTED = [413, 414, 415].map(testKeys)
 
 const NODE_CERT = readFileSync(tlsFile('node.pem'))
 const NODE_KEY = readFileSync(tlsFile('node.key'))
@@ -77,6 +81,19 @@ function answerBytes(c: HostileClient, from: number): { bytes: number; step2s: n
   return { bytes, step2s }
 }
 
+/**
+ * A node v that dials p (so p's sled is preferred at v's inbound cap of 3 links) and whose cap
+ * throwaway keys fill (no allow-list: any key that proves itself gets a link).
+ */
+async function capFullOfStrangers(): Promise<{ p: SyncNode; v: SyncNode; s: HostileClient[] }> {
+  const p = await syncNode()
+  const v = await syncNode({ peers: [p.url], maxConnections: 3 })
+  await until(() => dialed(v, p.url)?.connected === true, 'v linked to p')
+  const s: HostileClient[] = []
+  for (let i = 0; i < 3; i++) s.push(await authed(v, STRANGERS[i] as KeyPair))
+  return { p, v, s }
+}
+
 describe('handshake slots and the link cap', () => {
   it('full table: the busiest address loses its oldest pending handshake (4513); 429 past an address cap', async () => {
     const v = await syncNode({ maxHandshaking: { perAddress: 2, total: 4 } })
@@ -105,12 +122,7 @@ describe('handshake slots and the link cap', () => {
   })
 
   it('link cap: strangers refused (4512); a sled replaces its own link; preferred peers evict a stranger', async () => {
-    const p = await syncNode()
-    const v = await syncNode({ peers: [p.url], maxConnections: 3 })
-    // v dialed p: p's sled is preferred at v's inbound cap.
-    await until(() => dialed(v, p.url)?.connected === true, 'v linked to p')
-    const s = [] as HostileClient[]
-    for (let i = 0; i < 3; i++) s.push(await authed(v, STRANGERS[i] as KeyPair))
+    const { p, v, s } = await capFullOfStrangers()
     const late = await client(v, STRANGERS[3] as KeyPair)
     await expect(late.handshake()).rejects.toThrow(`${CLOSE.LINK_LIMIT} link limit reached; retry later`)
     expect(late.messages.some((m) => m.t === 'ok')).toBe(false) // refused before the ok
@@ -126,6 +138,63 @@ describe('handshake slots and the link cap', () => {
     expect(peer.open && again.open && s[2]?.open).toBe(true)
     const ledger = v.rep.stats().ledger
     expect(ledger.totals[`close:${CLOSE.LINK_LIMIT}`]).toBe(3)
+  })
+
+  it('a signed successor of a peer this node dials is preferred like it; one whose chain fails is not', async () => {
+    const { p, v, s } = await capFullOfStrangers()
+    // Chains that prove nothing about p: NEXT's succession of p unendorsed, one endorsed by a
+    // throwaway key, one naming p whose endorsement is the throwaway's, and another sled's.
+    const forged = successionBody(NEXT.sled, STRANGERS[4] as KeyPair, 5)
+    const refused: Array<[string, string]> = [
+      ['unendorsed', successionRecord(NEXT, p.keys.sled, 5)],
+      ['endorsed by a throwaway key', successionRecord(NEXT, STRANGERS[4] as KeyPair, 5)],
+      [
+        'endorsement forged',
+        signEntry(NEXT, { sled: NEXT.sled, seq: 0, ts: TEST_TS, ...forged, predecessor: p.keys.sled } as never),
+      ],
+      ['another sled’s', successionRecord(STRANGERS[5] as KeyPair, p.keys, 5)],
+    ]
+    for (const [name, record] of refused) {
+      const c = await client(v, NEXT)
+      const got = await c.handshake({ chain: [record] }).then(
+        () => 'linked',
+        (err: Error) => err.message,
+      )
+      expect([name, got]).toEqual([name, expect.stringContaining(`${CLOSE.LINK_LIMIT} link limit reached`)])
+    }
+    expect(s.map((c) => c.open)).toEqual([true, true, true])
+    // p's signed successor gets a link at the full cap: the oldest throwaway goes.
+    const next = await client(v, NEXT)
+    expect((await next.handshake({ chain: [successionRecord(NEXT, p.keys, 5)] })).serverProofValid).toBe(true)
+    expect(await s[0]?.waitClose()).toEqual({ code: CLOSE.LINK_LIMIT, reason: 'evicted for a preferred peer' })
+    // And it keeps it like p would: p itself dialing in evicts the next throwaway, not NEXT.
+    const peer = await authed(v, p.keys)
+    expect(await s[1]?.waitClose()).toEqual({ code: CLOSE.LINK_LIMIT, reason: 'evicted for a preferred peer' })
+    expect([next.open, peer.open, s[2]?.open]).toEqual([true, true, true])
+  })
+
+  it('with an allow-list, a listed sled’s signed successor holds its link at the cap like a listed sled', async () => {
+    const [a, b, c] = LISTED as [KeyPair, KeyPair, KeyPair]
+    const v = await syncNode({ auth: { allow: new Set([a.sled, b.sled, c.sled]) }, maxConnections: 2 })
+    // NEXT is not listed: its chain from a admits it.
+    const next = await client(v, NEXT)
+    expect((await next.handshake({ chain: [successionRecord(NEXT, a, 5)] })).serverProofValid).toBe(true)
+    await authed(v, b)
+    // Every link at the cap is preferred, so a listed newcomer evicts no one (it used to evict
+    // the successor as a stranger's link); a chain that does not verify admits no one at all.
+    const late = await client(v, c)
+    await expect(late.handshake()).rejects.toThrow(`${CLOSE.LINK_LIMIT} link limit reached; retry later`)
+    const liar = await client(v, STRANGERS[5] as KeyPair)
+    await liar.handshake({ chain: [successionRecord(STRANGERS[5] as KeyPair, a.sled, 5)] }).catch(() => undefined)
+    expect((await liar.waitClose()).code).toBe(CLOSE.NOT_ALLOWED)
+    expect(next.open).toBe(true)
+    // The successor's own new link replaces its old one, as any sled's does.
+    const again = await client(v, NEXT)
+    expect((await again.handshake({ chain: [successionRecord(NEXT, a, 5)] })).serverProofValid).toBe(true)
+    expect(await next.waitClose()).toEqual({
+      code: CLOSE.LINK_LIMIT,
+      reason: 'replaced by a newer link of the same sled',
+    })
   })
 
   it('a 503 past every slot and a reset at each refusal path leave the node running', async () => {

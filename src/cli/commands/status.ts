@@ -183,7 +183,10 @@ function recoveryRows(r: RecoveryStatus | NoRecoveryStatus): Array<[string, stri
         : `ACCEPTED WITHOUT PROOF by ${d.by} at head ${d.head}` +
           (d.missing.length > 0 ? ` (not heard from: ${d.missing.join(', ')})` : '')
     const at = ended.endedAt === null ? '' : ` at ${when(ended.endedAt)}`
-    return [['recovery', `${r.state === 'not-needed' ? 'last ' : ''}${ended.state}${at}: ${how}`]]
+    // Older stored outcomes have no successor field.
+    const next = ended.successor ?? null
+    const moved = next === null ? '' : `; moved to successor ${short(next.sled)} (old sled ends at seq ${next.lastSeq})`
+    return [['recovery', `${r.state === 'not-needed' ? 'last ' : ''}${ended.state}${at}: ${how}${moved}`]]
   }
   const rows: Array<[string, string]> = [
     ['recovery', `waiting since ${when(ended.since)} for ${ended.waitingFor ?? ''}`],
