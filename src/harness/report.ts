@@ -145,7 +145,8 @@ export function formatReport(r: HarnessResult): string {
     const h = sc.holding
     rows.push([
       'succession',
-      `${sc.rotations} rotations, ${sc.successors} new sleds followed (rotations and successions after a lost disk) · ` +
+      `${sc.rotations} rotations, ${sc.successors} new sleds followed ` +
+        '(rotations and successions after a lost disk) · ' +
         `revocations ${sc.revocations.self} self, ${sc.revocations.admin} admin · ` +
         `${sc.retiredSleds} retired sleds, ${num(sc.retiredEntries)} entries read retired`,
     ])

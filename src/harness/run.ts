@@ -752,7 +752,10 @@ class HarnessRun {
     }
   }
 
-  /** One batch to node `i` with `acks`, its answer counted; an acknowledged acks>=1 write while cut off is a violation. */
+  /**
+   * One batch to node `i` with `acks`, its answer counted; an acknowledged acks>=1 write while
+   * cut off is a violation.
+   */
   async #holdingWrite(i: number, acks: number, cutOff: boolean): Promise<void> {
     const node = this.#cl.node(i)
     const h = this.#succession.holding

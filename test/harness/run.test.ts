@@ -65,7 +65,7 @@ describe('sledlog harness', () => {
       expect(up).toContain(`node ${i} ${keyPairFromSeed(keySeedOf(seed, `node ${i}`)).sled.slice(0, 12)}`)
   }, 150_000)
 
-  it('3 nodes, 25 s, the key succession faults with slow links and the hostile peer: every invariant holds', async () => {
+  it('3 nodes, 25 s, the key succession faults with slow links and a hostile peer: every invariant holds', async () => {
     const seed = testSeed('harness succession run')
     const { result } = await smallRun(seed, 25_000, [...SUCCESSION_KINDS, 'latency', 'hostile'])
     expect(result.violations).toEqual([])

@@ -56,7 +56,7 @@ describe('harness: key succession under partitions (issue 16)', () => {
     expect(f.final).toMatchObject({ lost: 0, diverged: 0, resigned: 0, gaps: 0, duplicates: 0 })
   }, 90_000)
 
-  it('a disk lost holding acks=0 writes no peer has: counted as lost with the disk, acks=N ones all survive, the node goes on as a successor', async () => {
+  it('a disk lost holding writes: acks=0 ones lost with it (counted), acks=N kept, a successor', async () => {
     const faults: FaultKind[] = ['wipe-holding-acks']
     const r = await run('harness wipe holding acks', { nodes: 3, durationMs: 20_000, faults }, (actions) => {
       const wipes = actions.filter((a): a is Wipe => a.op === 'wipe-holding-acks')
