@@ -17,7 +17,7 @@ import { SledLog, type AppendInput, type LogLimits } from '../log/sled-log.js'
 import { assertNoPendingRotation, loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
-import { sledlogError } from '../errors.js'
+import { sledlogError, type SledlogError } from '../errors.js'
 import { replicationMetrics, replicationSection } from '../http/replication.js'
 import { recoveryMetrics, recoverySection, type RecoveryControl } from '../http/recovery.js'
 import { configuredPeerCount } from '../sync/peer-holds.js'
@@ -195,7 +195,8 @@ export class SledNode {
    * ACKS_TIMEOUT: stored here, not held by N in time (`details` say what is known).
    */
   append(inputs: readonly AppendInput[], opts: AckOptions = {}): Promise<AckedAppend> {
-    if (this.#appends === null) return Promise.reject(new Error('node not started'))
+    if (this.#appends === null)
+      return Promise.reject(this.#switching === null ? new Error('node not started') : this.#betweenKeys())
     return this.#appends.append(inputs, opts)
   }
 
@@ -288,15 +289,17 @@ export class SledNode {
       api.handle(req, res)
       return
     }
+    sendError(res, this.#betweenKeys())
+  }
+
+  /** What is refused between the old key's run and the successor's. */
+  #betweenKeys(): SledlogError {
     const failed = this.#switchFailed
-    sendError(
-      res,
-      sledlogError(
-        'RECOVERING',
-        failed === null
-          ? 'this node proved its head after a lost store and is moving to a successor key: retry in a moment'
-          : `this node could not move to a successor key (${String(failed)}): restart it; it finishes the move`,
-      ),
+    return sledlogError(
+      'RECOVERING',
+      failed === null
+        ? 'this node proved its head after a lost store and is moving to a successor key: retry in a moment'
+        : `this node could not move to a successor key (${String(failed)}): restart it; it finishes the move`,
     )
   }
 
@@ -438,6 +441,11 @@ export class SledNode {
     const move = (async () => {
       await this.#close()
       await this.#log?.close()
+      // Stopped for good: a stop() during the move has nothing of the old key's run left to stop.
+      this.#replicator = null
+      this.#ingest = null
+      this.#recovery = null
+      this.#appends = null
       const r = await rotateKey(c.dataDir, {
         reason: 'recovery',
         byNode: true,
