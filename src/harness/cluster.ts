@@ -21,7 +21,7 @@ import type { NoRecoveryStatus } from '../http/recovery.js'
 import type { AckStats } from '../http/acks.js'
 import type { RecoveryStatus } from '../sync/recovery.js'
 import type { PeerStatus } from '../sync/replicator.js'
-import { checkInvariants, type AckedAppend, type NodeLog } from './invariants.js'
+import { canonicalChain, checkInvariants, type AckedAppend, type NodeLog, type ReadFlags } from './invariants.js'
 import { FaultProxy } from './proxy.js'
 
 /** A command that runs the sledlog CLI: executable, arguments and working directory. */
@@ -121,6 +121,18 @@ export interface ClusterOptions {
   readonly keySeed?: (index: number) => Uint8Array
   /** Extra environment for the node processes. */
   readonly env?: Readonly<Record<string, string>>
+  /** Admin public keys (`--admin-key`) every node is started with: their revocations retire a sled. */
+  readonly adminKeys?: readonly string[]
+  /** More CLI arguments for every node (after the cluster's own; per-node `extraArgs` follow). */
+  readonly extraArgs?: readonly string[]
+}
+
+/** How many peers must prove they hold a write before it is answered (POST /v1/events?acks=N). */
+export interface AppendOptions {
+  /** `acks=N`; absent: the node's `--min-acks` (0 in the harness). */
+  readonly acks?: number
+  /** `ackTimeoutMs=MS`: how long the write waits for them. */
+  readonly ackTimeoutMs?: number
 }
 
 /** An event as POST /v1/events takes it. */
@@ -223,7 +235,7 @@ export class ClusterNode {
   /** Data directory (key file and `db/`). */
   readonly dataDir: string
   #port: number
-  #sled = ''
+  /** Every sled the node has run as, oldest first: a rotation or succession appends one. */
   readonly #sleds: string[] = []
   #child: ChildProcess | null = null
   #exited: Promise<ExitInfo> | null = null
@@ -245,29 +257,30 @@ export class ClusterNode {
     this.#httpTimeoutMs = httpTimeoutMs
   }
 
-  /** The node moved to a successor key: it appends (and restarts) as that sled from now on. */
-  #follow(sled: string, line: string): void {
-    this.#note(`[stdout] ${line}\n`)
-    this.#sled = sled
-    if (!this.#sleds.includes(sled)) this.#sleds.push(sled)
-  }
-
   /** The node's real port (proxies forward here). */
   get port(): number {
     return this.#port
   }
 
   /**
-   * The node's sled id (known from its key file before it first starts; the successor's once the
-   * node said it moved to one, after a proven recovery).
+   * The node's current sled id: known from its key file before it starts, and followed when it
+   * moves to a successor key (a `succession` line on its stdout, or a status naming a new sled).
    */
   get sled(): string {
-    return this.#sled
+    return this.#sleds[this.#sleds.length - 1] ?? ''
   }
 
-  /** Every sled this node has appended as, oldest first (more than one after a succession). */
+  /** Every sled the node has run as, oldest first (its own succession chain as the harness saw it). */
   get sleds(): readonly string[] {
     return this.#sleds
+  }
+
+  /** Records that the node runs as `sled` now (no-op for its current one). */
+  #follow(sled: string): void {
+    if (sled !== '' && sled !== this.sled) {
+      this.#sleds.push(sled)
+      this.#note(`--- ${this.name} now runs as sled ${sled.slice(0, 12)} ---\n`)
+    }
   }
 
   /** Base URL of its HTTP API. */
@@ -305,25 +318,24 @@ export class ClusterNode {
    * entries. Each is recorded in {@link Cluster.acked}: the node acknowledged it (with `acks`:
    * once that many peers proved they hold it).
    */
-  async append(
-    events: AppendEvent | readonly AppendEvent[],
-    opts: { readonly acks?: number; readonly ackTimeoutMs?: number } = {},
-  ): Promise<StoredEntry[]> {
+  async append(events: AppendEvent | readonly AppendEvent[], opts: AppendOptions = {}): Promise<StoredEntry[]> {
     const list = Array.isArray(events) ? events : [events as AppendEvent]
     const q = new URLSearchParams()
     if (opts.acks !== undefined) q.set('acks', String(opts.acks))
     if (opts.ackTimeoutMs !== undefined) q.set('ackTimeoutMs', String(opts.ackTimeoutMs))
-    const path = q.size === 0 ? '/v1/events' : `/v1/events?${q}`
+    const path = q.size === 0 ? '/v1/events' : `/v1/events?${q.toString()}`
     const body = (await this.#request('POST', path, list)) as { entries: StoredEntry[] }
     const acks = opts.acks ?? 0
     for (const e of body.entries)
-      this.#cluster.acked.push({ sled: e.sled, seq: e.seq, sig: e.sig, node: this.name, ...(acks > 0 ? { acks } : {}) })
+      this.#cluster.acked.push({ sled: e.sled, seq: e.seq, sig: e.sig, node: this.name, acks })
     return body.entries
   }
 
   /** GET /v1/status. */
   async status(): Promise<NodeStatus> {
-    return (await this.#request('GET', '/v1/status')) as NodeStatus
+    const st = (await this.#request('GET', '/v1/status')) as NodeStatus
+    this.#follow(st.sled)
+    return st
   }
 
   /**
@@ -341,7 +353,7 @@ export class ClusterNode {
   async healthy(): Promise<boolean> {
     try {
       const body = (await this.#request('GET', '/healthz')) as { ok?: boolean; sled?: string }
-      return body.ok === true && body.sled === this.#sled
+      return body.ok === true && body.sled !== undefined && this.#sleds.includes(body.sled)
     } catch {
       return false
     }
@@ -349,7 +361,30 @@ export class ClusterNode {
 
   /** Reads the whole log: GET /v1/events page by page until `next` is null. */
   async readAll(pageSize = 10_000): Promise<StoredEntry[]> {
+    return (await this.#readPages(pageSize)).entries
+  }
+
+  /**
+   * Reads the whole log with what the reads say beside the entries: the `forked` and `retired`
+   * maps of every page and the succession chain (GET /v1/sleds/SLED/chain) of every sled the
+   * log or those maps name.
+   */
+  async read(pageSize = 10_000): Promise<{ entries: StoredEntry[]; flags: ReadFlags }> {
+    const { entries, forked, retired } = await this.#readPages(pageSize)
+    const sleds = new Set<string>([...entries.map((e) => e.sled), ...Object.keys(forked), ...Object.keys(retired)])
+    const chains: Record<string, string> = {}
+    for (const sled of [...sleds].sort()) {
+      chains[sled] = canonicalChain(await this.#request('GET', `/v1/sleds/${sled}/chain`))
+    }
+    return { entries, flags: { forked, retired, chains } }
+  }
+
+  async #readPages(
+    pageSize: number,
+  ): Promise<{ entries: StoredEntry[]; forked: Record<string, number>; retired: Record<string, number> }> {
     const out: StoredEntry[] = []
+    const forked: Record<string, number> = {}
+    const retired: Record<string, number> = {}
     let after: string | null = null
     for (;;) {
       const q = new URLSearchParams({ limit: String(pageSize) })
@@ -357,9 +392,13 @@ export class ClusterNode {
       const page = (await this.#request('GET', `/v1/events?${q.toString()}`)) as {
         entries: StoredEntry[]
         next: string | null
+        forked?: Readonly<Record<string, number>>
+        retired?: Readonly<Record<string, number>>
       }
       out.push(...page.entries)
-      if (page.next === null) return out
+      Object.assign(forked, page.forked)
+      Object.assign(retired, page.retired)
+      if (page.next === null) return { entries: out, forked, retired }
       if (page.next === after) throw new Error(`${this.name}: pagination did not advance past ${after}`)
       after = page.next
     }
@@ -370,8 +409,7 @@ export class ClusterNode {
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
     // Create the key up front so the sled id is known for allow-lists and checks (with its
     // store, as `sledlog keygen` does: a new node, not one recovering a lost disk).
-    this.#sled = (await initDataDir(this.dataDir, keySeed)).keys.sled
-    this.#sleds.push(this.#sled)
+    this.#follow((await initDataDir(this.dataDir, keySeed)).keys.sled)
   }
 
   /** @internal */
@@ -386,6 +424,9 @@ export class ClusterNode {
    */
   async start(cmd: NodeCommand, env: Readonly<Record<string, string>>, timeoutMs: number): Promise<void> {
     if (this.#child !== null) throw new Error(`${this.name} is already running`)
+    // The key may have changed while the node was stopped (sledlog rotate-key, recover --new-key).
+    const keys = await loadIdentity(this.dataDir)
+    if (keys !== undefined) this.#follow(keys.sled)
     this.#starts++
     const child = spawn(cmd.command, [...cmd.args], {
       cwd: cmd.cwd,
@@ -421,8 +462,11 @@ export class ClusterNode {
           try {
             const msg = JSON.parse(line) as { event?: string; sled?: string }
             if (msg.event === 'listening' && typeof msg.sled === 'string') res({ sled: msg.sled })
-            else if (msg.event === 'succession' && typeof msg.sled === 'string') this.#follow(msg.sled, line)
-            else this.#note(`[stdout] ${line}\n`)
+            else if (msg.event === 'succession' && typeof msg.sled === 'string') {
+              // After a lost disk the node moved itself to a successor key (docs/PROTOCOL.md §8.6).
+              this.#note(`[stdout] ${line}\n`)
+              this.#follow(msg.sled)
+            } else this.#note(`[stdout] ${line}\n`)
           } catch {
             this.#note(`[stdout] ${line}\n`)
           }
@@ -438,9 +482,7 @@ export class ClusterNode {
     })
     try {
       const { sled } = await Promise.race([listening, timeout])
-      // A node killed right after it moved to a successor key never said so: its key file does.
-      if (sled !== this.#sled && (await loadIdentity(this.dataDir))?.sled === sled) this.#follow(sled, '(key file)')
-      if (sled !== this.#sled) throw new Error(`${this.name} runs as sled ${sled}, its key file says ${this.#sled}`)
+      if (sled !== this.sled) throw new Error(`${this.name} runs as sled ${sled}, its key file says ${this.sled}`)
       await eventually(() => this.healthy(), timeoutMs, { what: `${this.name} /healthz`, intervalMs: 50 })
     } catch (err) {
       this.#expectExit = true
@@ -541,6 +583,13 @@ export class ClusterNode {
       return json
     }
   }
+}
+
+/** How a CLI command run by {@link Cluster.cli} ended. */
+export interface CliRun {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
 }
 
 /** Options of {@link Cluster.check}. */
@@ -675,6 +724,39 @@ export class Cluster {
     await this.#launch(i)
   }
 
+  /**
+   * Runs `sledlog <args>` to completion as a child process, launched the way the nodes are
+   * (operator commands on a node's data directory: rotate-key, revoke-key, recover). Rejects
+   * when it does not finish within `timeoutMs` (it is killed).
+   */
+  async cli(args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
+    const cmd = (this.#o.command ?? nodeCommand)(args)
+    const child = spawn(cmd.command, [...cmd.args], {
+      cwd: cmd.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.#o.env },
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => (stdout += s))
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s))
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL')
+        reject(new Error(`sledlog ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr.slice(-2000)}`))
+      }, timeoutMs)
+      child.once('error', (err) => {
+        clearTimeout(timer)
+        reject(err)
+      })
+      // 'close' comes after the pipes are drained ('exit' may come before).
+      child.once('close', (code) => {
+        clearTimeout(timer)
+        resolve({ code, stdout, stderr })
+      })
+    })
+  }
+
   /** Starts node `i` if it is not running (after {@link kill}). */
   async revive(i: number): Promise<void> {
     if (!this.node(i).running) await this.#launch(i)
@@ -788,6 +870,8 @@ export class Cluster {
     if (warnAfter !== undefined) args.push('--recovery-timeout', String(warnAfter))
     const quorum = s.recoveryQuorum ?? this.#o.recoveryQuorum
     if (quorum !== undefined) args.push('--recovery-quorum', String(quorum))
+    for (const admin of this.#o.adminKeys ?? []) args.push('--admin-key', admin)
+    if (this.#o.extraArgs !== undefined) args.push(...this.#o.extraArgs)
     if (s.extraArgs !== undefined) args.push(...s.extraArgs)
     return args
   }

@@ -20,8 +20,20 @@ export interface LogEntry {
   /** Lids `[from, to]` of a gap sentinel. */
   readonly from?: number
   readonly to?: number
-  /** True when its sled was retired at or below its seq (PROTOCOL.md §6.5). */
+  /** The API's `retired: true` (its sled's key was retired at or before this seq), else absent. */
   readonly retired?: boolean
+}
+
+/**
+ * What a node's reads say beside the entries: the `forked` and `retired` maps of GET /v1/events
+ * (sled → fork seq, sled → retirement seq) and each sled's succession chain (GET
+ * /v1/sleds/SLED/chain). Replicas that hold the same statements must say the same.
+ */
+export interface ReadFlags {
+  readonly forked: Readonly<Record<string, number>>
+  readonly retired: Readonly<Record<string, number>>
+  /** Per sled, its chain as {@link canonicalChain} writes it. */
+  readonly chains: Readonly<Record<string, string>>
 }
 
 /** One node's full log, as read in (sled, seq) order. */
@@ -29,6 +41,8 @@ export interface NodeLog {
   /** Name of the node in messages, e.g. `"node 2"`. */
   readonly node: string
   readonly entries: readonly LogEntry[]
+  /** The read's flags, when read whole at the end (compared across nodes once converged). */
+  readonly flags?: ReadFlags
 }
 
 /** An append the API answered with 201: it must never be lost or replaced. */
@@ -38,7 +52,7 @@ export interface AckedAppend {
   readonly sig: string
   /** Name of the node that acknowledged it. */
   readonly node?: string
-  /** Peers that proved they held it before it was acknowledged (`acks=N`); absent: 0, this node's disk. */
+  /** How many peers proved they held it before the answer (`acks=N`); absent or 0: durable on the node only. */
   readonly acks?: number
 }
 
@@ -72,6 +86,12 @@ export interface InvariantInput {
    * hold their acknowledged appends yet.
    */
   readonly recovering?: ReadonlySet<string>
+  /**
+   * Acknowledged appends (`sled:seq`) whose only copy was on a disk that was lost: acks=0
+   * entries no peer held when the disk went. They need not be held anywhere (they are counted,
+   * not lost); a different entry at their seq is still a re-signed seq.
+   */
+  readonly lostWithDisk?: ReadonlySet<string>
 }
 
 /** Most violations reported per check, so one broken node does not bury the rest. */
@@ -81,7 +101,8 @@ const short = (s: string): string => s.slice(0, 12)
 
 const NONE: ReadonlySet<string> = new Set()
 
-function key(e: { sled: string; seq: number }): string {
+/** The `sled:seq` key of an entry or acknowledged append. */
+export function key(e: { readonly sled: string; readonly seq: number }): string {
   return `${e.sled}:${e.seq}`
 }
 
@@ -157,6 +178,7 @@ export function checkAcked(
   acked: readonly AckedAppend[],
   converged: boolean,
   recovering: ReadonlySet<string> = NONE,
+  lostWithDisk: ReadonlySet<string> = NONE,
 ): string[] {
   const out: string[] = []
   const reportMissing = capped(out)
@@ -184,7 +206,7 @@ export function checkAcked(
             `(sig ${short(sig)}…, acknowledged ${short(a.sig)}…)`,
         )
       }
-      const required = converged || (a.node === log.node && !recovering.has(log.node))
+      const required = (converged || (a.node === log.node && !recovering.has(log.node))) && !lostWithDisk.has(key(a))
       if (required && sig === undefined) {
         reportMissing(
           `${log.node}: lacks acknowledged ${short(a.sled)}:${a.seq}` +
@@ -198,7 +220,8 @@ export function checkAcked(
 
 /**
  * Number of nodes whose log differs from the first node's (0 when all are identical). Logs are
- * compared as sorted lists of (sled, seq, sig); the signature covers the whole entry.
+ * compared as sorted lists of (sled, seq, sig, retired flag), with their read flags when read
+ * whole (forked and retired maps, succession chains); the signature covers the whole entry.
  */
 export function divergence(logs: readonly NodeLog[]): number {
   const [first, ...rest] = logs
@@ -208,10 +231,37 @@ export function divergence(logs: readonly NodeLog[]): number {
 }
 
 function fingerprint(log: NodeLog): string {
-  return [...log.entries]
-    .map((e) => `${e.sled}:${String(e.seq).padStart(12, '0')}:${e.sig}`)
+  const entries = [...log.entries]
+    .map((e) => `${e.sled}:${String(e.seq).padStart(12, '0')}:${e.sig}${e.retired === true ? ':retired' : ''}`)
     .sort()
     .join('\n')
+  return log.flags === undefined ? entries : `${entries}\n${flagsPrint(log.flags)}`
+}
+
+function sortedJson(o: Readonly<Record<string, unknown>>): string {
+  return JSON.stringify(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+}
+
+function flagsPrint(f: ReadFlags): string {
+  return `forked ${sortedJson(f.forked)}\nretired ${sortedJson(f.retired)}\nchains ${sortedJson(f.chains)}`
+}
+
+/**
+ * A chain view (GET /v1/sleds/SLED/chain) as one string that is the same on every replica
+ * holding the same statements: lists whose order follows arrival (successors, revocations) are
+ * sorted, since two nodes may have received two successions or revocations in either order.
+ */
+export function canonicalChain(view: unknown): string {
+  const v = (view ?? {}) as Record<string, unknown>
+  const sortedList = (x: unknown): string[] => (Array.isArray(x) ? x.map((i) => JSON.stringify(i)).sort() : [])
+  return JSON.stringify({
+    sled: v.sled,
+    retiredFrom: v.retiredFrom ?? null,
+    predecessors: Array.isArray(v.predecessors) ? v.predecessors : [],
+    successors: sortedList(v.successors),
+    revocations: sortedList(v.revocations),
+    contested: v.contested ?? false,
+  })
 }
 
 /** Converged: every node holds the same sorted log; names what differs from the first node. */
@@ -219,28 +269,55 @@ export function checkConverged(logs: readonly NodeLog[]): string[] {
   const out: string[] = []
   const [first, ...rest] = logs
   if (first === undefined) return out
-  const base = new Map(first.entries.map((e) => [key(e), e.sig]))
+  const base = new Map(first.entries.map((e) => [key(e), e]))
+  const firstPrint = fingerprint(first)
   for (const log of rest) {
-    if (fingerprint(log) === fingerprint(first)) continue
-    const mine = new Map(log.entries.map((e) => [key(e), e.sig]))
+    if (fingerprint(log) === firstPrint) continue
+    const mine = new Map(log.entries.map((e) => [key(e), e]))
     let onlyMine = 0
     let onlyBase = 0
     let differ = 0
+    let flagged = 0
     const examples: string[] = []
-    for (const [k, sig] of mine) {
+    const example = (k: string): void => {
+      if (examples.length < 3) examples.push(`${short(k)}:${k.slice(k.lastIndexOf(':') + 1)}`)
+    }
+    for (const [k, e] of mine) {
       const b = base.get(k)
       if (b === undefined) onlyMine++
-      else if (b !== sig) {
+      else if (b.sig !== e.sig) {
         differ++
-        if (examples.length < 3) examples.push(`${short(k)}:${k.slice(k.lastIndexOf(':') + 1)}`)
+        example(k)
+      } else if ((b.retired === true) !== (e.retired === true)) {
+        flagged++
+        example(k)
       }
     }
     for (const k of base.keys()) if (!mine.has(k)) onlyBase++
+    const flags = log.flags === undefined || first.flags === undefined ? [] : flagsDiffer(first.flags, log.flags)
     out.push(
       `${log.node} diverges from ${first.node}: ${log.entries.length} vs ${first.entries.length} entries, ` +
         `${onlyBase} only on ${first.node}, ${onlyMine} only on ${log.node}, ${differ} with different sigs` +
-        (examples.length > 0 ? ` (${examples.join(', ')})` : ''),
+        (flagged > 0 ? `, ${flagged} with a different retired flag` : '') +
+        (examples.length > 0 ? ` (${examples.join(', ')})` : '') +
+        (flags.length > 0 ? `; reads differently: ${flags.join(', ')}` : ''),
     )
+  }
+  return out
+}
+
+/** Which of the read flags differ between two nodes, e.g. `forked 3f2a…: 12 vs none`. */
+function flagsDiffer(a: ReadFlags, b: ReadFlags): string[] {
+  const out: string[] = []
+  for (const what of ['forked', 'retired', 'chains'] as const) {
+    const x = a[what] as Readonly<Record<string, unknown>>
+    const y = b[what] as Readonly<Record<string, unknown>>
+    for (const sled of new Set([...Object.keys(x), ...Object.keys(y)])) {
+      const [p, q] = [x[sled], y[sled]]
+      if (p === q) continue
+      const show = (v: unknown): string => (v === undefined ? 'none' : what === 'chains' ? 'another' : String(v))
+      out.push(`${what === 'chains' ? 'chain of' : what} ${short(sled)}: ${show(p)} vs ${show(q)}`)
+    }
   }
   return out
 }
@@ -281,7 +358,8 @@ export function checkInvariants(input: InvariantInput): string[] {
   const out: string[] = []
   for (const log of input.logs) out.push(...checkLogShape(log))
   out.push(...checkSigAgreement(input.logs, converged ? NONE : equivocators))
-  if (input.acked !== undefined) out.push(...checkAcked(input.logs, input.acked, converged, input.recovering ?? NONE))
+  if (input.acked !== undefined)
+    out.push(...checkAcked(input.logs, input.acked, converged, input.recovering ?? NONE, input.lostWithDisk ?? NONE))
   if (converged) out.push(...checkConverged(input.logs))
   if (input.statuses !== undefined) out.push(...checkStatuses(input.statuses, converged, equivocators))
   return out
@@ -338,6 +416,8 @@ export function checkHostileData(
 
 /** One answer of POST /v1/ingest for an event the harness published. */
 export interface IngestSent {
+  /** The sled the node ran as when it answered (a rotation starts the lids of a new sled from 0). */
+  readonly sled?: string
   readonly lid: number
   /** true: queued on the bus; false: dropped (bus full). */
   readonly queued: boolean
@@ -345,8 +425,6 @@ export interface IngestSent {
   readonly n: number
   /** When its request was sent (ms since the epoch): the event can only be lost by a crash after. */
   readonly at: number
-  /** The sled the node appended as when it answered (lids count per sled: a successor starts at 0). */
-  readonly sled?: string
 }
 
 /** Input of {@link checkIngest}: one node's ingest as its producer saw it, and its sled's log. */
@@ -475,9 +553,15 @@ export function checkDelivered(
   delivered: ReadonlyMap<string, readonly string[]>,
   log: NodeLog,
   equivocators: ReadonlySet<string> = NONE,
+  lostWithDisk: ReadonlySet<string> = NONE,
 ): string[] {
   const out: string[] = []
   const report = capped(out)
+  // Entries past the log's end are allowed when each was lost with a disk (served before it went).
+  const lostPast = (sled: string, from: number, to: number): boolean => {
+    for (let seq = from; seq < to; seq++) if (!lostWithDisk.has(`${sled}:${seq}`)) return false
+    return true
+  }
   const bySled = new Map<string, string[]>()
   for (const e of log.entries) {
     let list = bySled.get(e.sled)
@@ -487,7 +571,7 @@ export function checkDelivered(
   for (const [sled, sigs] of bySled) {
     const got = delivered.get(sled) ?? []
     if (got.length < sigs.length) report(`${name}: received ${got.length} of ${sigs.length} entries of ${short(sled)}`)
-    else if (got.length > sigs.length && !equivocators.has(sled))
+    else if (got.length > sigs.length && !equivocators.has(sled) && !lostPast(sled, sigs.length, got.length))
       report(`${name}: received ${got.length} entries of ${short(sled)}, the log holds ${sigs.length}`)
     const n = Math.min(got.length, sigs.length)
     for (let i = 0; i < n; i++) {
@@ -498,20 +582,30 @@ export function checkDelivered(
     }
   }
   for (const sled of delivered.keys())
-    if (!bySled.has(sled) && (delivered.get(sled)?.length ?? 0) > 0 && !equivocators.has(sled))
+    if (
+      !bySled.has(sled) &&
+      (delivered.get(sled)?.length ?? 0) > 0 &&
+      !equivocators.has(sled) &&
+      !lostPast(sled, 0, delivered.get(sled)?.length ?? 0)
+    )
       report(`${name}: received entries of ${short(sled)}, which ${log.node} does not hold`)
   return out
 }
 
-/** Counts over converged logs for the report: each should be 0. */
+/** Counts over converged logs for the report: each should be 0 (but `lostWithDisk`, which is allowed). */
 export interface LogFigures {
-  /** Acknowledged appends missing from (or replaced on) at least one node. */
+  /** Acknowledged appends missing from (or replaced on) at least one node, but those lost with a disk. */
   readonly lost: number
+  /**
+   * Acknowledged acks=0 appends whose only copy was on a lost disk, missing at the end: allowed
+   * (the write asked for no replica), counted apart and never as `lost`.
+   */
+  readonly lostWithDisk: number
   /** Repeated (sled, seq) within a node's log, summed over nodes. */
   readonly duplicates: number
   /** Breaks in per-sled seq contiguity, summed over nodes. */
   readonly gaps: number
-  /** Nodes whose sorted log differs from the first node's. */
+  /** Nodes whose sorted log (and, read whole, its flags and chains) differs from the first node's. */
   readonly diverged: number
   /**
    * Acknowledged (sled, seq) signed twice by their sled: acknowledged again with another
@@ -520,8 +614,12 @@ export interface LogFigures {
   readonly resigned: number
 }
 
-/** The figures of {@link LogFigures}. */
-export function logFigures(logs: readonly NodeLog[], acked: readonly AckedAppend[]): LogFigures {
+/** The figures of {@link LogFigures}; `lostWithDisk` as in {@link InvariantInput}. */
+export function logFigures(
+  logs: readonly NodeLog[],
+  acked: readonly AckedAppend[],
+  lostWithDisk: ReadonlySet<string> = NONE,
+): LogFigures {
   let duplicates = 0
   let gaps = 0
   const held = logs.map((log) => {
@@ -536,6 +634,7 @@ export function logFigures(logs: readonly NodeLog[], acked: readonly AckedAppend
     return m
   })
   const lost = new Set<string>()
+  const gone = new Set<string>()
   const resigned = new Set<string>()
   const ackedSig = new Map<string, string>()
   for (const a of acked) {
@@ -545,11 +644,19 @@ export function logFigures(logs: readonly NodeLog[], acked: readonly AckedAppend
     ackedSig.set(k, a.sig)
     for (const m of held) {
       const sig = m.get(k)
-      if (sig !== a.sig) lost.add(k)
+      if (sig === undefined && lostWithDisk.has(k)) gone.add(k)
+      else if (sig !== a.sig) lost.add(k)
       if (sig !== undefined && sig !== a.sig) resigned.add(k)
     }
   }
-  return { lost: lost.size, duplicates, gaps, diverged: divergence(logs), resigned: resigned.size }
+  return {
+    lost: lost.size,
+    lostWithDisk: gone.size,
+    duplicates,
+    gaps,
+    diverged: divergence(logs),
+    resigned: resigned.size,
+  }
 }
 
 /** The p-th percentile (0..100, nearest rank) of `values`; null when there are none. */

@@ -20,6 +20,8 @@ export interface ReplayOptions {
   readonly checkIntervalMs?: number
   /** Set when not the default: a failure to converge may hinge on it. */
   readonly convergeTimeoutMs?: number
+  /** Set when given: the nodes' `--recovery-mode`. */
+  readonly recoveryMode?: 'succession' | 'resume'
 }
 
 function faultList(faults: readonly FaultKind[]): string {
@@ -44,6 +46,7 @@ export function replayCommand(o: ReplayOptions): string {
   if (!defaults) args.push(`--attacks ${o.attacks.length === 0 ? 'none' : o.attacks.join(',')}`)
   if (o.checkIntervalMs !== undefined) args.push(`--check-interval ${o.checkIntervalMs}`)
   if (o.convergeTimeoutMs !== undefined) args.push(`--converge-timeout ${o.convergeTimeoutMs}`)
+  if (o.recoveryMode !== undefined) args.push(`--recovery-mode ${o.recoveryMode}`)
   return args.join(' ')
 }
 
@@ -136,6 +139,27 @@ export function formatReport(r: HarnessResult): string {
         `${num(h.ownEntries)} own entries (${num(h.ownHeld)} held) · closed by nodes: ${closes || 'never'}`,
     ])
   }
+  const sc = f.succession
+  const issue16 = ['rotate-partitioned', 'revoke-partitioned', 'wipe-holding-acks', 'wipe', 'wipe-peers-down'] as const
+  if (issue16.some((k) => o.faults.includes(k))) {
+    const h = sc.holding
+    rows.push([
+      'succession',
+      `${sc.rotations} rotations, ${sc.successors} new sleds followed ` +
+        '(rotations and successions after a lost disk) · ' +
+        `revocations ${sc.revocations.self} self, ${sc.revocations.admin} admin · ` +
+        `${sc.retiredSleds} retired sleds, ${num(sc.retiredEntries)} entries read retired`,
+    ])
+    if (o.faults.includes('wipe-holding-acks')) {
+      rows.push([
+        'held acks',
+        `before losing a disk: ${num(h.zero)} entries acknowledged with acks=0, ${num(h.acked)} with acks=N ` +
+          `(peers proved they held them) · acks=N refused ${num(h.refused)} (NOT_ENOUGH_PEERS), ` +
+          `timed out ${num(h.timeouts)} (ACKS_TIMEOUT), failed otherwise ${num(h.failed)} · ` +
+          `${num(f.final.lostWithDisk)} acks=0 entries lost with a disk (allowed)`,
+      ])
+    }
+  }
   const rejected = Object.entries(f.rejected)
     .sort((a, b) => b[1] - a[1])
     .map(([code, n]) => `${code} ${num(n)}`)
@@ -148,7 +172,8 @@ export function formatReport(r: HarnessResult): string {
   const x = f.final
   rows.push([
     'final',
-    `${num(x.entries)} entries of ${x.sleds} sleds on every node · lost ${x.lost} · duplicates ${x.duplicates} · ` +
+    `${num(x.entries)} entries of ${x.sleds} sleds on every node · lost ${x.lost} · ` +
+      `lost with a disk ${x.lostWithDisk} · duplicates ${x.duplicates} · ` +
       `gaps ${x.gaps} · diverged ${x.diverged} · re-signed ${x.resigned} · ` +
       `forged accepted ${x.forgedAccepted} · crashes ${x.crashes}`,
   ])

@@ -9,10 +9,14 @@
  * log, and returns the violations and figures. It never throws for a failed invariant: a run
  * that finds problems returns `ok: false` with the seed and the command line that replays it.
  */
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Cluster, type NodeStatus } from './cluster.js'
+import type { StoredEntry } from '../core/query.js'
+import { keyPairFromSeed } from '../core/signing.js'
+import { retiredKeyPath, saveKeyFile } from '../store/identity.js'
+import { Cluster, eventually, HttpError, type NodeStatus } from './cluster.js'
 import { FORGED_MARKER, HOSTILE_TYPES } from './forgery.js'
 import { DEFAULT_ATTACKS, HostilePeer, type HostileAttack, type HostileStats } from './hostile-peer.js'
 import {
@@ -22,16 +26,20 @@ import {
   checkHostileData,
   checkIngest,
   checkInvariants,
+  key,
   logFigures,
   percentile,
   type HostileSpec,
   type IngestAccount,
+  type IngestSent,
+  type LogEntry,
   type LogFigures,
   type NodeLog,
 } from './invariants.js'
 import { LogMirror } from './mirror.js'
 import { keySeedOf, streamOf } from './random.js'
 import { replayCommand, type ReplayOptions } from './report.js'
+import { describeResigned, SigLedger } from './sig-ledger.js'
 import {
   describeAction,
   FAULT_KINDS,
@@ -39,6 +47,7 @@ import {
   type FaultAction,
   type FaultKind,
   type Lane,
+  type NodePair,
   type ScheduledAction,
 } from './schedule.js'
 import { emptyWriterStats, Workload, type WriterStats } from './workload.js'
@@ -76,6 +85,13 @@ export interface HarnessOptions {
   readonly keepData?: boolean
   /** Receives progress lines (each action, violations as found, the final phase). */
   readonly progress?: (line: string) => void
+  /**
+   * How a node that lost its disk goes on once peers proved its head (`sledlog node
+   * --recovery-mode`): `succession` (the nodes' default) moves it to a successor key, `resume`
+   * appends under its old key again, which re-signs the seqs of acks=0 writes no peer held (the
+   * harness must catch that). Absent: the flag is not passed and a successor is expected.
+   */
+  readonly recoveryMode?: 'succession' | 'resume'
 }
 
 /** An action as it was executed. */
@@ -123,6 +139,7 @@ export interface HarnessFigures {
     readonly resets: number
   }
   readonly hostile: (HostileStats & { readonly ownHeld: number }) | null
+  readonly succession: SuccessionFigures
   /** Guard rejections summed over the nodes' final status (counters restart with a node). */
   readonly rejected: Readonly<Record<string, number>>
   readonly checks: { readonly rounds: number; readonly readErrors: number }
@@ -149,6 +166,43 @@ export interface HarnessFigures {
     readonly timedOut: number
     /** From the final heal until identical logs on every node; null when it never happened. */
     readonly finalMs: number | null
+  }
+}
+
+/** Key rotations, revocations and writes to nodes about to lose their disk (issue 16). */
+export interface SuccessionFigures {
+  /** Planned rotations (sledlog rotate-key) done. */
+  rotations: number
+  /** Revocations appended (sledlog revoke-key), by authority. */
+  revocations: { self: number; admin: number }
+  /** Times a node was seen running as a new sled (rotations and successions after a lost disk). */
+  successors: number
+  /** Retired sleds and entries read `retired: true` in the converged log. */
+  retiredSleds: number
+  retiredEntries: number
+  /** Writes to a node before it lost its disk (`wipe-holding-acks`), per answer. */
+  holding: {
+    /** Entries acknowledged with acks=0 (the node's durability only). */
+    zero: number
+    /** Entries acknowledged with acks=N >= 1 (peers proved they hold them). */
+    acked: number
+    /** acks=N requests answered ACKS_TIMEOUT (stored on the node, not held by N peers in time). */
+    timeouts: number
+    /** acks=N requests refused before signing (NOT_ENOUGH_PEERS). */
+    refused: number
+    /** Other failures. */
+    failed: number
+  }
+}
+
+function emptySuccessionFigures(): SuccessionFigures {
+  return {
+    rotations: 0,
+    revocations: { self: 0, admin: 0 },
+    successors: 0,
+    retiredSleds: 0,
+    retiredEntries: 0,
+    holding: { zero: 0, acked: 0, timeouts: 0, refused: 0, failed: 0 },
   }
 }
 
@@ -190,6 +244,14 @@ const REPLICATE_BEFORE_WIPE_MS = 15_000
 const PROBE_LIMIT_MS = 60_000
 /** Longest wait for subscribers and consumers to catch up after the final convergence. */
 const READERS_CATCH_UP_MS = 60_000
+/** Longest wait for a wiped node, once restarted with its peers, to prove its head and move to a successor. */
+const SUCCESSION_WITHIN_MS = 45_000
+/** How long an acks=N write to a node cut off from every peer waits before ACKS_TIMEOUT. */
+const CUT_OFF_ACK_TIMEOUT_MS = 1500
+/** Longest wait for a linked node to have the peers its acks=N writes ask for. */
+const LINK_WITHIN_MS = 20_000
+/** Batches of each kind (acks=0, acks=N) written to a node before it loses its disk. */
+const HOLDING_BATCHES = 3
 
 /** Runs the harness; see the module comment. */
 export async function runHarness(options: HarnessOptions): Promise<HarnessResult> {
@@ -214,6 +276,16 @@ class HarnessRun {
   #campaign: { abort: AbortController; done: Promise<void> } | null = null
   #mirrors: LogMirror[] = []
   #state: NodeState[] = []
+  #ledger = new SigLedger()
+  /** How many of the cluster's acknowledged appends the ledger has seen. */
+  #ledgerFed = 0
+  /** Acknowledged acks=0 appends (`sled:seq`) whose only copy was on a disk that was lost. */
+  readonly #lostWithDisk = new Set<string>()
+  readonly #succession = emptySuccessionFigures()
+  /** Wiped nodes that must move to a successor: the sled each lost its disk as. */
+  readonly #successorDue = new Map<number, string>()
+  /** The admin key every node is started with (`--admin-key`) and the file revocations are signed from. */
+  #adminKeyFile = ''
   #t0 = 0
   #faultEpoch = 0
   #unfinished = 0
@@ -264,7 +336,13 @@ class HarnessRun {
     const schedule = makeSchedule({ seed: o.seed, durationMs: o.durationMs, nodes: o.nodes, faults: o.faults })
     for (const k of schedule.skipped) this.#say(`fault kind ${k} does not apply to ${o.nodes} node(s): skipped`)
     const dir = o.baseDir ?? (await mkdtemp(join(tmpdir(), 'sledlog-harness-')))
+    // The cluster's admin key, from the seed like the nodes' keys: its revocations retire a sled.
+    const admin = keyPairFromSeed(keySeedOf(o.seed, 'admin'))
+    this.#adminKeyFile = join(dir, 'admin.key')
+    if (!existsSync(this.#adminKeyFile)) await saveKeyFile(this.#adminKeyFile, admin)
     const cluster = new Cluster({
+      adminKeys: [admin.sled],
+      ...(o.recoveryMode === undefined ? {} : { extraArgs: ['--recovery-mode', o.recoveryMode] }),
       size: o.nodes,
       baseDir: dir,
       topology: 'mesh',
@@ -287,6 +365,8 @@ class HarnessRun {
         ? new HostilePeer({ seed: o.seed, random: streamOf(o.seed, 'hostile'), attacks: this.#attacks })
         : null
       const equivocators = new Set<string>(this.#hostile === null ? [] : [this.#hostile.keys.main.sled])
+      // The attacker signs two versions of its seqs on purpose; every other sled signs each seq once.
+      this.#ledger = new SigLedger(equivocators)
       this.#workload = new Workload({
         cluster,
         rate: o.rate,
@@ -332,6 +412,7 @@ class HarnessRun {
       attacks: this.#attacks,
       ...(o.checkIntervalMs === undefined ? {} : { checkIntervalMs: o.checkIntervalMs }),
       ...(o.convergeTimeoutMs === undefined ? {} : { convergeTimeoutMs: o.convergeTimeoutMs }),
+      ...(o.recoveryMode === undefined ? {} : { recoveryMode: o.recoveryMode }),
     }
     return {
       ok,
@@ -404,15 +485,10 @@ class HarnessRun {
     const c = this.#cl
     switch (a.op) {
       case 'partition':
+        this.#cutPairs(a.pairs, a.mode)
+        return
       case 'unpartition':
-        for (const [x, y] of a.pairs) {
-          const mode = a.op === 'partition' ? a.mode : null
-          if (mode === 'one-way') {
-            // x's bytes do not reach y: on the link x dials they flow forward, on y's backward.
-            this.#setLink(`${x}>${y}`, (l) => (l.cut = 'blackhole-forward'))
-            this.#setLink(`${y}>${x}`, (l) => (l.cut = 'blackhole-backward'))
-          } else for (const key of [`${x}>${y}`, `${y}>${x}`]) this.#setLink(key, (l) => (l.cut = mode))
-        }
+        this.#cutPairs(a.pairs, null)
         return
       case 'shape':
       case 'unshape':
@@ -443,15 +519,28 @@ class HarnessRun {
         await this.#wipe(a.node)
         return
       case 'recover':
-        this.#state[a.node] = 'restarting'
-        await c.restart(a.node)
-        this.#state[a.node] = 'up'
+        await this.#restartWiped(a.node)
         return
       case 'wipe-peers-down':
         await this.#wipeAlone(a.node)
         return
       case 'peers-return':
         await this.#peersReturn(a.node)
+        this.#expectSuccessor(a.node)
+        return
+      case 'rotate-partitioned':
+        this.#cutPairs(a.pairs, a.mode)
+        await this.#rotate(a.node)
+        return
+      case 'revoke-partitioned':
+        await this.#revokePartitioned(a)
+        return
+      case 'wipe-holding-acks':
+        await this.#wipeHoldingAcks(a)
+        return
+      case 'recover-holding-acks':
+        this.#cutPairs(a.pairs, null)
+        await this.#restartWiped(a.node)
         return
       case 'hostile':
         this.#startHostile(a.targets)
@@ -462,6 +551,25 @@ class HarnessRun {
       case 'heal-all':
         await this.#healAll()
         return
+    }
+  }
+
+  /** Restarts a node that lost its disk; it must go on under a successor. */
+  async #restartWiped(i: number): Promise<void> {
+    this.#state[i] = 'restarting'
+    await this.#cl.restart(i)
+    this.#state[i] = 'up'
+    this.#expectSuccessor(i)
+  }
+
+  /** Cuts (or with `null` restores) the links between each pair, both ways. */
+  #cutPairs(pairs: readonly NodePair[], mode: 'cut' | 'blackhole' | 'one-way' | null): void {
+    for (const [x, y] of pairs) {
+      if (mode === 'one-way') {
+        // x's bytes do not reach y: on the link x dials they flow forward, on y's backward.
+        this.#setLink(`${x}>${y}`, (l) => (l.cut = 'blackhole-forward'))
+        this.#setLink(`${y}>${x}`, (l) => (l.cut = 'blackhole-backward'))
+      } else for (const key of [`${x}>${y}`, `${y}>${x}`]) this.#setLink(key, (l) => (l.cut = mode))
     }
   }
 
@@ -532,6 +640,212 @@ class HarnessRun {
     }
   }
 
+  // ---- key succession under partitions (issue 16) ----
+
+  /**
+   * Planned rotation: stops writing to node `i`, stops it gracefully, runs `sledlog rotate-key`
+   * on its data directory as an operator would, and starts it again: it must come up as the
+   * successor the command printed.
+   */
+  async #rotate(i: number): Promise<void> {
+    const c = this.#cl
+    const node = c.node(i)
+    this.#state[i] = 'quiescing'
+    await this.#wl.idle(i)
+    this.#state[i] = 'down'
+    await c.kill(i, 'SIGTERM')
+    try {
+      const r = await c.cli(['rotate-key', '--data', node.dataDir])
+      if (r.code !== 0) throw new Error(`sledlog rotate-key exited with ${r.code}: ${r.stderr.trim().slice(-600)}`)
+      const successor = r.stdout.trim()
+      this.#succession.rotations++
+      this.#say(`node ${i} rotated ${node.sled.slice(0, 12)} -> ${successor.slice(0, 12)}`)
+    } finally {
+      this.#state[i] = 'restarting'
+      await c.revive(i)
+      this.#state[i] = 'up'
+    }
+  }
+
+  /** Retired sleds of the cluster's nodes (every sled a node ran as before its current one). */
+  #retiredSleds(): Array<{ readonly owner: number; readonly sled: string }> {
+    return this.#cl.nodes.flatMap((n) => n.sleds.slice(0, -1).map((sled) => ({ owner: n.index, sled })))
+  }
+
+  /**
+   * Cuts node `a.node` off and revokes a retired key while it is cut off, through it or through
+   * another node, so the two sides read different retirement flags until the heal. The target
+   * is a sled some node ran as before (rotations and successions leave them); when there is none
+   * yet, node `a.node` is rotated first, while still linked. A self revocation needs the
+   * retired key file (`retired-SLED.key`, kept by the rotation); without one it is signed as
+   * the admin.
+   */
+  async #revokePartitioned(a: Extract<FaultAction, { op: 'revoke-partitioned' }>): Promise<void> {
+    const c = this.#cl
+    if (this.#retiredSleds().length === 0) await this.#rotate(a.node)
+    this.#cutPairs(a.pairs, a.mode)
+    const targets = this.#retiredSleds()
+    const target = targets[Math.min(targets.length - 1, Math.floor(a.pick * targets.length))]
+    if (target === undefined) throw new Error('no retired sled to revoke')
+    const others = c.nodes.filter((n) => n.index !== a.node && this.#state[n.index] === 'up')
+    const via =
+      a.via === 'cut-off' || others.length === 0
+        ? c.node(a.node)
+        : (others[Math.floor(a.pick * others.length)] ?? c.node(a.node))
+    const keyFile = retiredKeyPath(c.node(target.owner).dataDir, target.sled)
+    const authority = a.authority === 'self' && existsSync(keyFile) ? 'self' : 'admin'
+    // From a seq at or a little below its last one: entries it holds turn retired.
+    const head = (await via.status()).heads[target.sled] ?? 0
+    const fromSeq = Math.max(1, head - Math.floor(a.pick * 10))
+    const r = await c.cli([
+      'revoke-key',
+      '--url',
+      via.url,
+      '--sled',
+      target.sled,
+      '--from-seq',
+      String(fromSeq),
+      ...(authority === 'self' ? ['--key-file', keyFile] : ['--admin-key-file', this.#adminKeyFile]),
+    ])
+    if (r.code !== 0) throw new Error(`sledlog revoke-key exited with ${r.code}: ${r.stderr.trim().slice(-600)}`)
+    const entry = JSON.parse(r.stdout.trim()) as StoredEntry
+    // The revocation is an entry the node signed and acknowledged like any append.
+    c.acked.push({ sled: entry.sled, seq: entry.seq, sig: entry.sig, node: via.name, acks: 0 })
+    this.#succession.revocations[authority]++
+    this.#say(
+      `${authority} revocation of ${target.sled.slice(0, 12)} (node ${target.owner}'s old key) from seq ${fromSeq} ` +
+        `appended by ${via.name} as ${entry.sled.slice(0, 12)}:${entry.seq}`,
+    )
+  }
+
+  /**
+   * Disk loss of a node holding writes no peer has (see the `wipe-holding-acks` action). The
+   * workload leaves the node and its entries reach its peers first, so what dies with the disk
+   * is exactly what this writes: acks=0 entries the node alone holds when it is killed are
+   * recorded as lost with the disk (allowed); an acks=N entry must never be (lost otherwise).
+   */
+  async #wipeHoldingAcks(a: Extract<FaultAction, { op: 'wipe-holding-acks' }>): Promise<void> {
+    const i = a.node
+    await this.#quiesceReplicated(i)
+    if (a.cutOff) this.#cutPairs(a.pairs, 'cut')
+    else await this.#linkedTo(i, a.acks)
+    for (let k = 0; k < HOLDING_BATCHES; k++) {
+      await this.#holdingWrite(i, 0, a.cutOff)
+      await this.#holdingWrite(i, a.acks, a.cutOff)
+    }
+    await this.#loseDisk(i, true)
+  }
+
+  /**
+   * Waits until node `i` has `n` configured peers linked, so acks=n writes can be acknowledged: a
+   * node that just moved to a successor key links to its peers again. Not a violation when it
+   * does not (the writes are then refused and counted): liveness is measured by convergence.
+   */
+  async #linkedTo(i: number, n: number): Promise<void> {
+    const node = this.#cl.node(i)
+    try {
+      await eventually(async () => (await node.status()).acks.connectedPeers >= n, LINK_WITHIN_MS, { intervalMs: 200 })
+    } catch {
+      this.#say(
+        `node ${i} did not have ${n} peers linked within ${LINK_WITHIN_MS / 1000} s: acks=${n} writes will wait`,
+      )
+    }
+  }
+
+  /**
+   * One batch to node `i` with `acks`, its answer counted; an acknowledged acks>=1 write while
+   * cut off is a violation.
+   */
+  async #holdingWrite(i: number, acks: number, cutOff: boolean): Promise<void> {
+    const node = this.#cl.node(i)
+    const h = this.#succession.holding
+    const events = [1, 2].map((k) => ({ type: 'harness.held', payload: { node: i, acks, k } }))
+    try {
+      const entries = await node.append(events, {
+        acks,
+        ...(acks > 0 ? { ackTimeoutMs: cutOff ? CUT_OFF_ACK_TIMEOUT_MS : 10_000 } : {}),
+      })
+      if (acks === 0) h.zero += entries.length
+      else {
+        h.acked += entries.length
+        if (cutOff)
+          this.#violation(
+            `node ${i} acknowledged an acks=${acks} write (${entries.map((e) => e.seq).join(', ')}) ` +
+              'while cut off from every peer',
+          )
+      }
+    } catch (err) {
+      const code = err instanceof HttpError ? err.code : undefined
+      if (acks > 0 && code === 'ACKS_TIMEOUT') h.timeouts++
+      else if (acks > 0 && code === 'NOT_ENOUGH_PEERS') h.refused++
+      else {
+        h.failed++
+        this.#say(`acks=${acks} write to node ${i} failed: ${(err as Error).message.split('\n')[0]}`)
+      }
+    }
+  }
+
+  /**
+   * Node `i` was just killed and is about to lose its disk: its acknowledged acks=0 appends that
+   * no other node holds now (by the heads of every node that answers) had their only copy there.
+   */
+  async #noteLostWithDisk(i: number): Promise<void> {
+    const c = this.#cl
+    const node = c.node(i)
+    const held = new Map<string, number>()
+    for (const peer of c.nodes) {
+      if (peer.index === i || this.#state[peer.index] !== 'up') continue
+      try {
+        for (const [sled, h] of Object.entries((await peer.status()).heads))
+          held.set(sled, Math.max(held.get(sled) ?? -1, h))
+      } catch {
+        // it holds nothing we can count on
+      }
+    }
+    let n = 0
+    for (const a of c.acked) {
+      if (a.node !== node.name || (a.acks ?? 0) > 0 || !node.sleds.includes(a.sled)) continue
+      if (a.seq > (held.get(a.sled) ?? -1) && !this.#lostWithDisk.has(key(a))) {
+        this.#lostWithDisk.add(key(a))
+        n++
+      }
+    }
+    if (n > 0) this.#say(`node ${i} loses its disk holding ${n} acks=0 entr${n === 1 ? 'y' : 'ies'} no peer has`)
+  }
+
+  /**
+   * A wiped node was restarted with its peers: once they proved its head it must go on under a
+   * successor key (`--recovery-mode succession`, the default), never its old one. Checked in the
+   * background, like convergence.
+   */
+  #expectSuccessor(i: number): void {
+    const old = this.#successorDue.get(i)
+    if (this.#o.recoveryMode === 'resume' || old === undefined) return
+    const node = this.#cl.node(i)
+    const epoch = this.#faultEpoch
+    const moved = async (): Promise<boolean> => {
+      const st = await node.status()
+      return st.recovery.state !== 'waiting' && node.sled !== old
+    }
+    const check = async (): Promise<void> => {
+      try {
+        await eventually(async () => (this.#finishing && !this.#checking) || (await moved()), SUCCESSION_WITHIN_MS, {
+          intervalMs: 250,
+        })
+        if (node.sled !== old) this.#successorDue.delete(i)
+      } catch {
+        // Another fault may have hit it meanwhile: then the final check decides.
+        if (this.#faultEpoch !== epoch) return
+        this.#successorDue.delete(i)
+        this.#violation(
+          `node ${i} lost its disk as ${old.slice(0, 12)} but did not go on under a successor ` +
+            `within ${SUCCESSION_WITHIN_MS / 1000} s of its restart with its peers`,
+        )
+      }
+    }
+    this.#probes.push(check())
+  }
+
   /** Stops writing to node `i` and waits until its peers that are up hold everything it wrote. */
   async #quiesceReplicated(i: number): Promise<void> {
     const c = this.#cl
@@ -543,13 +857,17 @@ class HarnessRun {
     for (;;) {
       try {
         const own = await node.status()
-        const head = own.heads[node.sled] ?? -1
         const depth = (own as NodeStatus & { ingest?: { depth?: number } }).ingest?.depth ?? 0
         const lagging: string[] = []
         for (const peer of c.nodes) {
           if (peer === node || this.#state[peer.index] !== 'up') continue
-          const h = (await peer.status()).heads[node.sled] ?? -1
-          if (h < head) lagging.push(`${peer.name} holds up to ${h} of ${head}`)
+          const heads = (await peer.status()).heads
+          // Every sled the node ran as: its retired ones may still be on their way too.
+          for (const sled of node.sleds) {
+            const head = own.heads[sled] ?? -1
+            const h = heads[sled] ?? -1
+            if (h < head) lagging.push(`${peer.name} holds ${sled.slice(0, 12)} up to ${h} of ${head}`)
+          }
         }
         if (depth === 0 && lagging.length === 0) break
         behind = depth > 0 ? `${depth} events still on the ingest bus` : lagging.join(', ')
@@ -567,11 +885,17 @@ class HarnessRun {
     }
   }
 
-  /** SIGKILLs node `i` and deletes its database, keeping its key; its readers start over. */
-  async #loseDisk(i: number): Promise<void> {
+  /**
+   * SIGKILLs node `i` and deletes its database, keeping its key; its readers start over.
+   * `holding`: it may hold acks=0 entries no peer has, which are then noted as lost with its disk
+   * (other wipes first made sure its peers hold everything).
+   */
+  async #loseDisk(i: number, holding = false): Promise<void> {
     const c = this.#cl
     this.#state[i] = 'down'
     await c.kill(i, 'SIGKILL')
+    if (holding) await this.#noteLostWithDisk(i)
+    this.#successorDue.set(i, c.node(i).sled)
     await c.wipe(i)
     this.#mirrors[i]?.reset()
     this.#wl.noteDiskLost(i)
@@ -698,6 +1022,7 @@ class HarnessRun {
     this.#rounds++
     // Before reading: an append acknowledged while logs are read may legitimately be missing.
     const acked = c.acked.slice()
+    this.#feedLedger()
     const spec = this.#hostileSpec()
     const reads = await Promise.all(
       c.nodes.map(async (n) => {
@@ -723,15 +1048,46 @@ class HarnessRun {
       (r): r is NonNullable<typeof r> => r !== null && (this.#state[r.i] === 'up' || this.#state[r.i] === 'quiescing'),
     )
     for (const r of ok) for (const p of r.problems) this.#violation(p)
+    for (const r of reads) if (r !== null) this.#see(r.added, `a read of node ${r.i}`)
     const logs = ok.map((r) => (this.#mirrors[r.i] as LogMirror).log())
     const statuses = ok.map((r) => ({ ...r.st, node: `node ${r.i}` }))
     const recovering = new Set(ok.filter((r) => r.st.appendsHeld).map((r) => `node ${r.i}`))
-    for (const v of checkInvariants({ logs, statuses, acked, converged: false, equivocators, recovering }))
+    const lostWithDisk = this.#lostWithDisk
+    for (const v of checkInvariants({
+      logs,
+      statuses,
+      acked,
+      converged: false,
+      equivocators,
+      recovering,
+      lostWithDisk,
+    }))
       this.#violation(v)
     if (spec !== null) {
       for (const r of ok)
         for (const v of checkHostileData([{ node: `node ${r.i}`, entries: r.added }], spec).violations)
           this.#violation(v)
+    }
+  }
+
+  /** Records signatures seen; a second one for a (sled, seq) is a violation at once. */
+  #see(
+    entries: Iterable<{ readonly sled: string; readonly seq: number; readonly sig: string }>,
+    where: string,
+    final = false,
+  ): void {
+    for (const e of entries) {
+      const conflict = this.#ledger.see(e.sled, e.seq, e.sig, where)
+      if (conflict !== undefined) this.#violation(describeResigned(conflict), final)
+    }
+  }
+
+  /** Shows the ledger the appends acknowledged since it last looked. */
+  #feedLedger(final = false): void {
+    const acked = this.#cl.acked
+    for (; this.#ledgerFed < acked.length; this.#ledgerFed++) {
+      const a = acked[this.#ledgerFed]
+      if (a !== undefined) this.#see([a], `the answer to a write on ${a.node ?? '?'}`, final)
     }
   }
 
@@ -793,7 +1149,22 @@ class HarnessRun {
 
     // The final checks, on every node's whole log.
     const acked = c.acked.slice()
-    for (const v of checkInvariants({ logs, statuses, acked, converged: true, equivocators })) this.#violation(v, true)
+    const lostWithDisk = this.#lostWithDisk
+    this.#feedLedger(true)
+    for (const log of logs) this.#see(log.entries, `the final read of ${log.node}`, true)
+    for (const s of this.#wl.subscribers)
+      for (const [sled, sigs] of s.delivered)
+        this.#see(
+          sigs.map((sig, seq) => ({ sled, seq, sig })),
+          s.name,
+          true,
+        )
+    for (const v of checkInvariants({ logs, statuses, acked, converged: true, equivocators, lostWithDisk }))
+      this.#violation(v, true)
+    // A wiped node whose move to a successor was left to the end (another fault came first).
+    for (const [i, old] of this.#successorDue)
+      if (this.#o.recoveryMode !== 'resume' && c.node(i).sled === old)
+        this.#violation(`node ${i} lost its disk as ${old.slice(0, 12)} but never went on under a successor`, true)
     const spec = this.#hostileSpec()
     const hostile = spec === null ? { violations: [], accepted: 0 } : checkHostileData(logs, spec)
     for (const v of hostile.violations) this.#violation(v, true)
@@ -802,12 +1173,13 @@ class HarnessRun {
       for (const n of c.nodes) {
         const log = logs[n.index]
         if (log === undefined) continue
-        // Lids are counted per sled: a node that moved to a successor key starts again at 0.
+        // Each sled the node ran as has lids of its own (a new key starts them from 0).
+        const sent = attributeIngest(this.#wl.ingestSent(n.index), n.sleds, log.entries)
         for (const sled of n.sleds) {
           const { violations, account } = checkIngest({
-            node: n.sleds.length === 1 ? n.name : `${n.name} (sled ${sled.slice(0, 12)})`,
+            node: n.sleds.length === 1 ? n.name : `${n.name} as ${sled.slice(0, 12)}`,
             entries: log.entries.filter((e) => e.sled === sled),
-            sent: this.#wl.ingestSent(n.index).filter((s) => (s.sled ?? n.sleds[0]) === sled),
+            sent: sent.filter((x) => x.sled === sled),
             exits: n.exits.map((x) => ({ at: x.at, crash: x.signal === 'SIGKILL' })),
           })
           for (const v of violations) this.#violation(v, true)
@@ -819,7 +1191,7 @@ class HarnessRun {
       for (const v of s.violations) this.#violation(v, true)
       const log = logs[i]
       if (log !== undefined)
-        for (const v of checkDelivered(s.name, s.delivered, log, equivocators)) this.#violation(v, true)
+        for (const v of checkDelivered(s.name, s.delivered, log, equivocators, lostWithDisk)) this.#violation(v, true)
     })
     for (const k of this.#wl.consumers) for (const v of k.violations) this.#violation(v, true)
     const crashes = c.unexpectedExits()
@@ -850,8 +1222,11 @@ class HarnessRun {
             JSON.stringify(sortedHeads(s.heads)) === first && Object.keys(s.missing).length === 0 && !s.appendsHeld,
         )
         if (headsAgree) {
-          logs = await Promise.all(c.nodes.map(async (n) => ({ node: n.name, entries: await n.readAll() })))
-          if (checkConverged(logs).length === 0 && checkAcked(logs, c.acked, true).length === 0)
+          logs = await Promise.all(c.nodes.map(async (n) => ({ node: n.name, ...(await n.read()) })))
+          if (
+            checkConverged(logs).length === 0 &&
+            checkAcked(logs, c.acked, true, undefined, this.#lostWithDisk).length === 0
+          )
             return { logs, statuses, converged: true }
         }
       } catch {
@@ -862,7 +1237,7 @@ class HarnessRun {
     }
     if (logs.length !== c.size) {
       try {
-        logs = await Promise.all(c.nodes.map(async (n) => ({ node: n.name, entries: await n.readAll() })))
+        logs = await Promise.all(c.nodes.map(async (n) => ({ node: n.name, ...(await n.read()) })))
       } catch (err) {
         this.#violation(`could not read every node's log at the end: ${(err as Error).message}`, true)
       }
@@ -915,10 +1290,18 @@ class HarnessRun {
               ...h.stats,
               ownHeld: first === undefined ? 0 : first.entries.filter((e) => e.sled === h.keys.main.sled).length,
             },
+      succession: {
+        ...this.#succession,
+        successors: c?.nodes.reduce((n, node) => n + node.sleds.length - 1, 0) ?? 0,
+        retiredSleds: Object.keys(first?.flags?.retired ?? {}).length,
+        retiredEntries: first?.entries.filter((e) => e.retired === true).length ?? 0,
+      },
       rejected,
       checks: { rounds: this.#rounds, readErrors: this.#readErrors },
       final: {
-        ...logFigures(logs, acked),
+        ...logFigures(logs, acked, this.#lostWithDisk),
+        // Every signature seen anywhere (answers, reads, streams), not only acknowledged ones.
+        resigned: this.#ledger.resignedKeys.size,
         entries: first?.entries.length ?? 0,
         sleds: new Set(first?.entries.map((e) => e.sled) ?? []).size,
         acked: acked.length,
@@ -936,6 +1319,28 @@ class HarnessRun {
       },
     }
   }
+}
+
+/**
+ * The sled each ingest answer belongs to. The workload records the sled the harness knew the
+ * node ran as when the answer came, but a node that moves itself to a successor may answer as
+ * the new sled before its stdout line says so: an answer whose event is not in the recorded
+ * sled but is (same lid, same event) in a later sled of the node's chain belongs to that one.
+ */
+function attributeIngest(
+  sent: readonly IngestSent[],
+  chain: readonly string[],
+  entries: readonly LogEntry[],
+): Array<IngestSent & { readonly sled: string }> {
+  const held = new Map<string, unknown>()
+  for (const e of entries)
+    if (e.kind === 'event' && typeof e.lid === 'number')
+      held.set(`${e.sled}:${e.lid}`, (e.payload as { n?: unknown } | null | undefined)?.n)
+  return sent.map((x) => {
+    const from = Math.max(0, chain.indexOf(x.sled ?? (chain[0] as string)))
+    const sled = chain.slice(from).find((s) => held.get(`${s}:${x.lid}`) === x.n) ?? chain[from] ?? ''
+    return { ...x, sled }
+  })
 }
 
 function sortedHeads(heads: Readonly<Record<string, number>>): Array<[string, number]> {

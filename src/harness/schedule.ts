@@ -8,20 +8,33 @@
  * stop, wipe, wipe-peers-down) run one at a time on the `fault` lane, so each heal's
  * convergence is measured on its own; cutting a wiped node off from every peer that holds its
  * entries is a fault of its own (`wipe-peers-down`: the node must refuse writes until they are
- * back, never re-sign). Link shaping (`latency`) and the hostile peer have lanes of their own and
+ * back, never re-sign). So are the faults of key succession under partitions (issue 16): a key
+ * rotated while its node is cut off (`rotate-partitioned`), a retired key revoked while a node is
+ * cut off (`revoke-partitioned`), and a disk lost while it holds writes no peer has
+ * (`wipe-holding-acks`). Link shaping (`latency`) and the hostile peer have lanes of their own and
  * overlap everything. Every episode heals within the run, and the run ends with a `heal-all`
  * after a quiet period in which nothing is broken.
  */
 import { intIn, pick, shuffled, streamOf, type Random } from './random.js'
 
+/** The kinds that take nodes or links away: one episode at a time, on the `fault` lane. */
+const LANE_FAULTS = [
+  'partition',
+  'kill',
+  'stop',
+  'wipe',
+  'wipe-peers-down',
+  'rotate-partitioned',
+  'revoke-partitioned',
+  'wipe-holding-acks',
+] as const
+
 /** Every fault kind, in the order the report lists them. */
-export const FAULT_KINDS = ['partition', 'kill', 'stop', 'wipe', 'wipe-peers-down', 'latency', 'hostile'] as const
+export const FAULT_KINDS = [...LANE_FAULTS, 'latency', 'hostile'] as const
 
 /** A kind of fault the schedule can inject. */
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
-/** The kinds that take nodes or links away: one episode at a time, on the `fault` lane. */
-const LANE_FAULTS = ['partition', 'kill', 'stop', 'wipe', 'wipe-peers-down'] as const
 type LaneFault = (typeof LANE_FAULTS)[number]
 
 /** How a partition divides the nodes. */
@@ -56,6 +69,49 @@ export type FaultAction =
   /** Disk loss while every other node is down: the node restarts alone and must wait for them. */
   | { readonly op: 'wipe-peers-down'; readonly node: number }
   | { readonly op: 'peers-return'; readonly node: number }
+  /**
+   * Planned key rotation of a node cut off from every peer: the node is stopped, `sledlog
+   * rotate-key` run on its data directory, and it starts again as its successor, still cut off.
+   * Healed by `unpartition`.
+   */
+  | {
+      readonly op: 'rotate-partitioned'
+      readonly node: number
+      readonly mode: 'cut' | 'blackhole'
+      readonly pairs: readonly NodePair[]
+    }
+  /**
+   * A retired key revoked (`sledlog revoke-key`) while `node` is cut off from every peer; signed
+   * with the key itself (`self`) or the cluster's admin key (`admin`), appended through the
+   * cut-off node or through one of the others (`via`), so the retirement flags differ across the
+   * partition until it heals. `pick` (0..1) chooses the target and its first retired seq among
+   * what exists when it runs. Healed by `unpartition`.
+   */
+  | {
+      readonly op: 'revoke-partitioned'
+      readonly node: number
+      readonly mode: 'cut' | 'blackhole'
+      readonly authority: 'self' | 'admin'
+      readonly via: 'cut-off' | 'other'
+      readonly pick: number
+      readonly pairs: readonly NodePair[]
+    }
+  /**
+   * Disk loss of a node holding writes no peer has. `cutOff`: the node is cut off from every peer
+   * and written to (acks=0, acknowledged, held by it alone; acks=N, which must time out or be
+   * refused); otherwise it stays linked and writes with acks=N are acknowledged by its peers.
+   * Then it is SIGKILLed and its database deleted (key kept).
+   */
+  | {
+      readonly op: 'wipe-holding-acks'
+      readonly node: number
+      readonly cutOff: boolean
+      /** The N of the acks=N writes. */
+      readonly acks: number
+      readonly pairs: readonly NodePair[]
+    }
+  /** Heals `wipe-holding-acks`: links restored, the node restarts, proves its head and moves to a successor. */
+  | { readonly op: 'recover-holding-acks'; readonly node: number; readonly pairs: readonly NodePair[] }
   | {
       readonly op: 'shape'
       readonly pairs: readonly NodePair[]
@@ -119,7 +175,12 @@ export function applicable(kind: FaultKind, nodes: number): boolean {
       return nodes >= 2
     case 'wipe':
     case 'wipe-peers-down':
+    case 'wipe-holding-acks':
       // A lone node that lost its disk has no peer to prove its head: it waits for an operator.
+      return nodes >= 2
+    case 'rotate-partitioned':
+    case 'revoke-partitioned':
+      // Cut off from whom?
       return nodes >= 2
     case 'kill':
     case 'stop':
@@ -193,6 +254,14 @@ function partitionOf(rand: Random, n: number): Extract<FaultAction, { op: 'parti
   return { op: 'partition', shape, mode, groups: [order], pairs }
 }
 
+/** Every pair between `node` and the others: cutting them isolates it. */
+function isolate(node: number, n: number): NodePair[] {
+  return crossPairs(
+    [node],
+    Array.from({ length: n }, (_, i) => i).filter((i) => i !== node),
+  )
+}
+
 /** Links to slow down: every link of one node (a slow node), or a random subset of pairs. */
 function shapedPairs(rand: Random, n: number): NodePair[] {
   const nodes = Array.from({ length: n }, (_, i) => i)
@@ -237,6 +306,8 @@ export function makeSchedule(opts: ScheduleOptions): Schedule {
     const rand = streamOf(seed, 'schedule fault lane')
     let cycle: LaneFault[] = []
     let t = warmupMs
+    let holdingAcks = 0
+    let lastCutOff = false
     for (;;) {
       if (cycle.length === 0) cycle = shuffled(rand, laneKinds)
       const kind = cycle[0] as LaneFault
@@ -261,12 +332,36 @@ export function makeSchedule(opts: ScheduleOptions): Schedule {
         hold = span(rand, 500, 3_000, d, 0.05)
         fault = { op: 'wipe', node }
         heal = { op: 'recover', node }
-      } else {
+      } else if (kind === 'wipe-peers-down') {
         // Long enough for several recovery timeout warnings (the harness's nodes warn after 1 s):
         // time must never end the wait.
         hold = span(rand, 3_000, 20_000, d, 0.06)
         fault = { op: 'wipe-peers-down', node }
         heal = { op: 'peers-return', node }
+      } else if (kind === 'rotate-partitioned') {
+        // Stopping, rotating and restarting the node takes a few seconds of the hold.
+        hold = span(rand, 4_000, 12_000, d, 0.1)
+        const pairs = isolate(node, n)
+        fault = { op: 'rotate-partitioned', node, mode: rand() < 0.5 ? 'cut' : 'blackhole', pairs }
+        heal = { op: 'unpartition', pairs }
+      } else if (kind === 'revoke-partitioned') {
+        hold = span(rand, 3_000, 10_000, d, 0.1)
+        const pairs = isolate(node, n)
+        const mode = rand() < 0.5 ? 'cut' : 'blackhole'
+        const authority = rand() < 0.5 ? 'self' : 'admin'
+        const via = rand() < 0.5 ? 'cut-off' : 'other'
+        fault = { op: 'revoke-partitioned', node, mode, authority, via, pick: rand(), pairs }
+        heal = { op: 'unpartition', pairs }
+      } else {
+        hold = span(rand, 2_000, 8_000, d, 0.08)
+        // Variants alternate (the first of each pair at random), so two episodes have both.
+        const first = rand() < 0.5
+        const cutOff: boolean = holdingAcks++ % 2 === 0 ? first : !lastCutOff
+        lastCutOff = cutOff
+        // N = 1 up to every peer: an acknowledged write survives the loss whatever N was.
+        const acks = intIn(rand, 1, n - 1)
+        fault = { op: 'wipe-holding-acks', node, cutOff, acks, pairs: cutOff ? isolate(node, n) : [] }
+        heal = { op: 'recover-holding-acks', node, pairs: fault.pairs }
       }
       const settle = span(rand, 2_500, 8_000, d, 0.08)
       if (t + hold + settle > finalHealAt) break
@@ -355,6 +450,22 @@ export function describeAction(a: FaultAction): string {
       )
     case 'peers-return':
       return `restart the peers of node ${a.node}`
+    case 'rotate-partitioned':
+      return (
+        `cut node ${a.node} off (${a.mode}), stop it, rotate its key (sledlog rotate-key) ` +
+        'and start it again as its successor'
+      )
+    case 'revoke-partitioned':
+      return (
+        `cut node ${a.node} off (${a.mode}) and revoke a retired key (${a.authority}) through ` +
+        (a.via === 'cut-off' ? `node ${a.node}` : 'another node')
+      )
+    case 'wipe-holding-acks':
+      return a.cutOff
+        ? `cut node ${a.node} off, write to it with acks=0 and acks=${a.acks}, SIGKILL it and wipe its database`
+        : `write to node ${a.node} with acks=${a.acks} and acks=0, SIGKILL it and wipe its database`
+    case 'recover-holding-acks':
+      return `${a.pairs.length > 0 ? 'restore the links of and ' : ''}restart wiped node ${a.node}`
     case 'shape':
       return (
         `slow links ${pairs(a.pairs)}: ${a.latencyMs} ms ± ${a.jitterMs} ms` +

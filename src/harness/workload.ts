@@ -275,7 +275,8 @@ export class Workload {
             this.stats.ingestHeld++
             return
           }
-          sent.push({ lid: r.lid, queued: r.queued, n: first + k, at, sled: node.sled })
+          // The sled it runs as now: a rotation starts a new sled's lids from 0.
+          sent.push({ sled: node.sled, lid: r.lid, queued: r.queued, n: first + k, at })
           this.stats.ingested++
           if (r.queued) this.stats.queued++
           else this.stats.dropped++

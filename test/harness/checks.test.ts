@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import {
+  canonicalChain,
+  checkConverged,
   checkDelivered,
   checkHostileData,
   checkIngest,
@@ -13,7 +15,9 @@ import {
   type HostileSpec,
   type LogEntry,
   type NodeLog,
+  type ReadFlags,
 } from '../../src/harness/invariants.js'
+import { SigLedger } from '../../src/harness/sig-ledger.js'
 
 const A = 'a'.repeat(64)
 const B = 'b'.repeat(64)
@@ -67,7 +71,14 @@ describe('the checker catches injected violations', () => {
     const logs = healthy()
     expect(checkInvariants({ logs, acked, converged: true, equivocators: new Set([EVIL]) })).toEqual([])
     expect(checkHostileData(logs, SPEC)).toEqual({ violations: [], accepted: 0 })
-    expect(logFigures(logs, acked)).toEqual({ lost: 0, duplicates: 0, gaps: 0, diverged: 0, resigned: 0 })
+    expect(logFigures(logs, acked)).toEqual({
+      lost: 0,
+      lostWithDisk: 0,
+      duplicates: 0,
+      gaps: 0,
+      diverged: 0,
+      resigned: 0,
+    })
   })
 
   it('a node reporting a different signature for an acknowledged append: replaced, diverged', () => {
@@ -78,7 +89,14 @@ describe('the checker catches injected violations', () => {
     expect(v).toMatch(
       /n2 diverges from n0: 10 vs 10 entries, 0 only on n0, 0 only on n2, 1 with different sigs \(aaaaaaaaaaaa:3\)/,
     )
-    expect(logFigures(logs, acked)).toEqual({ lost: 1, duplicates: 0, gaps: 0, diverged: 1, resigned: 1 })
+    expect(logFigures(logs, acked)).toEqual({
+      lost: 1,
+      lostWithDisk: 0,
+      duplicates: 0,
+      gaps: 0,
+      diverged: 1,
+      resigned: 1,
+    })
   })
 
   it('a node missing an acknowledged append (deleted): lost, gap', () => {
@@ -87,7 +105,14 @@ describe('the checker catches injected violations', () => {
     expect(checkInvariants({ logs, acked, converged: true }).join('\n')).toMatch(
       /n1: lacks acknowledged aaaaaaaaaaaa:3 \(acknowledged by n0\)/,
     )
-    expect(logFigures(logs, acked)).toEqual({ lost: 1, duplicates: 0, gaps: 1, diverged: 1, resigned: 0 })
+    expect(logFigures(logs, acked)).toEqual({
+      lost: 1,
+      lostWithDisk: 0,
+      duplicates: 0,
+      gaps: 1,
+      diverged: 1,
+      resigned: 0,
+    })
   })
 
   it('a seq acknowledged twice with different entries is a re-signed seq, even on no node yet', () => {
@@ -271,5 +296,119 @@ describe('the checker catches injected violations', () => {
       ),
     ).toBe(99)
     expect(percentile([1, 2, 3], 100)).toBe(3)
+  })
+})
+
+describe('issue 16: identical reads with flags, acks lost with a disk, re-signed seqs anywhere', () => {
+  const flags = (retired: Record<string, number> = {}, chains: Record<string, string> = {}): ReadFlags => ({
+    forked: {},
+    retired,
+    chains,
+  })
+  /** Healthy logs where A is retired from seq 3 on every node (entries 3 and 4 flagged). */
+  function retiredLogs(): NodeLog[] {
+    const chain = canonicalChain({ sled: A, retiredFrom: 3, predecessors: [], successors: [], revocations: [] })
+    return healthy().map((l) => ({
+      node: l.node,
+      entries: l.entries.map((e) => (e.sled === A && e.seq >= 3 ? { ...e, retired: true } : e)),
+      flags: flags({ [A]: 3 }, { [A]: chain }),
+    }))
+  }
+
+  it('the same entries with the same retired flags, forks and chains on every node pass', () => {
+    const logs = retiredLogs()
+    expect(checkConverged(logs)).toEqual([])
+    expect(logFigures(logs, acked).diverged).toBe(0)
+  })
+
+  it('an entry read retired on one node and not on another is a divergence, though the sigs agree', () => {
+    const logs = retiredLogs()
+    const n1 = logs[1] as NodeLog
+    logs[1] = { ...n1, entries: n1.entries.map((e) => (e.sled === A && e.seq === 4 ? { ...e, retired: false } : e)) }
+    expect(checkConverged(logs).join('\n')).toMatch(
+      /n1 diverges from n0: .*0 with different sigs, 1 with a different retired flag \(aaaaaaaaaaaa:4\)/,
+    )
+    expect(logFigures(logs, acked).diverged).toBe(1)
+  })
+
+  it('a different retirement seq, fork seq or chain is a divergence', () => {
+    for (const change of [
+      (f: ReadFlags): ReadFlags => ({ ...f, retired: { [A]: 2 } }),
+      (f: ReadFlags): ReadFlags => ({ ...f, forked: { [B]: 1 } }),
+      (f: ReadFlags): ReadFlags => ({
+        ...f,
+        chains: { [A]: canonicalChain({ sled: A, retiredFrom: 3, revocations: [{ fromSeq: 3 }] }) },
+      }),
+    ]) {
+      const logs = retiredLogs()
+      const n2 = logs[2] as NodeLog
+      logs[2] = { ...n2, flags: change(n2.flags as ReadFlags) }
+      expect(checkConverged(logs).join('\n')).toMatch(
+        /n2 diverges from n0: .*reads differently: (retired|forked|chain of) /,
+      )
+      expect(logFigures(logs, acked).diverged).toBe(1)
+    }
+  })
+
+  it('a chain read with its lists in another arrival order is the same chain', () => {
+    const x = { sled: A, retiredFrom: 1, successors: [{ sled: B }, { sled: EVIL }], revocations: [{ s: 1 }, { s: 2 }] }
+    const y = { ...x, successors: [{ sled: EVIL }, { sled: B }], revocations: [{ s: 2 }, { s: 1 }] }
+    expect(canonicalChain(x)).toBe(canonicalChain(y))
+    expect(canonicalChain(x)).not.toBe(canonicalChain({ ...x, retiredFrom: 2 }))
+  })
+
+  it('an acks=0 append lost with a disk is counted apart, never lost; an acks=N one missing is lost', () => {
+    const logs = tamper(healthy(), 0, A, 4, null).map((l) => ({
+      ...l,
+      entries: l.entries.filter((e) => !(e.sled === A && e.seq === 4)),
+    }))
+    const zero = [...acked, { sled: A, seq: 4, sig: 'a4', node: 'n0', acks: 0 }]
+    const gone = new Set([`${A}:4`])
+    expect(checkInvariants({ logs, acked: zero, converged: true, lostWithDisk: gone })).toEqual([])
+    expect(logFigures(logs, zero, gone)).toMatchObject({ lost: 0, lostWithDisk: 1, resigned: 0 })
+    // Not known to be lost with a disk: lost.
+    expect(logFigures(logs, zero)).toMatchObject({ lost: 1, lostWithDisk: 0 })
+    expect(checkInvariants({ logs, acked: zero, converged: true }).join('\n')).toMatch(
+      /lacks acknowledged aaaaaaaaaaaa:4/,
+    )
+    // Lost with a disk and then signed again: a re-signed seq, and the replaced entry is lost.
+    const again = logs.map((l) => ({ ...l, entries: [...l.entries, ev(A, 4, { sig: 'other' })] }))
+    expect(logFigures(again, zero, gone)).toMatchObject({ lost: 1, lostWithDisk: 0, resigned: 1 })
+  })
+
+  it('a subscriber may have received entries lost with a disk past the end of the log, and no others', () => {
+    const [log] = healthy() as [NodeLog]
+    const got = new Map([
+      [A, ['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6']],
+      [B, ['b0', 'b1', 'b2']],
+      [EVIL, ['e0', 'e1']],
+    ])
+    const gone = new Set([`${A}:5`, `${A}:6`])
+    expect(checkDelivered('sub', got, log, new Set(), gone)).toEqual([])
+    expect(checkDelivered('sub', got, log, new Set(), new Set([`${A}:5`])).join('\n')).toMatch(
+      /received 7 entries of aaaaaaaaaaaa, the log holds 5/,
+    )
+  })
+
+  it('the ledger catches a second signature wherever it was seen, and ignores equivocators', () => {
+    const ledger = new SigLedger(new Set([EVIL]))
+    ledger.seeAll([ev(A, 0), ev(A, 1)], 'the answer to a write on n0')
+    expect(ledger.see(A, 1, 'a1', 'a read of n1')).toBeUndefined()
+    expect(ledger.see(EVIL, 0, 'x', 'a read of n1')).toBeUndefined()
+    expect(ledger.see(EVIL, 0, 'y', 'a read of n2')).toBeUndefined()
+    const c = ledger.see(A, 1, 'resigned', 'subscriber@n2')
+    expect(c).toMatchObject({
+      sled: A,
+      seq: 1,
+      first: { sig: 'a1' },
+      second: { sig: 'resigned', where: 'subscriber@n2' },
+    })
+    // Reported once per (sled, seq).
+    expect(ledger.see(A, 1, 'third', 'a read of n0')).toBeUndefined()
+    expect([...ledger.resignedKeys]).toEqual([`${A}:1`])
+    expect(ledger.violations()).toEqual([
+      'aaaaaaaaaaaa:1 was signed twice: the answer to a write on n0 saw sig a1…, subscriber@n2 saw resigned… ' +
+        '(a re-signed seq)',
+    ])
   })
 })

@@ -31,6 +31,8 @@ describe('replayCommand', () => {
     const line = replayCommand({ ...base, checkIntervalMs: 500, convergeTimeoutMs: 120_000 })
     expect(line).toContain('--check-interval 500')
     expect(line).toContain('--converge-timeout 120000')
+    expect(line).not.toContain('--recovery-mode')
+    expect(replayCommand({ ...base, recoveryMode: 'resume' })).toContain('--recovery-mode resume')
   })
 
   it('spells out a fault subset in schedule order and an empty attack list as none', () => {

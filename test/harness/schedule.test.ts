@@ -9,9 +9,12 @@ import {
   makeSchedule,
   parseFaultList,
   type FaultAction,
+  type FaultKind,
   type ScheduledAction,
 } from '../../src/harness/schedule.js'
 import { testSeed } from '../helpers/seed.js'
+
+const SUCCESSION_KINDS: FaultKind[] = ['rotate-partitioned', 'revoke-partitioned', 'wipe-holding-acks']
 
 const HEAL_OF: Record<string, string> = {
   partition: 'unpartition',
@@ -19,6 +22,9 @@ const HEAL_OF: Record<string, string> = {
   stop: 'cont',
   wipe: 'recover',
   'wipe-peers-down': 'peers-return',
+  'rotate-partitioned': 'unpartition',
+  'revoke-partitioned': 'unpartition',
+  'wipe-holding-acks': 'recover-holding-acks',
   shape: 'unshape',
   hostile: 'calm',
 }
@@ -64,9 +70,9 @@ describe('fault schedule', () => {
         expect(heal.at).toBeGreaterThan(fault.at)
         expect(heal.at).toBeLessThanOrEqual(s.finalHealAt)
         // The heal undoes exactly what the fault did.
-        if (fault.action.op === 'partition' || fault.action.op === 'shape')
-          expect((heal.action as { pairs: unknown }).pairs).toEqual(fault.action.pairs)
-        if ('node' in fault.action) expect((heal.action as { node: number }).node).toBe(fault.action.node)
+        if ('pairs' in fault.action) expect((heal.action as { pairs: unknown }).pairs).toEqual(fault.action.pairs)
+        if ('node' in fault.action && 'node' in heal.action)
+          expect((heal.action as { node: number }).node).toBe(fault.action.node)
       }
       // Faults that take nodes or links away never overlap each other.
       const lane = s.actions.filter((a) => a.lane === 'fault' && a.episode !== 0)
@@ -80,8 +86,14 @@ describe('fault schedule', () => {
 
   it('exercises every enabled kind when the run is long enough, and only enabled kinds', () => {
     for (let seed = 1; seed <= 20; seed++) {
-      const all = makeSchedule({ seed, durationMs: 45_000, nodes: 3, faults: [...FAULT_KINDS] })
-      expect(new Set(all.actions.map((a) => a.kind))).toEqual(new Set([...FAULT_KINDS, 'final']))
+      // The default suite's runs: the older kinds in 45 s, the key succession ones in 25 s.
+      const older = FAULT_KINDS.filter((k) => !SUCCESSION_KINDS.includes(k))
+      const all = makeSchedule({ seed, durationMs: 45_000, nodes: 3, faults: older })
+      expect(new Set(all.actions.map((a) => a.kind))).toEqual(new Set([...older, 'final']))
+      const succession = makeSchedule({ seed, durationMs: 25_000, nodes: 3, faults: SUCCESSION_KINDS })
+      expect(new Set(succession.actions.map((a) => a.kind))).toEqual(new Set([...SUCCESSION_KINDS, 'final']))
+      const every = makeSchedule({ seed, durationMs: 300_000, nodes: 5, faults: [...FAULT_KINDS] })
+      expect(new Set(every.actions.map((a) => a.kind))).toEqual(new Set([...FAULT_KINDS, 'final']))
       const some = makeSchedule({ seed, durationMs: 45_000, nodes: 3, faults: ['kill', 'latency'] })
       expect(new Set(some.actions.map((a) => a.kind))).toEqual(new Set(['kill', 'latency', 'final']))
     }
@@ -92,7 +104,8 @@ describe('fault schedule', () => {
 
   it('skips kinds a cluster cannot have (a one-node partition or disk loss with no peer)', () => {
     const s = makeSchedule({ seed: 7, durationMs: 60_000, nodes: 1, faults: [...FAULT_KINDS] })
-    expect(s.skipped).toEqual(['partition', 'wipe', 'wipe-peers-down', 'latency'])
+    const alone = ['kill', 'stop', 'hostile']
+    expect(s.skipped).toEqual(FAULT_KINDS.filter((k) => !alone.includes(k)))
     expect(new Set(s.actions.map((a) => a.kind))).toEqual(new Set(['kill', 'stop', 'hostile', 'final']))
   })
 
@@ -155,6 +168,50 @@ describe('fault schedule', () => {
         'mode:blackhole',
         'mode:one-way',
       ]),
+    )
+  })
+
+  it('key succession faults isolate one node, and the heal restores exactly its links', () => {
+    const seen = new Set<string>()
+    for (let seed = 1; seed <= 40; seed++) {
+      const s = makeSchedule({ seed, durationMs: 120_000, nodes: 4, faults: SUCCESSION_KINDS })
+      for (const a of s.actions) {
+        const f = a.action
+        if (f.op === 'rotate-partitioned' || f.op === 'revoke-partitioned') {
+          expect(f.pairs).toEqual(
+            [0, 1, 2, 3].filter((j) => j !== f.node).map((j) => (j < f.node ? [j, f.node] : [f.node, j])),
+          )
+          seen.add(`${f.op} ${f.mode}`)
+          if (f.op === 'revoke-partitioned') {
+            seen.add(`revoke ${f.authority} via ${f.via}`)
+            expect(f.pick).toBeGreaterThanOrEqual(0)
+            expect(f.pick).toBeLessThan(1)
+          }
+        }
+        if (f.op === 'wipe-holding-acks') {
+          seen.add(`wipe-holding-acks ${f.cutOff ? 'cut off' : 'linked'}`)
+          expect(f.pairs).toHaveLength(f.cutOff ? 3 : 0)
+          expect(f.acks).toBeGreaterThanOrEqual(1)
+          expect(f.acks).toBeLessThanOrEqual(3)
+        }
+      }
+    }
+    expect(seen).toEqual(
+      new Set([
+        'rotate-partitioned cut',
+        'rotate-partitioned blackhole',
+        'revoke-partitioned cut',
+        'revoke-partitioned blackhole',
+        'revoke self via cut-off',
+        'revoke self via other',
+        'revoke admin via cut-off',
+        'revoke admin via other',
+        'wipe-holding-acks cut off',
+        'wipe-holding-acks linked',
+      ]),
+    )
+    expect(describeAction({ op: 'wipe-holding-acks', node: 1, cutOff: true, acks: 2, pairs: [[0, 1]] })).toBe(
+      'cut node 1 off, write to it with acks=0 and acks=2, SIGKILL it and wipe its database',
     )
   })
 

@@ -22,6 +22,7 @@ const OPTIONS = {
   attacks: { type: 'string' },
   'check-interval': { type: 'string' },
   'converge-timeout': { type: 'string' },
+  'recovery-mode': { type: 'string' },
   json: { type: 'string' },
   dir: { type: 'string' },
   keep: { type: 'boolean' },
@@ -55,8 +56,9 @@ Options:
   --nodes N               nodes (3)
   --duration SECONDS      length of the faulty part of the run (60)
   --seed S                seed of the schedule and workload (random; printed, to replay)
-  --faults LIST           comma-separated: partition, kill, stop, wipe, latency, hostile;
-                          or all (default) or none
+  --faults LIST           comma-separated: partition, kill, stop, wipe, wipe-peers-down,
+                          rotate-partitioned, revoke-partitioned, wipe-holding-acks, latency,
+                          hostile; or all (default) or none
   --rate N                appended events per second per node (10)
   --ingest-rate N         ingested events per second per node (half of --rate)
   --ingest-bus N          ingest bus capacity of each node (32: batches overflow it, so drops
@@ -65,6 +67,8 @@ Options:
                           equivocate, equivocate-one; or all (default) or none
   --check-interval MS     how often the running checks read every node (3000)
   --converge-timeout MS   how long the cluster may take to converge at the end (90000)
+  --recovery-mode MODE    the nodes' --recovery-mode after a lost disk: succession (their
+                          default; expected) or resume (re-signs seqs: the run must fail)
   --json PATH             also write the full report (figures, violations, schedule) as JSON
   --dir DIR               keep the nodes' data under DIR (default: a temp dir, removed after
                           a passing run, kept after a failing one)
@@ -112,6 +116,9 @@ command); 2 bad usage.`,
     }
     const checkIntervalMs = intFlag(v['check-interval'], 'check-interval', 100, 600_000)
     const convergeTimeoutMs = intFlag(v['converge-timeout'], 'converge-timeout', 1000, 3_600_000)
+    const recoveryMode = v['recovery-mode']
+    if (recoveryMode !== undefined && recoveryMode !== 'succession' && recoveryMode !== 'resume')
+      throw new UsageError(`--recovery-mode ${JSON.stringify(recoveryMode)} must be succession or resume`)
     const quiet = v.quiet === true
     if (!quiet) await write(io.stderr, `sledlog harness: seed ${seed}\n`)
     // A signal would end this process without its 'exit' handlers, leaving every node process
@@ -133,6 +140,7 @@ command); 2 bad usage.`,
       attacks,
       ...(checkIntervalMs === undefined ? {} : { checkIntervalMs }),
       ...(convergeTimeoutMs === undefined ? {} : { convergeTimeoutMs }),
+      ...(recoveryMode === undefined ? {} : { recoveryMode }),
       ...(v.dir === undefined ? {} : { baseDir: resolve(v.dir) }),
       keepData: v.keep === true,
       ...(quiet ? {} : { progress: (line: string) => void write(io.stderr, `${line}\n`) }),
