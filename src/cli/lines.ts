@@ -13,8 +13,18 @@ export interface InputLine {
   readonly bytes: number
 }
 
-/** Yields the lines of `input` (without line terminators; a final unterminated line included). */
-export async function* readLines(input: InStream): AsyncGenerator<InputLine> {
+/** A bound on line length: past `maxChars` without a newline, `tooLong(n)` is thrown for line n. */
+export interface LineLimit {
+  readonly maxChars: number
+  tooLong(n: number): Error
+}
+
+/**
+ * Yields the lines of `input` (without line terminators; a final unterminated line included).
+ * With `limit`, a line longer than it fails as soon as it is: input without newlines cannot
+ * make the reader buffer it all.
+ */
+export async function* readLines(input: InStream, limit?: LineLimit): AsyncGenerator<InputLine> {
   const decoder = new TextDecoder('utf-8', { fatal: false })
   let buf = ''
   let n = 0
@@ -31,6 +41,7 @@ export async function* readLines(input: InStream): AsyncGenerator<InputLine> {
       consumed += Buffer.byteLength(raw) + 1
       yield { n: ++n, text: raw.endsWith('\r') ? raw.slice(0, -1) : raw, bytes: Math.min(consumed, bytes) }
     }
+    if (limit !== undefined && buf.length > limit.maxChars) throw limit.tooLong(n + 1)
   }
   buf += decoder.decode()
   if (buf !== '') yield { n: ++n, text: buf, bytes }
