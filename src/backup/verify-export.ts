@@ -99,6 +99,16 @@ export class ExportVerifier {
       return
     }
     const { sled, seq, record } = line
+    // Contiguity is a property of the lines: a bad record still takes its place, so one damaged
+    // line is one problem, not one more for every line after it.
+    const st = this.#sleds.get(sled) ?? { first: seq, last: seq - 1, records: 0, gaps: 0, dropped: 0 }
+    this.#sleds.set(sled, st)
+    if (seq !== st.last + 1) {
+      const why = seq <= st.last ? `seq ${seq} again (last ${st.last})` : `seqs ${st.last + 1}..${seq - 1} missing`
+      this.#problem('BACKUP_INVALID', n, `${sled.slice(0, 12)}…: not contiguous: ${why}`)
+      if (seq <= st.last) return
+    }
+    st.last = seq
     try {
       checkRecordBytes(Buffer.byteLength(record, 'utf8'), this.#maxRecordBytes)
       const { entry } = openRecord(record, this.#verifier)
@@ -107,14 +117,6 @@ export class ExportVerifier {
         this.#problem('UPDATE_BAD_BINDING', n, `the line says ${sled.slice(0, 12)}…/${seq}, the record ${found}`)
         return
       }
-      const st = this.#sleds.get(sled) ?? { first: seq, last: seq - 1, records: 0, gaps: 0, dropped: 0 }
-      this.#sleds.set(sled, st)
-      if (seq !== st.last + 1) {
-        const why = seq <= st.last ? `seq ${seq} again (last ${st.last})` : `seqs ${st.last + 1}..${seq - 1} missing`
-        this.#problem('BACKUP_INVALID', n, `${sled.slice(0, 12)}…: not contiguous: ${why}`)
-        if (seq <= st.last) return
-      }
-      st.last = seq
       st.records++
       if (entry.kind === 'gap') {
         st.gaps++
