@@ -18,14 +18,18 @@ function check(text: string, adminKeys: string[] = []) {
   const v = new ExportVerifier({ adminKeys: adminKeys as never })
   const lines = text.split('\n')
   if (lines[lines.length - 1] === '') lines.pop()
-  lines.forEach((l, i) => v.line(l, i + 1))
+  for (const [i, l] of lines.entries()) v.line(l, i + 1)
   return v.finish()
 }
 
 describe('export conformance vectors (test/fixtures/export)', () => {
   it('the fixture files are exactly what scripts/export-vectors.ts builds from golden.json', () => {
     const files = readdirSync(EXPORT_FIXTURES).filter((f) => f.endsWith('.ndjson'))
-    expect(files.sort()).toEqual(Object.keys(vectors).map((n) => `${n}.ndjson`).sort())
+    expect(files.sort()).toEqual(
+      Object.keys(vectors)
+        .map((n) => `${n}.ndjson`)
+        .sort(),
+    )
     for (const [name, v] of Object.entries(vectors)) {
       expect(readFileSync(join(EXPORT_FIXTURES, `${name}.ndjson`), 'utf8'), name).toBe(v.text)
       const { text: _t, ...outcome } = v
