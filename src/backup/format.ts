@@ -21,6 +21,12 @@ export const BACKUP_VERSION = 1
  */
 export const MAX_LINE_BYTES = 8 * 1024 * 1024
 
+/** The bound every reader of these files puts on a line (a `readLines` limit). */
+export const LINE_LIMIT = {
+  maxChars: MAX_LINE_BYTES,
+  tooLong: (n: number): Error => sledlogError('BACKUP_INVALID', `line ${n} is longer than ${MAX_LINE_BYTES} bytes`),
+} as const
+
 /** One signed record with its place: an export line, and a backup's record line. */
 export interface RecordLine {
   readonly sled: SledId

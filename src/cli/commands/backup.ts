@@ -7,9 +7,8 @@
  */
 import { open, rename, rm, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { BackupDecoder, MAX_LINE_BYTES } from '../../backup/format.js'
+import { BackupDecoder, LINE_LIMIT } from '../../backup/format.js'
 import { takeSnapshot } from '../../backup/snapshot.js'
-import { sledlogError } from '../../errors.js'
 import { syncDir } from '../../store/identity.js'
 import { parseFlags } from '../args.js'
 import { CliError, EXIT, UsageError } from '../cli-error.js'
@@ -159,11 +158,7 @@ export async function writeChecked(
   let consumers = 0
   try {
     let lines = 0
-    const limit = {
-      maxChars: MAX_LINE_BYTES,
-      tooLong: (n: number) => sledlogError('BACKUP_INVALID', `line ${n} is longer than ${MAX_LINE_BYTES} bytes`),
-    }
-    for await (const line of readLines(tee(), limit)) {
+    for await (const line of readLines(tee(), LINE_LIMIT)) {
       lines = line.n
       const item = decoder.line(line.text, line.n)
       if (item.kind === 'record' && decoder.records % 1024 === 0) onRecords(decoder.records, decoder.totalRecords)

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { BackupDecoder, MAX_LINE_BYTES, type BackupHeader } from '../../backup/format.js'
+import { BackupDecoder, LINE_LIMIT, type BackupHeader } from '../../backup/format.js'
 import { clientIdOf, rootNameOf, type SledId } from '../../core/ids.js'
 import { encodeRuns } from '../../core/update-codec.js'
 import { sledlogError } from '../../errors.js'
@@ -258,11 +258,7 @@ async function applyBackup(log: SledLog, opts: RestoreOptions): Promise<Applied>
   let forks = 0
   let consumers = 0
   let lines = 0
-  const limit = {
-    maxChars: MAX_LINE_BYTES,
-    tooLong: (n: number) => sledlogError('BACKUP_INVALID', `line ${n} is longer than ${MAX_LINE_BYTES} bytes`),
-  }
-  for await (const { n, text } of readLines(opts.input, limit)) {
+  for await (const { n, text } of readLines(opts.input, LINE_LIMIT)) {
     lines = n
     const item = decoder.line(text, n)
     if (item.kind === 'record') {

@@ -8,10 +8,9 @@
  * without a write.
  */
 import { createReadStream } from 'node:fs'
-import { MAX_LINE_BYTES } from '../../backup/format.js'
+import { LINE_LIMIT } from '../../backup/format.js'
 import { ExportVerifier, type ExportReport } from '../../backup/verify-export.js'
 import { resolveAdminKeys, resolveDataDir } from '../../config/resolve.js'
-import { sledlogError } from '../../errors.js'
 import type { SledId } from '../../core/ids.js'
 import type { ForkInfo, LogStatus, SledLog } from '../../log/sled-log.js'
 import { parseFlags } from '../args.js'
@@ -256,11 +255,7 @@ export function describe(r: VerifyReport): string {
 /** Checks an export read from `input` (docs/PROTOCOL.md §7.3). */
 export async function verifyExport(input: InStream, adminKeys: readonly SledId[] = []): Promise<ExportReport> {
   const v = new ExportVerifier({ adminKeys })
-  const limit = {
-    maxChars: MAX_LINE_BYTES,
-    tooLong: (n: number) => sledlogError('BACKUP_INVALID', `line ${n} is longer than ${MAX_LINE_BYTES} bytes`),
-  }
-  for await (const line of readLines(input, limit)) v.line(line.text, line.n)
+  for await (const line of readLines(input, LINE_LIMIT)) v.line(line.text, line.n)
   return v.finish()
 }
 
