@@ -143,7 +143,10 @@ export async function writeChecked(
   onRecords: (done: number, total?: number) => void,
 ): Promise<BackupSummary> {
   const partial = `${out}.partial`
-  const fh = await open(partial, 'wx', 0o600)
+  const fh = await open(partial, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err
+    throw new CliError(`${partial} exists (another backup is writing it, or one was killed): remove it first`)
+  })
   let bytes = 0
   const decoder = new BackupDecoder()
   const tee = async function* (): AsyncGenerator<Buffer | string> {
