@@ -26,6 +26,7 @@ import {
   type BenchResult,
   type RatioDef,
 } from './bench/harness.js'
+import { backupGroup } from './bench/backup.js'
 import { compareGroup } from './bench/compare.js'
 import { httpGroup } from './bench/http.js'
 import { computeRatios, formatMachine, formatResults, machineInfo, writeJson } from './bench/report.js'
@@ -49,6 +50,7 @@ const GROUPS: readonly BenchGroup[] = [
   compareGroup,
   scalingGroup,
   successionGroup,
+  backupGroup,
 ]
 
 interface Args {

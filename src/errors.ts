@@ -63,6 +63,9 @@ export const ERROR_CODES = {
   SLED_FORKED: "this node's own sled signed two versions of a seq (it is forked); appends are refused",
   SLED_RETIRED: "this node's own sled is retired (by a succession or revocation) at the seq an append would use",
   NODE_STOPPING: 'the node is shutting down and accepts no more writes',
+  // backup and restore
+  BACKUP_INVALID: 'a backup or export file is truncated, damaged or not in the format (PROTOCOL.md §7.3)',
+  BACKUP_BUSY: 'another backup of this node is streaming; one runs at a time',
 } as const
 
 /** A stable error code; see {@link ERROR_CODES}. */

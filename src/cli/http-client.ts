@@ -238,7 +238,8 @@ export function scopeOf(method: string, path: string): string {
   const p = path.split('?')[0] ?? path
   if (p.startsWith('/v1/consumers')) return 'consume'
   if (method !== 'GET' && (p === '/v1/events' || p === '/v1/ingest')) return 'append'
-  if (p.startsWith('/v1/tokens') || p === '/v1/revocations' || p.startsWith('/v1/recovery')) return 'admin'
+  if (p.startsWith('/v1/tokens') || p === '/v1/revocations' || p.startsWith('/v1/recovery') || p === '/v1/backup')
+    return 'admin'
   return 'read'
 }
 

@@ -74,8 +74,23 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/recover.js')).recover,
   },
   {
+    name: 'export',
+    summary: 'write the signed records as NDJSON anyone can verify against the protocol',
+    load: async () => (await import('./commands/export.js')).exportCommand,
+  },
+  {
+    name: 'backup',
+    summary: 'write a consistent backup of a node (all records, fork proofs, consumers; not its key)',
+    load: async () => (await import('./commands/backup.js')).backup,
+  },
+  {
+    name: 'restore',
+    summary: 'restore a backup into a new data directory (every signature checked, none re-signed)',
+    load: async () => (await import('./commands/restore.js')).restore,
+  },
+  {
     name: 'verify',
-    summary: "check a stopped node's data directory (every signature)",
+    summary: "check a stopped node's data directory, or an export file (every signature)",
     load: async () => (await import('./commands/verify.js')).verify,
   },
   {

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { sledlogError } from '../errors.js'
+import { getBackup } from './backup.js'
 import { ConsumerRegistry } from './consumer-registry.js'
 import { ackConsumer, deleteConsumer, getConsumer, listConsumers, putConsumer } from './consumers.js'
 import type { ApiContext, ApiLogger, ApiOptions } from './context.js'
@@ -51,6 +52,7 @@ export const ROUTES: readonly Route[] = [
     },
   },
   { path: '/v1/consumers/:name/ack', methods: { POST: { handler: ackConsumer, scope: 'consume' } } },
+  { path: '/v1/backup', methods: { GET: { handler: getBackup, scope: 'admin' } } },
   {
     path: '/v1/recovery/accept-head-risking-fork',
     methods: { POST: { handler: postAcceptHead, scope: 'admin' } },
@@ -121,6 +123,7 @@ export function createApi(opts: ApiOptions): Api {
     statusSections: opts.statusSections ?? [],
     metricsSources: opts.metricsSources ?? [],
     recovery: opts.recovery ?? null,
+    backups: { active: false },
   }
   const route = createRouter(context, ROUTES)
   let closing: Promise<void> | null = null

@@ -105,6 +105,8 @@ export interface ApiContext {
   readonly metricsSources: readonly MetricsSource[]
   /** Null for a node that has none to control (tests, tools). */
   readonly recovery: RecoveryControl | null
+  /** Whether a backup (GET /v1/backup) is streaming: one runs at a time. */
+  readonly backups: { active: boolean }
 }
 
 /** Throws NODE_STOPPING once the node is shutting down (writes would race its shutdown). */

@@ -82,7 +82,7 @@ function errorHeaders(err: unknown): Record<string, string> {
   if (!(err instanceof SledlogError)) return {}
   const d = err.details ?? {}
   if (err.code === 'HTTP_METHOD_NOT_ALLOWED' && typeof d.allow === 'string') return { allow: d.allow }
-  if (err.code === 'HTTP_TOO_MANY_STREAMS' && typeof d.retryAfter === 'number')
+  if ((err.code === 'HTTP_TOO_MANY_STREAMS' || err.code === 'BACKUP_BUSY') && typeof d.retryAfter === 'number')
     return { 'retry-after': String(d.retryAfter) }
   if (err.code === 'HTTP_UNAUTHORIZED') return { 'www-authenticate': bearerChallenge(d.reason) }
   return {}

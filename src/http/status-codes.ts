@@ -53,4 +53,6 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   SLED_FORKED: 409,
   SLED_RETIRED: 409,
   NODE_STOPPING: 503,
+  BACKUP_INVALID: 400,
+  BACKUP_BUSY: 429,
 }

@@ -3,7 +3,7 @@
  * consumer restarted after a crash resumes right after its last acknowledged entry — never
  * before it, and never past an entry it has not acknowledged.
  */
-import type { SledId } from '../core/ids.js'
+import { isSledId, type SledId } from '../core/ids.js'
 import type { Heads, QueryResult } from '../core/query.js'
 import { sledlogError } from '../errors.js'
 import type { SledLog } from './sled-log.js'
@@ -47,6 +47,32 @@ export class DurableConsumer {
   static async exists(log: SledLog, name: string): Promise<boolean> {
     const raw = await log.readMeta(META_PREFIX + name)
     return raw !== undefined && raw !== TOMBSTONE
+  }
+
+  /**
+   * Every stored consumer with its acknowledged cursor (what a backup carries). Read before a
+   * backup fixes its lengths, a cursor never points past the entries the backup holds.
+   */
+  static async cursors(log: SledLog): Promise<Map<string, Heads>> {
+    const out = new Map<string, Heads>()
+    for (const [key, value] of await log.readMetaPrefix(META_PREFIX)) {
+      if (value === TOMBSTONE) continue
+      out.set(key.slice(META_PREFIX.length), JSON.parse(value) as Heads)
+    }
+    return out
+  }
+
+  /** Stores consumer `name` with `cursor` (a restore); throws ENTRY_INVALID for a bad name or cursor. */
+  static async restore(log: SledLog, name: string, cursor: Heads): Promise<void> {
+    if (!NAME_RE.test(name)) throw sledlogError('ENTRY_INVALID', 'consumer name must be 1..64 of [A-Za-z0-9._-]')
+    for (const [sled, seq] of Object.entries(cursor)) {
+      if (!isSledId(sled) || !Number.isSafeInteger(seq) || seq < -1)
+        throw sledlogError(
+          'ENTRY_INVALID',
+          `consumer ${name}: cursor ${JSON.stringify(sled).slice(0, 80)} is not sled → seq`,
+        )
+    }
+    await log.writeMeta({ [META_PREFIX + name]: JSON.stringify(cursor) })
   }
 
   /** The consumer's name. */

@@ -671,6 +671,18 @@ export class SledLog {
   }
 
   /**
+   * The records of `sled` this node holds at seqs [`from`, `to`), as stored (signature "."
+   * JSON), withheld ones past a fork included; at most `to - from` of them, fewer only when the
+   * log holds fewer. The one read of raw records that backups use: a record below
+   * {@link held} never changes, so a reader that fixed the lengths first reads a consistent
+   * snapshot however long it takes.
+   */
+  heldRecords(sled: SledId, from: number, to: number): readonly string[] {
+    if (!this.#sleds.has(clientIdOf(sled))) return []
+    return this.#view.records(clientIdOf(sled), Math.max(0, from), Math.min(to, this.held(sled)))
+  }
+
+  /**
    * Forked sleds in ascending sled order, `limit` (default 100, at most {@link MAX_FORK_PAGE})
    * per page, starting after the sled `after`: what a `/v1/evidence` listing serves.
    */

@@ -7,14 +7,18 @@
  * own codes. It only reads: no key is created, nothing is appended, and the database is closed
  * without a write.
  */
-import { resolveDataDir } from '../../config/resolve.js'
+import { createReadStream } from 'node:fs'
+import { LINE_LIMIT } from '../../backup/format.js'
+import { ExportVerifier, type ExportReport } from '../../backup/verify-export.js'
+import { resolveAdminKeys, resolveDataDir } from '../../config/resolve.js'
 import type { SledId } from '../../core/ids.js'
 import type { ForkInfo, LogStatus, SledLog } from '../../log/sled-log.js'
 import { parseFlags } from '../args.js'
 import { EXIT, UsageError } from '../cli-error.js'
 import { help, type Command } from '../command.js'
 import { openDataDir } from '../data-dir.js'
-import { notice, write } from '../io.js'
+import { type InStream, notice, write } from '../io.js'
+import { readLines } from '../lines.js'
 import { progressBar } from '../progress.js'
 import { jsonLine } from '../visible.js'
 
@@ -31,6 +35,7 @@ const FORKS_SHOWN = 20
 
 const OPTIONS = {
   data: { type: 'string' },
+  export: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -65,6 +70,7 @@ export interface VerifyReport {
 export const verify: Command = {
   name: 'verify',
   help: `Usage: sledlog verify --data DIR [--json]
+       sledlog verify --export FILE [--json]
 
 Checks a stopped node's data directory offline: reads every stored record, verifies every
 entry's signature and its binding to (sled, seq), and reports the entries checked per sled,
@@ -76,9 +82,17 @@ this store. It never modifies the directory; one that cannot be opened in place 
 disk or mount, another user's files, a full disk) is read from a temporary copy (in $TMPDIR,
 removed afterwards). Shows a progress bar on a terminal.
 
+With --export it checks an export file ('sledlog export', docs/PROTOCOL.md §7.3) against the
+protocol alone: every record opens (canonical text, signature, endorsement, revocation
+signature), sits at the sled and seq its line names and fits the record limit, and each sled's
+lines are contiguous. It reports gap sentinels (and the producer ids they dropped), successions,
+revocations and the retirements they give (admin revocations count for the keys in
+SLEDLOG_ADMIN_KEYS). Exit 0 when every line verifies, 1 otherwise.
+
 Options:
-  --data DIR   data directory (default: $SLEDLOG_DATA)
-  --json       print the report as one JSON object
+  --data DIR     data directory (default: $SLEDLOG_DATA)
+  --export FILE  an export file to check instead ('-' reads stdin)
+  --json         print the report as one JSON object
 
 Exit codes: 0 no problem and no fork; 1 problems found (the store is damaged), or the directory
 cannot be read (no key, KEY_FILE_PERMISSIONS, a running node holds it); 2 bad usage; 3 the store
@@ -88,6 +102,13 @@ Damage wins over forks, and this node's fork over others'.`,
   async run(argv, io) {
     const v = parseFlags(argv, OPTIONS)
     if (v.help === true) return help(io, verify)
+    if (v.export !== undefined) {
+      if (v.data !== undefined) throw new UsageError('give either --data DIR or --export FILE, not both')
+      const input = v.export === '-' ? io.stdin : createReadStream(v.export)
+      const r = await verifyExport(input, resolveAdminKeys(io.env))
+      await write(io.stdout, v.json === true ? `${jsonLine(r)}\n` : describeExport(v.export, r))
+      return r.ok ? EXIT.OK : EXIT.FAILURE
+    }
     const dir = resolveDataDir(v.data, io.env)
     if (dir === undefined) throw new UsageError('verify needs --data DIR (or SLEDLOG_DATA)')
     const bar = progressBar(io.stderr, 'verify', 'records')
@@ -227,6 +248,32 @@ export function describe(r: VerifyReport): string {
     for (const f of r.forks.slice(0, FORKS_SHOWN))
       lines.push(`  - ${f.sled} at seq ${f.seq}${f.sled === r.sled ? '  (this node)' : ''}`)
     if (r.forks.length > FORKS_SHOWN) lines.push(`  … ${r.forks.length - FORKS_SHOWN} more (--json lists all)`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+/** Checks an export read from `input` (docs/PROTOCOL.md §7.3). */
+export async function verifyExport(input: InStream, adminKeys: readonly SledId[] = []): Promise<ExportReport> {
+  const v = new ExportVerifier({ adminKeys })
+  for await (const line of readLines(input, LINE_LIMIT)) v.line(line.text, line.n)
+  return v.finish()
+}
+
+/** The human report of an export check. */
+export function describeExport(file: string, r: ExportReport): string {
+  const lines = [`verified export ${file}: ${r.lines} lines, ${r.verified} records verified`]
+  for (const [sled, s] of Object.entries(r.sleds)) {
+    const gaps = s.gaps === 0 ? '' : `, ${s.gaps} gap sentinels (${s.dropped} producer ids dropped)`
+    lines.push(`  ${sled}  seqs ${s.first}..${s.last}${gaps}`)
+  }
+  lines.push(`  ${r.successions} successions, ${r.revocations} revocations`)
+  for (const [sled, seq] of Object.entries(r.retired)) lines.push(`  retired: ${sled} from seq ${seq}`)
+  for (const sled of r.contested) lines.push(`  contested: ${sled} endorsed two or more successors`)
+  if (r.ok) lines.push('OK: every record verifies, every sled is contiguous')
+  else {
+    lines.push(`PROBLEMS (${r.problemCount}):`)
+    for (const p of r.problems) lines.push(`  - ${p}`)
+    if (r.problemCount > r.problems.length) lines.push(`  … ${r.problemCount - r.problems.length} more`)
   }
   return lines.join('\n') + '\n'
 }
