@@ -591,14 +591,15 @@ export class SledLog {
   }
 
   /**
-   * The succession records that present this node's sled as a signed successor in a handshake
-   * (PROTOCOL.md §8.2): its own entry 0, then its predecessor's, … while each is an endorsed
-   * succession held here (at most {@link MAX_CHAIN}). Empty when its key succeeds none.
+   * The succession records that present `from` (default this node's sled) as a signed successor
+   * in a handshake (PROTOCOL.md §8.2): its entry 0, then its predecessor's, … while each is an
+   * endorsed succession held here (at most {@link MAX_CHAIN}). Empty when it succeeds none. Of
+   * another sled: what admits a peer that lost its store, and with it its own chain.
    */
-  successionRecords(): string[] {
+  successionRecords(from: SledId = this.sled): string[] {
     const out: string[] = []
     const seen = new Set<SledId>()
-    for (let sled = this.sled; out.length < MAX_CHAIN && !seen.has(sled); ) {
+    for (let sled = from; out.length < MAX_CHAIN && !seen.has(sled); ) {
       seen.add(sled)
       const link = this.#statements.successions.get(sled)
       const record = link?.endorsed === true ? this.#view.recordAt(clientIdOf(sled), 0) : undefined

@@ -366,7 +366,11 @@ export class SledNode {
         ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }),
         ...(c.token === undefined ? {} : { token: c.token }),
         // Signed successors of allowed sleds are admitted by the chain they present.
-        succession: { present: () => log.successionRecords(), refuse: (link) => log.chainVeto(link) },
+        succession: {
+          present: () => log.successionRecords(),
+          known: (sled) => log.successionRecords(sled),
+          refuse: (link) => log.chainVeto(link),
+        },
       },
       ...(c.sessionLimits === undefined ? {} : { limits: c.sessionLimits }),
       ...(c.maxBackoffMs === undefined ? {} : { maxBackoffMs: c.maxBackoffMs }),

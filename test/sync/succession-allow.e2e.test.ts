@@ -1,0 +1,97 @@
+/**
+ * Repeated disk losses in a cluster whose nodes dial each other and allow-list each other by the
+ * sled ids they were configured with (an operator does not edit every node's configuration after
+ * each lost disk): real `sledlog node` processes. A node that moved to a successor key must stay
+ * the configured peer it was, for a peer's recovery quorum as for its admission, also when it
+ * lost its disk again and no longer holds its own succession record to present.
+ */
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { type Cluster, type ClusterNode, HttpError, type NodeStatus } from '../../src/harness/cluster.js'
+import { keyPairFromSeed } from '../../src/core/signing.js'
+import { runCli } from '../cli/cli-process.js'
+import { eventually, testCluster } from '../helpers/cluster.js'
+
+const CONVERGE_MS = 30_000
+
+/** A 2-node mesh; each node allow-lists the other's first sled, whatever keys it moves to later. */
+async function allowListedPair(): Promise<{ c: Cluster; first: readonly string[] }> {
+  const seeds = [randomBytes(32), randomBytes(32)]
+  const first = seeds.map((s) => keyPairFromSeed(s).sled)
+  const c = await testCluster({
+    size: 2,
+    topology: 'mesh',
+    keySeed: (i) => seeds[i] as Uint8Array,
+    nodeSettings: (i) => ({ extraArgs: ['--allow', first[1 - i] as string] }),
+  })
+  return { c, first }
+}
+
+/** Writes `n` events to node `i` and waits until the other node holds them. */
+async function writeHeld(c: Cluster, i: number, n: number): Promise<void> {
+  const node = c.node(i)
+  const entries = await node.append(Array.from({ length: n }, (_, k) => ({ type: 'w', payload: k })))
+  const last = entries[entries.length - 1]?.seq as number
+  await eventually(async () => ((await c.node(1 - i).status()).heads[node.sled] ?? -1) >= last, CONVERGE_MS, {
+    what: `node ${1 - i} to hold ${node.sled.slice(0, 8)}..${last}`,
+  })
+}
+
+/** Kills node `i`, loses its database (its key kept), starts it again; resolves once it moved on. */
+async function loseDisk(c: Cluster, i: number): Promise<NodeStatus> {
+  const node = c.node(i)
+  const from = node.sled
+  await c.kill(i, 'SIGKILL')
+  await c.wipe(i)
+  await c.revive(i)
+  return succeeded(node, from)
+}
+
+/** Waits until `node` answers as a sled other than `from` (it moved to a successor key). */
+async function succeeded(node: ClusterNode, from: string): Promise<NodeStatus> {
+  let out: NodeStatus | null = null
+  await eventually(
+    async () => {
+      const st = await node.status().catch((err: unknown) => {
+        if (err instanceof HttpError && err.code === 'RECOVERING') return null
+        throw err
+      })
+      if (st === null || st.sled === from) return [`still ${from.slice(0, 8)}: ${JSON.stringify(st?.recovery)}`]
+      out = st
+      return true
+    },
+    CONVERGE_MS,
+    { what: `${node.name} to move to a successor key` },
+  )
+  return out as unknown as NodeStatus
+}
+
+describe('repeated disk losses with allow-lists of the first sled ids', () => {
+  it('a peer that moved on still answers a recovery that dialed it; a twice-lost node is admitted again', async () => {
+    const { c, first } = await allowListedPair()
+    await writeHeld(c, 0, 10)
+    await writeHeld(c, 1, 10)
+    // Node 0 loses its disk: node 1 (allow-listing node 0's first sled) proves its head.
+    const a1 = await loseDisk(c, 0)
+    expect(a1.recovery).toMatchObject({ last: { state: 'proven', successor: { lastSeq: 9 } } })
+    await writeHeld(c, 0, 5)
+    // Node 1 loses its disk: the peer it dials is node 0's successor, which its allow-list admits
+    // by chain; its receipt must count for the dialed URL, or the recovery waits forever.
+    const b1 = await loseDisk(c, 1)
+    expect(b1.recovery).toMatchObject({ last: { state: 'proven', successor: { lastSeq: 9 } } })
+    await writeHeld(c, 1, 5)
+    // Node 0 loses its disk again: its store no longer holds its own succession record, so it
+    // has no chain to present; node 1 holds that record and must admit it by it.
+    const a2 = await loseDisk(c, 0)
+    expect(a2.recovery).toMatchObject({ last: { state: 'proven', successor: { lastSeq: 5 } } })
+    await writeHeld(c, 0, 1)
+    await c.converge(CONVERGE_MS)
+    expect(await c.check({ converged: true })).toEqual([])
+    expect(c.node(0).sleds).toEqual([first[0], a1.sled, a2.sled])
+    for (const n of c.nodes) await c.kill(n.index, 'SIGTERM')
+    const codes = await Promise.all(
+      c.nodes.map(async (n) => (await runCli(['verify', '--data', n.dataDir], { timeoutMs: 60_000 })).code),
+    )
+    expect(codes).toEqual([0, 0])
+  })
+})
