@@ -17,7 +17,7 @@ import { SledLog, type AppendInput, type LogLimits } from '../log/sled-log.js'
 import { assertNoPendingRotation, loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
-import { sledlogError } from '../errors.js'
+import { isSledlogError, sledlogError } from '../errors.js'
 import { replicationMetrics, replicationSection } from '../http/replication.js'
 import { recoveryMetrics, recoverySection, type RecoveryControl } from '../http/recovery.js'
 import { configuredPeerCount } from '../sync/peer-holds.js'
@@ -289,13 +289,16 @@ export class SledNode {
       return
     }
     const failed = this.#switchFailed
+    // A key that already has a successor is refused before anything is written: a restart
+    // does not help, the operator must start the node with the right key.
+    const retry = isSledlogError(failed, 'SLED_RETIRED') ? '' : ': restart it; it finishes the move'
     sendError(
       res,
       sledlogError(
         'RECOVERING',
         failed === null
           ? 'this node proved its head after a lost store and is moving to a successor key: retry in a moment'
-          : `this node could not move to a successor key (${String(failed)}): restart it; it finishes the move`,
+          : `this node could not move to a successor key (${errorText(failed)})${retry}`,
       ),
     )
   }
@@ -481,6 +484,11 @@ export class SledNode {
     // Streams end and consumer cursors are written before the log they read closes.
     await api?.close()
   }
+}
+
+/** An error's message without its class name (an operator reads it in a 503). */
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
 }
 
 /** The last recovery's status as stored, or null (none, or unreadable: it is only shown). */

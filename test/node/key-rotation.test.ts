@@ -97,6 +97,21 @@ describe('rotateKey', () => {
     }
   })
 
+  it('refuses to endorse a second successor with a key restored after it moved on (rotate or recover)', async () => {
+    const { dir, sled: old } = await nodeDir(2)
+    const oldKeys = await loadIdentity(dir)
+    const r = await rotateKey(dir, { reason: 'rotation' })
+    // The operator restores the backup of the first key over the directory that moved on.
+    await unlink(keyPath(dir))
+    await saveKeyFile(keyPath(dir), oldKeys as never)
+    for (const reason of ['rotation', 'recovery'] as const) {
+      const err = await rotateKey(dir, { reason }).catch((e: unknown) => e)
+      expect(err).toMatchObject({ code: 'SLED_RETIRED', details: { predecessor: old, successor: r.successor } })
+      expect(String((err as Error).message)).toContain(`--predecessor ${r.successor}`)
+      expect(existsSync(pendingKeyPath(dir))).toBe(false)
+    }
+  })
+
   it('refuses a planned rotation of a node still recovering its own entries', async () => {
     const { dir } = await nodeDir(1)
     await writeFile(join(dir, RECOVERING_FILE), '')

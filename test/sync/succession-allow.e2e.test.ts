@@ -6,16 +6,19 @@
  * lost its disk again and no longer holds its own succession record to present.
  */
 import { randomBytes } from 'node:crypto'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { type Cluster, type ClusterNode, HttpError, type NodeStatus } from '../../src/harness/cluster.js'
 import { keyPairFromSeed } from '../../src/core/signing.js'
+import { keyPath, saveKeyFile } from '../../src/store/identity.js'
 import { runCli } from '../cli/cli-process.js'
 import { eventually, testCluster } from '../helpers/cluster.js'
 
 const CONVERGE_MS = 30_000
 
 /** A 2-node mesh; each node allow-lists the other's first sled, whatever keys it moves to later. */
-async function allowListedPair(): Promise<{ c: Cluster; first: readonly string[] }> {
+async function allowListedPair(): Promise<{ c: Cluster; first: readonly string[]; seeds: readonly Buffer[] }> {
   const seeds = [randomBytes(32), randomBytes(32)]
   const first = seeds.map((s) => keyPairFromSeed(s).sled)
   const c = await testCluster({
@@ -24,7 +27,7 @@ async function allowListedPair(): Promise<{ c: Cluster; first: readonly string[]
     keySeed: (i) => seeds[i] as Uint8Array,
     nodeSettings: (i) => ({ extraArgs: ['--allow', first[1 - i] as string] }),
   })
-  return { c, first }
+  return { c, first, seeds }
 }
 
 /** Writes `n` events to node `i` and waits until the other node holds them. */
@@ -93,5 +96,59 @@ describe('repeated disk losses with allow-lists of the first sled ids', () => {
       c.nodes.map(async (n) => (await runCli(['verify', '--data', n.dataDir], { timeoutMs: 60_000 })).code),
     )
     expect(codes).toEqual([0, 0])
+  })
+})
+
+describe('an operator restores a backup of a key the node has moved on from', () => {
+  it('is refused before the old key endorses a second successor; the right key then recovers', async () => {
+    const { c, first, seeds } = await allowListedPair()
+    await writeHeld(c, 0, 10)
+    const a1 = await loseDisk(c, 0)
+    await writeHeld(c, 0, 3)
+    // A new disk with the backup of the first key (README: keep a copy of sled.key).
+    await c.kill(0, 'SIGKILL')
+    const dir = c.node(0).dataDir
+    const successorKey = await readFile(keyPath(dir))
+    for (const f of await readdir(dir)) await rm(join(dir, f), { recursive: true, force: true })
+    await saveKeyFile(keyPath(dir), keyPairFromSeed(seeds[0] as Uint8Array))
+    await c.revive(0)
+    // It proves its head from node 1, fetching the succession its key already endorsed, and stops
+    // there: before the fix it moved to a second successor and both were contested everywhere.
+    let refusal = ''
+    await eventually(
+      async () => {
+        const res = await fetch(`${c.node(0).url}/v1/status`)
+        refusal = ((await res.json()) as { error?: { message?: string } }).error?.message ?? ''
+        return refusal.includes('already endorsed a successor') || [`${res.status}: ${refusal}`]
+      },
+      CONVERGE_MS,
+      { what: 'node 0 to refuse a second successor' },
+    )
+    expect(refusal).toContain(a1.sled)
+    expect(refusal).toContain('--predecessor')
+    expect(refusal).not.toContain('restart it')
+    expect(c.node(0).sleds).toEqual([first[0], a1.sled])
+    const chain = (await (await fetch(`${c.node(1).url}/v1/sleds/${first[0]}/chain`)).json()) as {
+      successors: Array<{ sled: string }>
+      contested: boolean
+    }
+    expect(chain).toMatchObject({ contested: false, successors: [{ sled: a1.sled }] })
+    expect(await readdir(dir)).not.toContain('sled.key.next')
+    // The operator does as told: the successor's key, on the empty disk again.
+    await c.kill(0, 'SIGKILL')
+    for (const f of await readdir(dir)) await rm(join(dir, f), { recursive: true, force: true })
+    await writeFile(keyPath(dir), successorKey, { mode: 0o600 })
+    await c.revive(0)
+    const a2 = await succeeded(c.node(0), a1.sled)
+    expect(a2.recovery).toMatchObject({ last: { state: 'proven', successor: { lastSeq: 3 } } })
+    await writeHeld(c, 0, 1)
+    await c.converge(CONVERGE_MS)
+    expect(await c.check({ converged: true })).toEqual([])
+    // One line of keys, contested nowhere: first → a1 → a2.
+    const line = (await (await fetch(`${c.node(1).url}/v1/sleds/${a2.sled}/chain`)).json()) as typeof chain & {
+      predecessors: Array<{ sled: string; predecessor: string }>
+    }
+    expect(line.contested).toBe(false)
+    expect(line.predecessors.map((l) => l.predecessor)).toEqual([a1.sled, first[0]])
   })
 })
