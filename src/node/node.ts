@@ -3,6 +3,7 @@
  * endpoint, and replication with its peers.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { TokenStore } from '../auth/token-store.js'
@@ -14,7 +15,7 @@ import { sendError } from '../http/respond.js'
 import { createApiServer, readTls, type ServerLimits } from '../http/server.js'
 import type { StreamLimits } from '../http/sse.js'
 import { SledLog, type AppendInput, type LogLimits } from '../log/sled-log.js'
-import { assertNoPendingRotation, loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
+import { assertNoPendingRotation, loadIdentity, loadOrCreateIdentity, retiredKeyPath } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
 import { isSledlogError, sledlogError } from '../errors.js'
@@ -329,10 +330,18 @@ export class SledNode {
     })
     await log.open()
     this.#log = log
-    if (after !== undefined) {
-      const base = after.status ?? parseLastRecovery(await log.readMeta(RECOVERY_META_KEY))
+    // A move whose key swap a crash followed before the new run recorded it (the journal is gone)
+    // is recorded now, and announced again: a supervisor may not have heard of it.
+    const unrecorded =
+      after === undefined
+        ? unrecordedMove(c.dataDir, log, parseLastRecovery(await log.readMeta(RECOVERY_META_KEY)))
+        : null
+    if (unrecorded !== null) this.#announce(unrecorded, 'recorded at start')
+    const moved = after ?? (unrecorded === null ? undefined : { successor: unrecorded, status: null })
+    if (moved !== undefined) {
+      const base = moved.status ?? parseLastRecovery(await log.readMeta(RECOVERY_META_KEY))
       if (base !== null) {
-        const successor = { sled: after.successor.successor, lastSeq: after.successor.lastSeq }
+        const successor = { sled: moved.successor.successor, lastSeq: moved.successor.lastSeq }
         await log.writeMeta({ [RECOVERY_META_KEY]: JSON.stringify({ ...base, successor }) })
       }
     }
@@ -483,6 +492,28 @@ export class SledNode {
     await this.#replicator?.stop()
     // Streams end and consumer cursors are written before the log they read closes.
     await api?.close()
+  }
+}
+
+/**
+ * The move to a successor key a proven recovery led to, when the stored outcome does not name it
+ * (a kill between the key swap and the new run's record): the log's own sled opens with a
+ * recovery succession. Null otherwise.
+ */
+function unrecordedMove(dataDir: string, log: SledLog, last: RecoveryStatus | null): RotateResult | null {
+  if (last === null || last.state !== 'proven' || last.mode !== 'succession' || last.successor != null) return null
+  const link = log.status().succession.chain[0]
+  if (link === undefined || link.sled !== log.sled || link.reason !== 'recovery') return null
+  return {
+    predecessor: link.predecessor,
+    successor: link.sled,
+    lastSeq: link.lastSeq,
+    reason: link.reason,
+    endorsed: link.endorsed,
+    retiredKeyFile: existsSync(retiredKeyPath(dataDir, link.predecessor))
+      ? retiredKeyPath(dataDir, link.predecessor)
+      : null,
+    resumed: true,
   }
 }
 
