@@ -105,6 +105,16 @@ export async function rotateKey(dir: string, opts: RotateOptions): Promise<Rotat
       `--predecessor ${opts.predecessor.slice(0, 12)}… is not this directory's key (${predecessor.slice(0, 12)}…)`,
     )
   }
+  if (journal !== undefined && opts.lastSeq !== undefined && opts.lastSeq !== journal.lastSeq) {
+    // The interrupted run may already have appended the succession: its decision stands.
+    throw sledlogError(
+      'CONFIG_INVALID',
+      `an interrupted ${journal.reason}${journal.byNode === true ? ' the node began' : ''} already decided to vouch ` +
+        `for seqs 0..${journal.lastSeq} of ${journal.predecessor.slice(0, 12)}…, not 0..${opts.lastSeq}: ` +
+        'run it again without --last-seq to finish it',
+      { lastSeq: journal.lastSeq },
+    )
+  }
   let decided = journal
   if (decided === undefined) {
     const lastSeq = opts.lastSeq ?? (await heldHead(dir, old, predecessor, opts))

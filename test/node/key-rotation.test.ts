@@ -78,6 +78,12 @@ describe('rotateKey', () => {
     // Crash right after the journal was written: the next run finishes with the same key.
     await saveKeyFile(pendingKeyPath(dir), next, { rotation: { predecessor: old, lastSeq: 1, reason: 'rotation' } })
     await expect(openLog(dir)).rejects.toMatchObject({ code: 'KEY_ROTATION_PENDING' })
+    // An operator who asks for another lastSeq than the interrupted run decided is told, not ignored.
+    await expect(rotateKey(dir, { reason: 'recovery', lastSeq: 0 })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      details: { lastSeq: 1 },
+    })
+    expect((await loadKeyFile(pendingKeyPath(dir)))?.keys.sled).toBe(next.sled)
     const first = await rotateKey(dir, { reason: 'rotation', seed: testKeys(302).seed })
     expect(first).toMatchObject({ successor: next.sled, lastSeq: 1, resumed: true })
     // Crash between appending the succession and promoting the key: put the directory back in
