@@ -71,6 +71,31 @@ describe('rotateKey', () => {
     }
   })
 
+  it('an idempotency id the old key holds is answered with its entry after the rotation', async () => {
+    const dir = await tempDir()
+    const before = await openLog(dir)
+    const [kept] = await before.appendBatch([{ type: 'order', payload: 1, id: 'o-1' }])
+    await before.close()
+    const r = await rotateKey(dir, { reason: 'rotation' })
+    const log = await openLog(dir)
+    try {
+      const again = await log.appendBatch([
+        { type: 'order', payload: 1, id: 'o-1' },
+        { type: 'order', payload: 2, id: 'o-2' },
+      ])
+      expect(again.map((e) => [e.sled, e.seq, e.sig])).toEqual([
+        [kept?.sled, 0, kept?.sig],
+        [r.successor, 1, expect.any(String)],
+      ])
+      await expect(log.appendBatch([{ type: 'order', payload: 9, id: 'o-1' }])).rejects.toMatchObject({
+        code: 'ENTRY_ID_CONFLICT',
+      })
+      expect(log.held(r.successor)).toBe(2)
+    } finally {
+      await log.close()
+    }
+  })
+
   it('resumes from its journal after a crash at any step, never making a second successor', async () => {
     const { dir, sled: old } = await nodeDir(2)
     const oldKeys = await loadIdentity(dir)

@@ -1,0 +1,80 @@
+/**
+ * Clients of a node that lost its disk and moves to a successor key (real `sledlog node`
+ * processes): a write retried with its idempotency id after the move must find the entry the
+ * old key signed (recovered from a peer) rather than append the event a second time.
+ */
+import { describe, expect, it } from 'vitest'
+import { type ClusterNode, HttpError } from '../../src/harness/cluster.js'
+import { eventually, testCluster } from '../helpers/cluster.js'
+
+const CONVERGE_MS = 30_000
+
+/** Waits until `node` answers as a sled other than `from`. */
+async function movedOn(node: ClusterNode, from: string): Promise<void> {
+  await eventually(
+    async () => {
+      const st = await node.status().catch((err: unknown) => {
+        if (err instanceof HttpError && err.code === 'RECOVERING') return null
+        throw err
+      })
+      return (st !== null && st.sled !== from) || [`still ${from.slice(0, 8)}`]
+    },
+    CONVERGE_MS,
+    { what: `${node.name} to move to a successor key` },
+  )
+}
+
+/** Waits until `node` has a ready link to a configured peer (acks=1 can be asked). */
+async function linked(node: ClusterNode): Promise<void> {
+  await eventually(async () => (await node.status()).acks.connectedPeers >= 1, CONVERGE_MS, {
+    what: `${node.name} to link to its peer`,
+  })
+}
+
+describe('idempotent writes across a move to a successor key', () => {
+  it('a retry after the disk loss is answered with the old key entry, not appended again', async () => {
+    const c = await testCluster({ size: 2, topology: 'mesh' })
+    const a = c.node(0)
+    const old = a.sled
+    await linked(a)
+    const first = await a.append(
+      [
+        { type: 'order', payload: { n: 1 }, id: 'order-1' },
+        { type: 'order', payload: { n: 2 }, id: 'order-2' },
+      ],
+      { acks: 1 },
+    )
+    expect(first.map((e) => [e.sled, e.seq])).toEqual([
+      [old, 0],
+      [old, 1],
+    ])
+    // The client never saw that answer (say): the node dies with its disk, comes back, moves on.
+    await c.kill(0, 'SIGKILL')
+    await c.wipe(0)
+    await c.revive(0)
+    await movedOn(a, old)
+    await linked(a)
+    // Its retry, and a batch mixing a retried id with a new event.
+    const retry = await a.append({ type: 'order', payload: { n: 1 }, id: 'order-1' }, { acks: 1 })
+    expect(retry.map((e) => [e.sled, e.seq, e.sig])).toEqual([[old, 0, first[0]?.sig]])
+    const mixed = await a.append([
+      { type: 'order', payload: { n: 2 }, id: 'order-2' },
+      { type: 'order', payload: { n: 3 }, id: 'order-3' },
+    ])
+    expect(mixed.map((e) => [e.sled, e.seq])).toEqual([
+      [old, 1],
+      [a.sled, 1],
+    ])
+    // The same id for another event is a conflict, as it was under the old key.
+    const conflict = await a.append({ type: 'order', payload: { n: 9 }, id: 'order-1' }).catch((e: unknown) => e)
+    expect(conflict).toMatchObject({ status: 409, code: 'ENTRY_ID_CONFLICT' })
+    await c.converge(CONVERGE_MS)
+    for (const log of await c.logs()) {
+      const ids = log.entries.flatMap((e) => {
+        const id = (e as { id?: string }).id
+        return id === undefined ? [] : [id]
+      })
+      expect(ids.sort()).toEqual(['order-1', 'order-2', 'order-3'])
+    }
+  })
+})
