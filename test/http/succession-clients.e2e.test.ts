@@ -6,26 +6,11 @@
  * duplicate.
  */
 import { describe, expect, it } from 'vitest'
-import { type ClusterNode, HttpError } from '../../src/harness/cluster.js'
-import { eventually, testCluster } from '../helpers/cluster.js'
+import type { ClusterNode } from '../../src/harness/cluster.js'
+import { eventually, movedOn, testCluster } from '../helpers/cluster.js'
 import { SseClient, type SseEvent } from './sse-client.js'
 
 const CONVERGE_MS = 30_000
-
-/** Waits until `node` answers as a sled other than `from`. */
-async function movedOn(node: ClusterNode, from: string): Promise<void> {
-  await eventually(
-    async () => {
-      const st = await node.status().catch((err: unknown) => {
-        if (err instanceof HttpError && err.code === 'RECOVERING') return null
-        throw err
-      })
-      return (st !== null && st.sled !== from) || [`still ${from.slice(0, 8)}`]
-    },
-    CONVERGE_MS,
-    { what: `${node.name} to move to a successor key` },
-  )
-}
 
 /** Waits until `node` has a ready link to a configured peer (acks=1 can be asked). */
 async function linked(node: ClusterNode): Promise<void> {

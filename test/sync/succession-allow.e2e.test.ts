@@ -9,11 +9,11 @@ import { randomBytes } from 'node:crypto'
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { type Cluster, type ClusterNode, HttpError, type NodeStatus } from '../../src/harness/cluster.js'
+import type { Cluster, NodeStatus } from '../../src/harness/cluster.js'
 import { keyPairFromSeed } from '../../src/core/signing.js'
 import { keyPath, saveKeyFile } from '../../src/store/identity.js'
 import { runCli } from '../cli/cli-process.js'
-import { eventually, testCluster } from '../helpers/cluster.js'
+import { eventually, movedOn, testCluster } from '../helpers/cluster.js'
 
 const CONVERGE_MS = 30_000
 
@@ -47,26 +47,7 @@ async function loseDisk(c: Cluster, i: number): Promise<NodeStatus> {
   await c.kill(i, 'SIGKILL')
   await c.wipe(i)
   await c.revive(i)
-  return succeeded(node, from)
-}
-
-/** Waits until `node` answers as a sled other than `from` (it moved to a successor key). */
-async function succeeded(node: ClusterNode, from: string): Promise<NodeStatus> {
-  let out: NodeStatus | null = null
-  await eventually(
-    async () => {
-      const st = await node.status().catch((err: unknown) => {
-        if (err instanceof HttpError && err.code === 'RECOVERING') return null
-        throw err
-      })
-      if (st === null || st.sled === from) return [`still ${from.slice(0, 8)}: ${JSON.stringify(st?.recovery)}`]
-      out = st
-      return true
-    },
-    CONVERGE_MS,
-    { what: `${node.name} to move to a successor key` },
-  )
-  return out as unknown as NodeStatus
+  return movedOn(node, from)
 }
 
 describe('repeated disk losses with allow-lists of the first sled ids', () => {
@@ -139,7 +120,7 @@ describe('an operator restores a backup of a key the node has moved on from', ()
     for (const f of await readdir(dir)) await rm(join(dir, f), { recursive: true, force: true })
     await writeFile(keyPath(dir), successorKey, { mode: 0o600 })
     await c.revive(0)
-    const a2 = await succeeded(c.node(0), a1.sled)
+    const a2 = await movedOn(c.node(0), a1.sled)
     expect(a2.recovery).toMatchObject({ last: { state: 'proven', successor: { lastSeq: 3 } } })
     await writeHeld(c, 0, 1)
     await c.converge(CONVERGE_MS)

@@ -6,9 +6,9 @@
  * successor, never append under the old key, and leave a log `sledlog verify` finds clean.
  */
 import { describe, expect, it } from 'vitest'
-import { type Cluster, HttpError } from '../../src/harness/cluster.js'
+import type { Cluster } from '../../src/harness/cluster.js'
 import { runCli } from '../cli/cli-process.js'
-import { eventually, testCluster } from '../helpers/cluster.js'
+import { eventually, movedOn, testCluster } from '../helpers/cluster.js'
 import { prng, testSeed } from '../helpers/seed.js'
 
 const CONVERGE_MS = 60_000
@@ -59,17 +59,7 @@ describe('kill -9 during the move to a successor key', () => {
       await c.revive(0)
       // Whatever point it was killed at: it recovers again or finishes the move, and writes as one
       // successor of the old sled.
-      await eventually(
-        async () => {
-          const st = await a.status().catch((err: unknown) => {
-            if (err instanceof HttpError && err.code === 'RECOVERING') return null
-            throw err
-          })
-          return (st !== null && st.sled !== old) || [`still ${old.slice(0, 8)}`]
-        },
-        CONVERGE_MS,
-        { what: `node 0 to move on from ${old.slice(0, 8)} (killed ${delay} ms after the proof)` },
-      )
+      await movedOn(a, old, CONVERGE_MS)
       // Where the kill landed, as the next run tells: it recovered again (before the journal), it
       // finished the journaled move, or the move was done (after the key swap).
       const after = a.stderr.slice(before)
