@@ -137,7 +137,7 @@ describe('a move cut short by a crash', () => {
     expect(await post(n)).toBe('201')
   })
 
-  it('killed after the key swap, before the new run recorded it: recorded and announced at the next start', async () => {
+  it('killed after the key swap, before the new run recorded it: recorded and announced at next start', async () => {
     const { aDir, b, old } = await lostStore(4)
     const peers = [b.url.replace('http:', 'ws:')]
     const a = await node({ dataDir: aDir, peers })
