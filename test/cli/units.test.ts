@@ -97,6 +97,7 @@ describe('nodeConfigOf', () => {
       peers: [],
       sync: false,
       minAcks: 0,
+      recoveryMode: 'succession',
       insecure: true,
       apiTokensFile: 't.json',
       tls: { certFile: 'c.pem', keyFile: 'k.pem' },
@@ -113,6 +114,7 @@ describe('nodeConfigOf', () => {
       peers: [],
       sync: false,
       minAcks: 0,
+      recoveryMode: 'succession',
       insecure: false,
     })
     const acked = resolveNodeSettings({

@@ -8,7 +8,7 @@
  * addresses, longer floods). Every figure is printed for the record (docs/PROTOCOL.md §8).
  */
 import { describe, expect, it } from 'vitest'
-import { loadOrCreateIdentity } from '../../src/store/identity.js'
+import { initDataDir } from '../../src/node/init-data-dir.js'
 import { encodeStep1 } from '../../src/sync/messages.js'
 import { call, startNode, waitFor, type NodeProcess } from '../http/node-process.js'
 import { LatencyProbe, type ProbeFigures } from '../helpers/probe.js'
@@ -129,7 +129,8 @@ describe('abuse against a real node process', () => {
 
   it('handshake flood from many addresses: an allow-listed peer links, syncs, relinks at once on restart', async () => {
     const bDir = await tempDir()
-    const b = await loadOrCreateIdentity(bDir)
+    // Key and store together, as `sledlog keygen` makes them: a key alone is a lost disk to recover.
+    const b = (await initDataDir(bDir)).keys
     const a = await startNode(await tempDir(), ['--allow', b.sled])
     await fill(a, 300)
     const port = Number(new URL(a.url).port)
