@@ -245,6 +245,14 @@ export function admitByChain(
     if (allowed(e.predecessor)) return { ok: true, via: e.predecessor, links }
     expect = e.predecessor
   }
+  // A longer chain cannot be shown in a handshake: say what the operator can do about it.
+  if (records.length === MAX_CHAIN)
+    return {
+      ok: false,
+      reason:
+        `the chain ends at ${expect.slice(0, 12)}… after ${MAX_CHAIN} successions, the most a handshake ` +
+        `carries: allow-list ${sled.slice(0, 12)}… or one of its last ${MAX_CHAIN} predecessors`,
+    }
   return { ok: false, reason: `the presented chain ends at ${expect.slice(0, 12)}…, which is not on the allow-list` }
 }
 

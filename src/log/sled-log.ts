@@ -313,6 +313,15 @@ export class SledLog {
   #gateRefusal: (() => Error | null) | null = null
   /** Idempotency ids of this sled's entries → seq. */
   readonly #ids = new Map<string, number>()
+  /**
+   * Idempotency ids of the entries this node's earlier keys vouched for (its own chain's
+   * predecessors, up to each succession's lastSeq) → where; built when an id misses `#ids`,
+   * dropped when the chain or those entries change. A write retried after a move to a successor
+   * key (a lost disk) must find the entry the old key signed, not append the event again.
+   */
+  #priorIds: Map<string, { readonly client: ClientId; readonly seq: number }> | null = null
+  /** The predecessors' clients `#priorIds` covers, and the last seq each covers. */
+  #priorRange = new Map<number, number>()
   readonly #remoteHeadListeners = new Set<(sled: SledId, seq: number) => void>()
   /** Per client, a running SHA-256 over its first `n` records (PROTOCOL.md §8.4), caught up when asked. */
   readonly #digests = new Map<number, { hash: Hash; n: number }>()
@@ -591,14 +600,15 @@ export class SledLog {
   }
 
   /**
-   * The succession records that present this node's sled as a signed successor in a handshake
-   * (PROTOCOL.md §8.2): its own entry 0, then its predecessor's, … while each is an endorsed
-   * succession held here (at most {@link MAX_CHAIN}). Empty when its key succeeds none.
+   * The succession records that present `from` (default this node's sled) as a signed successor
+   * in a handshake (PROTOCOL.md §8.2): its entry 0, then its predecessor's, … while each is an
+   * endorsed succession held here (at most {@link MAX_CHAIN}). Empty when it succeeds none. Of
+   * another sled: what admits a peer that lost its store, and with it its own chain.
    */
-  successionRecords(): string[] {
+  successionRecords(from: SledId = this.sled): string[] {
     const out: string[] = []
     const seen = new Set<SledId>()
-    for (let sled = this.sled; out.length < MAX_CHAIN && !seen.has(sled); ) {
+    for (let sled = from; out.length < MAX_CHAIN && !seen.has(sled); ) {
       seen.add(sled)
       const link = this.#statements.successions.get(sled)
       const record = link?.endorsed === true ? this.#view.recordAt(clientIdOf(sled), 0) : undefined
@@ -1155,7 +1165,10 @@ export class SledLog {
     this.#installForks(forkChanges, true)
     this.#countEquivocations(tally)
     // A fork withholds what lies past it, statements included: retirements may change.
-    if (forkChanges.size > 0) this.#statementsChanged = true
+    if (forkChanges.size > 0) {
+      this.#statementsChanged = true
+      this.#priorIds = null
+    }
     for (const s of staged) this.#apply(s)
     if (this.#statementsChanged) this.#refreshRetirements(true)
     for (const sled of forkChanges.keys()) this.#shareProof(sled)
@@ -1215,6 +1228,13 @@ export class SledLog {
           const id = body.kind === 'event' ? body.id : undefined
           if (id !== undefined) {
             const existing = this.#ids.get(id) ?? stagedIds.get(id) ?? jobIds.get(id)
+            const prior = existing === undefined ? this.#priorIdsIndex().get(id) : undefined
+            if (prior !== undefined) {
+              const record = view.recordAt(prior.client, prior.seq) as string
+              if (!job.returnExisting) assertSameEvent(record, body, prior.seq)
+              out.push(record)
+              continue
+            }
             if (existing !== undefined) {
               const record = (
                 existing < start
@@ -1266,6 +1286,7 @@ export class SledLog {
     Y.applyUpdate(this.#doc, s.update, s.origin)
     for (const run of s.runs) {
       if (run.client === this.#client) this.#indexIds(run.records, run.clock)
+      else if (run.clock <= (this.#priorRange.get(run.client) ?? -1)) this.#priorIds = null
       if (!this.#sleds.has(run.client)) {
         const sled = sledOfRootName(run.rootName) as SledId
         this.#sleds.set(run.client, sled)
@@ -1304,7 +1325,10 @@ export class SledLog {
     for (const r of records) {
       if (!isStatementRecord(r)) continue
       const e = JSON.parse(r.slice(SIG_CHARS + 1)) as SuccessionEntry | RevocationEntry
-      if (indexStatement(this.#statements, e)) this.#statementsChanged = true
+      if (indexStatement(this.#statements, e)) {
+        this.#statementsChanged = true
+        this.#priorIds = null
+      }
     }
   }
 
@@ -1331,6 +1355,32 @@ export class SledLog {
         }
       }
     }
+  }
+
+  /** `#priorIds`, built anew when stale: one pass over the predecessors' vouched entries. */
+  #priorIdsIndex(): ReadonlyMap<string, { readonly client: ClientId; readonly seq: number }> {
+    if (this.#priorIds !== null) return this.#priorIds
+    const ids = new Map<string, { client: ClientId; seq: number }>()
+    const range = new Map<number, number>()
+    const seen = new Set<SledId>([this.sled])
+    // The nearest predecessor first: an id found there wins over an older key's.
+    for (let link = this.#statements.successions.get(this.sled); link !== undefined; ) {
+      const pred = link.predecessor
+      if (seen.has(pred) || seen.size > MAX_CHAIN) break
+      seen.add(pred)
+      const client = clientIdOf(pred)
+      range.set(client, link.lastSeq)
+      const last = Math.min(link.lastSeq, this.length(pred) - 1)
+      for (let seq = 0; seq <= last; seq++) {
+        const record = this.#view.recordAt(client, seq)
+        const id = record === undefined ? undefined : idOfEntryJson(record.slice(SIG_CHARS + 1))
+        if (id !== undefined && !ids.has(id)) ids.set(id, { client, seq })
+      }
+      link = this.#statements.successions.get(pred)
+    }
+    this.#priorIds = ids
+    this.#priorRange = range
+    return ids
   }
 
   #indexIds(records: readonly string[], firstSeq: number): void {

@@ -110,10 +110,13 @@ export class AckedAppends {
       )
     }
     const entries = await this.#log.appendBatch(inputs)
-    if (entries.length === 0) return { entries, acks: 0 }
+    // Receipts are about this node's sled: an entry an earlier key signed (an idempotency id
+    // retried after a move to a successor key) is outside them; it was recovered from a peer.
+    const own = entries.filter((e) => e.sled === this.#log.sled)
+    if (own.length === 0) return { entries, acks: 0 }
     let last = 0
     let first = Number.POSITIVE_INFINITY
-    for (const e of entries) {
+    for (const e of own) {
       last = Math.max(last, e.seq)
       first = Math.min(first, e.seq)
     }
@@ -126,14 +129,14 @@ export class AckedAppends {
     }
     const idempotent = inputs.every((i) => i.id !== undefined)
     const seqs = first === last ? `seq ${first}` : `seqs ${first}..${last}`
-    const count = entries.length === 1 ? '1 entry is' : `${entries.length} entries are`
+    const count = own.length === 1 ? '1 entry is' : `${own.length} entries are`
     const stored = `${count} stored on this node (${seqs})`
     const retry = idempotent
       ? 'retrying with the same idempotency ids is safe: it appends nothing again and waits anew'
       : 'a retry would append the events without an idempotency id again: give each event an id to retry safely'
     const details = {
       stored: true,
-      seqs: entries.map((e) => e.seq),
+      seqs: own.map((e) => e.seq),
       acks: out.heldBy.length,
       required: n,
       heldBy: out.heldBy,

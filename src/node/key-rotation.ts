@@ -105,6 +105,16 @@ export async function rotateKey(dir: string, opts: RotateOptions): Promise<Rotat
       `--predecessor ${opts.predecessor.slice(0, 12)}… is not this directory's key (${predecessor.slice(0, 12)}…)`,
     )
   }
+  if (journal !== undefined && opts.lastSeq !== undefined && opts.lastSeq !== journal.lastSeq) {
+    // The interrupted run may already have appended the succession: its decision stands.
+    throw sledlogError(
+      'CONFIG_INVALID',
+      `an interrupted ${journal.reason}${journal.byNode === true ? ' the node began' : ''} already decided to vouch ` +
+        `for seqs 0..${journal.lastSeq} of ${journal.predecessor.slice(0, 12)}…, not 0..${opts.lastSeq}: ` +
+        'run it again without --last-seq to finish it',
+      { lastSeq: journal.lastSeq },
+    )
+  }
   let decided = journal
   if (decided === undefined) {
     const lastSeq = opts.lastSeq ?? (await heldHead(dir, old, predecessor, opts))
@@ -183,6 +193,7 @@ async function heldHead(
   }
   const log = await openWith(dir, old, opts.adminKeys, opts.reason === 'rotation')
   try {
+    refuseSecondSuccessor(dir, log, predecessor)
     if (opts.reason === 'rotation') {
       const st = log.status()
       if (existsSync(join(dir, RECOVERING_FILE)) || st.ownHeadBehind !== null) {
@@ -203,6 +214,25 @@ async function heldHead(
   } finally {
     await log.close()
   }
+}
+
+/**
+ * A key that already endorsed a successor must not endorse another: two endorsed successors
+ * contest the key (PROTOCOL.md §6.5), and allow-lists then admit neither, the real one included.
+ * It happens when an operator restores a backup of a key the node has moved on from (after a lost
+ * disk, say): the recovery fetched the succession from the peers, and only the later key may write.
+ */
+function refuseSecondSuccessor(dir: string, log: SledLog, predecessor: SledId): void {
+  const taken = log.chain(predecessor).successors.find((l) => l.predecessor === predecessor && l.endorsed)
+  if (taken === undefined) return
+  throw sledlogError(
+    'SLED_RETIRED',
+    `this key (${predecessor.slice(0, 12)}…) already endorsed a successor, ${taken.sled} (vouching for seqs ` +
+      `0..${taken.lastSeq}); it must not endorse a second one, which would contest both everywhere. Start ` +
+      `the node with that successor's key (the sled.key written when it moved), or, without it, remove ` +
+      `${dir}/sled.key and run sledlog recover --new-key --data ${dir} --predecessor ${taken.sled}`,
+    { predecessor, successor: taken.sled, lastSeq: taken.lastSeq },
+  )
 }
 
 /**

@@ -3,6 +3,7 @@
  * endpoint, and replication with its peers.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { TokenStore } from '../auth/token-store.js'
@@ -14,10 +15,10 @@ import { sendError } from '../http/respond.js'
 import { createApiServer, readTls, type ServerLimits } from '../http/server.js'
 import type { StreamLimits } from '../http/sse.js'
 import { SledLog, type AppendInput, type LogLimits } from '../log/sled-log.js'
-import { assertNoPendingRotation, loadIdentity, loadOrCreateIdentity } from '../store/identity.js'
+import { assertNoPendingRotation, loadIdentity, loadOrCreateIdentity, retiredKeyPath } from '../store/identity.js'
 import { deriveMacKey, LevelStore } from '../store/level-store.js'
 import { IngestWriter, type IngestWriterOptions } from '../ingest/writer.js'
-import { sledlogError, type SledlogError } from '../errors.js'
+import { isSledlogError, sledlogError, type SledlogError } from '../errors.js'
 import { replicationMetrics, replicationSection } from '../http/replication.js'
 import { recoveryMetrics, recoverySection, type RecoveryControl } from '../http/recovery.js'
 import { configuredPeerCount } from '../sync/peer-holds.js'
@@ -295,11 +296,14 @@ export class SledNode {
   /** What is refused between the old key's run and the successor's. */
   #betweenKeys(): SledlogError {
     const failed = this.#switchFailed
+    // A key that already has a successor is refused before anything is written: a restart
+    // does not help, the operator must start the node with the right key.
+    const retry = isSledlogError(failed, 'SLED_RETIRED') ? '' : ': restart it; it finishes the move'
     return sledlogError(
       'RECOVERING',
       failed === null
         ? 'this node proved its head after a lost store and is moving to a successor key: retry in a moment'
-        : `this node could not move to a successor key (${String(failed)}): restart it; it finishes the move`,
+        : `this node could not move to a successor key (${errorText(failed)})${retry}`,
     )
   }
 
@@ -329,10 +333,18 @@ export class SledNode {
     })
     await log.open()
     this.#log = log
-    if (after !== undefined) {
-      const base = after.status ?? parseLastRecovery(await log.readMeta(RECOVERY_META_KEY))
+    // A move whose key swap a crash followed before the new run recorded it (the journal is gone)
+    // is recorded now, and announced again: a supervisor may not have heard of it.
+    const unrecorded =
+      after === undefined
+        ? unrecordedMove(c.dataDir, log, parseLastRecovery(await log.readMeta(RECOVERY_META_KEY)))
+        : null
+    if (unrecorded !== null) this.#announce(unrecorded, 'recorded at start')
+    const moved = after ?? (unrecorded === null ? undefined : { successor: unrecorded, status: null })
+    if (moved !== undefined) {
+      const base = moved.status ?? parseLastRecovery(await log.readMeta(RECOVERY_META_KEY))
       if (base !== null) {
-        const successor = { sled: after.successor.successor, lastSeq: after.successor.lastSeq }
+        const successor = { sled: moved.successor.successor, lastSeq: moved.successor.lastSeq }
         await log.writeMeta({ [RECOVERY_META_KEY]: JSON.stringify({ ...base, successor }) })
       }
     }
@@ -369,7 +381,11 @@ export class SledNode {
         ...(c.allow === undefined ? {} : { allow: new Set(c.allow) }),
         ...(c.token === undefined ? {} : { token: c.token }),
         // Signed successors of allowed sleds are admitted by the chain they present.
-        succession: { present: () => log.successionRecords(), refuse: (link) => log.chainVeto(link) },
+        succession: {
+          present: () => log.successionRecords(),
+          known: (sled) => log.successionRecords(sled),
+          refuse: (link) => log.chainVeto(link),
+        },
       },
       ...(c.sessionLimits === undefined ? {} : { limits: c.sessionLimits }),
       ...(c.maxBackoffMs === undefined ? {} : { maxBackoffMs: c.maxBackoffMs }),
@@ -485,6 +501,33 @@ export class SledNode {
     // Streams end and consumer cursors are written before the log they read closes.
     await api?.close()
   }
+}
+
+/**
+ * The move to a successor key a proven recovery led to, when the stored outcome does not name it
+ * (a kill between the key swap and the new run's record): the log's own sled opens with a
+ * recovery succession. Null otherwise.
+ */
+function unrecordedMove(dataDir: string, log: SledLog, last: RecoveryStatus | null): RotateResult | null {
+  if (last === null || last.state !== 'proven' || last.mode !== 'succession' || last.successor != null) return null
+  const link = log.status().succession.chain[0]
+  if (link === undefined || link.sled !== log.sled || link.reason !== 'recovery') return null
+  return {
+    predecessor: link.predecessor,
+    successor: link.sled,
+    lastSeq: link.lastSeq,
+    reason: link.reason,
+    endorsed: link.endorsed,
+    retiredKeyFile: existsSync(retiredKeyPath(dataDir, link.predecessor))
+      ? retiredKeyPath(dataDir, link.predecessor)
+      : null,
+    resumed: true,
+  }
+}
+
+/** An error's message without its class name (an operator reads it in a 503). */
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
 }
 
 /** The last recovery's status as stored, or null (none, or unreadable: it is only shown). */

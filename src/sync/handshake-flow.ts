@@ -245,11 +245,15 @@ function admit(
   let via: SledId | undefined
   if (refused !== undefined) {
     const allow = id.auth.allow ?? new Set<SledId>()
-    const verdict =
-      chain.length === 0
+    const walk = (records: readonly string[]) =>
+      records.length === 0
         ? undefined
         : // A verifier of its own: at most 8 records, each key seen once or twice.
-          admitByChain(peer, chain, createVerifier(16), (s) => allow.has(s), id.auth.succession?.refuse)
+          admitByChain(peer, records, createVerifier(16), (s) => allow.has(s), id.auth.succession?.refuse)
+    let verdict = walk(chain)
+    // A successor whose store was lost again has nothing to present; the records this node holds
+    // of it (checked by the guard when they came in) are checked again the same way.
+    if (verdict?.ok !== true) verdict = walk(id.auth.succession?.known?.(peer) ?? []) ?? verdict
     if (verdict?.ok !== true) {
       const why = verdict === undefined ? '' : ` (${verdict.reason})`
       return refuse(

@@ -32,6 +32,13 @@ export interface SuccessionAuth {
    */
   present(): readonly string[]
   /**
+   * The succession records this node holds that present `sled` as a signed successor, in the
+   * same order (empty when it holds none). A peer that lost its store since it moved to its key
+   * has no chain left to present, yet the nodes it replicated to hold it; asked only when the
+   * peer is off the allow-list and what it presented does not admit it.
+   */
+  known?(sled: SledId): readonly string[]
+  /**
    * A reason to refuse a link of a chain a peer presents (a predecessor whose key endorsed two
    * successors, a successor retired from seq 0), or undefined.
    */

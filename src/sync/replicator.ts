@@ -143,7 +143,9 @@ export class Replicator {
           if (opts.recovery?.waiting === true) for (const d of this.#dialers) if (d.session === null) d.redialNow()
         } else {
           this.#dialedSleds.add(s.remoteSled)
-          opts.recovery?.noteSled(dialer.url, s.remoteSled)
+          // Its receipts are noted as the sled it stands for (a successor admitted by its chain
+          // as an allow-listed sled): the URL must name the same sled, or it never answers.
+          opts.recovery?.noteSled(dialer.url, s.standsFor ?? s.remoteSled)
         }
         // A successor admitted by its chain counts as the allow-listed sled it succeeds.
         this.#holds.linkReady(s, s.standsFor ?? s.remoteSled)

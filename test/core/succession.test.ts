@@ -18,7 +18,7 @@ import {
   verifiedPredecessors,
   type StatementIndex,
 } from '../../src/core/succession.js'
-import { createVerifier, endorseSuccession, openRecord, signRevocation } from '../../src/core/signing.js'
+import { createVerifier, endorseSuccession, openRecord, signRevocation, type KeyPair } from '../../src/core/signing.js'
 import { isSledlogError } from '../../src/errors.js'
 import { entryOf, signEntry, signedRecord, signJsonText, TEST_TS, testKeys } from '../helpers/keys.js'
 import { prng, testSeed } from '../helpers/seed.js'
@@ -281,6 +281,13 @@ describe('admitByChain', () => {
     expect(reason(admitByChain(B.sled, [forged], verifier, allow))).toMatch(/does not open/)
     const long = Array.from({ length: MAX_CHAIN + 1 }, () => successionRecord(B, A, 4))
     expect(reason(admitByChain(B.sled, long, verifier, allow))).toMatch(/more than 8/)
+    // Nine successions after A: the 8 records a handshake carries end one short of A, and the
+    // refusal says so and what to allow-list (it used to say only "ends at …, not on the list").
+    const keys = Array.from({ length: MAX_CHAIN + 1 }, (_, i) => testKeys(900 + i))
+    const nine = keys.map((k, i) => successionRecord(k, i === 0 ? A : (keys[i - 1] as KeyPair), 0)).reverse()
+    const last = keys[MAX_CHAIN] as KeyPair
+    const cut = reason(admitByChain(last.sled, nine.slice(0, MAX_CHAIN), verifier, allow))
+    expect(cut).toContain(`after 8 successions, the most a handshake carries: allow-list ${last.sled.slice(0, 12)}`)
     const veto = admitByChain(B.sled, [successionRecord(B, A, 4)], verifier, allow, () => 'contested')
     expect(reason(veto)).toBe('contested')
   })

@@ -7,7 +7,14 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { onTestFailed, onTestFinished } from 'vitest'
-import { Cluster, eventually, type ClusterOptions } from '../../src/harness/cluster.js'
+import {
+  Cluster,
+  type ClusterNode,
+  type ClusterOptions,
+  eventually,
+  HttpError,
+  type NodeStatus,
+} from '../../src/harness/cluster.js'
 
 export { eventually }
 
@@ -30,4 +37,43 @@ export async function testCluster(opts: Omit<ClusterOptions, 'baseDir'>): Promis
 /** Throws with every violation when the list is not empty (for use after a phase). */
 export function assertNoViolations(phase: string, violations: readonly string[]): void {
   if (violations.length > 0) throw new Error(`invariants violated after ${phase}:\n  ${violations.join('\n  ')}`)
+}
+
+/**
+ * Waits until `check` passes on `node`'s status (true; else what it says is wrong, shown on
+ * timeout) and returns that status. A 503 RECOVERING meanwhile, a node between two keys after a
+ * proven recovery, is waited out.
+ */
+export async function statusWhen(
+  node: ClusterNode,
+  check: (st: NodeStatus) => true | string[],
+  what: string,
+  timeoutMs = 30_000,
+): Promise<NodeStatus> {
+  let out: NodeStatus | null = null
+  await eventually(
+    async () => {
+      const st = await node.status().catch((err: unknown) => {
+        if (err instanceof HttpError && err.code === 'RECOVERING') return null
+        throw err
+      })
+      if (st === null) return ['moving to a successor key']
+      const verdict = check(st)
+      if (verdict === true) out = st
+      return verdict
+    },
+    timeoutMs,
+    { what },
+  )
+  return out as unknown as NodeStatus
+}
+
+/** Waits until `node` answers as a sled other than `from` (it moved to a successor key); its status then. */
+export function movedOn(node: ClusterNode, from: string, timeoutMs = 30_000): Promise<NodeStatus> {
+  return statusWhen(
+    node,
+    (st) => st.sled !== from || [`still ${from.slice(0, 8)}: recovery ${JSON.stringify(st.recovery).slice(0, 300)}`],
+    `${node.name} to move on from ${from.slice(0, 8)}`,
+    timeoutMs,
+  )
 }

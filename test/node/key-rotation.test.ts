@@ -71,6 +71,31 @@ describe('rotateKey', () => {
     }
   })
 
+  it('an idempotency id the old key holds is answered with its entry after the rotation', async () => {
+    const dir = await tempDir()
+    const before = await openLog(dir)
+    const [kept] = await before.appendBatch([{ type: 'order', payload: 1, id: 'o-1' }])
+    await before.close()
+    const r = await rotateKey(dir, { reason: 'rotation' })
+    const log = await openLog(dir)
+    try {
+      const again = await log.appendBatch([
+        { type: 'order', payload: 1, id: 'o-1' },
+        { type: 'order', payload: 2, id: 'o-2' },
+      ])
+      expect(again.map((e) => [e.sled, e.seq, e.sig])).toEqual([
+        [kept?.sled, 0, kept?.sig],
+        [r.successor, 1, expect.any(String)],
+      ])
+      await expect(log.appendBatch([{ type: 'order', payload: 9, id: 'o-1' }])).rejects.toMatchObject({
+        code: 'ENTRY_ID_CONFLICT',
+      })
+      expect(log.held(r.successor)).toBe(2)
+    } finally {
+      await log.close()
+    }
+  })
+
   it('resumes from its journal after a crash at any step, never making a second successor', async () => {
     const { dir, sled: old } = await nodeDir(2)
     const oldKeys = await loadIdentity(dir)
@@ -78,6 +103,12 @@ describe('rotateKey', () => {
     // Crash right after the journal was written: the next run finishes with the same key.
     await saveKeyFile(pendingKeyPath(dir), next, { rotation: { predecessor: old, lastSeq: 1, reason: 'rotation' } })
     await expect(openLog(dir)).rejects.toMatchObject({ code: 'KEY_ROTATION_PENDING' })
+    // An operator who asks for another lastSeq than the interrupted run decided is told, not ignored.
+    await expect(rotateKey(dir, { reason: 'recovery', lastSeq: 0 })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      details: { lastSeq: 1 },
+    })
+    expect((await loadKeyFile(pendingKeyPath(dir)))?.keys.sled).toBe(next.sled)
     const first = await rotateKey(dir, { reason: 'rotation', seed: testKeys(302).seed })
     expect(first).toMatchObject({ successor: next.sled, lastSeq: 1, resumed: true })
     // Crash between appending the succession and promoting the key: put the directory back in
@@ -94,6 +125,21 @@ describe('rotateKey', () => {
       expect(log.status().succession).toMatchObject({ successions: 1, chain: [{ sled: next.sled, predecessor: old }] })
     } finally {
       await log.close()
+    }
+  })
+
+  it('refuses to endorse a second successor with a key restored after it moved on (rotate or recover)', async () => {
+    const { dir, sled: old } = await nodeDir(2)
+    const oldKeys = await loadIdentity(dir)
+    const r = await rotateKey(dir, { reason: 'rotation' })
+    // The operator restores the backup of the first key over the directory that moved on.
+    await unlink(keyPath(dir))
+    await saveKeyFile(keyPath(dir), oldKeys as never)
+    for (const reason of ['rotation', 'recovery'] as const) {
+      const err = await rotateKey(dir, { reason }).catch((e: unknown) => e)
+      expect(err).toMatchObject({ code: 'SLED_RETIRED', details: { predecessor: old, successor: r.successor } })
+      expect(String((err as Error).message)).toContain(`--predecessor ${r.successor}`)
+      expect(existsSync(pendingKeyPath(dir))).toBe(false)
     }
   })
 

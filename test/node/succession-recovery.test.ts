@@ -136,6 +136,28 @@ describe('a move cut short by a crash', () => {
     expect(n.log.retiredAt(old)).toBe(1)
     expect(await post(n)).toBe('201')
   })
+
+  it('killed after the key swap, before the new run recorded it: recorded and announced at next start', async () => {
+    const { aDir, b, old } = await lostStore(4)
+    const peers = [b.url.replace('http:', 'ws:')]
+    const a = await node({ dataDir: aDir, peers })
+    await a.succession
+    const successor = a.log.sled
+    // The state such a kill leaves: the outcome stored before the move, without its successor.
+    const stored = JSON.parse((await a.log.readMeta(RECOVERY_META_KEY)) as string) as Record<string, unknown>
+    await a.log.writeMeta({ [RECOVERY_META_KEY]: JSON.stringify({ ...stored, successor: null }) })
+    await a.stop()
+    const moves: RotateResult[] = []
+    const again = await node({ dataDir: aDir, peers, onSuccession: (r) => moves.push(r) })
+    expect(moves).toMatchObject([{ predecessor: old, successor, lastSeq: 3, reason: 'recovery', endorsed: true }])
+    const last = JSON.parse((await again.log.readMeta(RECOVERY_META_KEY)) as string) as Record<string, unknown>
+    expect(last).toMatchObject({ state: 'proven', successor: { sled: successor, lastSeq: 3 } })
+    await again.stop()
+    // Recorded once: the start after that announces nothing.
+    const quiet: RotateResult[] = []
+    await node({ dataDir: aDir, peers, onSuccession: (r) => quiet.push(r) })
+    expect(quiet).toEqual([])
+  })
 })
 
 describe('a peer that moved to a successor key stays the configured peer it was', () => {

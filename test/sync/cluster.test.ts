@@ -9,7 +9,7 @@ import type { Cluster, ClusterNode, Topology } from '../../src/harness/cluster.j
 import { HttpError } from '../../src/harness/cluster.js'
 import type { RecoveryStatus } from '../../src/sync/recovery.js'
 import { checkInvariants, divergence, type LogEntry, type NodeLog } from '../../src/harness/invariants.js'
-import { assertNoViolations, eventually, testCluster } from '../helpers/cluster.js'
+import { assertNoViolations, eventually, statusWhen, testCluster } from '../helpers/cluster.js'
 import { prng, testSeed } from '../helpers/seed.js'
 
 /** Generous: on 2 busy cores a reconnect after backoff plus a resync can take a few seconds. */
@@ -29,26 +29,19 @@ function streamFor(seed: number, node: number, phase: string): () => number {
 
 /** Waits until `node`'s recovery ended; returns its recovery status. */
 async function recovered(node: ClusterNode): Promise<RecoveryStatus> {
-  let r: RecoveryStatus | null = null
-  await eventually(
-    async () => {
-      const st = await node.status().catch((err: unknown) => {
-        // Between the proof and the successor key every request is refused for a moment.
-        if (err instanceof HttpError && err.code === 'RECOVERING') return null
-        throw err
-      })
-      if (st === null) return ['moving to a successor key']
+  const st = await statusWhen(
+    node,
+    (st) => {
       const s = st.recovery
       // Proven, then moved to a successor: the new run's status keeps how the recovery ended.
       const ended = s.state === 'not-needed' ? s.last : s
-      if (ended === null || ended.state === 'waiting' || ended.successor === null) return [`recovery ${s.state}`]
-      r = ended
-      return true
+      return (ended !== null && ended.state !== 'waiting' && ended.successor !== null) || [`recovery ${s.state}`]
     },
+    `${node.name} to recover`,
     CONVERGE_MS,
-    { what: `${node.name} to recover` },
   )
-  return r as unknown as RecoveryStatus
+  const s = st.recovery
+  return (s.state === 'not-needed' ? s.last : s) as RecoveryStatus
 }
 
 /** Appends `rounds` batches of 1-4 random events to `node`; returns how many were acknowledged. */

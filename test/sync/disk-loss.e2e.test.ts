@@ -14,7 +14,7 @@ import type { RecoveryStatus } from '../../src/sync/recovery.js'
 import { receiptLink, signReceipt } from '../../src/sync/holds.js'
 import { encodeHolds } from '../../src/sync/messages.js'
 import { runCli } from '../cli/cli-process.js'
-import { eventually, testCluster } from '../helpers/cluster.js'
+import { eventually, movedOn, testCluster } from '../helpers/cluster.js'
 import { HostileClient } from '../helpers/hostile-peer.js'
 import { testKeys } from '../helpers/keys.js'
 
@@ -67,21 +67,7 @@ async function recoveryWhen(node: ClusterNode, pred: (r: RecoveryStatus) => bool
  * harness follows the node's `succession` line, so `node.sled` is the successor's too.
  */
 async function succeeded(node: ClusterNode, from: string): Promise<NodeStatus> {
-  let out: NodeStatus | null = null
-  await eventually(
-    async () => {
-      const st = await node.status().catch((err: unknown) => {
-        if (err instanceof HttpError && err.code === 'RECOVERING') return null
-        throw err
-      })
-      if (st === null || st.sled === from) return [`still ${from.slice(0, 8)}`]
-      out = st
-      return true
-    },
-    CONVERGE_MS,
-    { what: `${node.name} to move to a successor key` },
-  )
-  const st = out as unknown as NodeStatus
+  const st = await movedOn(node, from, CONVERGE_MS)
   expect(node.sled).toBe(st.sled)
   expect(node.sleds).toEqual([from, st.sled])
   return st

@@ -176,6 +176,24 @@ describe('handshake steps: signed successors (PROTOCOL.md §8.2)', () => {
     expect(prove.send[0]).toEqual(encodeProve(p.publicKey, p.nonce, p.signature, p.tokenProof))
   })
 
+  it('admits a successor that presents no chain (its store lost) by the records this node holds of it', () => {
+    const allow = new Set([OLD.sled])
+    const held = (sled: string) => (sled === NEW.sled ? [succession] : [])
+    const r = run(id(SERVER, { allow, succession: { present: () => [], known: held } }), id(NEW))
+    expect(r.s.outcome).toMatchObject({ kind: 'ready', peer: NEW.sled, via: OLD.sled })
+    const c = run(id(NEW), id(CLIENT, { allow, succession: { present: () => [], known: held } }))
+    expect(c.c?.outcome).toMatchObject({ kind: 'ready', peer: NEW.sled, via: OLD.sled })
+    // What it holds is checked like a presented chain: a veto still refuses.
+    const vetoed = run(
+      id(SERVER, { allow, succession: { present: () => [], known: held, refuse: () => 'contested' } }),
+      id(NEW),
+    )
+    expect(vetoed.s.outcome).toMatchObject({ kind: 'refused', reason: expect.stringContaining('(contested)') })
+    // A stranger of whom it holds nothing is refused as before.
+    const stranger = run(id(SERVER, { allow, succession: { present: () => [], known: held } }), id(OTHER))
+    expect(stranger.s.outcome).toMatchObject({ kind: 'refused', close: CLOSE.NOT_ALLOWED })
+  })
+
   it('refuses an unendorsed, foreign or contested chain with 4403, saying why', () => {
     const allow = new Set([OLD.sled])
     const unendorsed = run(
