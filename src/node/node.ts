@@ -335,23 +335,20 @@ export class SledNode {
     this.#log = log
     // A move whose key swap a crash followed before the new run recorded it (the journal is gone)
     // is recorded now, and announced again: a supervisor may not have heard of it.
-    const unrecorded =
-      after === undefined
-        ? unrecordedMove(c.dataDir, log, parseLastRecovery(await log.readMeta(RECOVERY_META_KEY)))
-        : null
+    let lastRecovery = parseLastRecovery(await log.readMeta(RECOVERY_META_KEY))
+    const unrecorded = after === undefined ? unrecordedMove(c.dataDir, log, lastRecovery) : null
     if (unrecorded !== null) this.#announce(unrecorded, 'recorded at start')
     const moved = after ?? (unrecorded === null ? undefined : { successor: unrecorded, status: null })
     if (moved !== undefined) {
-      const base = moved.status ?? parseLastRecovery(await log.readMeta(RECOVERY_META_KEY))
+      const base = moved.status ?? lastRecovery
       if (base !== null) {
-        const successor = { sled: moved.successor.successor, lastSeq: moved.successor.lastSeq }
-        await log.writeMeta({ [RECOVERY_META_KEY]: JSON.stringify({ ...base, successor }) })
+        lastRecovery = { ...base, successor: { sled: moved.successor.successor, lastSeq: moved.successor.lastSeq } }
+        await log.writeMeta({ [RECOVERY_META_KEY]: JSON.stringify(lastRecovery) })
       }
     }
     // A key that predates the store, or a recovery an earlier run did not finish: prove the head.
     const marker = new RecoveryMarker(c.dataDir)
     const resumed = await marker.read()
-    const lastRecovery = parseLastRecovery(await log.readMeta(RECOVERY_META_KEY))
     let gate: RecoveryGate | null = null
     if ((existingKey !== undefined && log.storeCreated) || resumed !== null) {
       const resume = resumed ?? { since: Date.now(), need: 0 }
